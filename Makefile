@@ -1,0 +1,37 @@
+# samviz — two commands: `make run` starts the app, `make test` runs every test.
+# Both create or refresh the local virtual environment .venv from requirements.txt when needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+PORT ?= 8501
+
+.PHONY: run test test-fast browser train bench evaluate clean
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	cp requirements.txt $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+# Debian's chromium for the browser tests (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || bash scripts/install_chromium.sh
+
+test: $(STAMP) browser
+	$(PY) -m pytest -q
+
+# Unit tests only (no browser, no slow tests)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not browser and not slow"
+
+bench: $(STAMP)
+	$(PY) -m samviz.bench --models ntm,dam,sam,sam-exact,sdnc,dnc --slots 1024,16384,131072,1048576 --batch 8 --heads 4 --steps 10
+
+evaluate: $(STAMP)
+	$(PY) -m samviz.evaluate --all
+
+clean:
+	rm -rf $(VENV) .pytest_cache

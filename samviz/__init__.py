@@ -1,0 +1,18 @@
+"""samviz — see, step by step, how NTM, SAM, DNC and SDNC read and write memory.
+
+Public API (stable):
+    samviz.MODELS, samviz.build_model(...), samviz.tasks.get(name), samviz.pretrained.load(name)
+"""
+from . import tasks
+from .model import INDEXES, MODELS, MemoryModel, ModelConfig, build_model
+
+__version__ = "0.1.0"
+__all__ = ["MODELS", "INDEXES", "MemoryModel", "ModelConfig", "build_model", "tasks", "pretrained", "__version__"]
+
+
+def __getattr__(name):
+    # samviz.pretrained pulls in safetensors; import it on first use
+    if name == "pretrained":
+        from . import pretrained
+        return pretrained
+    raise AttributeError(f"module 'samviz' has no attribute {name!r}")

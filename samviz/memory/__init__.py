@@ -1,0 +1,1 @@
+"""Pure PyTorch memory cores (no UI imports). One module per memory type; addressing.py holds the equations."""

@@ -1,0 +1,89 @@
+"""Addressing equations shared by every memory core — one place for each.
+
+Shapes: B batch, H heads, N slots, W word size, K neighbours.
+"""
+import torch
+import torch.nn.functional as F
+
+EPSILON = 1e-6
+
+
+def cosine_similarity(keys: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of every key with every memory row.
+
+    keys [B, H, W], memory [B, N, W] -> [B, H, N]. A zero row or key gives 0, never NaN.
+    """
+    dot = torch.bmm(keys, memory.transpose(1, 2))
+    key_norms = torch.linalg.vector_norm(keys, dim=-1, keepdim=True)                 # [B, H, 1]
+    row_norms = torch.linalg.vector_norm(memory, dim=-1).unsqueeze(1)                 # [B, 1, N]
+    return dot / (key_norms * row_norms + EPSILON)
+
+
+def cosine_similarity_rows(queries: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of each query with its own gathered rows (the sparse case).
+
+    queries [B, H, W], rows [B, H, K, W] -> [B, H, K].
+    """
+    dot = (rows * queries.unsqueeze(2)).sum(-1)
+    return dot / (torch.linalg.vector_norm(queries, dim=-1, keepdim=True) * torch.linalg.vector_norm(rows, dim=-1) + EPSILON)
+
+
+def content_weights(keys: torch.Tensor, memory: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+    """NTM/DNC content addressing: w^c(i) = softmax_i(β · cos(k, M(i))).
+
+    keys [B, H, W], memory [B, N, W], strengths β [B, H] (> 0) -> weights [B, H, N].
+    """
+    return torch.softmax(strengths.unsqueeze(-1) * cosine_similarity(keys, memory), dim=-1)
+
+
+def interpolate(content: torch.Tensor, previous: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """NTM interpolation: w^g = g·w^c + (1 − g)·w_{t−1}.  content, previous [B, H, N]; gate [B, H]."""
+    gate = gate.unsqueeze(-1)
+    return gate * content + (1 - gate) * previous
+
+
+def circular_shift(weights: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """NTM rotation: w̃(i) = Σ_j w(j) s(i − j mod N) with s over shifts (−1, 0, +1).
+
+    weights [B, H, N], shift [B, H, 3] (a distribution over −1, 0, +1) -> [B, H, N].
+    Rolling by +1 moves weight from slot i to slot i+1, wrapping N−1 -> 0.
+    """
+    return (shift[..., 0:1] * torch.roll(weights, -1, dims=-1)
+            + shift[..., 1:2] * weights
+            + shift[..., 2:3] * torch.roll(weights, 1, dims=-1))
+
+
+def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """NTM sharpening: w(i) = w̃(i)^γ / Σ_j w̃(j)^γ.  weights [B, H, N], gamma [B, H] (≥ 1)."""
+    powered = (weights + EPSILON).pow(gamma.unsqueeze(-1))
+    return powered / powered.sum(-1, keepdim=True)
+
+
+def erase_and_add(memory: torch.Tensor, write_weights: torch.Tensor,
+                  erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """NTM/DNC write: M(i) ← M(i) ⊙ (1 − w(i)·e) + w(i)·a.
+
+    memory [B, N, W], write_weights [B, N], erase [B, W] in (0, 1), add [B, W] -> new memory [B, N, W].
+    """
+    w = write_weights.unsqueeze(-1)
+    return memory * (1 - w * erase.unsqueeze(1)) + w * add.unsqueeze(1)
+
+
+def sparse_read_weights(similarities: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
+    """SAM's read weights over the K retrieved slots: softmax_k(β · cos(q, M(s_k))).
+
+    The paper does not state the normalisation; a softmax over the K similarities with a learned
+    strength β keeps the cost independent of N (see PAPER.md).  similarities [B, H, K], strengths [B, H].
+    """
+    return torch.softmax(strengths.unsqueeze(-1) * similarities, dim=-1)
+
+
+def strength(raw: torch.Tensor) -> torch.Tensor:
+    """Key strength β = 1 + softplus(raw) ≥ 1 (DNC's parameterisation)."""
+    return 1 + F.softplus(raw)
+
+
+def split_interface(interface: torch.Tensor, sizes: dict) -> dict:
+    """Cut a controller interface vector [B, Σ sizes] into named pieces [B, size] in the order given."""
+    pieces = torch.split(interface, list(sizes.values()), dim=-1)
+    return dict(zip(sizes.keys(), pieces))
