@@ -70,3 +70,25 @@ def test_sparse_read_weights_softmax_over_k():
     got = addressing.sparse_read_weights(similarity, torch.tensor([[3.0]]))
     expected = torch.softmax(torch.tensor([3.0, 1.5, 0.0]), 0)
     assert torch.allclose(got[0, 0], expected)
+
+
+def test_fused_sparse_read_equals_the_composition_values_and_gradients():
+    generator = torch.Generator().manual_seed(0)
+    query = torch.randn(3, 2, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    strength_raw = torch.randn(3, 2, dtype=torch.float64, generator=generator, requires_grad=True)
+    rows = torch.randn(3, 2, 4, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    torch.autograd.gradcheck(addressing.sparse_read, (query, strength_raw, rows))
+    with torch.no_grad():
+        rows[0, 0, 1] = 0          # a zero row (|m| not differentiable there): same subgradient, no NaN
+
+    weights, reads = addressing.sparse_read(query, strength_raw, rows)
+    composed_weights = addressing.sparse_read_weights(addressing.cosine_similarity_rows(query, rows),
+                                                      addressing.strength(strength_raw))
+    composed_reads = (composed_weights.unsqueeze(-1) * rows).sum(2)
+    assert torch.allclose(weights, composed_weights) and torch.allclose(reads, composed_reads)
+    upstream_w, upstream_r = torch.randn_like(weights), torch.randn_like(reads)
+    fused = torch.autograd.grad((weights * upstream_w).sum() + (reads * upstream_r).sum(), (query, strength_raw, rows))
+    composed = torch.autograd.grad((composed_weights * upstream_w).sum() + (composed_reads * upstream_r).sum(),
+                                   (query, strength_raw, rows))
+    for a, b in zip(fused, composed):
+        assert torch.isfinite(a).all() and torch.allclose(a, b, atol=1e-10)

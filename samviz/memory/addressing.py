@@ -87,3 +87,50 @@ def split_interface(interface: torch.Tensor, sizes: dict) -> dict:
     """Cut a controller interface vector [B, Σ sizes] into named pieces [B, size] in the order given."""
     pieces = torch.split(interface, list(sizes.values()), dim=-1)
     return dict(zip(sizes.keys(), pieces))
+
+
+def sparse_read(query: torch.Tensor, strength_raw: torch.Tensor, rows: torch.Tensor) -> tuple:
+    """SAM's sparse read in one autograd node: weights = softmax_k(β·cos(q, M(s_k))), r = Σ_k w_k M(s_k).
+
+    query [B, H, W], strength_raw [B, H] (β = strength(raw)), rows [B, H, K, W] -> (weights [B, H, K],
+    reads [B, H, W]). Exactly the composition of cosine_similarity_rows, strength and sparse_read_weights
+    (tests/test_addressing.py checks values and gradients against it); fused with a hand-written
+    backward because each small autograd node costs microseconds and this runs every step of SAM.
+    """
+    return _SparseRead.apply(query, strength_raw, rows)
+
+
+class _SparseRead(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, query, strength_raw, rows):
+        query_norm = torch.linalg.vector_norm(query, dim=-1)                   # [B, H]
+        row_norms = torch.linalg.vector_norm(rows, dim=-1)                     # [B, H, K]
+        dot = torch.matmul(rows, query.unsqueeze(-1)).squeeze(-1)              # [B, H, K]
+        denominator = query_norm.unsqueeze(-1) * row_norms + EPSILON
+        similarity = dot / denominator
+        beta = strength(strength_raw)
+        weights = torch.softmax(beta.unsqueeze(-1) * similarity, dim=-1)
+        reads = torch.matmul(weights.unsqueeze(-2), rows).squeeze(-2)         # [B, H, W]
+        ctx.save_for_backward(query, strength_raw, rows, query_norm, row_norms, dot, denominator,
+                              similarity, beta, weights)
+        return weights, reads
+
+    @staticmethod
+    def backward(ctx, grad_weights, grad_reads):
+        (query, strength_raw, rows, query_norm, row_norms, dot, denominator,
+         similarity, beta, weights) = ctx.saved_tensors
+        # total gradient reaching each weight: directly, and through r = Σ w_k m_k
+        total = grad_weights + torch.matmul(rows, grad_reads.unsqueeze(-1)).squeeze(-1)       # [B, H, K]
+        grad_logits = weights * (total - (weights * total).sum(-1, keepdim=True))            # softmax backward
+        grad_strength_raw = (grad_logits * similarity).sum(-1) * torch.sigmoid(strength_raw)  # d softplus = sigmoid
+        grad_similarity = beta.unsqueeze(-1) * grad_logits
+        # s = d / D with d = m·q and D = |q||m| + ε
+        over_d = grad_similarity / denominator                                               # ∂L/∂d
+        over_big_d = grad_similarity * dot / denominator.square()                            # −∂L/∂D
+        tiny = torch.finfo(query.dtype).tiny
+        grad_query = (torch.matmul(over_d.unsqueeze(-2), rows).squeeze(-2)
+                      - ((over_big_d * row_norms).sum(-1) / query_norm.clamp_min(tiny)).unsqueeze(-1) * query)
+        grad_rows = (weights.unsqueeze(-1) * grad_reads.unsqueeze(-2)
+                     + over_d.unsqueeze(-1) * query.unsqueeze(-2)
+                     - (over_big_d * query_norm.unsqueeze(-1) / row_norms.clamp_min(tiny)).unsqueeze(-1) * rows)
+        return grad_query, grad_strength_raw, grad_rows
