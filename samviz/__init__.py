@@ -13,6 +13,6 @@ __all__ = ["MODELS", "INDEXES", "MemoryModel", "ModelConfig", "build_model", "ta
 def __getattr__(name):
     # samviz.pretrained pulls in safetensors; import it on first use
     if name == "pretrained":
-        from . import pretrained
-        return pretrained
+        import importlib
+        return importlib.import_module(".pretrained", __name__)
     raise AttributeError(f"module 'samviz' has no attribute {name!r}")
