@@ -6,12 +6,14 @@ Two backends behind one interface (`MemoryIndex`):
 
 * `ExactIndex` ("exact", the paper's "SAM linear"): keeps a reference to the model's memory and cached
   inverse row norms; a search is one bmm + scale + topk, O(N) per query, exact.
-* `FaissIndex` ("faiss"): an inverted-file index (faiss `IndexIVFFlat`, inner product on L2-normalised
-  rows) per batch element, updated row by row in O(n); see its docstring for the structure and numbers.
+* `FaissIndex` ("faiss"): an inverted-file index per batch element (faiss IVF over float16 L2-normalised
+  rows, inner product = cosine, adaptive probing), updated row by row in O(n) list edits; exact
+  `IndexFlatIP` below 4096 slots. See its docstring for the structure and the numbers behind it.
 
-Similarity, the same for both (and for the test's `F.cosine_similarity`): each vector is divided by
-max(‖v‖, EPSILON), so a zero row or query scores 0 against everything, never NaN. Use `cosine_scores` to
-compute the exact reference the indexes agree with.
+Similarity, the same for both (and for `F.cosine_similarity`): each vector is divided by max(‖v‖, EPSILON),
+so a zero row or query scores 0 against everything, never NaN, and a tiny row (SAM's 1e-6 start) counts by
+its direction alone. Use `cosine_scores` for the exact reference the indexes agree with (addressing's
+cosine_similarity adds its epsilon to ‖q‖·‖r‖ instead, which ranks tiny rows lower).
 """
 from __future__ import annotations
 
@@ -131,14 +133,18 @@ def _faiss():
     return faiss
 
 
+CONCENTRATED = 0.9     # |mean of the unit rows| above which the memory counts as one narrow cone
+SCAN_PER_SQRT_N = 48   # rows scanned per query = 48·√N (the nprobe default below); see FaissIndex
+
+
 def default_nlist(slots: int) -> int:
-    """Inverted lists: 4·√N rounded to a power of two (N = 2^20 -> 4096, 10^5 -> 1024)."""
+    """Inverted lists: 4·√N rounded to a power of two (10^5 -> 1024, 2^20 -> 4096), at least 16."""
     return max(16, 2 ** round(math.log2(4 * math.sqrt(slots))))
 
 
-def default_nprobe(nlist: int) -> int:
-    """Lists probed per query: an eighth of the lists, at least 16, at most 256 (see FaissIndex)."""
-    return int(min(nlist, max(16, min(256, nlist // 8))))
+def default_nprobe(slots: int, nlist: int) -> int:
+    """Lists probed per query so that about 48·√N rows are scanned (10^5 -> 156 of 1024, 2^20 -> 192 of 4096)."""
+    return int(min(nlist, max(1, math.ceil(SCAN_PER_SQRT_N * math.sqrt(slots) / math.ceil(slots / nlist)))))
 
 
 # Built centroids and list assignments for recently indexed memories, keyed by their content. SAM starts
@@ -150,59 +156,79 @@ _BUILD_CACHE_SIZE = 2
 
 
 class FaissIndex(MemoryIndex):
-    """Approximate top-k by cosine with faiss: one inverted-file index per batch element.
+    """Approximate top-k by cosine with faiss: one inverted-file (IVF) index per batch element.
 
-    Structure (N ≥ `flat_below`, default 4096):
-      * rows are L2-normalised (zero rows stay zero) and stored in a faiss `IndexIVFFlat` with
-        METRIC_INNER_PRODUCT, so inner product = cosine; ids are the slot ids (rows added in slot order);
-      * nlist = 4·√N inverted lists (a power of two: 4096 at N = 2^20, 1024 at 10^5), nprobe = nlist/8
-        (16..256) lists scanned per query, capped at `max_codes` = 2·nprobe·N/nlist rows so a skewed list
-        cannot make a query O(N);
-      * one set of centroids shared by the B indexes (spherical k-means, faiss.Kmeans, on at most
-        32·nlist rows pooled over the batch, 10 iterations). Coarse quantisation of all B·Q queries and
-        of all updated rows is then one torch matmul against the centroids; faiss only scans lists
-        (`search_preassigned`) and moves rows between lists;
-      * a changed row is re-assigned to its nearest centroid and moved with
-        `DirectMap(Array).update_codes`: swap-remove from its old list, append to the new one — O(n·nlist·W)
-        for the assignment matmul and O(n) list edits; nothing in update() touches all N rows;
-      * centroids go stale as the memory drifts away from what they were trained on, so every index is
-        rebuilt (retrain + re-add, O(N)) after `rebuild_every` (default N, as the paper rebuilt after N
-        insertions) row updates per index on average: O(1) amortised per update;
-      * degenerate memory (e.g. many identical rows, which k-means cannot split): at a build, a list that
-        would hold more than 8× its share keeps its share and the extra rows are spread over lists by
-        slot id; zero rows are always spread by slot id. Identical rows tie, so any of them is a correct
-        answer. SAM initialises its memory with small jittered rows (journal.py), which k-means does split.
-      * any query whose probed lists hold fewer than k rows is answered by an exhaustive scan.
-    For N < `flat_below` an exact `IndexFlatIP` per batch element is used (cheaper than IVF there).
+    Structure (N ≥ `flat_below` = 4096; below it an exact `IndexFlatIP` per batch element, whose rows are
+    overwritten in place through a numpy view of its storage):
+      * rows are L2-normalised (zero rows stay zero) and stored as float16 in a faiss
+        `IndexIVFScalarQuantizer(QT_fp16, METRIC_INNER_PRODUCT, by_residual=False)`, so inner product =
+        cosine to ~1e-3; ids are slot ids (rows added in slot order, no id map). float16 scans twice as fast
+        as `IndexIVFFlat` here at the same recall (storage="float32" gives IndexIVFFlat);
+      * nlist = 4·√N lists, a power of two (1024 at 10^5, 4096 at 2^20). One set of centroids is shared by
+        the B indexes (spherical k-means, faiss.Kmeans, 10 iterations, ≤ 32·nlist rows pooled over the
+        batch), so coarse quantisation of all B·Q queries and of all updated rows is one torch matmul;
+        faiss only scans lists (`search_preassigned`) and moves rows between lists;
+      * adaptive probing: each query visits lists in order of centroid similarity until it has covered
+        its scan budget nprobe·⌈N/nlist⌉ ≈ 48·√N rows (nprobe ≈ 192 at 2^20; at most 4·nprobe lists and
+        2× the budget in rows): empty lists cost nothing, a swollen list cannot make a query O(N);
+      * update(): a changed row is re-assigned to its nearest centroid (n·nlist·W multiply-adds) and moved
+        with `DirectMap(Array).update_codes` (swap-remove from its old list, append to the new one): O(n)
+        list edits, nothing touches all N rows (tests/test_index.py spies on every O(N) method);
+      * centroids go stale as the memory drifts, so the index is rebuilt (retrain + refill, O(N·nlist·W))
+        after `rebuild_every` = N row updates per index on average, as the paper rebuilt after N
+        insertions: O(nlist·W) amortised per update. `last_stats` counts builds, rebuilds, cache hits;
+      * degenerate memories: zero rows are spread over lists by slot id; at a build a list over 8× its
+        share keeps 8× and the rest is spread by slot id (identical rows tie, any is a right answer); with
+        fewer distinct rows than lists (all zero, a constant) the centroids are those rows + random
+        directions; a memory in one narrow cone (SAM's tiny jittered start, journal.py) gets half its
+        centroids from k-means and half random, where the rows written later land;
+      * reset() is O(N·nlist·W) (train + assign); builds are cached by memory content (crc32 + adler32),
+        so episodes and batch elements that start from the same memory reuse centroids and lists;
+      * a query whose visited lists hold fewer than k rows falls back to an exhaustive scan (never seen
+        outside tiny or degenerate memories; counted in last_stats["exhaustive_queries"]).
 
-    Why this structure (measured on random N(0, 1) rows and queries, W = 32, k = 4, one thread, on a
-    loaded 2-core machine, scripts/index_recall.py): HNSW (faiss IndexHNSWFlat, M = 16) needs efSearch
-    ≈ 128 for recall 0.95 at N = 10^5 and ~0.4 ms per inserted row, with no removal (lazy deletion +
-    rebuilds); an IVF update is a list edit. Random 32-d data has no cluster structure, so any
-    partition must scan a sizeable fraction of rows for recall ≥ 0.9: with nlist = 4·√N the probe
-    fraction needed falls as N grows, and the per-query cost grows as √N, never as N. See the class
-    attribute `MEASURED` for the figures.
+    Why (random N(0,1) rows and queries, W = 32, k = 4, one thread, on a shared 2-core machine at load
+    ~7-8, so wall times run 1.5-3× the CPU times and both are inflated; `python scripts/index_recall.py`):
+      * recall@4 vs exact at N = 10^5: 0.935 with the defaults (15,238 rows scanned per query), 0.931
+        after 10^4 row updates; 0.987 at 2^14, 0.915 at 2^17, 0.885 at 2^20 (49,275 rows per query).
+      * per step (8 indexes × 4 queries; 17 rows × 8 indexes updated), CPU ms: at 2^20 search 20.9,
+        update 2.3 (~2.9 ms per index per step) against 383 for the exact search; at 2^17 search 9.5,
+        update 1.4; at 2^14 search 4.9 (the exact bmm, 3.6, is as cheap there). Search grows as √N
+        (a budget of 48·√N rows), update as √N (nlist), never as N. One build at 2^20 took 160 s wall
+        here (k-means on 131k rows + 2^20 × 4096 assignment, once for 8 identical batch elements).
+      * Gaussian 32-d data has no cluster structure, so every partition scans many rows for recall 0.9:
+        at 2^20 with 4096 lists, recall 0.82 / 0.92 / 0.98 for 32k / 65k / 131k rows scanned per query;
+        8192 lists gain ~0.02 at 2× the build and update cost. At 10^5, 2048 lists need ~10k rows and 1024
+        lists ~12.5k for 0.9. Isotropic random rows are the hardest case for any partition.
+      * HNSW (IndexHNSWFlat, M = 16) at 10^5 needs efSearch ≈ 128 for recall 0.95, and costs ~0.2-0.4 ms
+        per inserted row and cannot delete (lazy invalidation + rebuild); at 17 writes and 4 queries per
+        step the IVF list edits win. An HNSW coarse quantizer did not beat one matmul over ≤ 8192
+        centroids for assignment either (measured at nlist 2048..8192).
     """
 
     name = "faiss"
-    MEASURED = "see scripts/index_recall.py"
 
     def __init__(self, batch_size: int, slots: int, word_size: int, *, nlist: int | None = None,
                  nprobe: int | None = None, flat_below: int = 4096, rebuild_every: int | None = None,
-                 train_per_list: int = 32, kmeans_iterations: int = 10, seed: int = 0, use_cache: bool = True):
+                 train_per_list: int = 32, kmeans_iterations: int = 10, seed: int = 0, use_cache: bool = True,
+                 storage: str = "float16"):
         super().__init__(batch_size, slots, word_size)
         self.faiss = _faiss()
         self.flat = slots < flat_below or (nlist is not None and nlist <= 1)
         self.nlist = 1 if self.flat else int(nlist or default_nlist(slots))
-        self.nprobe = self.nlist if self.flat else int(min(self.nlist, nprobe or default_nprobe(self.nlist)))
-        self.max_codes = 0 if self.flat else 2 * self.nprobe * math.ceil(slots / self.nlist)
+        self.nprobe = self.nlist if self.flat else int(min(self.nlist, nprobe or default_nprobe(slots, self.nlist)))
+        self.max_codes_factor, self.max_probe_factor = 2, 4
         self.rebuild_every = int(rebuild_every or slots)
         self.train_per_list, self.kmeans_iterations, self.seed = train_per_list, kmeans_iterations, seed
         self.use_cache = use_cache
+        if storage not in ("float16", "float32"):
+            raise ValueError(f"storage must be 'float16' or 'float32', got {storage!r}")
+        self.storage = storage
         self.indexes: list = []
         self.last_stats = {"builds": 0, "scheduled_rebuilds": 0, "cache_hits": 0, "updates": 0,
-                           "updates_since_build": 0, "spread_rows": 0, "exhaustive_queries": 0,
-                           "rows_scanned_per_query": 0.0, "largest_list": 0}
+                           "updates_since_build": 0, "spread_rows": 0, "degenerate_builds": 0,
+                           "concentrated_builds": 0, "exhaustive_queries": 0, "rows_scanned_per_query": 0.0,
+                           "largest_list": 0}
 
     # ---------------------------------------------------------------- building
     def reset(self, memory: torch.Tensor) -> None:
@@ -211,7 +237,8 @@ class FaissIndex(MemoryIndex):
         if self.flat:
             self._build_flat(memory)
         else:
-            self._build_ivf(lambda b: memory[b])
+            self._build_ivf(lambda b, ids=None: self._rows32(memory[b] if ids is None else memory[b, ids]),
+                            content=lambda b: memory[b].detach().contiguous().numpy())
 
     def _rows32(self, rows: torch.Tensor) -> np.ndarray:
         """Normalised float32 C-contiguous numpy copy of rows [.., W]."""
@@ -236,14 +263,35 @@ class FaissIndex(MemoryIndex):
         per_batch = min(self.slots, max(1, self.train_per_list * self.nlist // self.batch_size))
         sample = []
         for b in range(self.batch_size):
-            ids = torch.randperm(self.slots, generator=generator)[:per_batch]
-            sample.append(self._rows32(row_source(b)[ids]))
-        sample = np.ascontiguousarray(np.concatenate(sample))
-        kmeans = faiss.Kmeans(self.word_size, self.nlist, niter=self.kmeans_iterations, spherical=True,
-                              seed=self.seed + 1, max_points_per_centroid=10 ** 9, verbose=False)
-        kmeans.cp.min_points_per_centroid = 1          # a small pool is fine (no warning spam)
-        kmeans.train(sample)
-        return torch.from_numpy(kmeans.centroids.copy())
+            ids = torch.randperm(self.slots, generator=generator)[:per_batch].sort().values
+            sample.append(row_source(b, ids))
+        sample = torch.from_numpy(np.concatenate(sample))
+        sample = sample[torch.linalg.vector_norm(sample, dim=-1) > 0.5]        # zero rows carry no direction
+        distinct = torch.unique(sample, dim=0) if sample.shape[0] < 4 * self.nlist else sample
+        # concentrated memory (every row in a narrow cone, like SAM's jittered constant start): the rows
+        # written later point anywhere, so half of the centroids are random directions for them to land on
+        concentrated = distinct.shape[0] > 0 and float(torch.linalg.vector_norm(sample.mean(0))) > CONCENTRATED
+        fitted = self.nlist // 2 if concentrated else self.nlist
+        if distinct.shape[0] < fitted:
+            # degenerate memory (all zero, identical or too few distinct rows): k-means is meaningless, so
+            # take the distinct rows and fill up with random directions, where future writes will land
+            centroids = torch.cat([distinct, torch.randn(self.nlist, self.word_size, generator=generator)])
+            centroids = centroids[:self.nlist]
+            self.last_stats["degenerate_builds"] += 1
+        else:
+            kmeans = faiss.Kmeans(self.word_size, fitted, niter=self.kmeans_iterations, spherical=True,
+                                  seed=self.seed + 1, max_points_per_centroid=10 ** 9, verbose=False)
+            kmeans.cp.min_points_per_centroid = 1          # a small pool is fine (no warning spam)
+            kmeans.train(np.ascontiguousarray(sample.numpy()))
+            centroids = torch.from_numpy(kmeans.centroids.copy())
+            if fitted < self.nlist:
+                spare = torch.randn(self.nlist - fitted, self.word_size, generator=generator)
+                centroids = torch.cat([centroids, spare])
+                self.last_stats["concentrated_builds"] += 1
+        broken = ~torch.isfinite(centroids).all(-1) | (torch.linalg.vector_norm(centroids, dim=-1) < 1e-6)
+        if bool(broken.any()):
+            centroids[broken] = torch.randn(int(broken.sum()), self.word_size, generator=generator)
+        return normalise(centroids).contiguous()
 
     def _assign_all(self, vectors: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """Nearest centroid of every row (N·nlist·W, at a build only), then the degenerate-list guard."""
@@ -265,47 +313,92 @@ class FaissIndex(MemoryIndex):
         if bool(over.any()):
             assign[over] = slots[over] % self.nlist
             self.last_stats["spread_rows"] += int(over.sum())
-        return assign.numpy()
+        return assign.to(torch.int32).numpy()
 
-    def _build_ivf(self, row_source) -> None:
-        """Train (or reuse) the shared centroids and fill the B inverted-file indexes: O(N·nlist·W)."""
+    def _build_ivf(self, row_source, content=None, built=None) -> None:
+        """Train (or reuse) the shared centroids and fill the B inverted-file indexes: O(N·nlist·W).
+
+        row_source(b, ids=None) -> normalised float32 rows [len(ids) or N, W] of batch element b;
+        content(b) -> the raw rows of b as a numpy array, to key the build cache (None: no cache);
+        built(b) is called once index b is filled. The B indexes are filled one at a time, so at most one
+        extra copy of one batch element is alive.
+        """
         faiss = self.faiss
-        vectors = [self._rows32(row_source(b)) for b in range(self.batch_size)]
-        keys = tuple((zlib.crc32(v), zlib.adler32(v)) for v in vectors)
+        cache = content is not None and self.use_cache
+        if cache:
+            keys = []
+            for b in range(self.batch_size):
+                raw = content(b)
+                keys.append((str(raw.dtype), zlib.crc32(raw), zlib.adler32(raw)))
+            keys = tuple(keys)
+        else:
+            keys = tuple(range(self.batch_size))
         cache_key = (self.slots, self.word_size, self.nlist, self.train_per_list, self.kmeans_iterations,
                      self.seed, keys)
-        cached = _BUILD_CACHE.get(cache_key) if self.use_cache else None
+        cached = _BUILD_CACHE.get(cache_key) if cache else None
         if cached is not None:
             _BUILD_CACHE.move_to_end(cache_key)
             self.centroids, assignments = cached
             self.last_stats["cache_hits"] += 1
         else:
-            self.centroids = self._train(lambda b: torch.from_numpy(vectors[b]))
-            assignments = {}
-            for key, v in zip(keys, vectors):
-                if key not in assignments:
-                    assignments[key] = self._assign_all(v)
-            if self.use_cache:
-                _BUILD_CACHE[cache_key] = (self.centroids, assignments)
-                while len(_BUILD_CACHE) > _BUILD_CACHE_SIZE:
-                    _BUILD_CACHE.popitem(last=False)
-        self.quantizer = faiss.IndexFlatIP(self.word_size)      # shared; used only for exhaustive fallback
-        self.quantizer.add(self.centroids.numpy())
-        self.indexes = []
-        for key, v in zip(keys, vectors):
-            index = faiss.IndexIVFFlat(self.quantizer, self.word_size, self.nlist, faiss.METRIC_INNER_PRODUCT)
-            index.set_direct_map_type(faiss.DirectMap.Array)
-            assign = np.ascontiguousarray(assignments[key], dtype=np.int64)
-            index.add_core(self.slots, faiss.swig_ptr(v), None, faiss.swig_ptr(assign))
-            index.nprobe, index.max_codes = self.nprobe, self.max_codes
-            self.indexes.append(index)
+            self.centroids, assignments = self._train(row_source), {}
+        quantizer = faiss.IndexFlatIP(self.word_size)      # shared; used only by the exhaustive fallback
+        quantizer.add(self.centroids.numpy())
+        indexes, lists, sizes = [], [], []
+        for b, key in enumerate(keys):
+            vectors = row_source(b)
+            if key not in assignments:
+                assignments[key] = self._assign_all(vectors)
+            index = self._new_ivf(quantizer)
+            assign = assignments[key].astype(np.int64)
+            index.add_core(self.slots, faiss.swig_ptr(vectors), None, faiss.swig_ptr(assign))
+            self._configure(index)
+            lists.append(assign.astype(np.int32))               # our own copy: which list holds each slot
+            sizes.append(np.bincount(assign, minlength=self.nlist))
+            indexes.append(index)
+            if built is not None:
+                built(b)
+        if cache and cached is None:
+            _BUILD_CACHE[cache_key] = (self.centroids, assignments)
+            while len(_BUILD_CACHE) > _BUILD_CACHE_SIZE:
+                _BUILD_CACHE.popitem(last=False)
+        self.quantizer, self.indexes = quantizer, indexes
+        self.list_of_slot = np.stack(lists)                      # [B, N] int32
+        self.list_sizes = np.stack(sizes).astype(np.int64)       # [B, nlist]
         self.last_stats["builds"] += 1
         self.last_stats["largest_list"] = self.largest_list()
 
+    def _new_ivf(self, quantizer):
+        """An empty inverted-file index over the shared quantizer: float16 rows (or float32 for "float32")."""
+        faiss = self.faiss
+        if self.storage == "float32":
+            index = faiss.IndexIVFFlat(quantizer, self.word_size, self.nlist, faiss.METRIC_INNER_PRODUCT)
+        else:
+            index = faiss.IndexIVFScalarQuantizer(quantizer, self.word_size, self.nlist,
+                                                  faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT, False)
+            index.train(self.centroids.numpy())    # the quantizer is trained already; fp16 learns nothing
+        index.set_direct_map_type(faiss.DirectMap.Array)
+        return index
+
+    def _encode(self, index, vectors: np.ndarray) -> np.ndarray:
+        """Codes stored in the inverted lists for normalised float32 rows [n, W]."""
+        if self.storage == "float32":
+            return vectors.view(np.uint8)
+        return np.ascontiguousarray(index.sq.compute_codes(vectors))
+
     def _rebuild(self) -> None:
         """Scheduled rebuild: retrain the centroids on the rows as they are now and refill every list (O(N))."""
-        current = [self.indexes[b].reconstruct_n(0, self.slots) for b in range(self.batch_size)]
-        self._build_ivf(lambda b: torch.from_numpy(current[b]))
+        old, self.indexes = self.indexes, []
+
+        def rows(b, ids=None):
+            if ids is None:
+                return old[b].reconstruct_n(0, self.slots)
+            return old[b].reconstruct_batch(ids.numpy().astype(np.int64))
+
+        def release(b):                                    # the old index of b is no longer needed
+            old[b] = None
+
+        self._build_ivf(rows, built=release)
         self.last_stats["scheduled_rebuilds"] += 1
         self.last_stats["updates_since_build"] = 0
 
@@ -332,7 +425,7 @@ class FaissIndex(MemoryIndex):
         batch_sorted = batch_ids[order]
         ids = slot_ids[order].contiguous().numpy()
         lists = lists[order].contiguous().numpy()
-        codes = vectors[order].contiguous().numpy().view(np.uint8)
+        codes = self._encode(self.indexes[0], vectors[order].contiguous().numpy())
         counts = torch.bincount(batch_sorted, minlength=self.batch_size).tolist()
         swig_ptr, start = self.faiss.swig_ptr, 0
         for b, count in enumerate(counts):
@@ -340,6 +433,10 @@ class FaissIndex(MemoryIndex):
                 index = self.indexes[b]
                 index.direct_map.update_codes(index.invlists, count, swig_ptr(ids[start:]),
                                               swig_ptr(lists[start:]), swig_ptr(codes[start:]))
+                mine, moved_to = ids[start:start + count], lists[start:start + count]
+                np.subtract.at(self.list_sizes[b], self.list_of_slot[b, mine], 1)
+                np.add.at(self.list_sizes[b], moved_to, 1)
+                self.list_of_slot[b, mine] = moved_to
                 start += count
         if self.last_stats["updates_since_build"] >= self.rebuild_every * self.batch_size:
             self._rebuild()
@@ -357,16 +454,24 @@ class FaissIndex(MemoryIndex):
             for b in range(batch):
                 self.indexes[b].search(q_np[b], k, D=scores[b], I=found[b])
             return torch.from_numpy(found)
-        coarse_scores, coarse_lists = torch.topk(q @ self.centroids.T, self.nprobe, dim=-1)   # [B, Q, nprobe]
-        coarse_scores = coarse_scores.contiguous().numpy()
-        coarse_lists = coarse_lists.contiguous().numpy()
+        # adaptive probing: lists in order of centroid similarity until nprobe·N/nlist rows are covered
+        # (empty lists cost nothing, so a query never comes back short because its best lists are empty),
+        # at most max_probe lists; lists beyond the budget are passed as -1, which faiss skips
+        budget = self.scan_budget
+        scores_all = q @ self.centroids.T                                                  # [B, Q, nlist]
+        coarse_scores, coarse_lists = torch.topk(scores_all, self.max_probe, dim=-1)       # [B, Q, P]
+        sizes = torch.from_numpy(self.list_sizes)                                         # [B, nlist]
+        probed = torch.gather(sizes.unsqueeze(1).expand(-1, count, -1), 2, coarse_lists)  # [B, Q, P]
+        covered_before = torch.cumsum(probed, dim=-1) - probed
+        coarse_lists = coarse_lists.masked_fill(covered_before >= budget, -1)
+        coarse_scores = coarse_scores.numpy()
+        coarse_lists = coarse_lists.numpy()
         swig_ptr = faiss.swig_ptr
         stats = faiss.cvar.indexIVF_stats
         stats.reset()
-        for b in range(batch):
-            self.indexes[b].search_preassigned_c(count, swig_ptr(q_np[b]), k, swig_ptr(coarse_lists[b]),
-                                                 swig_ptr(coarse_scores[b]), swig_ptr(scores[b]),
-                                                 swig_ptr(found[b]), False)
+        for b, index in enumerate(self.indexes):
+            index.search_preassigned_c(count, swig_ptr(q_np[b]), k, swig_ptr(coarse_lists[b]),
+                                       swig_ptr(coarse_scores[b]), swig_ptr(scores[b]), swig_ptr(found[b]), False)
         self.last_stats["rows_scanned_per_query"] = stats.ndis / max(1, batch * count)
         missing = np.argwhere((found < 0).any(-1))
         for b, i in missing:          # probed lists held fewer than k rows: scan everything for this query
@@ -375,24 +480,62 @@ class FaissIndex(MemoryIndex):
             try:
                 index.search(q_np[b, i:i + 1], k, D=scores[b, i:i + 1], I=found[b, i:i + 1])
             finally:
-                index.nprobe, index.max_codes = self.nprobe, self.max_codes
+                self._configure(index)
             self.last_stats["exhaustive_queries"] += 1
         return torch.from_numpy(found)
 
     # ---------------------------------------------------------------- reporting
+    @property
+    def nprobe(self) -> int:
+        """Nominal lists probed per query (IVF): the scan budget is nprobe·⌈N/nlist⌉ rows per query."""
+        return self._nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self._nprobe = int(min(self.nlist, max(1, value)))
+        if not self.flat:
+            for index in getattr(self, "indexes", []):
+                self._configure(index)
+
+    def _configure(self, index) -> None:
+        """The faiss index reads one coarse assignment of max_probe lists per query and stops at max_codes."""
+        index.nprobe, index.max_codes = self.max_probe, self.max_codes
+
+    @property
+    def lists(self) -> int:
+        """Number of inverted lists (1 for the flat fallback)."""
+        return self.nlist
+
+    @property
+    def scan_budget(self) -> int:
+        """Rows a query scans (IVF): whole lists, best first, until this many rows are covered."""
+        return self.slots if self.flat else self.nprobe * math.ceil(self.slots / self.nlist)
+
+    @property
+    def max_probe(self) -> int:
+        """Most lists a query may visit to cover its scan budget (empty and small lists are skipped over)."""
+        return self.nlist if self.flat else min(self.nlist, self.max_probe_factor * self.nprobe)
+
+    @property
+    def max_codes(self) -> int:
+        """Most rows one query scans (IVF): max_codes_factor · scan budget; 0 = no cap (flat)."""
+        return 0 if self.flat else self.max_codes_factor * self.scan_budget
+
     def largest_list(self) -> int:
+        """Rows in the fullest inverted list over all batch elements (N for the flat fallback)."""
         if self.flat or not self.indexes:
             return self.slots if self.indexes else 0
-        return max(max(index.invlists.list_size(i) for i in range(self.nlist)) for index in self.indexes)
+        return int(self.list_sizes.max())
 
     def describe(self) -> str:
         if self.flat:
             return (f"faiss IndexFlatIP ×{self.batch_size} (exact: {self.slots} slots < flat threshold), "
                     "cosine = inner product of L2-normalised rows")
         s = self.last_stats
-        return (f"faiss IndexIVFFlat ×{self.batch_size}, inner product of L2-normalised rows: "
+        kind = "IndexIVFFlat" if self.storage == "float32" else "IndexIVFScalarQuantizer(fp16)"
+        return (f"faiss {kind} ×{self.batch_size}, inner product of L2-normalised rows: "
                 f"{self.nlist} lists (~{self.slots // self.nlist} rows each, shared centroids), "
-                f"nprobe {self.nprobe}, ≤{self.max_codes} rows scanned per query; "
+                f"probing best lists until {self.scan_budget} rows are covered (nprobe {self.nprobe}); "
                 f"rebuilt every {self.rebuild_every} updates per index "
                 f"({s['builds']} builds, {s['scheduled_rebuilds']} scheduled, {s['cache_hits']} from cache)")
 
