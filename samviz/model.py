@@ -118,6 +118,9 @@ class MemoryModel(nn.Module):
             outputs.append(self.output(torch.cat([hidden, reads], dim=-1)))
             if record:
                 records.append(step_record)
+        memory = getattr(state, "memory", None)
+        if hasattr(memory, "end_forward"):
+            memory.end_forward()
         return torch.stack(outputs), records
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,12 @@ def test_trace_records_every_step_and_round_trips(kind, tmp_path):
     assert torch.allclose(torch.tensor(trace.outputs), torch.sigmoid(model(x)[:, 0]), atol=1e-5)
     for step in trace.steps:
         assert len(step["read_weights"]) == SMALL["heads"]
-        assert abs(sum(step["read_weights"][0]["values"]) - 1) < 1e-4      # read weights are a distribution
+        total = sum(step["read_weights"][0]["values"])
+        if kind in ("dnc", "sdnc"):
+            # π_c + π_f·Σf + π_b·Σb: the directional parts sum to less than one when links are weak
+            assert 0 < total <= 1 + 1e-4
+        else:
+            assert abs(total - 1) < 1e-4      # content read weights are a distribution
         assert len(step["reads"]) == SMALL["heads"]
     path = tmp_path / "trace.json"
     trace.save(path)

@@ -178,6 +178,12 @@ class SparseMemory:
         self._row_offsets = np.arange(batch_size)[:, None] * slots
         self.token = torch.zeros((), dtype=dtype, requires_grad=True)
 
+    def end_forward(self) -> None:
+        """Forget the last token. The autograd graph holds this memory (for backward) and the memory held
+        the graph's last node through its token: a cycle through C++ that Python's collector cannot see,
+        which leaked every episode's graph. The graph keeps the memory alive for backward on its own."""
+        self.token = None
+
     def flat(self, ids: torch.Tensor) -> np.ndarray:
         """ids [B, n] -> flat row ids [B·n] (b·N + slot)."""
         return (self._row_offsets + ids.numpy()).reshape(-1)

@@ -110,6 +110,8 @@ class SAMMemory(MemoryCore):
 
         read_ids, read_weights, rows, reads = self.read(memory, read)
 
+        # usage as the write saw it (before this step's accesses), for the trace
+        age = memory.usage.steps_since_access(state.time)[0].clone() if record else None
         accessed_ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
         access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
         memory.usage.access(state.time, accessed_ids, accessed_slots(accessed_ids, access_weights))
@@ -117,12 +119,12 @@ class SAMMemory(MemoryCore):
         step_record = None
         if record:
             step_record = self.record(memory, read, write, state, least_used, write_ids, write_weights,
-                                      before, read_ids, read_weights, reads)
+                                      before, read_ids, read_weights, reads, age)
         new_state = SAMState(memory, read_ids, read_weights, state.time + 1)
         return StepResult(reads.reshape(batch, -1).to(interface.dtype), new_state, step_record)
 
     def record(self, memory, read, write, state, least_used, write_ids, write_weights, before,
-               read_ids, read_weights, reads) -> dict:
+               read_ids, read_weights, reads, age) -> dict:
         """What happened to batch element 0 (O(N) work allowed: traces are for the app, not training)."""
         query = read["query"][0].detach()
         exact_similarity = addressing.cosine_similarity(query.unsqueeze(0).to(memory.buffer.dtype),
@@ -138,7 +140,6 @@ class SAMMemory(MemoryCore):
                 "exact_similarity": exact.values[h].tolist(),
                 "recall": len(set(found.tolist()) & set(exact.indices[h].tolist())) / self.k,
             })
-        age = memory.usage.steps_since_access(state.time)[0]
         record = {
             "read_weights": [sparse_record(read_ids[0, h], read_weights[0, h]) for h in range(self.heads)],
             "write_weights": sparse_record(write_ids[0], write_weights[0]),
