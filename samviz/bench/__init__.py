@@ -1,0 +1,15 @@
+"""Benchmarks: time and memory per training step against memory size N, dense against sparse.
+
+    python -m samviz.bench --models ntm,sam --slots 1024,65536 --batch 8 --heads 4 --steps 10
+
+measure.py   one configuration, inside a fresh worker process (python -m samviz.bench.measure)
+runner.py    BenchConfig, memory estimates and budget, timeouts, the machine-wide lock, run_config(s)
+paper.py     the paper's measured points and ratios (Rae et al. 2016, Fig. 1 and 7)
+plots.py     pure functions of rows: slopes, ratios, CSV, plotly figures
+__main__.py  the CLI
+Shipped results: assets/bench/results.jsonl.
+"""
+import os
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets", "bench")
+SHIPPED_RESULTS = os.path.join(RESULTS_DIR, "results.jsonl")

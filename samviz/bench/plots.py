@@ -1,0 +1,207 @@
+"""Pure functions of benchmark rows: labels, fitted slopes, dense/sparse ratios, CSV, and plotly figures.
+
+Nothing here measures or touches Streamlit; the scaling page and the CLI summary both use these.
+"""
+import csv
+import io
+import math
+
+import plotly.graph_objects as go
+
+from .paper import REFERENCE_POINTS, reference_ratio
+
+# (dense, sparse) label pairs compared in the ratio tables, in display order
+PAIRS = [("ntm", "sam-faiss"), ("ntm", "sam-exact"), ("dam", "sam-faiss"), ("dam", "sam-exact"),
+         ("dnc", "sdnc-faiss"), ("dnc", "sdnc-exact")]
+COLOURS = {"ntm": "#d62728", "dam": "#ff7f0e", "dnc": "#8c564b", "sam-faiss": "#1f77b4",
+           "sam-exact": "#17becf", "sdnc-faiss": "#2ca02c", "sdnc-exact": "#98df8a"}
+SETTING_KEYS = ("batch", "steps", "heads", "k", "word_size")
+MIN_MIB_DRAWN = 0.01       # overheads below this are drawn at it (a log axis has no zero)
+CSV_COLUMNS = ("model", "index", "slots", "batch", "heads", "k", "word_size", "steps", "ms_per_step", "peak_mib",
+               "status", "reason", "init_mib", "estimate_mib", "repeats", "threads", "seconds", "memory_method",
+               "machine", "date")
+
+
+def label(row: dict) -> str:
+    """"ntm", "dam", "dnc" for dense cores; "sam-faiss", "sam-exact", "sdnc-…" for sparse ones."""
+    return row["model"] if not row.get("index") else f"{row['model']}-{row['index']}"
+
+
+def setting(row: dict) -> tuple:
+    """The run setting other than the model and N: (batch, steps, heads, k, word_size)."""
+    return tuple(row.get(key) for key in SETTING_KEYS)
+
+
+def setting_text(value: tuple) -> str:
+    batch, steps, heads, k, word_size = value
+    return f"batch {batch}, T = {steps}, {heads} heads, K = {k}, W = {word_size}"
+
+
+def settings(rows: list[dict]) -> list[tuple]:
+    """Distinct settings, the most frequent first."""
+    counts: dict = {}
+    for row in rows:
+        counts[setting(row)] = counts.get(setting(row), 0) + 1
+    return sorted(counts, key=lambda s: (-counts[s], str(s)))
+
+
+def latest(rows: list[dict]) -> list[dict]:
+    """One row per (label, N, setting): the last one in file order (re-measurements appended with --append win)."""
+    keep: dict = {}
+    for row in rows:
+        key = (label(row), row.get("slots"), setting(row))
+        keep.pop(key, None)
+        keep[key] = row
+    return list(keep.values())
+
+
+def ok(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("status") == "ok" and r.get("ms_per_step") is not None]
+
+
+def labels_in(rows: list[dict]) -> list[str]:
+    order = ["ntm", "dam", "dnc", "sam-exact", "sam-faiss", "sdnc-exact", "sdnc-faiss"]
+    present = {label(r) for r in rows}
+    return [name for name in order if name in present] + sorted(present - set(order))
+
+
+def fit_slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of log y against log x (None with fewer than 2 distinct x or non-positive values)."""
+    points = [(math.log(x), math.log(y)) for x, y in points if x and y and x > 0 and y > 0]
+    if len({x for x, _ in points}) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    num = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    den = sum((x - mean_x) ** 2 for x, _ in points)
+    return num / den
+
+
+def slopes(rows: list[dict]) -> list[dict]:
+    """Per label: fitted log-log slopes of ms/step and overhead MiB against N (1 = linear in N, 0 = flat)."""
+    table = []
+    good = ok(rows)
+    for name in labels_in(rows):
+        mine = [r for r in good if label(r) == name]
+        slope_ms = fit_slope([(r["slots"], r["ms_per_step"]) for r in mine])
+        slope_mib = fit_slope([(r["slots"], r["peak_mib"]) for r in mine])
+        not_ok = [r for r in rows if label(r) == name and r.get("status") != "ok"]
+        table.append({
+            "model": name, "points": len(mine),
+            "N range": f"{min(r['slots'] for r in mine):,}–{max(r['slots'] for r in mine):,}" if mine else "—",
+            "slope ms/step": None if slope_ms is None else round(slope_ms, 2),
+            "slope overhead MiB": None if slope_mib is None else round(slope_mib, 2),
+            "not measured": ", ".join(f"N={r['slots']:,} {r.get('status')}" for r in not_ok),
+        })
+    return table
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """Dense ÷ sparse at every N (and setting) where both were measured: time and memory ratios."""
+    good = ok(rows)
+    by_key = {(label(r), r["slots"], setting(r)): r for r in good}
+    table = []
+    for dense, sparse in PAIRS:
+        for (name, slots, run_setting), d in sorted(by_key.items(), key=lambda item: (item[0][1], str(item[0][2]))):
+            if name != dense or (sparse, slots, run_setting) not in by_key:
+                continue
+            s = by_key[(sparse, slots, run_setting)]
+            time_ratio = d["ms_per_step"] / s["ms_per_step"] if s["ms_per_step"] > 0 else None
+            memory_ratio = d["peak_mib"] / s["peak_mib"] if s["peak_mib"] and s["peak_mib"] > 0 else None
+            paper_time = reference_ratio(dense, sparse, "ms_per_step")
+            paper_memory = reference_ratio(dense, sparse, "peak_mib")
+            table.append({
+                "N": slots, "dense / sparse": f"{dense} / {sparse}", "setting": setting_text(run_setting),
+                "dense ms/step": d["ms_per_step"], "sparse ms/step": s["ms_per_step"],
+                "speed ratio": None if time_ratio is None else round(time_ratio, 1),
+                "dense MiB": d["peak_mib"], "sparse MiB": s["peak_mib"],
+                "memory ratio": None if memory_ratio is None else round(memory_ratio, 1),
+                "paper": "; ".join(f"{p['ratio']:g}× {p['metric'].replace('ms_per_step', 'speed').replace('peak_mib', 'memory')}"
+                                   f" at N={p['slots']:,}" for p in (paper_time, paper_memory) if p),
+            })
+    return table
+
+
+def to_csv(rows: list[dict]) -> str:
+    """Rows as CSV text (known columns first, then any others)."""
+    extra = sorted({key for row in rows for key in row} - set(CSV_COLUMNS))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS) + extra, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def summary_lines(rows: list[dict]) -> list[str]:
+    """Plain-text summary: every row's outcome, then the dense/sparse ratios at each N."""
+    lines = []
+    for r in rows:
+        if r.get("status") == "ok":
+            lines.append(f"{label(r):>10}  N={r['slots']:>9,}  {r['ms_per_step']:>10.3f} ms/step  "
+                         f"{r['peak_mib']:>10.2f} MiB overhead")
+        else:
+            lines.append(f"{label(r):>10}  N={r['slots']:>9,}  {r.get('status')}: {r.get('reason', '')}")
+    table = ratios(rows)
+    if table:
+        lines.append("dense / sparse ratios (speed = dense ms ÷ sparse ms; memory = dense MiB ÷ sparse MiB):")
+        for t in table:
+            speed = "—" if t["speed ratio"] is None else f"{t['speed ratio']:g}×"
+            memory = "—" if t["memory ratio"] is None else f"{t['memory ratio']:g}×"
+            paper = f"  (paper: {t['paper']})" if t["paper"] else ""
+            lines.append(f"  N={t['N']:>9,}  {t['dense / sparse']:<18} speed {speed:>9}  memory {memory:>9}{paper}")
+    else:
+        lines.append("no dense/sparse pair measured at the same N in this run: no ratios")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def _scaling_figure(rows: list[dict], metric: str, title: str, y_title: str, references: bool) -> go.Figure:
+    figure = go.Figure()
+    good = ok(rows)
+    top = max([r[metric] for r in good if r[metric]] + [1.0])
+    for name in labels_in(rows):
+        mine = sorted((r for r in good if label(r) == name), key=lambda r: r["slots"])
+        if mine:
+            ys = [max(r[metric], MIN_MIB_DRAWN) if metric == "peak_mib" else r[metric] for r in mine]
+            figure.add_trace(go.Scatter(
+                x=[r["slots"] for r in mine], y=ys, mode="lines+markers", name=name,
+                line={"color": COLOURS.get(name)}, legendgroup=name,
+                customdata=[[r[metric], r["batch"], r["steps"]] for r in mine],
+                hovertemplate=f"<b>{name}</b><br>N = %{{x:,}}<br>{y_title} = %{{customdata[0]:.4g}}"
+                              "<br>batch %{customdata[1]}, T = %{customdata[2]}<extra></extra>"))
+        failed = [r for r in rows if label(r) == name and r.get("status") != "ok"]
+        if failed:
+            figure.add_trace(go.Scatter(
+                x=[r["slots"] for r in failed], y=[top * 2] * len(failed), mode="markers",
+                marker={"symbol": "x", "size": 11, "color": COLOURS.get(name)}, legendgroup=name,
+                name=f"{name}: not measured", text=[f"{r.get('status')}: {r.get('reason', '')}" for r in failed],
+                hovertemplate=f"<b>{name}</b> N = %{{x:,}}<br>%{{text}}<extra></extra>"))
+    if references:
+        points = [p for p in REFERENCE_POINTS if p["metric"] == metric]
+        if points:
+            figure.add_trace(go.Scatter(
+                x=[p["slots"] for p in points], y=[p["value"] for p in points], mode="markers+text",
+                name="paper (Rae et al. 2016)", text=[p["label"] for p in points], textposition="middle left",
+                marker={"symbol": "star", "size": 14, "color": [COLOURS.get("ntm" if p["model"] == "ntm" else "sam-faiss")
+                                                                for p in points], "line": {"width": 1, "color": "black"}},
+                customdata=[[p["figure"], p["batch"], p["steps"] or "—"] for p in points],
+                hovertemplate="%{text}<br>%{customdata[0]}, N = %{x:,}, batch %{customdata[1]}, T = %{customdata[2]}"
+                              "<extra>paper</extra>"))
+    figure.update_layout(title=title, xaxis={"type": "log", "title": "memory slots N", "dtick": 1},
+                         yaxis={"type": "log", "title": y_title, "dtick": 1, "exponentformat": "power"},
+                         legend={"title": "model"},
+                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=420)
+    return figure
+
+
+def speed_figure(rows: list[dict], references: bool = True) -> go.Figure:
+    """Log-log ms per step (forward + backward) against N, one line per model; the paper's points as stars."""
+    return _scaling_figure(rows, "ms_per_step", "Time per training step", "ms per step (forward + backward)",
+                           references)
+
+
+def memory_figure(rows: list[dict], references: bool = True) -> go.Figure:
+    """Log-log training memory overhead (MiB above the initialised memory) against N."""
+    return _scaling_figure(rows, "peak_mib", "Training memory overhead", "overhead MiB (peak RSS − initialised)",
+                           references)

@@ -1,0 +1,105 @@
+"""The Scaling lab page under Streamlit's AppTest: shipped results, a tiny live run, the lock, bad input."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz.bench import runner
+
+TIMEOUT = 120
+
+
+def _script():
+    from samviz.app.pages import scaling_lab
+    scaling_lab.render()
+
+
+@pytest.fixture
+def lock(tmp_path, monkeypatch):
+    path = str(tmp_path / "bench.lock")
+    monkeypatch.setenv(runner.LOCK_ENV, path)
+    return path
+
+
+def _app() -> AppTest:
+    at = AppTest.from_function(_script, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _tiny(at: AppTest) -> None:
+    at.multiselect(key="keep_scaling_models").set_value(["ntm", "sam-exact"])
+    at.select_slider(key="keep_scaling_slots").set_range(256, 256)
+    at.selectbox(key="keep_scaling_batch").set_value(1)
+    at.number_input(key="keep_scaling_steps").set_value(2)
+    at.number_input(key="keep_scaling_heads").set_value(1)
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_page_shows_shipped_results_before_any_run(lock):
+    at = _app()
+    assert at.title[0].value == "Scaling lab"
+    assert any("Nothing measured in this session yet" in info.value for info in at.info)
+    from samviz.app.pages.scaling_lab import shipped_rows
+    if shipped_rows():
+        charts = _charts(at)
+        assert len(charts) >= 2
+        assert any("measured" in caption.value and "CPUs" in caption.value for caption in at.caption)
+        names = {trace.get("name") for chart in charts for trace in chart["data"]}
+        assert "paper (Rae et al. 2016)" in names
+
+
+def test_tiny_run_streams_rows_into_plots_and_tables(lock):
+    at = _app()
+    _tiny(at)
+    at.run()
+    at.button(key="scaling_run").click()
+    at.run()
+    assert not at.exception, at.exception
+    rows = at.session_state["scaling_lab_rows"]
+    assert [(r["model"], r["index"], r["slots"], r["status"]) for r in rows] == \
+        [("ntm", None, 256, "ok"), ("sam", "exact", 256, "ok")], rows
+    names = {trace.get("name") for chart in _charts(at) for trace in chart["data"]}
+    assert {"ntm", "sam-exact"} <= names
+    assert not at.warning
+    assert any("ntm / sam-exact" in str(frame.value) for frame in at.dataframe)   # the ratio table
+    # the results survive a rerun (session state), and the CSV download is offered
+    at.run()
+    assert len(at.session_state["scaling_lab_rows"]) == 2
+    assert at.get("download_button")
+
+
+def test_a_second_benchmark_is_told_to_wait(lock):
+    at = _app()
+    _tiny(at)
+    at.run()
+    with runner.bench_lock(lock):
+        at.button(key="scaling_run").click()
+        at.run()
+    assert not at.exception
+    assert any("another benchmark is running" in w.value.lower() for w in at.warning)
+    assert not at.session_state["scaling_lab_rows"] if "scaling_lab_rows" in at.session_state else True
+
+
+def test_no_model_picked_is_an_error_and_run_is_disabled(lock):
+    at = _app()
+    at.multiselect(key="keep_scaling_models").set_value([])
+    at.run()
+    assert not at.exception
+    assert any("at least one model" in e.value for e in at.sidebar.error)
+    assert at.button(key="scaling_run").disabled
+
+
+def test_plan_marks_what_the_budget_refuses(lock):
+    at = _app()
+    at.multiselect(key="keep_scaling_models").set_value(["ntm"])
+    at.select_slider(key="keep_scaling_slots").set_range(1 << 22, 1 << 22)
+    at.number_input(key="keep_scaling_steps").set_value(1000)
+    at.run()
+    assert not at.exception
+    plans = [frame.value for frame in at.sidebar.dataframe if "runs" in frame.value.columns]
+    assert len(plans) == 1 and list(plans[0]["runs"]) == ["refused (memory)"]

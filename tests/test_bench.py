@@ -1,0 +1,190 @@
+"""Benchmark runner, worker and CLI: real worker processes on tiny configurations (a few seconds each)."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from samviz.bench import plots, runner
+from samviz.bench.__main__ import main as cli_main, parse_slots
+from samviz.bench.paper import REFERENCE_POINTS, REFERENCE_RATIOS
+from samviz.bench.runner import BenchConfig, BenchmarkBusy, bench_lock, estimate_bytes, run_config, run_configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(slots=16, batch=1, heads=2, k=2, word_size=8, steps=2)
+
+
+@pytest.fixture
+def lock(tmp_path, monkeypatch):
+    """A private lock file, so a benchmark running on the machine does not block the tests (and vice versa)."""
+    path = str(tmp_path / "bench.lock")
+    monkeypatch.setenv(runner.LOCK_ENV, path)
+    return path
+
+
+class SpyPopen:
+    """Records every worker the runner starts (and lets it start)."""
+
+    def __init__(self):
+        self.started = []
+
+    def __call__(self, *args, **kwargs):
+        process = subprocess.Popen(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+
+def test_cli_prints_one_json_row_per_config(lock):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "samviz.bench", "--models", "ntm", "--slots", "16", "--batch", "1",
+                           "--steps", "2", "--repeat-time", "0.2"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1
+    for line in lines:
+        row = json.loads(line)
+        assert list(row)[:len(runner.SCHEMA_KEYS)] == list(runner.SCHEMA_KEYS)
+        assert row["status"] == "ok", row
+        assert (row["model"], row["index"], row["slots"], row["batch"], row["steps"]) == ("ntm", None, 16, 1, 2)
+        assert row["ms_per_step"] > 0 and row["peak_mib"] >= 0
+        assert row["threads"] == 1 and row["repeats"] >= 1 and row["machine"] and row["date"]
+    assert "ntm" in done.stderr and "ms/step" in done.stderr      # the human summary goes to stderr
+
+
+def test_runner_end_to_end_sparse_and_dense(lock):
+    configs = [BenchConfig(model="sam-exact", **TINY), BenchConfig(model="ntm", **TINY)]
+    rows = list(run_configs(configs, timeout_s=120, time_budget_s=0.2))
+    assert [r["status"] for r in rows] == ["ok", "ok"], rows
+    assert (rows[0]["model"], rows[0]["index"]) == ("sam", "exact")
+    for row in rows:
+        assert row["ms_per_step"] > 0 and row["peak_mib"] >= 0 and row["init_mib"] is not None
+        assert row["memory_method"] in ("VmHWM", "sampled-1ms")
+    table = plots.ratios(rows)
+    assert table and table[0]["dense / sparse"] == "ntm / sam-exact"
+
+
+def test_over_budget_is_refused_without_starting_a_worker(lock):
+    spy = SpyPopen()
+    start = time.monotonic()
+    row = run_config(BenchConfig(model="ntm", slots=1 << 22, batch=8, steps=1000), popen=spy)
+    assert time.monotonic() - start < 2
+    assert spy.started == []
+    assert row["status"] == "refused" and "memory" in row["reason"]
+    assert row["ms_per_step"] is None and row["peak_mib"] is None
+    # the same N is fine for SAM with the exact index on a few steps (estimate only: nothing runs here)
+    assert estimate_bytes(BenchConfig(model="sam-exact", slots=1 << 22, batch=1, steps=10))["total"] < \
+        estimate_bytes(BenchConfig(model="ntm", slots=1 << 22, batch=1, steps=10))["total"]
+
+
+def test_timeout_kills_the_worker(lock):
+    spy = SpyPopen()
+    start = time.monotonic()
+    row = run_config(BenchConfig(model="ntm", **TINY), timeout_s=0.5, popen=spy)
+    assert row["status"] == "timeout" and "timeout" in row["reason"]
+    assert time.monotonic() - start < 5
+    assert len(spy.started) == 1 and spy.started[0].poll() is not None     # the worker is gone
+
+
+def test_worker_over_its_memory_budget_is_stopped(lock, monkeypatch):
+    monkeypatch.setattr(runner, "refusal_reason", lambda config, budget: None)   # let it start anyway
+    spy = SpyPopen()
+    row = run_config(BenchConfig(model="ntm", **TINY), budget_bytes=40 * runner.MIB, timeout_s=60, popen=spy)
+    assert row["status"] == "failed" and "budget" in row["reason"], row
+    assert spy.started[0].poll() is not None
+
+
+def test_worker_killed_by_the_os_is_reported_failed(lock, monkeypatch):
+    monkeypatch.setattr(runner, "worker_command", lambda config, budget: [
+        sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    row = run_config(BenchConfig(model="ntm", **TINY), timeout_s=30)
+    assert row["status"] == "failed" and "signal 9" in row["reason"]
+    monkeypatch.setattr(runner, "worker_command", lambda config, budget: [
+        sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"])
+    row = run_config(BenchConfig(model="ntm", **TINY), timeout_s=30)
+    assert row["status"] == "failed" and "code 3" in row["reason"] and "boom" in row["reason"]
+
+
+def test_lock_refuses_a_second_benchmark(lock):
+    with bench_lock(lock):
+        with pytest.raises(BenchmarkBusy, match="another benchmark is running"):
+            with bench_lock(lock):
+                pass
+        with pytest.raises(BenchmarkBusy):
+            next(run_configs([BenchConfig(model="ntm", **TINY)], lock=lock))
+        done = subprocess.run([sys.executable, "-m", "samviz.bench", "--models", "ntm", "--slots", "16"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, env=dict(os.environ))
+        assert done.returncode == 3 and "another benchmark is running" in done.stderr
+        assert done.stdout == ""
+    with bench_lock(lock):          # released: free again
+        pass
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "bogus", "--slots", "16"], "unknown model"),
+    (["--models", "ntm", "--slots", "abc"], "not a memory size"),
+    (["--models", "ntm", "--slots", "1"], "out of range"),
+    (["--models", "ntm", "--slots", "16", "--steps", "0"], "must be in"),
+    (["--models", "sam-exact", "--slots", "16", "--k", "32"], "cannot exceed"),
+])
+def test_cli_argument_errors_are_messages_not_tracebacks(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_parse_slots_forms():
+    assert parse_slots("1024,2^16,64k,1M") == [1024, 65536, 64000, 1_000_000]
+    assert parse_slots("2^10..2^12") == [1024, 2048, 4096]
+
+
+def test_estimates_grow_like_the_models():
+    def total(model, n, **kw):
+        return estimate_bytes(BenchConfig(model=model, slots=n, **kw))["overhead"]
+    assert total("ntm", 1 << 16) / total("ntm", 1 << 12) == pytest.approx(16, rel=0.01)     # linear in N
+    assert total("ntm", 1 << 12, steps=100) == pytest.approx(10 * total("ntm", 1 << 12, steps=10))   # and in T
+    assert total("sam-faiss", 1 << 20) == total("sam-faiss", 1 << 10)                      # flat
+    assert total("dnc", 2048) > 3.9 * total("dnc", 1024)                                  # N² links
+
+
+def test_plots_slopes_ratios_csv_and_figures():
+    rows = []
+    for n in (1024, 4096, 16384):
+        base = dict(batch=8, heads=4, k=4, word_size=32, steps=10, status="ok")
+        rows.append(dict(base, model="ntm", index=None, slots=n, ms_per_step=n / 100, peak_mib=n / 10))
+        rows.append(dict(base, model="sam", index="faiss", slots=n, ms_per_step=2.0, peak_mib=1.0))
+    rows.append(dict(rows[0], slots=1 << 20, status="refused", ms_per_step=None, peak_mib=None, reason="memory"))
+    slopes = {s["model"]: s for s in plots.slopes(rows)}
+    assert slopes["ntm"]["slope ms/step"] == pytest.approx(1.0) and slopes["sam-faiss"]["slope ms/step"] == 0
+    assert "refused" in slopes["ntm"]["not measured"]
+    ratio = {(r["N"], r["dense / sparse"]): r for r in plots.ratios(rows)}
+    assert ratio[(16384, "ntm / sam-faiss")]["speed ratio"] == pytest.approx(81.9, abs=0.1)
+    assert "1600" in ratio[(16384, "ntm / sam-faiss")]["paper"]
+    csv_text = plots.to_csv(rows)
+    assert csv_text.splitlines()[0].startswith("model,index,slots") and len(csv_text.splitlines()) == len(rows) + 1
+    figure = plots.speed_figure(rows)
+    names = [trace.name for trace in figure.data]
+    assert "ntm" in names and "sam-faiss" in names and "paper (Rae et al. 2016)" in names
+    assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.type == "log"
+    assert plots.memory_figure(rows).data
+    again = dict(rows[1], ms_per_step=3.0)                       # a re-measurement appended later wins
+    assert [r["ms_per_step"] for r in plots.latest(rows + [again]) if plots.label(r) == "sam-faiss"] == [2.0, 2.0, 3.0]
+    assert any(p["value"] == 7.3 for p in REFERENCE_POINTS) and {r["ratio"] for r in REFERENCE_RATIOS} >= {1600, 3700}
+
+
+def test_shipped_results_follow_the_schema():
+    from samviz.bench import SHIPPED_RESULTS
+    if not os.path.exists(SHIPPED_RESULTS):
+        pytest.skip("no shipped results yet")
+    rows = runner.read_rows(SHIPPED_RESULTS)
+    assert rows
+    for row in rows:
+        assert set(runner.SCHEMA_KEYS) <= set(row) and row["status"] in runner.STATUSES
+        if row["status"] == "ok":
+            assert row["ms_per_step"] > 0 and row["peak_mib"] is not None
+        else:
+            assert row.get("reason")
