@@ -1,0 +1,301 @@
+"""Plain-language narration of one step of an EpisodeTrace, with the step's numbers.
+
+Each sentence carries the anchor of the Learn-page section holding its equation (ANCHORS); the Learn
+page (samviz/app/pages/learn.py) renders one section per anchor. Pure functions: no Streamlit, no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import figures
+
+# anchor id -> Learn-page section title. The Learn page renders exactly these sections (a test checks it).
+ANCHORS = {
+    "tasks": "Tasks and the bit-error metric",
+    "ntm-content": "NTM · content addressing",
+    "ntm-interpolation": "NTM · interpolation",
+    "ntm-shift": "NTM · circular shift",
+    "ntm-sharpen": "NTM · sharpening",
+    "ntm-read": "NTM · reading",
+    "ntm-erase-add": "NTM · writing: erase, then add",
+    "sam-sparse-read": "SAM · sparse read",
+    "sam-ann": "SAM · the nearest-neighbour index",
+    "sam-sparse-write": "SAM · sparse write",
+    "sam-usage": "SAM · usage and the least recently used slot",
+    "sam-bptt": "SAM · sparse backpropagation through time (rollback)",
+    "dam": "DAM · the dense twin of SAM",
+    "dnc-usage": "DNC · usage",
+    "dnc-allocation": "DNC · allocation",
+    "dnc-write": "DNC · write weighting",
+    "dnc-precedence": "DNC · precedence",
+    "dnc-links": "DNC · temporal links",
+    "dnc-read-modes": "DNC · read modes",
+    "sdnc-links": "SDNC · sparse temporal links N_t, P_t",
+    "why-sparse-scales": "Why sparse access scales",
+}
+
+LEARN_PATH = "learn"      # url_path of the Learn page (app.py)
+TIE = 1e-4                # neighbours whose cosine differs by less than this are ties, not misses
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    anchor: str | None = None
+
+
+def _f(value, digits: int = 2) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _first(value):
+    """A gate that may be recorded per head (a list) or as one number -> its first value."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
+def _ids(slots, limit: int = 8) -> str:
+    slots = list(slots)
+    text = ", ".join(str(s) for s in slots[:limit])
+    return text + (", …" if len(slots) > limit else "")
+
+
+def _bits(row) -> str:
+    return "".join("1" if float(v) > 0.5 else "0" for v in row)
+
+
+def _phase(trace, step: int) -> list[Sentence]:
+    total = figures.steps_count(trace)
+    scored = trace.mask is not None and trace.mask[step] > 0
+    if not scored:
+        active = [i for i, v in enumerate(trace.inputs[step]) if float(v) != 0.0]
+        what = f"input channels {_ids(active)} are on" if active else "the input is all zeros"
+        return [Sentence(f"Step {step} of {total - 1} — input phase, not scored: {what}.", "tasks")]
+    wrong = int(figures.bit_errors_per_step(trace)[step])
+    size = len(trace.outputs[step])
+    target = _bits(trace.targets[step]) if trace.targets is not None else "?"
+    output = _bits(trace.outputs[step])
+    verdict = "all bits right" if wrong == 0 else f"{wrong} of {size} bits wrong"
+    return [Sentence(f"Step {step} of {total - 1} — answer phase: target {target}, output {output}: {verdict}.",
+                     "tasks")]
+
+
+def _ntm(trace, record) -> list[Sentence]:
+    g = record.get("gates", {})
+    out = []
+    write = figures.write_map(record)
+    top = figures.top_slots(write, 1)
+    spread = sum(1 for v in write.values() if v > figures.SPREAD_THRESHOLD)
+    out.append(Sentence(f"Write head: key strength β = {_f(g.get('write_strength'))} sharpens the content "
+                        f"match (β → 0 spreads it over all {figures.memory_slots(trace)} slots).", "ntm-content"))
+    gate = g.get("write_interpolation")
+    if gate is not None:
+        out.append(Sentence(f"Interpolation gate g = {_f(gate)}: {float(gate) * 100:.0f}% content lookup, "
+                            f"{100 - float(gate) * 100:.0f}% last step's write weights.", "ntm-interpolation"))
+    shift = g.get("write_shift")
+    if shift:
+        out.append(Sentence(f"Shift by −1 / 0 / +1 with weights {_f(shift[0])} / {_f(shift[1])} / {_f(shift[2])}.",
+                            "ntm-shift"))
+    if g.get("write_sharpening") is not None:
+        out.append(Sentence(f"Sharpening γ = {_f(g.get('write_sharpening'))} re-focuses the shifted weights.",
+                            "ntm-sharpen"))
+    if top:
+        slot, value = top[0]
+        out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}); {spread} slot"
+                            f"{'s' if spread != 1 else ''} got weight > 0.01; mean erase {_f(g.get('erase_mean'))}.",
+                            "ntm-erase-add"))
+    for h, head in enumerate(figures.read_maps(record)):
+        top = figures.top_slots(head, 1)
+        if not top:
+            continue
+        slot, value = top[0]
+        spread = sum(1 for v in head.values() if v > figures.SPREAD_THRESHOLD)
+        strength = (g.get("read_strength") or [None] * (h + 1))[h] if isinstance(g.get("read_strength"), list) else None
+        out.append(Sentence(f"Read head {h + 1} read mostly slot {slot} (weight {_f(value)}, {spread} slot"
+                            f"{'s' if spread != 1 else ''} above 0.01, strength β = {_f(strength)}).", "ntm-read"))
+    return out
+
+
+def _age_text(age: int | None, step: int) -> str:
+    if age is None:
+        return ""
+    if age > step:
+        return "never accessed so far"
+    return f"last accessed {age} step{'s' if age != 1 else ''} ago"
+
+
+def _sparse_write(trace, record, kind: str, step: int) -> list[Sentence]:
+    g = record.get("gates", {})
+    alpha, gamma = _first(g.get("write_gate")), _first(g.get("interpolation_gate"))
+    least = record.get("least_used")
+    age = figures.least_used_age(trace, step) if kind != "dam" else None
+    write = figures.write_map(record)
+    out = []
+    if alpha is not None and gamma is not None and least is not None:
+        alpha, gamma = float(alpha), float(gamma)
+        previous = {s: v for s, v in write.items() if s != least and v > 0}
+        untouched = f", {_age_text(age, step)}" if age is not None else ""
+        anchor = "dam" if kind == "dam" else "sam-sparse-write"
+        which = "least used" if kind == "dam" else "least recently used"
+        rest = (f"and {sum(previous.values()):.2f} in all to the {len(previous)} slot{'s' if len(previous) != 1 else ''} "
+                f"read at the previous step" if previous else "and nothing to previously read slots (none were read yet)")
+        out.append(Sentence(
+            f"Write gate α = {alpha:.2f}, interpolation γ = {gamma:.2f}: wrote {alpha * (1 - gamma):.2f} to slot "
+            f"{least} (the {which}{untouched}; erased first) {rest}.", anchor))
+    elif write:
+        slot, value = figures.top_slots(write, 1)[0]
+        out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}).",
+                            "dam" if kind == "dam" else "sam-sparse-write"))
+    usage = record.get("usage")
+    if least is not None and kind == "dam" and usage:
+        out.append(Sentence(f"Slot {least} had the smallest discounted usage, {_f(usage[least], 3)}: it is the "
+                            f"next to be overwritten.", "dam"))
+    elif least is not None and kind in ("sam", "sdnc"):
+        when = f" ({_age_text(age, step)})" if age is not None else ""
+        out.append(Sentence(f"Usage = steps since last access: slot {least} had gone longest without a read or "
+                            f"write above δ = 0.005{when}.", "sam-usage"))
+    return out
+
+
+def _sparse_reads(trace, record, step: int) -> list[Sentence]:
+    g = record.get("gates", {})
+    strengths = g.get("read_strength")
+    index = record.get("index", trace.config.get("index", "exact"))
+    out = []
+    neighbours = record.get("neighbours") or []
+    for h, head in enumerate(figures.read_maps(record)):
+        top = figures.top_slots(head, 1)
+        if not top:
+            continue
+        slot, value = top[0]
+        strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else strengths
+        k = trace.config.get("k", len(head))
+        if trace.model == "sdnc":
+            what = (f"Read head {h + 1} read only {len(head)} slots ({_ids(sorted(head))}): K = {k} by content "
+                    f"plus those its links lead to; the largest weight {_f(value)} is on slot {slot} (β = {_f(strength)}).")
+        else:
+            what = (f"Read head {h + 1} read only K = {len(head)} slots ({_ids(sorted(head))}); the largest weight "
+                    f"{_f(value)} is on slot {slot} (softmax of β·cosine over the K, β = {_f(strength)}).")
+        out.append(Sentence(what, "sam-sparse-read"))
+        if h < len(neighbours):
+            n = neighbours[h]
+            missed = sorted(set(n.get("exact", [])) - set(n.get("found", [])))
+            extra = f"; it missed slot{'s' if len(missed) != 1 else ''} {_ids(missed)}" if missed else ""
+            found_sim, exact_sim = n.get("found_similarity") or [], n.get("exact_similarity") or []
+            if missed and found_sim and exact_sim and min(exact_sim) - min(found_sim) < TIE:
+                extra += f", which tie{'s' if len(missed) == 1 else ''} with what it found (cosine within {TIE:g})"
+            out.append(Sentence(f"The {index} index found them with recall {_f(n.get('recall'))} against the exact "
+                                f"top-{len(n.get('exact', []))}{extra}.", "sam-ann"))
+    touched = figures.rows_touched(trace)[step]
+    n = figures.memory_slots(trace)
+    written = len({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
+    if touched:
+        out.append(Sentence(f"Only {touched} of {n} rows were touched; backpropagation will roll back just the "
+                            f"{written} written rows from the journal.", "sam-bptt"))
+    return out
+
+
+def _dense_reads(trace, record) -> list[Sentence]:
+    g = record.get("gates", {})
+    strengths = g.get("read_strength")
+    out = []
+    for h, head in enumerate(figures.read_maps(record)):
+        top = figures.top_slots(head, 1)
+        if not top:
+            continue
+        slot, value = top[0]
+        spread = sum(1 for v in head.values() if v > figures.SPREAD_THRESHOLD)
+        strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else strengths
+        n = figures.memory_slots(trace)
+        if trace.model == "dam":
+            text = (f"Read head {h + 1}: softmax over all {n} slots (β = {_f(strength)}); largest weight "
+                    f"{_f(value)} on slot {slot}, {spread} slot{'s' if spread != 1 else ''} above 0.01.")
+        else:
+            text = (f"Read head {h + 1}: its weights cover all {n} slots (content β = {_f(strength)} mixed with "
+                    f"the links by the read modes); largest weight {_f(value)} on slot {slot}, {spread} "
+                    f"slot{'s' if spread != 1 else ''} above 0.01.")
+        out.append(Sentence(text, "dam" if trace.model == "dam" else "dnc-read-modes"))
+    return out
+
+
+def _dnc_write(trace, record) -> list[Sentence]:
+    g = record.get("gates", {})
+    out = []
+    alloc, write_gate = _first(g.get("allocation_gate")), _first(g.get("write_gate"))
+    write = figures.write_map(record)
+    top = figures.top_slots(write, 1)
+    if write_gate is not None and alloc is not None:
+        where = f"; the largest weight {_f(top[0][1])} is on slot {top[0][0]}" if top else ""
+        out.append(Sentence(f"Write gate g^w = {_f(write_gate)}, allocation gate g^a = {_f(alloc)}: "
+                            f"{float(alloc) * 100:.0f}% of the write goes to free slots, {100 - float(alloc) * 100:.0f}% "
+                            f"to the content match{where}.", "dnc-write"))
+    elif top:
+        out.append(Sentence(f"Wrote mostly to slot {top[0][0]} (weight {_f(top[0][1])}).", "dnc-write"))
+    least = record.get("least_used")
+    usage = record.get("usage")
+    if least is not None and trace.model == "dnc" and usage:
+        out.append(Sentence(f"Slot {least} has the lowest usage ({_f(usage[least], 3)}): allocation points there.",
+                            "dnc-allocation"))
+    free = g.get("free_gates") or g.get("free_gate")
+    if free is not None:
+        values = free if isinstance(free, list) else [free]
+        out.append(Sentence(f"Free gates {', '.join(_f(v) for v in values)}: how much each read head releases the "
+                            f"slots it read.", "dnc-usage"))
+    return out
+
+
+def _modes_and_links(trace, record) -> list[Sentence]:
+    out = []
+    names = ("backward", "content", "forward")
+    for h, mode in enumerate(record.get("read_modes") or []):
+        best = max(range(3), key=lambda m: float(mode[m]))
+        out.append(Sentence(f"Read head {h + 1} mixes backward {_f(mode[0])}, content {_f(mode[1])}, forward "
+                            f"{_f(mode[2])}: mostly {names[best]} reading.", "dnc-read-modes"))
+    anchor = "sdnc-links" if trace.model == "sdnc" else "dnc-links"
+    for h, head in enumerate(record.get("links") or []):
+        parts = []
+        for direction in ("forward", "backward"):
+            top = figures.top_slots(figures.weight_map(head.get(direction)), 1)
+            if top and top[0][1] > 0:
+                parts.append(f"{direction} link leads to slot {top[0][0]} ({_f(top[0][1])})")
+        if parts:
+            out.append(Sentence(f"Read head {h + 1}: " + "; ".join(parts) + ".", anchor))
+    return out
+
+
+def narrate(trace, step: int) -> list[Sentence]:
+    """What happened at `step`, in sentences with the step's numbers, each linked to its equation."""
+    step = figures.clamp_step(trace, step)
+    record = trace.steps[step]
+    kind = trace.model
+    sentences = _phase(trace, step)
+    if kind == "ntm":
+        sentences += _ntm(trace, record)
+    elif kind == "dam":
+        sentences += _sparse_write(trace, record, "dam", step) + _dense_reads(trace, record)
+    elif kind == "sam":
+        sentences += _sparse_write(trace, record, "sam", step) + _sparse_reads(trace, record, step)
+    elif kind == "sdnc":
+        sentences += _sparse_write(trace, record, "sdnc", step) + _sparse_reads(trace, record, step)
+        sentences += _modes_and_links(trace, record)
+    elif kind == "dnc":
+        sentences += _dnc_write(trace, record) + _dense_reads(trace, record) + _modes_and_links(trace, record)
+    else:
+        write = figures.top_slots(figures.write_map(record), 1)
+        if write:
+            sentences.append(Sentence(f"Wrote mostly to slot {write[0][0]} (weight {_f(write[0][1])})."))
+    return sentences
+
+
+def to_markdown(sentences: list[Sentence], learn_path: str = LEARN_PATH) -> str:
+    """A markdown bullet list; each sentence ends with a link to its equation on the Learn page."""
+    lines = []
+    for sentence in sentences:
+        link = f" [→ {ANCHORS[sentence.anchor].split(' · ')[-1]}]({learn_path}#{sentence.anchor})" \
+            if sentence.anchor in ANCHORS else ""
+        lines.append(f"- {sentence.text}{link}")
+    return "\n".join(lines)

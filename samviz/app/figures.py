@@ -1,0 +1,637 @@
+"""Figure builders: pure functions of an EpisodeTrace (and the step shown) -> plotly figures.
+
+No Streamlit, no torch, no model math: everything drawn is read from the trace's per-step records
+(see samviz/trace.py). Every figure stays under MAX_CELLS heatmap cells: large memories are zoomed
+to the slots that carry the most weight, and long usage vectors are binned.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+MAX_CELLS = 100_000          # never draw more heatmap cells than this in one figure
+MAX_SLOT_ROWS = 256          # slot rows in the weights-over-time figure (legibility)
+MAX_USAGE_BARS = 4096        # usage vectors longer than this are binned
+SPREAD_THRESHOLD = 0.01      # a slot "gets attention" when its weight exceeds this
+SPARSE_KINDS = ("sam", "sdnc")   # same as samviz.model.SPARSE_MODELS (checked by a test; no torch import here)
+
+READ_COLOUR = "#1f77b4"
+WRITE_COLOUR = "#ff7f0e"
+MARK_COLOUR = "#d62728"
+EXACT_COLOUR = "#7f7f7f"
+
+USAGE_MEANING = {          # what the recorded usage vector is (see samviz/memory/*.py)
+    "sam": "steps since last access, after this step",
+    "sdnc": "steps since last access, after this step",
+    "dam": "discounted usage, after this step (smallest = least used)",
+    "dnc": "usage u_t in [0, 1] before this step's write",
+}
+
+
+# ------------------------------------------------------------------------------------------ trace reading
+
+def steps_count(trace) -> int:
+    return len(trace.steps)
+
+
+def clamp_step(trace, step: int) -> int:
+    return max(0, min(int(step), steps_count(trace) - 1))
+
+
+def is_sparse(trace) -> bool:
+    return trace.model in SPARSE_KINDS
+
+
+def memory_slots(trace) -> int:
+    return int(trace.config.get("memory_slots", 0))
+
+
+def weight_map(record: dict | None) -> dict[int, float]:
+    """A {"ids", "values"} record as {slot: weight}; a slot listed twice gets the sum of its entries."""
+    out: dict[int, float] = {}
+    if not record:
+        return out
+    for slot, value in zip(record.get("ids", []), record.get("values", [])):
+        out[int(slot)] = out.get(int(slot), 0.0) + float(value)
+    return out
+
+
+def read_maps(step_record: dict) -> list[dict[int, float]]:
+    return [weight_map(head) for head in step_record.get("read_weights", [])]
+
+
+def write_map(step_record: dict) -> dict[int, float]:
+    return weight_map(step_record.get("write_weights"))
+
+
+def read_heads(trace) -> int:
+    return max((len(s.get("read_weights", [])) for s in trace.steps), default=0)
+
+
+def wrong_bits(trace) -> np.ndarray:
+    """bool [T, O]: scored steps (mask 1) where the thresholded output (p > 0.5) differs from the target."""
+    outputs = np.asarray(trace.outputs, dtype=float)
+    if trace.targets is None:
+        return np.zeros(outputs.shape, dtype=bool)
+    targets = np.asarray(trace.targets, dtype=float)
+    mask = np.ones(len(outputs)) if trace.mask is None else np.asarray(trace.mask, dtype=float)
+    return ((outputs > 0.5) != (targets > 0.5)) & (mask[:, None] > 0)
+
+
+def bit_errors_per_step(trace) -> np.ndarray:
+    """int [T]: wrong bits at each step (zero outside the scored steps)."""
+    return wrong_bits(trace).sum(axis=1)
+
+
+def answer_steps(trace) -> list[int]:
+    if trace.mask is None:
+        return []
+    return [t for t, m in enumerate(trace.mask) if m > 0]
+
+
+def _panel_records(trace) -> list[list[dict | None]]:
+    """Per panel (read heads, then write), the {"ids", "values"} record of every step."""
+    heads = read_heads(trace)
+    panels = []
+    for h in range(heads):
+        panels.append([(s.get("read_weights") or [None] * heads)[h] if h < len(s.get("read_weights") or []) else None
+                       for s in trace.steps])
+    panels.append([s.get("write_weights") for s in trace.steps])
+    return panels
+
+
+def _ids_values(record: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    if not record:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.asarray(record.get("ids", []), dtype=np.int64), np.asarray(record.get("values", []), dtype=float)
+
+
+def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[int], int]:
+    """The slots to draw in the weights-over-time figure -> (sorted slot ids, number of slots with any weight).
+
+    All recorded slots when they fit in `max_rows`; otherwise the ones with the largest weight at any
+    step (read or write), always keeping the slots that matter most at `step`.
+    """
+    ids, values = [], []
+    for panel in _panel_records(trace):
+        for record in panel:
+            i, v = _ids_values(record)
+            ids.append(i)
+            values.append(v)
+    ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    values = np.concatenate(values) if values else np.zeros(0)
+    unique, inverse = np.unique(ids, return_inverse=True)
+    total = len(unique)
+    if total <= max_rows:
+        return unique.tolist(), total
+    peak = np.full(total, -np.inf)
+    np.maximum.at(peak, inverse, values)
+    keep: list[int] = []
+    if step is not None and 0 <= step < steps_count(trace):
+        record = trace.steps[step]
+        for weights in [*read_maps(record), write_map(record)]:
+            keep += [s for s, _ in top_slots(weights, 4)]
+    chosen = set(keep[:max_rows])
+    for index in np.argsort(-peak, kind="stable"):
+        if len(chosen) >= max_rows:
+            break
+        chosen.add(int(unique[index]))
+    return sorted(chosen), total
+
+
+def attention_spread(trace, threshold: float = SPREAD_THRESHOLD) -> list[float]:
+    """Per step: slots with read weight > threshold, averaged over the read heads."""
+    out = []
+    for record in trace.steps:
+        heads = read_maps(record)
+        counts = [sum(1 for v in h.values() if v > threshold) for h in heads]
+        out.append(float(np.mean(counts)) if counts else 0.0)
+    return out
+
+
+def read_entropy(trace) -> list[float]:
+    """Per step: entropy (nats) of the read weights, averaged over heads (0 = one slot, log N = uniform)."""
+    out = []
+    for record in trace.steps:
+        values = []
+        for head in read_maps(record):
+            w = np.array([v for v in head.values() if v > 0], dtype=float)
+            total = w.sum()
+            if total <= 0:
+                values.append(0.0)
+                continue
+            p = w / total
+            values.append(float(-(p * np.log(p)).sum()))
+        out.append(float(np.mean(values)) if values else 0.0)
+    return out
+
+
+def rows_touched(trace) -> list[int]:
+    """Per step: memory rows the step's computation reads or writes.
+
+    Dense models (NTM, DAM, DNC) weight every row in the read sum and in the erase/add: N rows.
+    Sparse models (SAM, SDNC) touch only the rows their records name (K per read head + the write set).
+    """
+    if not is_sparse(trace):
+        return [memory_slots(trace)] * steps_count(trace)
+    out = []
+    for record in trace.steps:
+        touched = set(write_map(record))
+        for head in read_maps(record):
+            touched |= set(head)
+        touched |= {int(i) for i in record.get("rows_written", {}).get("ids", [])}
+        out.append(len(touched))
+    return out
+
+
+def least_used_age(trace, step: int) -> int | None:
+    """Steps since the least-used slot of `step` was last accessed, counted BEFORE this step's write.
+
+    From the previous step's usage record when there is one (SAM/SDNC usage = steps since last access,
+    so the age now is one more); else the core's own least_used_age. A value > step means "never accessed".
+    """
+    record = trace.steps[step]
+    least = record.get("least_used")
+    if least is None:
+        return None
+    if trace.model in SPARSE_KINDS and step == 0:
+        return 1                                   # nothing has been accessed before the first step
+    if trace.model in SPARSE_KINDS and step > 0:
+        previous = trace.steps[step - 1].get("usage")
+        if previous and 0 <= least < len(previous):
+            return int(previous[least]) + 1
+    age = record.get("least_used_age")
+    return None if age is None else int(age)
+
+
+def top_slots(weights: dict[int, float], count: int = 3) -> list[tuple[int, float]]:
+    """The `count` heaviest (slot, weight) pairs, heaviest first (ties: lower slot first)."""
+    return heapq.nsmallest(count, weights.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+# ------------------------------------------------------------------------------------------ helpers
+# Figures are built in one shot (go.Figure(data=[...], layout={...})): plotly's make_subplots and its
+# per-subplot update/add_vline calls cost 10× more, which matters when every step rebuilds views.
+
+def png_config(name: str) -> dict:
+    """st.plotly_chart config: the modebar's camera button saves a 2× PNG named samviz-<name>.png."""
+    return {"displaylogo": False,
+            "toImageButtonOptions": {"format": "png", "filename": f"samviz-{name}", "scale": 2}}
+
+
+def _suffix(index: int) -> str:
+    return "" if index == 1 else str(index)
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, round(value, 6)))
+
+
+def _grid(rows: int, cols: int, titles: list[str] | None = None, hspace: float = 0.04, vspace: float = 0.1,
+          shared_x: bool = False, shared_y: bool = False) -> tuple[dict, list[list[tuple[str, str]]]]:
+    """A subplot grid as a layout dict -> (layout, refs) where refs[row][col] = ("x3", "y3") for traces."""
+    layout: dict = {"annotations": []}
+    refs = []
+    width = (1 - hspace * (cols - 1)) / cols
+    height = (1 - vspace * (rows - 1)) / rows
+    for row in range(rows):
+        refs.append([])
+        for col in range(cols):
+            index = row * cols + col + 1
+            s = _suffix(index)
+            x0 = col * (width + hspace)
+            y1 = 1 - row * (height + vspace)
+            xaxis = {"domain": [_unit(x0), _unit(x0 + width)], "anchor": f"y{s}"}
+            yaxis = {"domain": [_unit(y1 - height), _unit(y1)], "anchor": f"x{s}"}
+            if shared_x and index > 1:
+                xaxis["matches"] = "x"
+                if row < rows - 1:
+                    xaxis["showticklabels"] = False
+            if shared_x and rows > 1 and index == 1:
+                xaxis["showticklabels"] = False
+            if shared_y and index > 1:
+                yaxis["matches"] = "y"
+                if col > 0:
+                    yaxis["showticklabels"] = False
+            layout[f"xaxis{s}"] = xaxis
+            layout[f"yaxis{s}"] = yaxis
+            refs[row].append((f"x{s}", f"y{s}"))
+            if titles and row * cols + col < len(titles):
+                layout["annotations"].append(dict(text=titles[row * cols + col], x=x0 + width / 2, y=y1,
+                                                  xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                                                  showarrow=False, font=dict(size=13)))
+    return layout, refs
+
+
+def _axis_key(ref: str) -> str:
+    """'x3' -> 'xaxis3', 'y' -> 'yaxis'."""
+    return f"{ref[0]}axis{ref[1:]}"
+
+
+def _cursor_shapes(step: int, axes: list[str]) -> list[dict]:
+    return [dict(type="line", name="cursor", x0=step, x1=step, xref=f"x{s}", y0=0, y1=1, yref=f"y{s} domain",
+                 line=dict(color=MARK_COLOUR, width=2), opacity=0.8) for s in axes]
+
+
+def set_cursor(fig: go.Figure, step: int) -> go.Figure:
+    """Move the current-step line of a time figure (bits, weights) to `step`; returns the same figure.
+
+    Lets a page build the over-time figure once per episode and only move the cursor per step.
+    """
+    axes = (fig.layout.meta or {}).get("cursor_axes", [])
+    kept = [shape for shape in fig.layout.shapes if shape.name != "cursor"]
+    fig.layout.shapes = kept + _cursor_shapes(step, axes)
+    return fig
+
+
+def _figure(traces: list[dict], layout: dict, title: str, height: int, subtitle: str | None = None) -> go.Figure:
+    top, bottom = (96 if subtitle else 72), 40
+    plot_height = max(60, height - top - bottom)
+    heading = dict(text=title, x=0, xanchor="left", font=dict(size=15))
+    if subtitle:
+        heading["subtitle"] = dict(text=subtitle, font=dict(size=12))
+    layout = {**layout,
+              "title": heading, "height": height,
+              "margin": dict(l=60, r=20, t=top, b=bottom), "plot_bgcolor": "white",
+              # above the subplot titles (≈ 24 px over the plot area), right-aligned
+              "legend": dict(orientation="h", yanchor="bottom", y=1 + 24 / plot_height, xanchor="right", x=1)}
+    return go.Figure(data=traces, layout=layout)
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+def bits_figure(trace, step: int) -> go.Figure:
+    """Input, target and output bits over time; the current step marked, wrong output bits crossed."""
+    step = clamp_step(trace, step)
+    inputs = np.asarray(trace.inputs, dtype=float).T          # [I, T]
+    outputs = np.asarray(trace.outputs, dtype=float).T        # [O, T]
+    t_axis = list(range(steps_count(trace)))
+    layout, refs = _grid(3, 1, ["input x_t", "target", "output p(bit = 1)  —  ✕ wrong bit"], vspace=0.1,
+                         shared_x=True)
+    low = min(0.0, float(inputs.min()) if inputs.size else 0.0)
+    traces = [dict(type="heatmap", z=inputs, x=t_axis, y=list(range(inputs.shape[0])), colorscale="Greys",
+                   zmin=low, zmax=1, showscale=False, name="input", xaxis=refs[0][0][0], yaxis=refs[0][0][1],
+                   hovertemplate="step %{x}<br>channel %{y}<br>value %{z:.2f}<extra></extra>")]
+    if trace.targets is not None:
+        targets = np.asarray(trace.targets, dtype=float).T
+        traces.append(dict(type="heatmap", z=targets, x=t_axis, y=list(range(targets.shape[0])),
+                           colorscale="Greys", zmin=0, zmax=1, showscale=False, name="target",
+                           xaxis=refs[1][0][0], yaxis=refs[1][0][1],
+                           hovertemplate="step %{x}<br>bit %{y}<br>target %{z:.0f}<extra></extra>"))
+    else:
+        layout["annotations"].append(dict(text="no target (typed input)", showarrow=False, xref="x2 domain",
+                                          yref="y2 domain", x=0.5, y=0.5))
+    traces.append(dict(type="heatmap", z=outputs, x=t_axis, y=list(range(outputs.shape[0])),
+                       colorscale="Blues", zmin=0, zmax=1, name="output", xaxis=refs[2][0][0], yaxis=refs[2][0][1],
+                       colorbar=dict(title=dict(text="p"), len=0.3, y=0.15),
+                       hovertemplate="step %{x}<br>bit %{y}<br>p = %{z:.3f}<extra></extra>"))
+    wrong = np.argwhere(wrong_bits(trace))                     # rows of (t, bit)
+    traces.append(dict(type="scatter", x=wrong[:, 0].tolist() if len(wrong) else [],
+                       y=wrong[:, 1].tolist() if len(wrong) else [], mode="markers", name="wrong bits",
+                       xaxis=refs[2][0][0], yaxis=refs[2][0][1],
+                       marker=dict(symbol="x", size=9, color=MARK_COLOUR, line=dict(width=1)),
+                       hovertemplate="step %{x}<br>bit %{y} is wrong<extra></extra>"))
+    shapes = []
+    answer = answer_steps(trace)
+    axes = ["", "2", "3"]
+    if answer:
+        shapes = [dict(type="rect", x0=answer[0] - 0.5, x1=answer[-1] + 0.5, xref=f"x{s}", y0=0, y1=1,
+                       yref=f"y{s} domain", fillcolor="#2ca02c", opacity=0.08, line_width=0, layer="below")
+                  for s in axes]
+    for s in axes:
+        layout[f"yaxis{s}"]["autorange"] = "reversed"
+    layout["xaxis3"]["title"] = dict(text="time step")
+    layout["shapes"] = shapes + _cursor_shapes(step, axes)
+    layout["meta"] = {"cursor_axes": axes}
+    errors = int(bit_errors_per_step(trace).sum())
+    title = f"Bits over time — {errors} wrong bit{'s' if errors != 1 else ''} in this episode (answer phase shaded)"
+    return _figure(traces, layout, title, 520)
+
+
+def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
+    """Read weights per head and the write weights over slots × time, the current step marked.
+
+    Sparse models list only the slots they touched; big memories are zoomed to the most weighted slots.
+    """
+    step = clamp_step(trace, step)
+    heads = read_heads(trace)
+    panels = heads + 1
+    t_count = steps_count(trace)
+    max_rows = max(1, min(MAX_SLOT_ROWS, max_cells // max(1, t_count * panels)))
+    slots, total = select_slots(trace, max_rows, step)
+    row_of = {slot: i for i, slot in enumerate(slots)}
+    labels = [str(s) for s in slots]
+    titles = [f"read head {h + 1}" for h in range(heads)] + ["write"]
+    layout, refs = _grid(1, panels, titles, hspace=0.03, shared_y=True)
+    t_axis = list(range(t_count))
+    traces = []
+    slot_array = np.asarray(slots, dtype=np.int64)
+    for panel, records in enumerate(_panel_records(trace)):
+        z = np.zeros((len(slots), t_count))
+        for t, record in enumerate(records):
+            ids, values = _ids_values(record)
+            if not len(ids):
+                continue
+            rows = np.searchsorted(slot_array, ids)
+            rows = np.minimum(rows, max(0, len(slot_array) - 1))
+            shown = slot_array[rows] == ids if len(slot_array) else np.zeros(len(ids), dtype=bool)
+            np.add.at(z[:, t], rows[shown], values[shown])       # a slot listed twice gets the sum
+        name = titles[panel]
+        x_ref, y_ref = refs[0][panel]
+        traces.append(dict(type="heatmap", z=z, x=t_axis, y=labels,
+                           colorscale="Blues" if panel < heads else "Oranges", zmin=0, showscale=False, name=name,
+                           xaxis=x_ref, yaxis=y_ref,
+                           hovertemplate="step %{x}<br>slot %{y}<br>" + name + " weight %{z:.3f}<extra></extra>"))
+        layout[_axis_key(x_ref)]["title"] = dict(text="time step")
+    lru = [(t, s.get("least_used")) for t, s in enumerate(trace.steps) if s.get("least_used") in row_of]
+    if lru:
+        x_ref, y_ref = refs[0][panels - 1]
+        traces.append(dict(type="scatter", x=[t for t, _ in lru], y=[str(s) for _, s in lru], mode="markers",
+                           name="least-used slot", xaxis=x_ref, yaxis=y_ref,
+                           marker=dict(symbol="circle-open", size=7, color=MARK_COLOUR),
+                           hovertemplate="step %{x}: least used slot %{y}<extra></extra>"))
+    for _, y_ref in refs[0]:        # every panel gets the same slot order (matching axes alone do not share it)
+        layout[_axis_key(y_ref)].update(type="category", categoryorder="array", categoryarray=labels)
+    layout["yaxis"]["title"] = dict(text="memory slot")
+    axes = [_suffix(i + 1) for i in range(panels)]
+    layout["shapes"] = _cursor_shapes(step, axes)
+    layout["meta"] = {"cursor_axes": axes}
+    n = memory_slots(trace)
+    if len(slots) < total:
+        scope = f"showing the {len(slots)} most weighted of {total} slots with weight (N = {n})"
+    elif is_sparse(trace):
+        scope = f"only the {total} slots ever touched (N = {n})"
+    else:
+        scope = f"all {n} slots"
+    height = min(900, 240 + 5 * len(slots))
+    return _figure(traces, layout, "Read and write weights over slots × time", height,
+                   subtitle=scope + "; red line: this step" + ("; ○ least-used slot" if lru else ""))
+
+
+def usage_figure(trace, step: int) -> go.Figure | None:
+    """Usage of every slot at the step, the least used slot marked. None when the trace has no usage."""
+    step = clamp_step(trace, step)
+    record = trace.steps[step]
+    usage = record.get("usage")
+    if not usage:
+        return None
+    values = np.asarray(usage, dtype=float)
+    n = len(values)
+    least = record.get("least_used")
+    meaning = USAGE_MEANING.get(trace.model, "usage")
+    if n > MAX_USAGE_BARS:
+        width = math.ceil(n / MAX_USAGE_BARS)
+        pad = (-n) % width
+        padded = np.pad(values, (0, pad), constant_values=np.nan).reshape(-1, width)
+        values = np.nanmax(padded, axis=1) if is_sparse(trace) else np.nanmin(padded, axis=1)
+        x = (np.arange(len(values)) * width).tolist()
+        binned = f" (bars of {width} slots: {'max' if is_sparse(trace) else 'min'})"
+    else:
+        x = list(range(n))
+        binned = ""
+    traces = [dict(type="bar", x=x, y=values.tolist(), name="usage", marker_color=READ_COLOUR,
+                   hovertemplate="slot %{x}<br>usage %{y:.3f}<extra></extra>")]
+    layout = {"xaxis": {"title": dict(text="memory slot")}, "yaxis": {"title": dict(text="usage")}, "shapes": []}
+    if least is not None:
+        age = least_used_age(trace, step) if is_sparse(trace) else None
+        label = f"least used: slot {least}"
+        if age is not None:
+            label += ", never accessed before" if age > step else f", last accessed {age} step{'s' if age != 1 else ''} ago"
+        layout["shapes"].append(dict(type="line", x0=least, x1=least, y0=0, y1=1, xref="x", yref="y domain",
+                                     line=dict(color=MARK_COLOUR, width=2, dash="dot")))
+        traces.append(dict(type="scatter", x=[least], y=[float(usage[least])], mode="markers", text=[label],
+                           name=label, meta="least used slot", hovertemplate="%{text}<extra></extra>",
+                           marker=dict(color=MARK_COLOUR, size=11, symbol="triangle-down")))
+    layout["showlegend"] = False
+    marked = f"; ▼ slot {least}: least used before this step's write" if least is not None else ""
+    return _figure(traces, layout, f"Usage at step {step}", 340, subtitle=f"{meaning}{binned}{marked}")
+
+
+def _unique_rows(ids: list, rows: list, keep: str) -> tuple[list[int], list]:
+    order: dict[int, int] = {}
+    for i, slot in enumerate(ids):
+        if keep == "first" and int(slot) in order:
+            continue
+        order[int(slot)] = i
+    slots = sorted(order)
+    return slots, [rows[order[s]] for s in slots]
+
+
+def rows_figure(trace, step: int) -> go.Figure:
+    """The rows written at the step (before and after), the rows read (from the memory snapshot when
+    the trace has one) and the read vectors r_t."""
+    step = clamp_step(trace, step)
+    record = trace.steps[step]
+    written = record.get("rows_written") or {}
+    ids = written.get("ids", [])
+    before_ids, before = _unique_rows(ids, written.get("before", []), "first")
+    _, after = _unique_rows(ids, written.get("after", []), "last")
+    memory = record.get("memory")
+    panels = [("written rows, before", before_ids, before), ("written rows, after", before_ids, after)]
+    if memory:
+        read_slots = sorted({s for head in read_maps(record) for s, _ in top_slots(head, 4)})
+        panels.append(("rows read (top weights)", read_slots, [memory[s] for s in read_slots]))
+    reads = record.get("reads") or []
+    panels.append(("read vectors r_t", [f"head {h + 1}" for h in range(len(reads))], reads))
+    values = [abs(v) for _, _, rows in panels for row in rows for v in row]
+    scale = max(values) if values else 1.0
+    scale = scale if scale > 0 else 1.0
+    layout, refs = _grid(1, len(panels), [p[0] for p in panels], hspace=0.07)
+    traces = []
+    for col, (name, labels, rows) in enumerate(panels):
+        x_ref, y_ref = refs[0][col]
+        layout[_axis_key(x_ref)]["title"] = dict(text="word component")
+        layout[_axis_key(y_ref)].update(type="category", autorange="reversed")
+        if not rows:
+            continue
+        traces.append(dict(type="heatmap", z=np.asarray(rows, dtype=float), y=[str(label) for label in labels], colorscale="RdBu", zmid=0,
+                           zmin=-scale, zmax=scale, showscale=col == len(panels) - 1, name=name,
+                           xaxis=x_ref, yaxis=y_ref,
+                           hovertemplate="row %{y}<br>component %{x}<br>%{z:.3f}<extra>" + name + "</extra>"))
+    layout["yaxis"]["title"] = dict(text="memory slot")
+    height = 220 + 18 * max(1, max(len(p[1]) for p in panels))
+    return _figure(traces, layout, f"Memory rows touched at step {step}", min(height, 600))
+
+
+def memory_figure(trace, step: int) -> go.Figure | None:
+    """The whole memory (slots × word) after the step, when the trace recorded it (small memories)."""
+    step = clamp_step(trace, step)
+    record = trace.steps[step]
+    memory = record.get("memory")
+    if not memory:
+        return None
+    matrix = np.asarray(memory, dtype=float).T                 # [W, N]
+    if matrix.size > MAX_CELLS:
+        return None
+    width, n = matrix.shape
+    scale = float(np.abs(matrix).max()) or 1.0
+    written = sorted({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
+    read = sorted({s for head in read_maps(record) for s, _ in top_slots(head, 4)})
+    traces = [dict(type="heatmap", z=matrix, colorscale="RdBu", zmid=0, zmin=-scale, zmax=scale,
+                   name="memory", hovertemplate="slot %{x}<br>component %{y}<br>%{z:.3f}<extra></extra>"),
+              dict(type="scatter", x=written, y=[width + 0.5] * len(written), mode="markers", name="written",
+                   marker=dict(symbol="triangle-down", color=WRITE_COLOUR, size=9)),
+              dict(type="scatter", x=read, y=[width + 2] * len(read), mode="markers", name="read (top weights)",
+                   marker=dict(symbol="circle", color=READ_COLOUR, size=8))]
+    layout = {"xaxis": {"title": dict(text="memory slot")}, "yaxis": {"title": dict(text="word component")}}
+    return _figure(traces, layout, f"Memory M_t after step {step} ({n} slots × {width})", 340)
+
+
+def neighbours_figure(trace, step: int) -> go.Figure | None:
+    """Sparse models: per read head, the K slots the index found next to the exact top-K, with similarities."""
+    step = clamp_step(trace, step)
+    neighbours = trace.steps[step].get("neighbours")
+    if not neighbours:
+        return None
+    index = trace.steps[step].get("index", trace.config.get("index", "?"))
+    titles = [f"head {h + 1}: recall {float(n.get('recall', float('nan'))):.2f}" for h, n in enumerate(neighbours)]
+    layout, refs = _grid(1, len(neighbours), titles, hspace=0.05, shared_y=True)
+    traces = []
+    for h, n in enumerate(neighbours):
+        x_ref, y_ref = refs[0][h]
+        exact = [int(i) for i in n.get("exact", [])]
+        found = [int(i) for i in n.get("found", [])]
+        found_ok = ["in exact top-K" if i in exact else "missed by exact" for i in found]
+        traces.append(dict(type="bar", x=[f"#{r + 1}" for r in range(len(found))], y=n.get("found_similarity", []),
+                           text=[str(i) for i in found], textposition="outside", name=f"found ({index})",
+                           textfont=dict(size=10),
+                           marker_color=READ_COLOUR, showlegend=h == 0, customdata=found_ok, legendgroup="found",
+                           xaxis=x_ref, yaxis=y_ref,
+                           hovertemplate="slot %{text}<br>cosine %{y:.3f}<br>%{customdata}<extra>found</extra>"))
+        traces.append(dict(type="bar", x=[f"#{r + 1}" for r in range(len(exact))], y=n.get("exact_similarity", []),
+                           text=[str(i) for i in exact], textposition="outside", name="exact top-K",
+                           textfont=dict(size=10),
+                           marker_color=EXACT_COLOUR, showlegend=h == 0, legendgroup="exact",
+                           xaxis=x_ref, yaxis=y_ref,
+                           hovertemplate="slot %{text}<br>cosine %{y:.3f}<extra>exact</extra>"))
+        layout[_axis_key(x_ref)]["title"] = dict(text="rank (label = slot id)")
+    layout["yaxis"]["title"] = dict(text="cosine similarity to the query")
+    layout["barmode"] = "group"
+    layout["showlegend"] = False
+    return _figure(traces, layout, f"Nearest neighbours at step {step}", 360,
+                   subtitle=f"{index} index (blue) vs exact top-K (grey); bar labels are slot ids")
+
+
+def neighbour_rows(trace, step: int) -> list[dict]:
+    """A table of the neighbour sets: one row per head and rank."""
+    step = clamp_step(trace, step)
+    rows = []
+    for h, n in enumerate(trace.steps[step].get("neighbours") or [], start=1):
+        exact = [int(i) for i in n.get("exact", [])]
+        found_sim, exact_sim = n.get("found_similarity", []), n.get("exact_similarity", [])
+        for r, slot in enumerate(n.get("found", [])):
+            rows.append({"head": h, "rank": r + 1, "found slot": int(slot),
+                         "found cosine": round(float(found_sim[r]), 4) if r < len(found_sim) else None,
+                         "exact slot": exact[r] if r < len(exact) else None,
+                         "exact cosine": round(float(exact_sim[r]), 4) if r < len(exact_sim) else None,
+                         "found is in exact top-K": int(slot) in exact})
+    return rows
+
+
+def read_modes_figure(trace, step: int) -> go.Figure | None:
+    """DNC/SDNC: each read head's mix of backward, content and forward reading."""
+    step = clamp_step(trace, step)
+    modes = trace.steps[step].get("read_modes")
+    if not modes:
+        return None
+    heads = [f"head {h + 1}" for h in range(len(modes))]
+    traces = []
+    for m, (name, colour) in enumerate([("backward", "#9467bd"), ("content", READ_COLOUR), ("forward", "#2ca02c")]):
+        traces.append(dict(type="bar", y=heads, x=[float(mode[m]) for mode in modes], name=name, orientation="h",
+                           marker_color=colour, text=[f"{float(mode[m]):.2f}" for mode in modes],
+                           hovertemplate="%{y}: " + name + " %{x:.3f}<extra></extra>"))
+    layout = {"barmode": "stack", "xaxis": {"range": [0, 1], "title": dict(text="read mode weight π")}}
+    return _figure(traces, layout, f"Read modes at step {step}", 170 + 40 * len(modes))
+
+
+def links_figure(trace, step: int) -> go.Figure | None:
+    """DNC/SDNC: the forward and backward link weightings each read head followed."""
+    step = clamp_step(trace, step)
+    links = trace.steps[step].get("links")
+    if not links:
+        return None
+    layout, refs = _grid(1, len(links), [f"head {h + 1}" for h in range(len(links))], hspace=0.06)
+    traces = []
+    for h, head in enumerate(links):
+        x_ref, y_ref = refs[0][h]
+        for direction, colour in (("forward", "#2ca02c"), ("backward", "#9467bd")):
+            weights = top_slots(weight_map(head.get(direction)), 12)
+            traces.append(dict(type="bar", x=[str(s) for s, _ in weights], y=[v for _, v in weights], name=direction,
+                               marker_color=colour, showlegend=h == 0, legendgroup=direction,
+                               xaxis=x_ref, yaxis=y_ref,
+                               hovertemplate="slot %{x}<br>" + direction + " %{y:.3f}<extra></extra>"))
+        layout[_axis_key(x_ref)].update(type="category", title=dict(text="slot (largest 12)"))
+    layout["barmode"] = "group"
+    return _figure(traces, layout, f"Temporal links followed at step {step}: f = L w^r, b = Lᵀ w^r", 320)
+
+
+def compare_figure(traces: dict, times_ms: dict | None = None) -> go.Figure:
+    """Several traces of the same episode: attention spread, rows touched, bit errors and time per step."""
+    times_ms = times_ms or {}
+    panels = ["read attention spread: slots with weight > 0.01 (mean over heads)",
+              "memory rows touched per step (log scale)", "wrong output bits per step",
+              "time per step, ms (forward only, log scale)"]
+    layout, refs = _grid(2, 2, panels, hspace=0.08, vspace=0.18)
+    palette = [WRITE_COLOUR, READ_COLOUR, "#2ca02c", "#9467bd"]
+    data = []
+    for i, (label, trace) in enumerate(traces.items()):
+        colour = palette[i % len(palette)]
+        t_axis = list(range(steps_count(trace)))
+        series = [(attention_spread(trace), 0, 0), (rows_touched(trace), 0, 1),
+                  (bit_errors_per_step(trace).tolist(), 1, 0)]
+        if label in times_ms:
+            series.append((list(times_ms[label]), 1, 1))
+        for k, (values, row, col) in enumerate(series):
+            x_ref, y_ref = refs[row][col]
+            data.append(dict(type="scatter", x=t_axis[:len(values)], y=values, mode="lines+markers", name=label,
+                             legendgroup=label, showlegend=k == 0, line=dict(color=colour), marker=dict(size=4),
+                             xaxis=x_ref, yaxis=y_ref))
+    for row in refs:
+        for x_ref, _ in row:
+            layout[_axis_key(x_ref)]["title"] = dict(text="time step")
+    layout["yaxis2"].update(type="log", dtick="D2")
+    layout["yaxis4"].update(type="log", dtick="D2")
+    return _figure(data, layout, "Dense vs sparse on the same episode", 640)

@@ -1,0 +1,239 @@
+"""Episode player: step through one episode of one model and see every read, write and neighbour."""
+from __future__ import annotations
+
+import functools
+import time
+
+import streamlit as st
+
+from samviz.app import explain, figures, state
+
+PAGE = "player"
+
+
+def _defaults() -> dict:
+    return {"model": state.DEFAULT_MODEL, "task": state.DEFAULT_TASK, "level": state.default_level(state.DEFAULT_TASK),
+            "seed": 0, "step": 0, "index": "exact", "slots": "default", "source": "Random episode",
+            "bits": ""}
+
+
+def _key(name: str) -> str:
+    return f"{state.KEEP}{PAGE}_{name}"
+
+
+# ------------------------------------------------------------------------------------------ callbacks
+# The cursor changes only here (they run before the rerun, so the views never lag one step behind).
+
+def _on_task_change() -> None:
+    task = st.session_state[_key("task")]
+    st.session_state[_key("level")] = state.default_level(task)
+    st.session_state[_key("step")] = 0
+    st.session_state[_key("bits")] = ""
+
+
+def _on_episode_change() -> None:
+    st.session_state[_key("step")] = 0
+
+
+def _move(delta: int, last: int) -> None:
+    step = st.session_state.get(_key("step"), 0) + delta
+    st.session_state[_key("step")] = max(0, min(last, step))
+    st.session_state["player_last_tick"] = time.monotonic()
+
+
+def _jump(to: int) -> None:
+    st.session_state[_key("step")] = to
+    st.session_state["player_last_tick"] = time.monotonic()
+
+
+def _on_slider() -> None:
+    st.session_state["player_last_tick"] = time.monotonic()
+
+
+def _toggle_play(last: int) -> None:
+    playing = not st.session_state.get("player_playing", False)
+    if playing and st.session_state.get(_key("step"), 0) >= last:
+        st.session_state[_key("step")] = 0          # replay from the start
+    st.session_state["player_playing"] = playing
+    st.session_state["player_last_tick"] = time.monotonic()
+
+
+def _fill_bits(text: str) -> None:
+    st.session_state[_key("bits")] = text
+
+
+# ------------------------------------------------------------------------------------------ sidebar
+
+def _sidebar(problems: list[str]) -> dict | None:
+    """Draw the controls -> the settings, or None when the visitor's input is invalid (error shown)."""
+    sb = st.sidebar
+    sb.header("Episode")
+    sb.selectbox("Model", state.MODELS, key=_key("model"), format_func=str.upper,
+                 help="NTM, DAM and DNC address every slot (dense); SAM and SDNC only K per head (sparse).")
+    sb.selectbox("Task", state.TASKS, key=_key("task"), on_change=_on_task_change,
+                 format_func=lambda t: t.replace("_", " "))
+    task = st.session_state[_key("task")]
+    low, high = state.level_range(task)
+    level_key = _key("level")
+    if not isinstance(st.session_state.get(level_key), int) or not low <= st.session_state[level_key] <= high:
+        st.session_state[level_key] = state.default_level(task)
+    sb.radio("Input", ("Random episode", "Typed bits"), key=_key("source"), horizontal=True,
+             on_change=_on_episode_change)
+    typed = st.session_state[_key("source")] == "Typed bits"
+    sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=level_key,
+                    on_change=_on_episode_change, disabled=typed,
+                    help=f"Training range {low}–{high // state.GENERALISATION}; up to {high} tests generalisation.")
+    sb.number_input("Seed", min_value=0, max_value=state.MAX_SEED, step=1, key=_key("seed"),
+                    on_change=_on_episode_change, disabled=typed)
+    kind = st.session_state[_key("model")]
+    if kind in state.SPARSE:
+        sb.selectbox("Nearest-neighbour index", state.INDEXES, key=_key("index"), on_change=_on_episode_change,
+                     help="exact: a linear scan over all N slots; faiss: an approximate index (recall shown below).")
+    choices = state.slot_choices(kind)
+    if st.session_state.get(_key("slots")) not in choices:
+        st.session_state[_key("slots")] = "default"
+    sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change,
+                 help=f"'default': the pretrained model's size (or {state.DEFAULT_SLOTS} untrained). "
+                      f"At most {choices[-1]} here: this page records every step.")
+    settings = {"model": kind, "task": task, "level": st.session_state[level_key],
+                "seed": int(st.session_state[_key("seed")]),
+                "index": st.session_state[_key("index")] if kind in state.SPARSE else "exact",
+                "slots": st.session_state[_key("slots")], "bits": None}
+    if typed:
+        info = state.task_info(task)
+        sb.text_area(f"Input bits: one row of {info.input_size} values per step (≤ {state.MAX_TYPED_STEPS} rows)",
+                     key=_key("bits"), height=180, on_change=_on_episode_change,
+                     placeholder="0" * info.input_size)
+        rows, problem = state.parse_bits(st.session_state[_key("bits")], task)
+        if problem:
+            st.error(f"Typed input: {problem}.")
+            return None
+        settings["bits"] = tuple(tuple(r) for r in rows)
+    for problem in problems:
+        st.warning(f"Link ignored: {problem}. Using the default instead.")
+    return settings
+
+
+# ------------------------------------------------------------------------------------------ step view
+
+def _chart(fig, name: str) -> None:
+    if fig is not None:
+        st.plotly_chart(fig, config=figures.png_config(name), width="stretch")
+
+
+def _timeline(trace, settings: dict, name: str, step: int):
+    """An over-time figure (bits, weights) built once per episode in this session; only its cursor moves."""
+    key = (tuple(sorted((k, str(v)) for k, v in settings.items())), len(trace))
+    cache = st.session_state.get("_player_timelines")
+    if cache is None or cache.get("key") != key:
+        cache = {"key": key}
+        st.session_state["_player_timelines"] = cache
+    if name not in cache:
+        builder = figures.bits_figure if name == "bits" else figures.weights_figure
+        cache[name] = builder(trace, step)
+    return figures.set_cursor(cache[name], step)
+
+
+def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
+    """Everything that follows the cursor. Runs as a fragment: it reruns alone on a step change."""
+    last = len(trace) - 1
+    playing = st.session_state.get("player_playing", False)
+    if playing != playing_when_built:
+        st.rerun()                                  # re-declare the fragment with / without its timer
+    step_key = _key("step")
+    if playing:
+        now = time.monotonic()
+        if now - st.session_state.get("player_last_tick", 0.0) >= 0.75 * state.PLAY_INTERVAL_S:
+            st.session_state[step_key] = min(last, st.session_state.get(step_key, 0) + 1)
+            st.session_state["player_last_tick"] = now
+        if st.session_state[step_key] >= last:
+            st.session_state["player_playing"] = False
+    st.session_state[step_key] = max(0, min(last, int(st.session_state.get(step_key, 0))))
+
+    cols = st.columns([1.1, 1.1, 1.1, 1.1, 6], vertical_alignment="bottom")
+    cols[0].button("start", icon=":material/first_page:", key="player_first", help="first step", on_click=_jump,
+                   args=(0,), disabled=st.session_state[step_key] == 0, width="stretch")
+    cols[1].button("prev", icon=":material/chevron_left:", key="player_prev", on_click=_move, args=(-1, last),
+                   disabled=st.session_state[step_key] == 0, width="stretch")
+    cols[2].button("pause" if playing else "play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                   key="player_play", on_click=_toggle_play, args=(last,), width="stretch")
+    cols[3].button("next", icon=":material/chevron_right:", icon_position="right", key="player_next",
+                   on_click=_move, args=(1, last), disabled=st.session_state[step_key] >= last, width="stretch")
+    cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
+                   disabled=last == 0)
+    step = figures.clamp_step(trace, st.session_state[step_key])
+    shared = {k: settings[k] for k in ("model", "task", "level", "seed")} | {"step": step}
+    if settings["model"] in state.SPARSE:
+        shared["index"] = settings["index"]
+    if settings["slots"] != "default":
+        shared["slots"] = settings["slots"]
+    state.write_query_params(shared)
+
+    with st.container(border=True):
+        st.markdown(f"**What happened at step {step}**")
+        st.markdown(explain.to_markdown(explain.narrate(trace, step)))
+
+    _chart(_timeline(trace, settings, "bits", step), f"bits-{trace.model}-step{step}")
+    _chart(_timeline(trace, settings, "weights", step), f"weights-{trace.model}-step{step}")
+    usage = figures.usage_figure(trace, step)
+    neighbours = figures.neighbours_figure(trace, step)
+    modes = figures.read_modes_figure(trace, step)
+    side = [f for f in (neighbours, modes) if f is not None]
+    if usage is not None and side:
+        left, right = st.columns(2)
+        with left:
+            _chart(usage, f"usage-{trace.model}-step{step}")
+        with right:
+            for fig in side:
+                _chart(fig, f"side-{trace.model}-step{step}")
+    else:
+        for fig in [usage, *side]:
+            _chart(fig, f"view-{trace.model}-step{step}")
+    if neighbours is not None:
+        with st.expander("Neighbour sets as a table"):
+            st.dataframe(figures.neighbour_rows(trace, step), hide_index=True, width="stretch")
+    _chart(figures.links_figure(trace, step), f"links-{trace.model}-step{step}")
+    _chart(figures.rows_figure(trace, step), f"rows-{trace.model}-step{step}")
+    _chart(figures.memory_figure(trace, step), f"memory-{trace.model}-step{step}")
+
+
+# ------------------------------------------------------------------------------------------ page
+
+def render() -> None:
+    state.keep_widget_state()
+    problems = state.apply_query_params(PAGE, _defaults())
+    st.title("Episode player")
+    settings = _sidebar(problems)
+    if settings is None:
+        return
+    task = state.task_info(settings["task"])
+    try:
+        model, info = state.load_model(settings["model"], settings["task"], settings["index"], settings["slots"])
+        trace = state.get_trace(settings["model"], settings["task"], settings["level"], settings["seed"],
+                                settings["bits"], settings["index"], settings["slots"])
+    except ValueError as error:
+        st.error(f"Cannot run this model: {error}")
+        return
+    st.caption(task.describe())
+    if info["source"] == "pretrained":
+        metrics = info.get("metrics") or {}
+        score = metrics.get("bit_errors_per_sequence")
+        st.success(f"Pretrained **{info['name']}** — {state.describe_model(model)}"
+                   + (f"; validation bit errors per sequence {score:.3g}" if isinstance(score, (int, float)) else ""))
+    else:
+        st.warning(f"{info['note'][0].upper() + info['note'][1:]}: showing an **untrained** model "
+                   f"({state.describe_model(model)}, random weights, seed 0). The mechanics are real; "
+                   f"the answers are not.")
+    if settings["bits"] is None:
+        with st.sidebar:
+            st.button("Edit this episode's bits", key="player_fill",
+                      on_click=_fill_bits, args=(state.format_bits(trace.inputs, settings["task"]),),
+                      help="Copies this episode into the typed-bits box (then choose 'Typed bits').")
+    st.sidebar.download_button("Download trace (JSON)", data=functools.partial(trace.to_json),
+                               file_name=f"samviz-{settings['model']}-{settings['task']}-seed{settings['seed']}.json",
+                               mime="application/json", on_click="ignore", key="player_download")
+    st.sidebar.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG. "
+                       "The address bar holds model, task, level, seed and step: copy it to share this view.")
+    playing = st.session_state.get("player_playing", False)
+    view = st.fragment(run_every=state.PLAY_INTERVAL_S if playing else None)(_step_view)
+    view(trace, settings, playing)

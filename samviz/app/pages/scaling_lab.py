@@ -1,0 +1,249 @@
+"""Scaling lab: time and memory per training step against memory size N, dense against sparse, measured live.
+
+Each configuration runs in its own worker process (samviz.bench.runner) with a memory budget and a timeout;
+configurations whose estimated memory is over the budget are refused before anything is allocated. One
+benchmark at a time per machine (a file lock); rows stream into log-log plots as they finish.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import streamlit as st
+
+from samviz.app import state
+from samviz.bench import SHIPPED_RESULTS, plots
+from samviz.bench.paper import PAPER, PAPER_MACHINE, REFERENCE_RATIOS
+from samviz.bench.runner import (GIB, BenchConfig, BenchmarkBusy, base_row, bench_lock, default_budget_bytes,
+                                 estimate_bytes, machine_description, read_rows, refusal_reason, run_config)
+
+PAGE = "scaling"
+KEEP = state.KEEP                    # widget keys with this prefix survive visits to other pages
+RESULTS_KEY = "scaling_lab_rows"     # this session's measured rows
+MODEL_CHOICES = ("ntm", "dam", "dnc", "sam-exact", "sam-faiss", "sdnc-exact", "sdnc-faiss")
+MODEL_HELP = {"ntm": "dense NTM", "dam": "dense twin of SAM", "dnc": "dense DNC (N×N links)",
+              "sam-exact": "SAM, exact linear scan", "sam-faiss": "SAM, faiss ANN index",
+              "sdnc-exact": "SDNC, exact scan", "sdnc-faiss": "SDNC, faiss ANN index"}
+POWERS = [1 << p for p in range(8, 23)]          # 2^8 … 2^22
+DEFAULT_SLOTS = (1 << 10, 1 << 14)
+BATCHES = (1, 2, 4, 8, 16)
+MAX_STEPS = 1000
+MAX_HEADS = 8
+MAX_CONFIGS = 40
+WORD_SIZE, K = 32, 4                             # the paper's benchmark model
+TIMEOUTS = (30, 60, 120, 300, 600)
+MAX_RUN_S = 1800                                 # one visitor's run holds the machine-wide lock at most this long
+
+
+def _key(name: str) -> str:
+    return f"{KEEP}{PAGE}_{name}"
+
+
+def _power_text(n: int) -> str:
+    return f"2^{n.bit_length() - 1} = {n:,}"
+
+
+def _defaults() -> None:
+    for name, value in {"models": ["ntm", "sam-faiss"], "batch": 8, "steps": 10, "heads": 4, "timeout": 120}.items():
+        st.session_state.setdefault(_key(name), value)
+
+
+def _controls() -> dict:
+    sb = st.sidebar
+    sb.header("Measure")
+    sb.multiselect("Models", MODEL_CHOICES, key=_key("models"), format_func=lambda m: f"{m} — {MODEL_HELP[m]}")
+    # value= must always be given: Streamlit decides from it that this is a RANGE slider (a range that only
+    # came from session state is read back as a single value when the visitor moves the slider)
+    sb.select_slider("Memory slots N (from … to)", options=POWERS, value=DEFAULT_SLOTS, key=_key("slots"),
+                     format_func=_power_text,
+                     help="Every power of two in the range is measured, for every model.")
+    sb.selectbox("Batch", BATCHES, key=_key("batch"))
+    sb.number_input("Sequence length T (steps)", min_value=1, max_value=MAX_STEPS, step=1, key=_key("steps"))
+    sb.number_input("Read heads", min_value=1, max_value=MAX_HEADS, step=1, key=_key("heads"))
+    sb.selectbox("Timeout per configuration (s)", TIMEOUTS, key=_key("timeout"))
+    sb.caption(f"Word size W = {WORD_SIZE}, K = {K} neighbours, LSTM controller of 100 units, random 9-bit "
+               "inputs — the paper's benchmark model. One CPU thread per measurement.")
+    value = st.session_state.get(_key("slots"), DEFAULT_SLOTS)
+    low, high = (value, value) if isinstance(value, int) else tuple(value)
+    return {"models": [m for m in st.session_state[_key("models")] if m in MODEL_CHOICES],
+            "slots": [n for n in POWERS if low <= n <= high], "batch": int(st.session_state[_key("batch")]),
+            "steps": int(st.session_state[_key("steps")]), "heads": int(st.session_state[_key("heads")]),
+            "timeout": float(st.session_state[_key("timeout")])}
+
+
+def _plan(choice: dict) -> tuple[list[BenchConfig], list[str]]:
+    """-> (configurations, problems) — nothing runs here."""
+    problems = []
+    if not choice["models"]:
+        problems.append("Pick at least one model.")
+    if not choice["slots"]:
+        problems.append("Pick a range of memory sizes.")
+    configs = []
+    for n in choice["slots"]:
+        for model in choice["models"]:
+            try:
+                configs.append(BenchConfig(model=model, slots=n, batch=choice["batch"], heads=choice["heads"], k=K,
+                                           word_size=WORD_SIZE, steps=choice["steps"]).validate())
+            except ValueError as error:
+                problems.append(f"{model} at N = {n:,}: {error}")
+    if len(configs) > MAX_CONFIGS:
+        problems.append(f"{len(configs)} configurations is too many for one run (at most {MAX_CONFIGS}): "
+                        "narrow the range or pick fewer models.")
+    return configs, problems
+
+
+@st.cache_data(show_spinner=False)
+def _shipped(path: str, mtime: float) -> list[dict]:
+    return read_rows(path)
+
+
+def shipped_rows() -> list[dict]:
+    if not os.path.exists(SHIPPED_RESULTS):
+        return []
+    try:
+        return plots.latest(_shipped(SHIPPED_RESULTS, os.path.getmtime(SHIPPED_RESULTS)))
+    except (OSError, ValueError):
+        return []
+
+
+def _source_text(rows: list[dict]) -> str:
+    dates = sorted({str(r.get("date", ""))[:10] for r in rows if r.get("date")})
+    machines = sorted({r.get("machine") for r in rows if r.get("machine")})
+    when = dates[0] if len(dates) == 1 else (f"{dates[0]} … {dates[-1]}" if dates else "unknown date")
+    return f"measured {when} on {'; '.join(machines) or 'an unrecorded machine'}"
+
+
+def _merge(existing: list[dict], new: dict) -> list[dict]:
+    """Keep one row per (model label, N, setting): the newest."""
+    return plots.latest(existing + [new])
+
+
+def _figures(rows: list[dict], prefix: str) -> None:
+    left, right = st.columns(2)
+    left.plotly_chart(plots.speed_figure(rows), key=f"{prefix}_speed", width="stretch")
+    right.plotly_chart(plots.memory_figure(rows), key=f"{prefix}_memory", width="stretch")
+
+
+def _tables(rows: list[dict], prefix: str) -> None:
+    st.markdown("**Fitted log-log slopes** (1 = linear in N, 0 = flat)")
+    st.dataframe(plots.slopes(rows), hide_index=True, width="stretch")
+    ratio_rows = plots.ratios(rows)
+    st.markdown("**Dense ÷ sparse at each N** (speed: how many times faster; memory: how many times less)")
+    if ratio_rows:
+        st.dataframe(ratio_rows, hide_index=True, width="stretch")
+    else:
+        st.caption("No dense and sparse model measured at the same N and setting yet.")
+    with st.expander(f"All {len(rows)} rows"):
+        st.dataframe([{k: r.get(k) for k in plots.CSV_COLUMNS if k not in ("machine",)} for r in rows],
+                     hide_index=True, width="stretch")
+
+
+def _show(rows: list[dict], prefix: str, title: str) -> None:
+    """Results, one setting at a time (batch, T, heads …), with figures, tables and a CSV download."""
+    available = plots.settings(rows)
+    if not available:
+        return
+    chosen = available[0]
+    if len(available) > 1:
+        chosen = st.selectbox(f"Setting ({title})", available, format_func=plots.setting_text, key=f"{prefix}_setting")
+    shown = [r for r in rows if plots.setting(r) == chosen]
+    st.caption(f"{plots.setting_text(chosen)} — {_source_text(shown)}")
+    _figures(shown, prefix)
+    st.caption("✖ along the top: not measured — hover for why (refused: estimated memory over the budget; "
+               "timeout; failed). ★: the paper's measured points (Rae et al. 2016: Torch7 on a Xeon E5-1650, "
+               f"another machine and framework). Overheads below {plots.MIN_MIB_DRAWN} MiB are drawn at "
+               f"{plots.MIN_MIB_DRAWN} (a log axis has no zero).")
+    _tables(shown, prefix)
+    st.download_button("Download these results (CSV)", plots.to_csv(rows), file_name=f"samviz-bench-{prefix}.csv",
+                       mime="text/csv", key=f"{prefix}_csv", on_click="ignore")
+
+
+def _run(configs: list[BenchConfig], timeout: float, budget: int) -> None:
+    """Measure under the machine-wide lock, streaming each row into the plots as it finishes."""
+    try:
+        with bench_lock():
+            rows: list[dict] = []
+            machine = machine_description()
+            with st.status(f"Measuring {len(configs)} configuration(s), one worker process at a time…",
+                           expanded=True) as status:
+                progress = st.progress(0.0)
+                live = st.empty()
+                started = time.monotonic()
+                for i, config in enumerate(configs):
+                    progress.progress(i / len(configs), text=f"{config.model} at N = {config.slots:,} …")
+                    left = MAX_RUN_S - (time.monotonic() - started)
+                    if left < 5:
+                        row = dict(base_row(config), status="refused", machine=machine,
+                                   reason=f"not started: this run reached its total time limit of {MAX_RUN_S} s")
+                    else:
+                        row = run_config(config, timeout_s=min(timeout, left), budget_bytes=budget, machine=machine)
+                    rows.append(row)
+                    st.session_state[RESULTS_KEY] = _merge(st.session_state.get(RESULTS_KEY, []), row)
+                    outcome = (f"{row['ms_per_step']:.3g} ms/step, {row['peak_mib']:.3g} MiB overhead"
+                               if row["status"] == "ok" else f"{row['status']}: {row.get('reason', '')}")
+                    st.write(f"{plots.label(row)} at N = {config.slots:,}: {outcome}")
+                    with live.container():
+                        _figures(rows, f"live{i}")
+                progress.progress(1.0, text="done")
+                failed = sum(r["status"] != "ok" for r in rows)
+                status.update(label=f"Measured {len(rows) - failed} of {len(rows)} configuration(s)"
+                                    + (f" ({failed} not measured: see the table)" if failed else ""),
+                              state="complete", expanded=False)
+    except BenchmarkBusy:
+        st.warning("Another benchmark is running, try again in a moment.")
+
+
+def render() -> None:
+    st.title("Scaling lab")
+    st.markdown(
+        "How do time and memory per **training step** (forward + backward) grow with the number of memory "
+        "slots N? A dense model (NTM, DAM, DNC) touches every slot at every step and backpropagation keeps a "
+        "copy of the memory per step; SAM and SDNC touch K rows, write in place and roll back in backward. "
+        "Pick models and a range of N in the sidebar and press **Run**: every configuration is measured in "
+        "its own process, and refused when its estimated memory exceeds the budget.")
+    state.keep_widget_state()
+    _defaults()
+    choice = _controls()
+    configs, problems = _plan(choice)
+    budget = default_budget_bytes()
+    for problem in problems:
+        st.sidebar.error(problem)
+    refused = [c for c in configs if refusal_reason(c, budget)]
+    with st.sidebar.expander(f"Plan: {len(configs)} configuration(s), budget {budget / GIB:.1f} GiB each"):
+        st.dataframe([{"model": c.model, "N": c.slots, "estimated GiB": round(estimate_bytes(c)["total"] / GIB, 2),
+                       "runs": "refused (memory)" if c in refused else "yes"} for c in configs],
+                     hide_index=True)
+    run = st.sidebar.button("Run", type="primary", disabled=bool(problems), key="scaling_run", width="stretch")
+    if st.session_state.get(RESULTS_KEY) and st.sidebar.button("Clear my measurements", key="scaling_clear"):
+        st.session_state[RESULTS_KEY] = []
+
+    if run and not problems:
+        _run(configs, choice["timeout"], budget)
+
+    mine = st.session_state.get(RESULTS_KEY) or []
+    shipped = shipped_rows()
+    names = ["Your measurements", "Shipped results", "The paper"]
+    tabs = st.tabs(names, default=names[0] if mine or not shipped else names[1])
+    with tabs[0]:
+        if mine:
+            _show(mine, "mine", "your measurements")
+        else:
+            st.info("Nothing measured in this session yet: pick models and N in the sidebar and press Run. "
+                    "The shipped results are in the next tab.")
+    with tabs[1]:
+        if shipped:
+            st.markdown(f"Results shipped with samviz, {_source_text(shipped)}, produced by "
+                        "`python -m samviz.bench … --out assets/bench/results.jsonl`.")
+            _show(shipped, "shipped", "shipped results")
+        else:
+            st.info("No shipped results file (assets/bench/results.jsonl).")
+    with tabs[2]:
+        st.markdown(f"**{PAPER}** — CPU: {PAPER_MACHINE}. Benchmark model: LSTM controller 100 units, W = 32, "
+                    "4 heads, K = 4. The stars in the plots are the paper's points.")
+        st.dataframe([{"figure": r["figure"], "claim": r["text"], "ratio": f"{r['ratio']:g}×"} for r in REFERENCE_RATIOS],
+                     hide_index=True, width="stretch")
+        st.caption("How samviz measures: ms/step = median time of forward + backward over T steps ÷ T, with the "
+                   "memory and its index already initialised (not timed). Overhead MiB = the kernel's peak "
+                   "resident set size (VmHWM, reset before the run) minus the resident size just before it. "
+                   f"Page rendered {datetime.date.today().isoformat()}.")
