@@ -74,7 +74,8 @@ class SAMMemory(MemoryCore):
     def split(self, interface: torch.Tensor) -> tuple[dict, dict]:
         """interface [B, interface_size] -> (read pieces with [B, R, ·], write pieces with [B, ·])."""
         batch = interface.shape[0]
-        read_part, write_part = torch.split(interface, [self.heads * (self.word_size + 1), self.word_size + 2], -1)
+        per_head = sum(self.read_sizes.values())          # subclasses (SDNC) add read pieces per head
+        read_part, write_part = torch.split(interface, [self.heads * per_head, sum(self.write_sizes.values())], -1)
         read = addressing.split_interface(read_part.reshape(batch, self.heads, -1), self.read_sizes)
         write = addressing.split_interface(write_part, self.write_sizes)
         return read, write

@@ -322,14 +322,6 @@ class SDNCMemory(SAMMemory):
         read_weights = torch.zeros(batch_size, self.heads, self.span, dtype=self.dtype)
         return SDNCState(memory, links, read_ids, read_weights, 0)
 
-    def split(self, interface: torch.Tensor) -> tuple[dict, dict]:
-        """interface [B, interface_size] -> (read pieces [B, R, ·] incl. read_modes [B, R, 3], write pieces)."""
-        batch = interface.shape[0]
-        read_part, write_part = torch.split(interface, [self.heads * (self.word_size + 4), self.word_size + 2], -1)
-        read = addressing.split_interface(read_part.reshape(batch, self.heads, -1), self.read_sizes)
-        write = addressing.split_interface(write_part, self.write_sizes)
-        return read, write
-
     def step(self, interface: torch.Tensor, state: SDNCState, record: bool = False) -> StepResult:
         memory, links = state.memory, state.links
         batch, heads, k = interface.shape[0], self.heads, self.k
