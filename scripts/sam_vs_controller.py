@@ -8,8 +8,12 @@ in this one process, and prints the ratios.
 """
 import argparse
 import os
+from pathlib import Path
 import statistics
+import sys
 import time
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from anywhere without installing
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402

@@ -93,7 +93,8 @@ class LeastRecentlyUsed:
         self.batch_size, self.slots = batch_size, slots
         self.last_access = np.full((batch_size, slots), -1, dtype=np.int64)
         capacity = 2 * slots + 4096
-        self.queue_slot = np.zeros((batch_size, capacity), dtype=np.int64)
+        # filled now rather than np.zeros (mapped lazily in huge pages): see SparseLinks in sdnc.py
+        self.queue_slot = np.full((batch_size, capacity), 0, dtype=np.int64)
         self.queue_slot[:, :slots] = np.arange(slots)
         self.queue_time = np.full((batch_size, capacity), self.NEVER, dtype=np.int64)
         self.queue_time[:, :slots] = -1
@@ -176,7 +177,14 @@ class SparseMemory:
         self.gradients = SparseGradients(batch_size * slots, word_size, dtype)
         self._batch = torch.arange(batch_size).unsqueeze(1)
         self._row_offsets = np.arange(batch_size)[:, None] * slots
-        self.token = torch.zeros((), dtype=dtype, requires_grad=True)
+        self.token = None
+
+    def _current_token(self) -> torch.Tensor:
+        """The last operation's token; a fresh leaf when a forward pass starts (or restarts after backward
+        rolled the buffer back, which is how benchmarks reuse one memory without rebuilding its index)."""
+        if self.token is None:
+            self.token = torch.zeros((), dtype=self.buffer.dtype, requires_grad=True)
+        return self.token
 
     def end_forward(self) -> None:
         """Forget the last token. The autograd graph holds this memory (for backward) and the memory held
@@ -190,12 +198,12 @@ class SparseMemory:
 
     def read_rows(self, ids: torch.Tensor) -> torch.Tensor:
         """ids [B, n] -> rows [B, n, W], differentiable with respect to every earlier write."""
-        rows, self.token = _ReadRows.apply(self.token, ids, self)
+        rows, self.token = _ReadRows.apply(self._current_token(), ids, self)
         return rows
 
     def write(self, ids: torch.Tensor, weights: torch.Tensor, word: torch.Tensor, erase_ids: torch.Tensor) -> None:
         """Erase rows erase_ids [B] (set to zero), then add weights [B, m] · word [B, W] to rows ids [B, m]."""
-        self.token = _WriteRows.apply(self.token, weights, word, ids, erase_ids, self)
+        self.token = _WriteRows.apply(self._current_token(), weights, word, ids, erase_ids, self)
 
     def search(self, queries: torch.Tensor, k: int) -> torch.Tensor:
         """queries [B, Q, W] -> slot ids [B, Q, k] of the most cosine-similar rows (no gradient)."""
