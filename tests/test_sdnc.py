@@ -291,6 +291,8 @@ def test_trace_has_sam_and_sdnc_keys():
         for h in range(2):
             assert abs(sum(step["read_modes"][h]) - 1) < 1e-5
             assert len(step["neighbours"][h]["found"]) == 2
+            # the exact index's neighbours are the exact top-K (by the index's cosine, as the trace ranks)
+            assert step["neighbours"][h]["recall"] == 1.0, (step["neighbours"][h])
             for direction in ("forward", "backward"):
                 assert len(step["links"][h][direction]["ids"]) <= 3
             ids = step["read_weights"][h]["ids"]

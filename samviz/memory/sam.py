@@ -21,6 +21,7 @@ import torch
 
 from . import addressing
 from .core import MemoryCore, StepResult, sparse_record
+from .index import cosine_scores
 from .journal import SparseMemory
 
 ACCESS_THRESHOLD = 0.005          # δ in the paper
@@ -128,8 +129,9 @@ class SAMMemory(MemoryCore):
                read_ids, read_weights, reads, age) -> dict:
         """What happened to batch element 0 (O(N) work allowed: traces are for the app, not training)."""
         query = read["query"][0].detach()
-        exact_similarity = addressing.cosine_similarity(query.unsqueeze(0).to(memory.buffer.dtype),
-                                                        memory.buffer[:1])[0]              # [R, N]
+        # rank by the similarity the indexes rank by (unit rows, no ε in the denominator): with ε, SAM's tiny
+        # initial rows would be ordered by norm rather than direction and an exact index would show recall < 1
+        exact_similarity = cosine_scores(query.unsqueeze(0).to(memory.buffer.dtype), memory.buffer[:1])[0]   # [R, N]
         exact = torch.topk(exact_similarity, self.k, dim=-1)
         neighbours = []
         for h in range(self.heads):
