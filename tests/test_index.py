@@ -151,6 +151,15 @@ def test_sam_like_start_small_jittered_rows_then_writes():
     index.reset(memory)
     exact.reset(memory)
     assert index.last_stats["concentrated_builds"] == 1
+    # before any write half the lists (the random centroids) are empty: queries nearest to them must probe
+    # the populated lists, not fall back to scanning all N rows (at 2^18 slots a query visits at most 768
+    # of 2048 lists; a small nprobe recreates that proportion here)
+    narrow = FaissIndex(batch, slots, width, nprobe=16)
+    narrow.reset(memory)
+    assert narrow.max_probe < (narrow.list_sizes == 0).sum(-1).min()
+    fresh = narrow.search(torch.randn(batch, 32, width, generator=generator), 4)
+    assert narrow.last_stats["exhaustive_queries"] == 0 and (fresh >= 0).all()
+    assert 0 < narrow.last_stats["rows_scanned_per_query"] <= narrow.max_codes
     for _ in range(40):
         updates = random_updates(generator, batch, slots, width)
         write(memory, index, *updates)
