@@ -169,7 +169,7 @@ class FaissIndex(MemoryIndex):
         batch), so coarse quantisation of all B·Q queries and of all updated rows is one torch matmul;
         faiss only scans lists (`search_preassigned`) and moves rows between lists;
       * adaptive probing: each query visits lists in order of centroid similarity until it has covered
-        its scan budget nprobe·⌈N/nlist⌉ ≈ 48·√N rows (nprobe ≈ 192 at 2^20; at most 4·nprobe lists and
+        its scan budget nprobe·⌈N/nlist⌉ ≈ 48·√N rows (nprobe ≈ 192 at 2^20; at most 2·nprobe lists and
         2× the budget in rows): empty lists cost nothing, a swollen list cannot make a query O(N);
       * update(): a changed row is re-assigned to its nearest centroid (n·nlist·W multiply-adds) and moved
         with `DirectMap(Array).update_codes` (swap-remove from its old list, append to the new one): O(n)
@@ -217,7 +217,7 @@ class FaissIndex(MemoryIndex):
         self.flat = slots < flat_below or (nlist is not None and nlist <= 1)
         self.nlist = 1 if self.flat else int(nlist or default_nlist(slots))
         self.nprobe = self.nlist if self.flat else int(min(self.nlist, nprobe or default_nprobe(slots, self.nlist)))
-        self.max_codes_factor, self.max_probe_factor = 2, 4
+        self.max_codes_factor, self.max_probe_factor = 2, 2
         self.rebuild_every = int(rebuild_every or slots)
         self.train_per_list, self.kmeans_iterations, self.seed = train_per_list, kmeans_iterations, seed
         self.use_cache = use_cache
