@@ -209,3 +209,29 @@ def test_parse_bits_formats():
     assert state.parse_bits("1 0 1 1 0 0 1 0 1.5 0", "priority_sort")[1]
     assert state.parse_bits(state.format_bits(rows, "priority_sort"), "priority_sort")[0] == rows
     assert "at most" in state.parse_bits("0" * 20_000, "copy")[1]
+
+
+def test_player_warns_when_a_pretrained_model_misses_its_target(monkeypatch):
+    """A shipped model below its target is labelled as such, not presented as a success."""
+    import importlib
+    from samviz.app import state
+    pretrained = importlib.import_module("samviz.pretrained")
+    real_load = pretrained.load
+
+    def load_below_target(name, **kwargs):
+        model = real_load(name, **kwargs)
+        model.meta = {**model.meta, "meets_target": False}
+        return model
+
+    monkeypatch.setattr(pretrained, "load", load_below_target)
+    state.load_model.clear()
+    try:
+        at = player({"model": "ntm", "task": "copy"})
+        no_exception(at)
+        assert any("not reached its target" in w.value and "ntm-copy" in w.value for w in at.warning)
+        assert not any("ntm-copy" in s.value for s in at.success)
+    finally:
+        monkeypatch.undo()
+        state.load_model.clear()
+    at = player({"model": "ntm", "task": "copy"})          # the real ntm-copy meets its target
+    assert any("ntm-copy" in s.value for s in at.success)

@@ -85,6 +85,8 @@ def render() -> None:
         with column:
             st.subheader(kind.upper())
             source = "pretrained" if info["source"] == "pretrained" else "untrained (random weights)"
+            if info.get("meets_target") is False:
+                source += ", below its target (see pretrained/README.md)"
             st.caption(f"{state.describe_model(model)} — {source}")
             a, b, c, d = st.columns(4)
             a.metric("wrong bits", int(figures.bit_errors_per_step(trace).sum()),

@@ -7,6 +7,7 @@ import time
 import streamlit as st
 
 from samviz.app import explain, figures, state
+from samviz.train import TARGETS
 
 PAGE = "player"
 
@@ -218,8 +219,13 @@ def render() -> None:
     if info["source"] == "pretrained":
         metrics = info.get("metrics") or {}
         score = metrics.get("bit_errors_per_sequence")
-        st.success(f"Pretrained **{info['name']}** — {state.describe_model(model)}"
-                   + (f"; validation bit errors per sequence {score:.3g}" if isinstance(score, (int, float)) else ""))
+        text = (f"Pretrained **{info['name']}** — {state.describe_model(model)}"
+                + (f"; validation bit errors per sequence {score:.3g}" if isinstance(score, (int, float)) else ""))
+        if info.get("meets_target") is False:
+            st.warning(f"{text}. It has **not reached its target** (≤ {TARGETS[settings['task']]:g} bit errors per "
+                       "sequence; see pretrained/README.md): expect wrong bits.")
+        else:
+            st.success(text)
     else:
         st.warning(f"{info['note'][0].upper() + info['note'][1:]}: showing an **untrained** model "
                    f"({state.describe_model(model)}, random weights, seed 0). The mechanics are real; "
