@@ -170,7 +170,7 @@ class FaissIndex(MemoryIndex):
         faiss only scans lists (`search_preassigned`) and moves rows between lists;
       * adaptive probing: each query visits lists in order of centroid similarity until it has covered
         its scan budget nprobe·⌈N/nlist⌉ ≈ 48·√N rows (nprobe ≈ 192 at 2^20; at most 2·nprobe lists and
-        2× the budget in rows): empty lists cost nothing, a swollen list cannot make a query O(N);
+        2× the budget in rows): empty lists are ranked last, a swollen list cannot make a query O(N);
       * update(): a changed row is re-assigned to its nearest centroid (n·nlist·W multiply-adds) and moved
         with `DirectMap(Array).update_codes` (swap-remove from its old list, append to the new one): O(n)
         list edits, nothing touches all N rows (tests/test_index.py spies on every O(N) method);
@@ -460,12 +460,11 @@ class FaissIndex(MemoryIndex):
             for b in range(batch):
                 self.indexes[b].search(q_np[b], k, D=scores[b], I=found[b])
             return torch.from_numpy(found)
-        # adaptive probing: lists in order of centroid similarity until nprobe·N/nlist rows are covered
-        # (empty lists cost nothing, so a query never comes back short because its best lists are empty),
-        # at most max_probe lists; lists beyond the budget are passed as -1, which faiss skips
-        # Empty lists are ranked last: a concentrated memory keeps half its centroids empty (see the class
-        # docstring), and a query nearest to them would otherwise probe nothing and fall back to a scan of
-        # all N rows — measured on 9 of 32 queries per step of an untrained SAM at 2^18 slots.
+        # adaptive probing: non-empty lists in order of centroid similarity until nprobe·N/nlist rows are
+        # covered, at most max_probe lists; the rest are passed as -1, which faiss skips. Empty lists are
+        # ranked last: a concentrated memory keeps half its centroids empty (see the class docstring), and a
+        # query nearest to them would otherwise cover fewer than k rows and fall back to a scan of all N
+        # rows — measured on 9 of 32 queries per step of an untrained SAM at 2^18 slots.
         budget = self.scan_budget
         sizes = torch.from_numpy(self.list_sizes)                                         # [B, nlist]
         scores_all = (q @ self.centroids.T).masked_fill((sizes == 0).unsqueeze(1), -math.inf)   # [B, Q, nlist]
@@ -473,7 +472,7 @@ class FaissIndex(MemoryIndex):
         probed = torch.gather(sizes.unsqueeze(1).expand(-1, count, -1), 2, coarse_lists)  # [B, Q, P]
         covered_before = torch.cumsum(probed, dim=-1) - probed
         coarse_lists = coarse_lists.masked_fill((covered_before >= budget) | (probed == 0), -1)
-        coarse_scores = coarse_scores.masked_fill(probed == 0, 0.0)
+        coarse_scores = coarse_scores.masked_fill(probed == 0, 0.0)                       # no −inf into faiss
         coarse_scores = coarse_scores.numpy()
         coarse_lists = coarse_lists.numpy()
         swig_ptr = faiss.swig_ptr
