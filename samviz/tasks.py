@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as functional
 
 NAMES = ("copy", "associative_recall", "priority_sort")
+# What a shipped model must reach on fresh episodes, in bit errors per sequence, at every level of its range.
+TARGETS = {"copy": 0.1, "associative_recall": 0.5, "priority_sort": 8.0}
 
 # sample(level=...) accepts levels up to this many times max_level, for generalisation tests.
 GENERALISATION_FACTOR = 10

@@ -47,8 +47,7 @@ LOG_FILE = "train_log.jsonl"
 STATE_FORMAT = 1
 VALIDATION_SEED = 999          # fixed validation set; training seeds are small ints, evaluation uses 1234
 
-# What a shipped model must reach on fresh episodes at level=None, in bit errors per sequence.
-TARGETS = {"copy": 0.1, "associative_recall": 0.5, "priority_sort": 8.0}
+from samviz.tasks import TARGETS  # noqa: E402
 # Training stops early below this fraction of the target on the validation set (margin for fresh episodes).
 STOP_FRACTION = 0.5
 MAX_SKIPPED_IN_A_ROW = 100     # non-finite losses/gradients in a row: the run has diverged, stop it

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from samviz.app import explain, figures, state
-from samviz.train import TARGETS
+from samviz.tasks import TARGETS
 
 PAGE = "player"
 
