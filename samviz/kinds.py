@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 INDEXES = ("exact", "faiss")      # nearest-neighbour indexes a sparse core can use (samviz/memory/index.py)
 
+# SAM and the SDNC record usage as the write saw it: step t's vector counts from step t, before step t's own
+# reads and writes, so a slot accessed at step t − 1 shows 1, never 0 (samviz/trace/schema.py, "usage")
+SPARSE_USAGE_MEANING = "steps since last access, before this step's reads and writes"
+
 
 @dataclass(frozen=True)
 class KindSpec:
@@ -26,6 +30,8 @@ class KindSpec:
     untrained_heads: int      # read heads of an untrained model in the app
     app_slot_limit: int       # largest memory the app's player offers for this kind
     paper: str                # where the kind comes from
+    core_options: tuple[str, ...] = ()  # ModelConfig fields passed to the core's constructor besides N, W, R
+    temporal_links: bool = False        # DNC-style read modes and links (forward/backward) in its traces
 
 
 KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (
@@ -36,15 +42,18 @@ KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (
              dense_twin=None, usage_meaning="discounted usage, after this step (smallest = least used)",
              usage_smaller_is_older=True, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016"),
     KindSpec("sam", "SAM (sparse access memory)", ("samviz.memory.sam", "SAMMemory"), sparse=True,
-             dense_twin="dam", usage_meaning="steps since last access, after this step",
-             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016"),
+             dense_twin="dam", usage_meaning=SPARSE_USAGE_MEANING,
+             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016",
+             core_options=("k", "index")),
     # the DNC's N×N link matrix makes a step O(N²): at 4096 slots one traced episode takes ~30 s of CPU
     KindSpec("dnc", "DNC (differentiable neural computer)", ("samviz.memory.dnc", "DNCMemory"), sparse=False,
              dense_twin=None, usage_meaning="usage u_t in [0, 1] before this step's write",
-             usage_smaller_is_older=True, untrained_heads=1, app_slot_limit=1024, paper="Graves et al. 2016"),
+             usage_smaller_is_older=True, untrained_heads=1, app_slot_limit=1024, paper="Graves et al. 2016",
+             temporal_links=True),
     KindSpec("sdnc", "SDNC (sparse DNC)", ("samviz.memory.sdnc", "SDNCMemory"), sparse=True,
-             dense_twin="dnc", usage_meaning="steps since last access, after this step",
-             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016"),
+             dense_twin="dnc", usage_meaning=SPARSE_USAGE_MEANING,
+             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016",
+             core_options=("k", "index", "link_k"), temporal_links=True),
 )}
 
 MODELS = tuple(KINDS)                                          # ("ntm", "dam", "sam", "dnc", "sdnc")

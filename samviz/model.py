@@ -2,29 +2,25 @@
 
     h_t, c_t = LSTM([x_t ; r_{t−1}], (h_{t−1}, c_{t−1}))
     interface_t = clip(Linear(h_t), ±20)            # Collier & Beel's stabiliser
-    r_t, state_t = core.step(interface_t, state_{t−1})   # write, then read
+    r_t, state_t, step_t = core.step(interface_t, state_{t−1})   # write, then read
     y_t = Linear([h_t ; r_t])                        # logits
+
+What each kind is (its core class, sparse or dense, its options) comes from samviz/kinds.py.
 """
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 import importlib
 
 import torch
 from torch import nn
 
-MODELS = ("ntm", "dam", "sam", "dnc", "sdnc")
-SPARSE_MODELS = ("sam", "sdnc")
-INDEXES = ("exact", "faiss")
+from .kinds import INDEXES, MODELS, SPARSE_MODELS, spec
+
+__all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", "MemoryModel", "ModelConfig",
+           "build_model", "make_core"]
+
 INTERFACE_CLIP = 20.0
 MAX_SLOTS = 1 << 24
-
-# kind -> (module, class); imported lazily so a core's heavy dependencies load only when used
-_CORES = {
-    "ntm": ("samviz.memory.ntm", "NTMMemory"),
-    "dam": ("samviz.memory.dam", "DAMMemory"),
-    "sam": ("samviz.memory.sam", "SAMMemory"),
-    "dnc": ("samviz.memory.dnc", "DNCMemory"),
-    "sdnc": ("samviz.memory.sdnc", "SDNCMemory"),
-}
 
 
 @dataclass
@@ -43,8 +39,7 @@ class ModelConfig:
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "ModelConfig":
-        if self.kind not in MODELS:
-            raise ValueError(f"unknown model {self.kind!r}; choose one of {', '.join(MODELS)}")
+        kind = spec(self.kind)             # a clear ValueError for an unknown kind
         if self.index not in INDEXES:
             raise ValueError(f"unknown index {self.index!r}; choose one of {', '.join(INDEXES)}")
         for name in ("input_size", "output_size", "word_size", "heads", "k", "controller_size", "link_k"):
@@ -53,7 +48,7 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a positive integer (got {value!r})")
         if not isinstance(self.memory_slots, int) or not 2 <= self.memory_slots <= MAX_SLOTS:
             raise ValueError(f"memory_slots must be an integer in [2, {MAX_SLOTS}] (got {self.memory_slots!r})")
-        if self.kind in SPARSE_MODELS and self.k > self.memory_slots:
+        if kind.sparse and self.k > self.memory_slots:
             raise ValueError(f"k={self.k} neighbours cannot exceed memory_slots={self.memory_slots}")
         return self
 
@@ -70,14 +65,12 @@ class ModelConfig:
 
 
 def make_core(config: ModelConfig) -> nn.Module:
-    module_name, class_name = _CORES[config.kind]
+    """The memory core of config.kind (its class imported only now), with the options its spec names."""
+    kind = spec(config.kind)
+    module_name, class_name = kind.core
     core_class = getattr(importlib.import_module(module_name), class_name)
-    if config.kind in SPARSE_MODELS:
-        extra = {"k": config.k, "index": config.index}
-        if config.kind == "sdnc":
-            extra["link_k"] = config.link_k
-        return core_class(config.memory_slots, config.word_size, config.heads, **extra)
-    return core_class(config.memory_slots, config.word_size, config.heads)
+    options = {name: getattr(config, name) for name in kind.core_options}
+    return core_class(config.memory_slots, config.word_size, config.heads, **options)
 
 
 class MemoryModel(nn.Module):
@@ -97,31 +90,38 @@ class MemoryModel(nn.Module):
     def kind(self) -> str:
         return self.config.kind
 
-    def run(self, x: torch.Tensor, record: bool = False, memory_state=None) -> tuple[torch.Tensor, list]:
-        """x [T, B, I] -> (logits [T, B, O], per-step records of batch element 0 if `record`).
+    def run(self, x: torch.Tensor, memory_state=None, observe: Callable | None = None) -> tuple[torch.Tensor, object]:
+        """x [T, B, I] -> (logits [T, B, O], the memory state after the last step).
 
         memory_state: a state from `self.core.initial_state(B)` to start from (benchmarks pass one so the
         memory's O(N) set-up is not timed); by default a fresh one is made.
+        observe: called as observe(t, step) right after step t with the core's per-kind step tensors (computed
+        with details=True), while a sparse memory's buffer still holds that step's state. The trace recorder
+        (samviz/trace/) passes one; training never does.
+        A non-finite x raises ValueError (checked once, before any step: a NaN would otherwise reach the
+        nearest-neighbour index through the queries).
         """
         if x.dim() != 3 or x.shape[-1] != self.config.input_size:
             raise ValueError(f"expected input [T, B, {self.config.input_size}], got {list(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+            raise ValueError(f"input holds a non-finite value (NaN or ±inf), first at [step, batch, feature] = {bad}")
         steps, batch, _ = x.shape
         hidden = x.new_zeros(batch, self.config.controller_size)
         cell = x.new_zeros(batch, self.config.controller_size)
         reads = x.new_zeros(batch, self.core.read_size)
         state = self.core.initial_state(batch) if memory_state is None else memory_state
-        outputs, records = [], []
+        details = observe is not None
+        outputs = []
         for t in range(steps):
             hidden, cell = self.controller(torch.cat([x[t], reads], dim=-1), (hidden, cell))
             interface = self.interface(hidden).clamp(-INTERFACE_CLIP, INTERFACE_CLIP)
-            reads, state, step_record = self.core.step(interface, state, record=record)
+            reads, state, step = self.core.step(interface, state, details=details)
             outputs.append(self.output(torch.cat([hidden, reads], dim=-1)))
-            if record:
-                records.append(step_record)
-        memory = getattr(state, "memory", None)
-        if hasattr(memory, "end_forward"):
-            memory.end_forward()
-        return torch.stack(outputs), records
+            if details:
+                observe(t, step)
+        self.core.end_episode(state)
+        return torch.stack(outputs), state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
@@ -136,7 +136,7 @@ class MemoryModel(nn.Module):
 def build_model(kind: str, input_size: int = 9, output_size: int = 8, memory_slots: int = 128,
                 word_size: int = 20, heads: int = 1, k: int = 4, controller_size: int = 100,
                 index: str = "exact", link_k: int = 8, seed: int | None = None) -> MemoryModel:
-    """Build a model by name ("ntm", "dam", "sam", "dnc", "sdnc"); see ModelConfig for the fields."""
+    """Build a model by kind (one of samviz.kinds.MODELS); see ModelConfig for the fields."""
     config = ModelConfig(kind=kind, input_size=input_size, output_size=output_size, memory_slots=memory_slots,
                          word_size=word_size, heads=heads, k=k, controller_size=controller_size,
                          index=index, link_k=link_k)

@@ -90,5 +90,5 @@ def test_fused_sparse_read_equals_the_composition_values_and_gradients():
     fused = torch.autograd.grad((weights * upstream_w).sum() + (reads * upstream_r).sum(), (query, strength_raw, rows))
     composed = torch.autograd.grad((composed_weights * upstream_w).sum() + (composed_reads * upstream_r).sum(),
                                    (query, strength_raw, rows))
-    for a, b in zip(fused, composed):
+    for a, b in zip(fused, composed, strict=True):
         assert torch.isfinite(a).all() and torch.allclose(a, b, atol=1e-10)

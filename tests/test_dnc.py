@@ -4,6 +4,7 @@ import torch
 import samviz
 from samviz.memory import dnc
 from samviz.memory.dnc import DNCMemory
+from samviz.trace.recorders import record_step
 
 BIG = 20.0        # the controller's clip: sigmoid(±20) is 1 or 0 in float32
 
@@ -94,7 +95,8 @@ def test_core_allocates_free_slots_and_reads_forward_and_backward_along_the_writ
         interface = interface_for(core, write_vector=words[t], erase=BIG, write_gate=BIG, allocation_gate=BIG,
                                   free_gates=-BIG, read_keys=words[t], read_strengths=BIG,
                                   read_modes=mode["content"])
-        reads, state, record = core.step(interface, state, record=True)
+        reads, state, step = core.step(interface, state, details=True)
+        record = record_step(core, step)
         slot = int(state.write_weights[0].argmax())
         assert state.write_weights[0, slot] > 0.999 and slot == record["least_used"] and slot not in written
         written.append(slot)
@@ -109,8 +111,8 @@ def test_core_allocates_free_slots_and_reads_forward_and_backward_along_the_writ
 
     def read(**raw):
         nonlocal state
-        reads, state, record = core.step(interface_for(core, write_gate=-BIG, **raw), state, record=True)
-        return reads[0], state.read_weights[0, 0], record
+        reads, state, step = core.step(interface_for(core, write_gate=-BIG, **raw), state, details=True)
+        return reads[0], state.read_weights[0, 0], record_step(core, step)
 
     reads, weights, _ = read(read_keys=words[0], read_strengths=BIG, read_modes=mode["content"])
     assert weights.argmax() == first and torch.allclose(reads, words[0], atol=0.05)
@@ -133,7 +135,7 @@ def test_equations_have_exact_gradients():
         return torch.rand(*shape, dtype=torch.float64, generator=generator, requires_grad=True)
 
     link, precedence, write = rand(2, 5, 5), rand(2, 5), rand(2, 5)
-    assert torch.autograd.gradcheck(lambda l, p, w: dnc.link_update(l * 0.2, p * 0.2, w * 0.2),
+    assert torch.autograd.gradcheck(lambda link, p, w: dnc.link_update(link * 0.2, p * 0.2, w * 0.2),
                                     (link, precedence, write))
     assert torch.autograd.gradcheck(dnc.allocation, (rand(2, 6),))
     assert torch.autograd.gradcheck(dnc.precedence_update, (precedence, write))

@@ -23,7 +23,7 @@ def random_updates(generator, batch, slots, width, per_index=17):
 
 def write(memory, index, batch_ids, slot_ids, rows):
     """What the model does: edit the memory in place, then tell the index (last duplicate wins in both)."""
-    for b, s, row in zip(batch_ids.tolist(), slot_ids.tolist(), rows):
+    for b, s, row in zip(batch_ids.tolist(), slot_ids.tolist(), rows, strict=True):
         memory[b, s] = row
     index.update(batch_ids, slot_ids, rows)
 
@@ -199,7 +199,7 @@ def test_faiss_ivf_recall_before_and_after_many_updates(ivf_case):
     batch_ids, slot_ids, rows = planted[-1]
     for b in range(batch):
         mine = batch_ids == b
-        last = {s: r for s, r in zip(slot_ids[mine].tolist(), rows[mine])}        # duplicates: last wins
+        last = {s: r for s, r in zip(slot_ids[mine].tolist(), rows[mine], strict=True)}        # duplicates: last wins
         queries = torch.stack(list(last.values())).unsqueeze(0).expand(batch, -1, -1).contiguous()
         assert approximate.search(queries, 1)[b, :, 0].tolist() == list(last)
 

@@ -8,8 +8,7 @@ import torch
 
 import samviz
 from samviz.memory import addressing
-from samviz.memory.journal import LeastRecentlyUsed, SparseMemory
-from samviz.memory.sam import ACCESS_THRESHOLD
+from samviz.memory.usage import ACCESS_THRESHOLD, LeastRecentlyUsed
 from samviz.model import INTERFACE_CLIP
 
 
@@ -123,8 +122,8 @@ def test_read_ids_are_exact_top_k_and_sparsity_holds():
             assert head["ids"] == reference_ids[0, h].tolist()             # = torch.topk of cosine
             assert step["neighbours"][h]["recall"] == 1.0
         assert step["least_used"] == int(reference_least_used[0])
-        changed = {i for i, (b, a) in enumerate(zip(step["rows_written"]["before"], step["rows_written"]["after"]))
-                   if b != a}
+        rows = step["rows_written"]
+        changed = {i for i, (b, a) in enumerate(zip(rows["before"], rows["after"], strict=True)) if b != a}
         assert len(set(step["write_weights"]["ids"])) <= model.core.k * model.core.heads + 1
         assert len(changed) <= model.core.k * model.core.heads + 1
 

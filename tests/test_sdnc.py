@@ -1,12 +1,14 @@
-"""Sparse DNC (samviz/memory/sdnc.py): sparse links against the dense formulas of PAPER.md, caps, reads
-along the links, gradients, stability, and per-step work independent of N."""
+"""Sparse DNC (samviz/memory/sdnc.py, links.py): sparse links against the dense formulas of docs/PAPER_NOTES.md
+(#sdnc), caps, reads along the links, gradients, stability, and per-step work independent of N."""
 import tracemalloc
 
 import numpy as np
 import torch
 
 import samviz
-from samviz.memory.sdnc import SDNCMemory, SparseLinks, coalesce, merge_entries, top_entries
+from samviz.memory.links import SparseLinks, coalesce, merge_entries, top_entries
+from samviz.memory.sdnc import SDNCMemory
+from samviz.trace.recorders import record_step
 
 BIG = 20.0
 
@@ -22,13 +24,13 @@ def dense_weights(ids: torch.Tensor, weights: torch.Tensor, slots: int) -> torch
 
 
 def forward_formula(previous: torch.Tensor, precedence: torch.Tensor, write: torch.Tensor) -> torch.Tensor:
-    """PAPER.md: N_t(i,j) = (1 − w(i)) N_{t−1}(i,j) + w(i) p_{t−1}(j), no self links."""
+    """docs/PAPER_NOTES.md (#sdnc): N_t(i,j) = (1 − w(i)) N_{t−1}(i,j) + w(i) p_{t−1}(j), no self links."""
     result = (1 - write)[:, None] * previous + write[:, None] * precedence[None, :]
     return result.fill_diagonal_(0)
 
 
 def backward_formula(previous: torch.Tensor, precedence: torch.Tensor, write: torch.Tensor) -> torch.Tensor:
-    """PAPER.md: P_t(i,j) = (1 − w(j)) P_{t−1}(i,j) + w(j) p_{t−1}(i), no self links."""
+    """docs/PAPER_NOTES.md (#sdnc): P_t(i,j) = (1 − w(j)) P_{t−1}(i,j) + w(j) p_{t−1}(i), no self links."""
     result = (1 - write)[None, :] * previous + write[None, :] * precedence[:, None]
     return result.fill_diagonal_(0)
 
@@ -146,7 +148,7 @@ def follow(links: SparseLinks, ids, weights) -> tuple[dict, dict]:
     f_ids, f_w, b_ids, b_w = links.follow(torch.tensor([[ids]]), torch.tensor([[weights]], dtype=torch.float64))
 
     def as_dict(i, w):
-        return {int(a): round(float(b), 12) for a, b in zip(i[0, 0], w[0, 0]) if a >= 0}
+        return {int(a): round(float(b), 12) for a, b in zip(i[0, 0], w[0, 0], strict=True) if a >= 0}
 
     return as_dict(f_ids, f_w), as_dict(b_ids, b_w)
 
@@ -203,7 +205,7 @@ def test_capped_rows_keep_their_largest_links_and_a_dropped_link_leaves_both_mat
 # ---------------------------------------------------------------- the core against the dense formulas
 
 def test_uncapped_sparse_links_equal_the_dense_formulas(monkeypatch):
-    """K_L ≥ N and the exact index: N_t, P_t, p_t, f and b equal PAPER.md's formulas (float64)."""
+    """K_L ≥ N and the exact index: N_t, P_t, p_t, f and b equal docs/PAPER_NOTES.md's formulas (float64)."""
     run_against_dense_reference(monkeypatch, slots=8, link_k=8, steps=30)
 
 
@@ -230,16 +232,17 @@ def test_core_reads_forward_and_backward_along_the_order_of_writes():
     words = torch.eye(4)[:3] * 2
     written = []
     for t in range(3):            # α = 1, γ = 0: each word goes to the least recently used slot
-        _, state, record = core.step(interface_for(core, word=words[t], write_gate=BIG, query=words[t]), state,
-                                     record=True)
-        written.append(record["least_used"])
+        _, state, step = core.step(interface_for(core, word=words[t], write_gate=BIG, query=words[t]), state,
+                                   details=True)
+        written.append(record_step(core, step)["least_used"])
     first, second, third = written
     assert len(set(written)) == 3
     backward_mode, content_mode, forward_mode = (BIG, -BIG, -BIG), (-BIG, BIG, -BIG), (-BIG, -BIG, BIG)
 
     def read(**kwargs):
         nonlocal state
-        reads, state, record = core.step(interface_for(core, **kwargs), state, record=True)
+        reads, state, step = core.step(interface_for(core, **kwargs), state, details=True)
+        record = record_step(core, step)
         union = record["read_weights"][0]
         return reads[0], union["ids"][int(np.argmax(union["values"]))], max(union["values"]), record
 
@@ -409,7 +412,7 @@ def probe_steps(slots: int, steps: int = 20) -> tuple[int, int]:
     tracemalloc.stop()
     reads.sum().backward()
     assert model.interface.weight.grad.abs().sum() > 0
-    assert all(a is b for a, b in zip(state.links.tables(), tables)), "link tables were reallocated"
+    assert all(a is b for a, b in zip(state.links.tables(), tables, strict=True)), "link tables were reallocated"
     assert state.links.forward_ids.shape == (1, slots + 1, 8)
     return LargestNewTensor.largest, peak
 

@@ -161,7 +161,7 @@ def test_same_seed_same_episode_different_seed_different(name):
     second = task.sample(batch_size=4, generator=seeded(11))
     other = task.sample(batch_size=4, level=first.level, generator=seeded(12))
     assert first.level == second.level
-    for a, b in zip(first[:3], second[:3]):
+    for a, b in zip(first[:3], second[:3], strict=True):
         assert torch.equal(a, b)
     assert not torch.equal(first.inputs, other.inputs)
 

@@ -152,17 +152,15 @@ def pin_threads() -> int:
     return 1
 
 
-def release(state) -> None:
-    """Drop a sparse memory's last autograd token after its run.
+def release(core, state) -> None:
+    """Drop a sparse memory's last autograd token after its run (core.end_episode; a no-op for dense cores).
 
     SparseMemory.token -> its grad_fn -> the custom Function's ctx.memory -> the SparseMemory is a reference
     cycle through autograd's C++ nodes that Python's gc does not collect, so without this every episode's
-    memory buffer and index stayed allocated. journal.SparseMemory.end_forward now breaks it after every
-    forward; this stays as a guard (a no-op then) so a stale state never inflates the next baseline.
+    memory buffer and index stayed allocated. MemoryModel.run calls the same hook after every forward; this
+    stays as a guard (a no-op then) so a stale state never inflates the next baseline.
     """
-    memory = getattr(state, "memory", None)
-    if memory is not None and hasattr(memory, "token"):
-        memory.token = None
+    core.end_episode(state)
 
 
 def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repeats: int = MAX_REPEATS) -> dict:
@@ -196,7 +194,7 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
     train_step(x[:WARMUP_STEPS], state)          # warm-up: lazy initialisation, allocator, index code paths
     model.zero_grad(set_to_none=True)
 
-    release(state)
+    release(model.core, state)
 
     times, overheads, probe = [], [], PeakProbe()
     started = time.perf_counter()
@@ -217,7 +215,7 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
             start = time.perf_counter()
             train_step(x, state)
             elapsed = time.perf_counter() - start
-        release(state)
+        release(model.core, state)
         model.zero_grad(set_to_none=True)
         times.append(elapsed)
         overheads.append(probe.peak - baseline)

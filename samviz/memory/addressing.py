@@ -25,7 +25,8 @@ def cosine_similarity_rows(queries: torch.Tensor, rows: torch.Tensor) -> torch.T
     queries [B, H, W], rows [B, H, K, W] -> [B, H, K].
     """
     dot = (rows * queries.unsqueeze(2)).sum(-1)
-    return dot / (torch.linalg.vector_norm(queries, dim=-1, keepdim=True) * torch.linalg.vector_norm(rows, dim=-1) + EPSILON)
+    norms = torch.linalg.vector_norm(queries, dim=-1, keepdim=True) * torch.linalg.vector_norm(rows, dim=-1)
+    return dot / (norms + EPSILON)
 
 
 def content_weights(keys: torch.Tensor, memory: torch.Tensor, strengths: torch.Tensor) -> torch.Tensor:
@@ -73,9 +74,26 @@ def sparse_read_weights(similarities: torch.Tensor, strengths: torch.Tensor) -> 
     """SAM's read weights over the K retrieved slots: softmax_k(β · cos(q, M(s_k))).
 
     The paper does not state the normalisation; a softmax over the K similarities with a learned
-    strength β keeps the cost independent of N (see PAPER.md).  similarities [B, H, K], strengths [B, H].
+    strength β keeps the cost independent of N (docs/PAPER_NOTES.md, #sam).  similarities [B, H, K], strengths [B, H].
     """
     return torch.softmax(strengths.unsqueeze(-1) * similarities, dim=-1)
+
+
+READ_MODES = ("backward", "content", "forward")   # the order of π in the DNC's and the SDNC's interface
+
+
+def mix_read_modes(modes: torch.Tensor, backward: torch.Tensor, content: torch.Tensor, forward: torch.Tensor,
+                   concatenate: bool = False) -> torch.Tensor:
+    """DNC read weighting w^r = π_b b + π_c c + π_f f, π = modes [B, R, 3] in READ_MODES order.
+
+    Dense (DNC): backward, content, forward [B, R, N] -> their weighted sum [B, R, N].
+    Entries (SDNC, concatenate=True): each part is a list of entries over its own slots ([B, R, K], [B, R, K_L],
+    [B, R, K_L]) -> the weighted entries concatenated as content | forward | backward [B, R, K + 2·K_L]
+    (a slot listed in several parts is summed where the weights are used).
+    """
+    if concatenate:
+        return torch.cat([modes[..., 1:2] * content, modes[..., 2:3] * forward, modes[..., 0:1] * backward], -1)
+    return modes[..., 0:1] * backward + modes[..., 1:2] * content + modes[..., 2:3] * forward
 
 
 def strength(raw: torch.Tensor) -> torch.Tensor:
@@ -86,7 +104,7 @@ def strength(raw: torch.Tensor) -> torch.Tensor:
 def split_interface(interface: torch.Tensor, sizes: dict) -> dict:
     """Cut a controller interface vector [B, Σ sizes] into named pieces [B, size] in the order given."""
     pieces = torch.split(interface, list(sizes.values()), dim=-1)
-    return dict(zip(sizes.keys(), pieces))
+    return dict(zip(sizes.keys(), pieces, strict=True))
 
 
 def sparse_read(query: torch.Tensor, strength_raw: torch.Tensor, rows: torch.Tensor) -> tuple:

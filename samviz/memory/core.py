@@ -3,6 +3,14 @@
 A core turns the controller's interface vector into reads, and keeps its own state.
 Every core follows the same per-step order: write first, then read, so the read at step t
 sees what step t wrote and the output y_t = Linear([h_t ; r_t]) can use it.
+
+What a step did is returned as a typed, per-kind NamedTuple of tensors (NTMStep, DAMStep, SAMStep,
+DNCStep, SDNCStep; each documented in its core's module): the whole batch, holding references to
+tensors the step computed anyway, so returning it costs nothing in training. A few things cost extra
+(copies of rows before an in-place write, an O(N) usage vector); a core computes them only when
+`step(..., details=True)`, which only the trace recorder (samviz/trace/) asks for, and leaves those
+fields None otherwise. Turning a step into what the app shows (lists, UI size limits, what the numbers
+mean) is the trace layer's job, never a core's.
 """
 from typing import Any, NamedTuple
 
@@ -13,7 +21,7 @@ from torch import nn
 class StepResult(NamedTuple):
     reads: torch.Tensor          # [B, heads * word_size] — fed to the output layer now and the controller next step
     state: Any                   # the core's next state (a NamedTuple of tensors, plus buffers for sparse cores)
-    record: dict | None          # what happened, for batch element 0, when asked (see samviz/trace.py)
+    step: Any                    # what the step did: the core's per-kind NamedTuple (whole batch; see its module)
 
 
 class MemoryCore(nn.Module):
@@ -40,23 +48,16 @@ class MemoryCore(nn.Module):
     def initial_state(self, batch_size: int):
         raise NotImplementedError
 
-    def step(self, interface: torch.Tensor, state, record: bool = False) -> StepResult:
-        """interface [B, interface_size] -> StepResult."""
+    def step(self, interface: torch.Tensor, state, details: bool = False) -> StepResult:
+        """interface [B, interface_size] -> StepResult(reads, next state, per-kind step tensors).
+
+        details: also compute the step's extra tensors for a trace (copies, O(N) vectors); training never does.
+        """
         raise NotImplementedError
+
+    def end_episode(self, state) -> None:
+        """Called by the model once an episode's forward pass is over (state: the last state). Dense cores keep
+        nothing between episodes; sparse cores release what ties their buffers to the autograd graph."""
 
     def describe(self) -> str:
         return f"{self.kind}: {self.slots} slots × {self.word_size}, {self.heads} read heads"
-
-
-def sparse_record(ids: torch.Tensor, values: torch.Tensor) -> dict:
-    """A weighting of batch element 0 as {"ids": [...], "values": [...]} (ids [n], values [n])."""
-    return {"ids": ids.detach().reshape(-1).tolist(), "values": values.detach().reshape(-1).tolist()}
-
-
-def dense_record(weights: torch.Tensor, keep: int | None = None) -> dict:
-    """A dense weighting [N] as a sparse record: all slots, or only the `keep` largest (for big memories)."""
-    weights = weights.detach()
-    if keep is not None and keep < weights.numel():
-        values, ids = torch.topk(weights, keep)
-        return sparse_record(ids, values)
-    return sparse_record(torch.arange(weights.numel()), weights)

@@ -22,21 +22,16 @@ strength 1, erase W (sigmoid), write vector W (linear), free gates R (sigmoid), 
 Memory starts at zeros, as in the DNC (cosine similarity of a zero row is 0, so the first content
 weights are uniform and the first writes go where allocation sends them). Read and write weights,
 usage, links and precedence start at zero. Cost: O(N² + N·W) per step — the N×N link matrix is what
-the SDNC (samviz/memory/sdnc.py) makes sparse.
+the SDNC (samviz/memory/sdnc.py) makes sparse. docs/PAPER_NOTES.md (#dnc).
 """
 from typing import NamedTuple
 
 import torch
 
 from . import addressing
-from .core import MemoryCore, StepResult, dense_record, sparse_record
+from .core import MemoryCore, StepResult
 
 ALLOCATION_EPSILON = 1e-6      # DeepMind's _EPSILON: keeps the cumulative product of usages above zero
-RECORD_MEMORY_LIMIT = 16384    # record the full memory in traces only up to N·W cells
-RECORD_DENSE_LIMIT = 4096      # weightings over more slots are recorded as their top RECORD_TOP entries
-RECORD_TOP = 64
-RECORD_LINKS_TOP = 8           # forward/backward weights in traces: their largest entries
-RECORD_ROWS_WRITTEN = 4
 
 
 class DNCState(NamedTuple):
@@ -46,6 +41,25 @@ class DNCState(NamedTuple):
     precedence: torch.Tensor      # [B, N]
     read_weights: torch.Tensor    # [B, R, N]
     write_weights: torch.Tensor   # [B, N]
+
+
+class DNCStep(NamedTuple):
+    """What one DNC step did, for the whole batch (references to the step's own tensors; nothing is copied)."""
+    read_weights: torch.Tensor     # [B, R, N] w^r_t
+    write_weights: torch.Tensor    # [B, N] w^W_t
+    memory_before: torch.Tensor    # [B, N, W] M_{t−1}
+    memory: torch.Tensor           # [B, N, W] M_t
+    reads: torch.Tensor            # [B, R, W]
+    usage: torch.Tensor            # [B, N] u_t in [0, 1]: the usage allocation saw, BEFORE this step's write
+    read_modes: torch.Tensor       # [B, R, 3] π per head in addressing.READ_MODES order (backward, content, forward)
+    forward: torch.Tensor          # [B, R, N] f_t = L_t w^r_{t−1}
+    backward: torch.Tensor         # [B, R, N] b_t = L_tᵀ w^r_{t−1}
+    write_gate: torch.Tensor       # [B, 1] g^w
+    allocation_gate: torch.Tensor  # [B, 1] g^a
+    free_gates: torch.Tensor       # [B, R] f^i
+    read_strength: torch.Tensor    # [B, R] β^r
+    write_strength: torch.Tensor   # [B, 1] β^w
+    erase: torch.Tensor            # [B, W] e
 
 
 # ---------------------------------------------------------------- the DNC equations (batched, pure)
@@ -110,19 +124,7 @@ def directional_weights(link: torch.Tensor, read_weights: torch.Tensor) -> tuple
     return forward, backward
 
 
-def mix_read_modes(modes: torch.Tensor, backward: torch.Tensor, content: torch.Tensor,
-                   forward: torch.Tensor) -> torch.Tensor:
-    """w^r = π_b b + π_c c + π_f f. modes π [B, R, 3] (backward, content, forward); weights [B, R, N]."""
-    return modes[..., 0:1] * backward + modes[..., 1:2] * content + modes[..., 2:3] * forward
-
-
 # ---------------------------------------------------------------- the core
-
-def top_record(weights: torch.Tensor, keep: int) -> dict:
-    """The `keep` largest entries of a weighting [N], largest first, as {"ids", "values"}."""
-    values, ids = torch.topk(weights.detach(), keep)
-    return sparse_record(ids, values)
-
 
 class DNCMemory(MemoryCore):
     kind = "dnc"
@@ -161,7 +163,8 @@ class DNCMemory(MemoryCore):
             "read_modes": torch.softmax(p["read_modes"].reshape(batch, r, 3), dim=-1),
         }
 
-    def step(self, interface: torch.Tensor, state: DNCState, record: bool = False) -> StepResult:
+    def step(self, interface: torch.Tensor, state: DNCState, details: bool = False) -> StepResult:
+        """interface [B, interface_size] -> StepResult(reads [B, R·W], DNCState, DNCStep). Nothing extra for details."""
         batch = interface.shape[0]
         x = self.split(interface)
 
@@ -176,42 +179,11 @@ class DNCMemory(MemoryCore):
 
         forward, backward = directional_weights(link, state.read_weights)
         content = addressing.content_weights(x["read_keys"], memory, x["read_strengths"])
-        read_weights = mix_read_modes(x["read_modes"], backward, content, forward)
+        read_weights = addressing.mix_read_modes(x["read_modes"], backward, content, forward)
         reads = torch.bmm(read_weights, memory)                                   # [B, R, W]
 
-        step_record = None
-        if record:
-            step_record = self.record(x, state, usage, write_weights, memory, read_weights, reads, forward, backward)
+        step = DNCStep(read_weights, write_weights, state.memory, memory, reads, usage, x["read_modes"], forward,
+                       backward, x["write_gate"], x["allocation_gate"], x["free_gates"], x["read_strengths"],
+                       x["write_strength"], x["erase"])
         new_state = DNCState(memory, usage, link, precedence, read_weights, write_weights)
-        return StepResult(reads.reshape(batch, -1), new_state, step_record)
-
-    def _weighting_record(self, weights: torch.Tensor) -> dict:
-        return dense_record(weights, None if self.slots <= RECORD_DENSE_LIMIT else RECORD_TOP)
-
-    def record(self, x, state, usage, write_weights, memory, read_weights, reads, forward, backward) -> dict:
-        """What happened to batch element 0 at this step (see samviz/trace.py)."""
-        written = torch.topk(write_weights[0].detach(), min(RECORD_ROWS_WRITTEN, self.slots)).indices
-        links_top = min(RECORD_LINKS_TOP, self.slots)
-        return {
-            "read_weights": [self._weighting_record(read_weights[0, h]) for h in range(self.heads)],
-            "write_weights": self._weighting_record(write_weights[0]),
-            "rows_written": {"ids": written.tolist(), "before": state.memory[0, written].tolist(),
-                             "after": memory[0, written].tolist()},
-            "reads": reads[0].tolist(),
-            "gates": {
-                "write_gate": x["write_gate"][0].item(),
-                "allocation_gate": x["allocation_gate"][0].item(),
-                "free_gates": x["free_gates"][0].tolist(),
-                "read_strength": x["read_strengths"][0].tolist(),
-                "write_strength": x["write_strength"][0].item(),
-                "erase_mean": x["erase"][0].mean().item(),
-            },
-            "usage": usage[0].tolist(),                      # u_t, before this step's write
-            # where allocation sends the write: argmin of the ε-adjusted usage that allocation sorts
-            # (float32 rounds tiny usages to a tie there, and ties go to the lowest slot)
-            "least_used": int(torch.argmin(ALLOCATION_EPSILON + (1 - ALLOCATION_EPSILON) * usage[0])),
-            "read_modes": x["read_modes"][0].tolist(),       # per head [backward, content, forward]
-            "links": [{"forward": top_record(forward[0, h], links_top),
-                       "backward": top_record(backward[0, h], links_top)} for h in range(self.heads)],
-            "memory": memory[0].tolist() if self.slots * self.word_size <= RECORD_MEMORY_LIMIT else None,
-        }
+        return StepResult(reads.reshape(batch, -1), new_state, step)

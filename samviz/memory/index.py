@@ -17,9 +17,9 @@ cosine_similarity adds its epsilon to ‖q‖·‖r‖ instead, which ranks tiny
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 import math
 import zlib
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -129,7 +129,7 @@ class ExactIndex(MemoryIndex):
 # --------------------------------------------------------------------------------------------- faiss
 
 def _faiss():
-    import faiss   # imported lazily: the exact path and the app's UI never need it
+    import faiss  # imported lazily: the exact path and the app's UI never need it
     return faiss
 
 
@@ -151,7 +151,7 @@ def default_nprobe(slots: int, nlist: int) -> int:
 # every episode (and every batch element) from the same jittered initial memory: a new episode then costs a
 # copy, not a k-means and an O(N·nlist) assignment. Only list choices come from the cache, the vectors
 # always come from the memory itself, so a stale entry could only cost recall, never correctness.
-_BUILD_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_BUILD_CACHE: OrderedDict[tuple, tuple] = OrderedDict()
 _BUILD_CACHE_SIZE = 2
 
 

@@ -1,4 +1,6 @@
-"""Sparse BPTT: one memory buffer modified in place, a per-step journal, and a rollback in backward.
+"""The sparse memory: one buffer modified in place, a per-step journal, and a rollback in backward (sparse BPTT).
+
+docs/PAPER_NOTES.md (#sparse-bptt). The least-recently-used tracker it carries is in usage.py.
 
 Why: a naive autograd implementation keeps a copy of the N×W memory per step (O(T·N·W) memory)
 however sparse the weights are. Here the memory lives in ONE buffer outside autograd. Each step:
@@ -23,10 +25,8 @@ import numpy as np
 import torch
 
 from .index import make_index
-
-INITIAL_MEMORY_VALUE = 1e-6   # a small constant, as for the NTM (Collier & Beel 2018)
-INITIAL_MEMORY_JITTER = 1e-2  # relative jitter so that rows differ: ties in top-K become deterministic and
-                              # an IVF index can spread the rows over its lists (identical rows → one list)
+from .initial import jittered_memory
+from .usage import LeastRecentlyUsed
 
 
 class SparseGradients:
@@ -74,93 +74,6 @@ class SparseGradients:
         self.pool[self._positions(flat_ids, create=False)] = 0
 
 
-class LeastRecentlyUsed:
-    """Finds the least recently accessed slot per batch element without scanning N each step.
-
-    The paper keeps slots in a ring in access order. Here: a queue per batch element of (slot, time)
-    entries in the order they were accessed, initially every slot with time −1 in slot order. Accessing
-    a slot appends a new entry and makes its older entries stale (their time ≠ last_access[slot]). The
-    least recently used slot is the first non-stale entry; stale entries are popped as they reach the
-    front, so each entry is looked at a bounded number of times: O(1) amortised per access.
-    Ties (slots last accessed at the same step) break towards the lower slot id, like argmin.
-    Integer bookkeeping with no gradient, so it runs on numpy (much lower per-call overhead than torch).
-    """
-
-    SCAN_WINDOW = 16
-    NEVER = -2          # time of an entry that can never be valid
-
-    def __init__(self, batch_size: int, slots: int):
-        self.batch_size, self.slots = batch_size, slots
-        self.last_access = np.full((batch_size, slots), -1, dtype=np.int64)
-        capacity = 2 * slots + 4096
-        # filled now rather than np.zeros (mapped lazily in huge pages): see SparseLinks in sdnc.py
-        self.queue_slot = np.full((batch_size, capacity), 0, dtype=np.int64)
-        self.queue_slot[:, :slots] = np.arange(slots)
-        self.queue_time = np.full((batch_size, capacity), self.NEVER, dtype=np.int64)
-        self.queue_time[:, :slots] = -1
-        self.head = np.zeros(batch_size, dtype=np.int64)
-        self.tail = slots                    # every batch element appends the same number of entries per step
-        self._rows = np.arange(batch_size)[:, None]
-        self._window = np.arange(self.SCAN_WINDOW)
-
-    def least_recently_used(self) -> torch.Tensor:
-        """-> slot ids [B]: each batch element's slot with the oldest last access."""
-        result = np.empty(self.batch_size, dtype=np.int64)
-        rows = self._rows
-        while True:
-            offsets = np.minimum(self.head[rows[:, 0], None] + self._window, self.tail - 1)
-            slots = self.queue_slot[rows, offsets]
-            valid = self.last_access[rows, slots] == self.queue_time[rows, offsets]
-            first = valid.argmax(axis=1)
-            found = valid[np.arange(len(rows)), first]
-            done = rows[found, 0]
-            result[done] = slots[found, first[found]]
-            self.head[done] = offsets[found, first[found]]          # pop the stale entries before it
-            if found.all():
-                return torch.from_numpy(result)
-            stuck = ~found
-            self.head[rows[stuck, 0]] = offsets[stuck, -1] + 1
-            rows = rows[stuck]
-
-    def access(self, time: int, slot_ids: torch.Tensor, accessed: torch.Tensor) -> None:
-        """Record that at step `time` the slots slot_ids [B, m] were accessed where accessed [B, m] is True.
-
-        Entries naming the same slot must agree on `accessed`.
-        """
-        slot_ids, accessed = slot_ids.numpy(), accessed.numpy()
-        m = slot_ids.shape[1]
-        if self.tail + m > self.queue_slot.shape[1]:
-            self._compact()
-        # sort so that slots accessed at the same step queue in slot order (argmin's tie-break)
-        order = np.argsort(np.where(accessed, slot_ids, slot_ids + self.slots), axis=1, kind="stable")
-        slot_ids, accessed = np.take_along_axis(slot_ids, order, 1), np.take_along_axis(accessed, order, 1)
-        self.queue_slot[:, self.tail:self.tail + m] = slot_ids
-        self.queue_time[:, self.tail:self.tail + m] = np.where(accessed, time, self.NEVER)
-        self.tail += m
-        rows = np.broadcast_to(self._rows, slot_ids.shape)
-        self.last_access[rows[accessed], slot_ids[accessed]] = time
-
-    def _compact(self) -> None:
-        """Drop stale entries in place once the queue is full (amortised O(1) per access)."""
-        kept_counts = []
-        for b in range(self.batch_size):
-            start = int(self.head[b])
-            slots = self.queue_slot[b, start:self.tail]
-            times = self.queue_time[b, start:self.tail]
-            keep = self.last_access[b, slots] == times
-            kept = int(keep.sum())
-            self.queue_slot[b, :kept] = slots[keep]
-            self.queue_time[b, :kept] = times[keep]
-            self.queue_time[b, kept:] = self.NEVER
-            self.head[b] = 0
-            kept_counts.append(kept)
-        self.tail = max(kept_counts)    # shorter queues are padded with never-valid entries
-
-    def steps_since_access(self, time: int) -> torch.Tensor:
-        """Usage U_t(i) = steps since the last access [B, N] (O(N): for traces only). Never accessed: time + 1."""
-        return torch.from_numpy(time - self.last_access)
-
-
 class SparseMemory:
     """The memory buffer [B, N, W], its index, its least-recently-used tracker, and the sparse BPTT journal."""
 
@@ -168,8 +81,7 @@ class SparseMemory:
                  dtype: torch.dtype = torch.float32, initial_memory: torch.Tensor | None = None):
         self.batch_size, self.slots, self.word_size = batch_size, slots, word_size
         if initial_memory is None:
-            jitter = torch.rand(slots, word_size, generator=torch.Generator().manual_seed(0), dtype=dtype)
-            initial_memory = (INITIAL_MEMORY_VALUE * (1 + INITIAL_MEMORY_JITTER * jitter)).expand(batch_size, -1, -1)
+            initial_memory = jittered_memory(batch_size, slots, word_size, dtype)
         self.buffer = initial_memory.to(dtype).clone().contiguous()
         self.index = make_index(index, batch_size, slots, word_size)
         self.index.reset(self.buffer)

@@ -10,16 +10,32 @@ import torch
 import torch.nn.functional as F
 
 from . import addressing
-from .core import MemoryCore, StepResult, dense_record
-
-INITIAL_MEMORY_VALUE = 1e-6   # Collier & Beel 2018: a small constant converges faster than random init
-RECORD_MEMORY_LIMIT = 16384   # record the full memory in traces only up to N·W cells
+from .core import MemoryCore, StepResult
+from .initial import INITIAL_MEMORY_VALUE
 
 
 class NTMState(NamedTuple):
     memory: torch.Tensor          # [B, N, W]
     read_weights: torch.Tensor    # [B, R, N]
     write_weights: torch.Tensor   # [B, 1, N]
+
+
+class NTMStep(NamedTuple):
+    """What one NTM step did, for the whole batch (references to the step's own tensors; nothing is copied)."""
+    read_weights: torch.Tensor         # [B, R, N] final read weightings (after shift and sharpening)
+    write_weights: torch.Tensor        # [B, N] final write weighting
+    memory_before: torch.Tensor        # [B, N, W] M_{t−1}
+    memory: torch.Tensor               # [B, N, W] M_t (after the write)
+    reads: torch.Tensor                # [B, R, W]
+    erase: torch.Tensor                # [B, W] erase vector e in (0, 1)
+    write_strength: torch.Tensor       # [B] β of the write head
+    write_interpolation: torch.Tensor  # [B] g
+    write_shift: torch.Tensor          # [B, 3] distribution over shifts (−1, 0, +1)
+    write_sharpening: torch.Tensor     # [B] γ ≥ 1
+    read_strength: torch.Tensor        # [B, R]
+    read_interpolation: torch.Tensor   # [B, R]
+    read_shift: torch.Tensor           # [B, R, 3]
+    read_sharpening: torch.Tensor      # [B, R]
 
 
 class NTMMemory(MemoryCore):
@@ -57,7 +73,8 @@ class NTMMemory(MemoryCore):
         weights = addressing.sharpen(weights, gamma)
         return weights, {"strength": strength, "gate": gate, "shift": shift, "sharpen": gamma}
 
-    def step(self, interface: torch.Tensor, state: NTMState, record: bool = False) -> StepResult:
+    def step(self, interface: torch.Tensor, state: NTMState, details: bool = False) -> StepResult:
+        """interface [B, interface_size] -> StepResult(reads [B, R·W], NTMState, NTMStep). Nothing extra for details."""
         batch = interface.shape[0]
         r, w = self.heads, self.word_size
         heads_part, erase, add = torch.split(interface, [(r + 1) * self.per_head, w, w], dim=-1)
@@ -70,27 +87,8 @@ class NTMMemory(MemoryCore):
         read_weights, read_gates = self._address(heads_part[:, :r], memory, state.read_weights)
         reads = torch.bmm(read_weights, memory)                      # [B, R, W]
 
-        step_record = None
-        if record:
-            written = torch.topk(write_weights[0, 0].detach(), min(4, self.slots)).indices
-            step_record = {
-                "read_weights": [dense_record(read_weights[0, h]) for h in range(r)],
-                "write_weights": dense_record(write_weights[0, 0]),
-                "rows_written": {"ids": written.tolist(),
-                                 "before": state.memory[0, written].tolist(),
-                                 "after": memory[0, written].tolist()},
-                "reads": reads[0].tolist(),
-                "gates": {
-                    "write_strength": write_gates["strength"][0, 0].item(),
-                    "write_interpolation": write_gates["gate"][0, 0].item(),
-                    "write_shift": write_gates["shift"][0, 0].tolist(),
-                    "write_sharpening": write_gates["sharpen"][0, 0].item(),
-                    "erase_mean": erase[0].mean().item(),
-                    "read_strength": read_gates["strength"][0].tolist(),
-                    "read_interpolation": read_gates["gate"][0].tolist(),
-                    "read_shift": read_gates["shift"][0].tolist(),
-                    "read_sharpening": read_gates["sharpen"][0].tolist(),
-                },
-                "memory": memory[0].tolist() if self.slots * w <= RECORD_MEMORY_LIMIT else None,
-            }
-        return StepResult(reads.reshape(batch, r * w), NTMState(memory, read_weights, write_weights), step_record)
+        step = NTMStep(read_weights, write_weights[:, 0], state.memory, memory, reads, erase,
+                       write_gates["strength"][:, 0], write_gates["gate"][:, 0], write_gates["shift"][:, 0],
+                       write_gates["sharpen"][:, 0], read_gates["strength"], read_gates["gate"],
+                       read_gates["shift"], read_gates["sharpen"])
+        return StepResult(reads.reshape(batch, r * w), NTMState(memory, read_weights, write_weights), step)

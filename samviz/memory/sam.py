@@ -10,9 +10,11 @@ Per step, for batch B, R read heads, K neighbours, word size W:
     read    for each head: the K rows most cosine-similar to its query q (found by the index),
             weights = softmax_k(β · cos(q, M(s_k))), r = Σ_k w_k M(s_k).
     usage   a slot is accessed at step t when w^W_t(i) + Σ_h w^R_{h,t}(i) > δ = 0.005 (reads count);
-            the least recently used slot is the one accessed longest ago (journal.LeastRecentlyUsed).
+            the least recently used slot is the one accessed longest ago (usage.py).
 
 The memory buffer is modified in place; samviz.memory.journal makes backpropagation sparse.
+The interface layout and the write rule are module functions: DAM (dam.py) uses the same ones.
+docs/PAPER_NOTES.md (#sam).
 Interface per step: R·(W + 1) read values (query, strength) + W + 2 write values (word, α, γ).
 """
 from typing import NamedTuple
@@ -20,23 +22,48 @@ from typing import NamedTuple
 import torch
 
 from . import addressing
-from .core import MemoryCore, StepResult, sparse_record
-from .index import cosine_scores
+from .core import MemoryCore, StepResult
 from .journal import SparseMemory
+from .usage import ACCESS_THRESHOLD, accessed_slots
 
-ACCESS_THRESHOLD = 0.005          # δ in the paper
-USAGE_RECORD_LIMIT = 1 << 16      # traces keep the full usage vector only up to this many slots
+__all__ = ["ACCESS_THRESHOLD", "SAMMemory", "SAMState", "SAMStep", "accessed_slots", "interface_layout",
+           "interface_size", "split_interface", "write_weighting"]
 
 
-def accessed_slots(ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Which entries name an accessed slot: w^W(i) + Σ_h w^R_h(i) > δ, summing entries that share a slot.
+# ---------------------------------------------------------------- SAM's interface and write rule (shared with DAM)
 
-    ids, weights [B, m] (a slot may appear several times: several heads, or read and write) -> bool [B, m].
-    The pairwise comparison is O(m²) with m = 2·R·K + 1, independent of N.
+def interface_layout(word_size: int) -> tuple[dict, dict]:
+    """-> (read sizes per head, write sizes): query W and strength 1 per head; word W, α 1, γ 1."""
+    return {"query": word_size, "strength": 1}, {"word": word_size, "write_gate": 1, "interpolation_gate": 1}
+
+
+def interface_size(heads: int, read_sizes: dict, write_sizes: dict) -> int:
+    return heads * sum(read_sizes.values()) + sum(write_sizes.values())
+
+
+def split_interface(interface: torch.Tensor, heads: int, read_sizes: dict, write_sizes: dict) -> tuple[dict, dict]:
+    """interface [B, interface_size] -> (read pieces [B, R, size] by name, write pieces [B, size] by name)."""
+    batch = interface.shape[0]
+    per_head = sum(read_sizes.values())
+    read_part, write_part = torch.split(interface, [heads * per_head, sum(write_sizes.values())], -1)
+    read = addressing.split_interface(read_part.reshape(batch, heads, -1), read_sizes)
+    write = addressing.split_interface(write_part, write_sizes)
+    return read, write
+
+
+def write_weighting(previous: torch.Tensor, least_used: torch.Tensor, write_gate: torch.Tensor,
+                    interpolation_gate: torch.Tensor, concatenate: bool = False) -> torch.Tensor:
+    """SAM's write rule w^W_t = α (γ·w̄^R_{t−1} + (1 − γ)·I^U_t), in either layout.
+
+    previous w̄^R_{t−1}: the mean over heads of the previous read weights; least_used I^U_t: the indicator of
+    the least recently used slot; write_gate α and interpolation_gate γ [B, 1] (after the sigmoid).
+    Dense (DAM): previous, least_used [B, N] -> [B, N].
+    Entries (SAM, concatenate=True): previous [B, m] over the previous read ids, least_used [B, 1] or a
+    broadcastable 1 (its one entry) -> [B, m + 1], the entries of the slots [previous ids ; least used slot].
     """
-    same_slot = ids.unsqueeze(2) == ids.unsqueeze(1)                       # [B, m, m]
-    total = (same_slot.to(weights.dtype) * weights.unsqueeze(1)).sum(-1)   # summed weight of each entry's slot
-    return total > ACCESS_THRESHOLD
+    if concatenate:
+        return write_gate * torch.cat([interpolation_gate * previous, (1 - interpolation_gate) * least_used], dim=1)
+    return write_gate * (interpolation_gate * previous + (1 - interpolation_gate) * least_used)
 
 
 class SAMState(NamedTuple):
@@ -44,6 +71,29 @@ class SAMState(NamedTuple):
     read_ids: torch.Tensor         # [B, R, K] slots read at the previous step
     read_weights: torch.Tensor     # [B, R, K] their weights (differentiable)
     time: int                      # steps taken so far
+
+
+class SAMStep(NamedTuple):
+    """What one SAM step did, for the whole batch.
+
+    The memory is one buffer changed in place, so `memory` is that live object: read it (rows after the
+    write, the index) when the step is observed, before the next step runs. The fields marked "details"
+    are None unless step(..., details=True).
+    """
+    memory: SparseMemory               # the live memory: .buffer [B, N, W] as after this step
+    write_ids: torch.Tensor            # [B, m] slots written (m = R·K + 1; a slot may repeat)
+    write_weights: torch.Tensor        # [B, m] their write weights w^W_t
+    least_used: torch.Tensor           # [B] the slot erased before the write (least recently used)
+    read_ids: torch.Tensor             # [B, R, K] slots read, found by the index
+    read_weights: torch.Tensor         # [B, R, K] their read weights
+    reads: torch.Tensor                # [B, R, W]
+    query: torch.Tensor                # [B, R, W] the read queries the index searched with
+    read_strength_raw: torch.Tensor    # [B, R] before β = addressing.strength(raw)
+    write_gate: torch.Tensor           # [B, 1] α
+    interpolation_gate: torch.Tensor   # [B, 1] γ
+    time: int                          # this step's index t
+    rows_before: torch.Tensor | None   # details: [B, m, W] the written rows before this step
+    usage_before: torch.Tensor | None  # details: [B, N] int64 steps since last access, before this step's accesses
 
 
 class SAMMemory(MemoryCore):
@@ -56,13 +106,13 @@ class SAMMemory(MemoryCore):
         if not 1 <= k <= slots:
             raise ValueError(f"k must be in [1, slots]; got k={k} with {slots} slots")
         self.k, self.index_kind, self.dtype = k, index, dtype
-        self.read_sizes = {"query": word_size, "strength": 1}
-        self.write_sizes = {"word": word_size, "write_gate": 1, "interpolation_gate": 1}
-        self.interface_size = heads * (word_size + 1) + word_size + 2
+        self.read_sizes, self.write_sizes = interface_layout(word_size)
+        self.interface_size = interface_size(heads, self.read_sizes, self.write_sizes)
         self.initial_memory: torch.Tensor | None = None   # tests may set a [B, N, W] start
 
     def describe(self) -> str:
-        return f"{self.kind} ({self.index_kind} index): {self.slots} slots × {self.word_size}, {self.heads} heads, K={self.k}"
+        return (f"{self.kind} ({self.index_kind} index): {self.slots} slots × {self.word_size}, {self.heads} heads, "
+                f"K={self.k}")
 
     def initial_state(self, batch_size: int) -> SAMState:
         memory = SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
@@ -72,24 +122,23 @@ class SAMMemory(MemoryCore):
         read_weights = torch.zeros(batch_size, self.heads, self.k, dtype=self.dtype)
         return SAMState(memory, read_ids, read_weights, 0)
 
+    def end_episode(self, state) -> None:
+        state.memory.end_forward()
+
     def split(self, interface: torch.Tensor) -> tuple[dict, dict]:
         """interface [B, interface_size] -> (read pieces with [B, R, ·], write pieces with [B, ·])."""
-        batch = interface.shape[0]
-        per_head = sum(self.read_sizes.values())          # subclasses (SDNC) add read pieces per head
-        read_part, write_part = torch.split(interface, [self.heads * per_head, sum(self.write_sizes.values())], -1)
-        read = addressing.split_interface(read_part.reshape(batch, self.heads, -1), self.read_sizes)
-        write = addressing.split_interface(write_part, self.write_sizes)
-        return read, write
+        return split_interface(interface, self.heads, self.read_sizes, self.write_sizes)
 
-    def write_weights(self, write: dict, state: SAMState, least_used: torch.Tensor) -> tuple:
-        """-> (slot ids [B, R·K + 1], weights [B, R·K + 1]) of w^W_t = α(γ·mean_h w^R_{t−1} + (1 − γ)·I^U)."""
+    def write_weights(self, write: dict, state, least_used: torch.Tensor) -> tuple:
+        """-> (slot ids [B, R·S + 1], weights [B, R·S + 1], α [B, 1], γ [B, 1]) of SAM's write rule over the
+        previous read entries (S per head) and the least used slot."""
         batch = least_used.shape[0]
         write_gate = torch.sigmoid(write["write_gate"])             # α [B, 1]
         interpolation = torch.sigmoid(write["interpolation_gate"])  # γ [B, 1]
         previous = state.read_weights.reshape(batch, -1) / self.heads
         ids = torch.cat([state.read_ids.reshape(batch, -1), least_used.unsqueeze(1)], dim=1)
-        weights = write_gate * torch.cat([interpolation * previous, 1 - interpolation], dim=1)
-        return ids, weights
+        weights = write_weighting(previous, 1, write_gate, interpolation, concatenate=True)
+        return ids, weights, write_gate, interpolation
 
     def read(self, memory: SparseMemory, read: dict) -> tuple:
         """-> (ids [B, R, K], weights [B, R, K], rows [B, R, K, W], reads [B, R, W]) for the queries."""
@@ -100,67 +149,29 @@ class SAMMemory(MemoryCore):
         weights, reads = addressing.sparse_read(query.to(rows.dtype), read["strength"].squeeze(-1).to(rows.dtype), rows)
         return ids, weights, rows, reads
 
-    def step(self, interface: torch.Tensor, state: SAMState, record: bool = False) -> StepResult:
+    def step(self, interface: torch.Tensor, state: SAMState, details: bool = False) -> StepResult:
+        """interface [B, interface_size] -> StepResult(reads [B, R·W], SAMState, SAMStep).
+
+        details: also copy the rows about to be written and the O(N) usage vector (SAMStep's details fields).
+        """
         memory = state.memory
         batch = interface.shape[0]
         read, write = self.split(interface.to(self.dtype))
 
         least_used = memory.usage.least_recently_used()              # [B]
-        write_ids, write_weights = self.write_weights(write, state, least_used)
-        before = memory.buffer[0, write_ids[0]].clone() if record else None
+        write_ids, write_weights, write_gate, interpolation = self.write_weights(write, state, least_used)
+        rows_before = memory.buffer[memory._batch, write_ids].clone() if details else None
         memory.write(write_ids, write_weights, write["word"], least_used)
 
         read_ids, read_weights, rows, reads = self.read(memory, read)
 
-        # usage as the write saw it (before this step's accesses), for the trace
-        age = memory.usage.steps_since_access(state.time)[0].clone() if record else None
+        # usage as the write saw it (before this step's accesses)
+        usage_before = memory.usage.steps_since_access(state.time).clone() if details else None
         accessed_ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
         access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
         memory.usage.access(state.time, accessed_ids, accessed_slots(accessed_ids, access_weights))
 
-        step_record = None
-        if record:
-            step_record = self.record(memory, read, write, state, least_used, write_ids, write_weights,
-                                      before, read_ids, read_weights, reads, age)
+        step = SAMStep(memory, write_ids, write_weights, least_used, read_ids, read_weights, reads, read["query"],
+                       read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before)
         new_state = SAMState(memory, read_ids, read_weights, state.time + 1)
-        return StepResult(reads.reshape(batch, -1).to(interface.dtype), new_state, step_record)
-
-    def record(self, memory, read, write, state, least_used, write_ids, write_weights, before,
-               read_ids, read_weights, reads, age) -> dict:
-        """What happened to batch element 0 (O(N) work allowed: traces are for the app, not training)."""
-        query = read["query"][0].detach()
-        # rank by the similarity the indexes rank by (unit rows, no ε in the denominator): with ε, SAM's tiny
-        # initial rows would be ordered by norm rather than direction and an exact index would show recall < 1
-        exact_similarity = cosine_scores(query.unsqueeze(0).to(memory.buffer.dtype), memory.buffer[:1])[0]   # [R, N]
-        exact = torch.topk(exact_similarity, self.k, dim=-1)
-        neighbours = []
-        for h in range(self.heads):
-            found = read_ids[0, h]
-            neighbours.append({
-                "found": found.tolist(),
-                "found_similarity": exact_similarity[h, found].tolist(),
-                "exact": exact.indices[h].tolist(),
-                "exact_similarity": exact.values[h].tolist(),
-                "recall": len(set(found.tolist()) & set(exact.indices[h].tolist())) / self.k,
-            })
-        record = {
-            "read_weights": [sparse_record(read_ids[0, h], read_weights[0, h]) for h in range(self.heads)],
-            "write_weights": sparse_record(write_ids[0], write_weights[0]),
-            "rows_written": {"ids": write_ids[0].tolist(), "before": before.tolist(),
-                             "after": memory.buffer[0, write_ids[0]].tolist()},
-            "reads": reads[0].tolist(),
-            "gates": {
-                "write_gate": torch.sigmoid(write["write_gate"][0]).item(),
-                "interpolation_gate": torch.sigmoid(write["interpolation_gate"][0]).item(),
-                "read_strength": addressing.strength(read["strength"][0].squeeze(-1)).tolist(),
-            },
-            "least_used": int(least_used[0]),
-            "least_used_age": int(age[least_used[0]]),
-            "neighbours": neighbours,
-            "index": self.index_kind,
-        }
-        if self.slots <= USAGE_RECORD_LIMIT:
-            record["usage"] = age.tolist()
-        if self.slots * self.word_size <= 16384:
-            record["memory"] = memory.buffer[0].tolist()
-        return record
+        return StepResult(reads.reshape(batch, -1).to(interface.dtype), new_state, step)

@@ -1,21 +1,12 @@
 """EpisodeTrace: what a model did at every step of one episode (batch element 0), for the app.
 
-Each entry of `steps` is the record a memory core returned for that step (a plain JSON-able dict).
-Keys every core fills (see samviz/memory/*.py):
-    read_weights   list over read heads of {"ids": [n], "values": [n]} — sparse cores keep only K ids
-    write_weights  {"ids": [n], "values": [n]}
-    rows_written   {"ids": [n], "before": [n][W], "after": [n][W]}
-    reads          [R][W] read vectors
-    gates          {name: float or list}
-Optional keys: usage [N] (and least_used: int), memory [N][W] (small memories only),
-neighbours (ANN vs exact top-K per head), read_modes and links (DNC/SDNC).
+Each entry of `steps` is a plain JSON object made by a recorder (samviz/trace/recorders.py) from a core's
+step result; every key, its shape and meaning is in samviz/trace/schema.py (STEP_KEYS, GATES).
 Saved as JSON — never pickle — so a trace can be downloaded, shared and loaded safely.
 """
 from dataclasses import asdict, dataclass, field
 import json
 from pathlib import Path
-
-import torch
 
 FORMAT_VERSION = 1
 MAX_TRACE_BYTES = 200 * 1024 * 1024
@@ -27,7 +18,7 @@ class EpisodeTrace:
     config: dict                     # ModelConfig.to_dict()
     inputs: list                     # [T][I]
     outputs: list                    # [T][O] output probabilities (sigmoid of the logits)
-    steps: list                      # [T] per-step records (see module docstring)
+    steps: list                      # [T] per-step JSON objects (samviz/trace/schema.py)
     targets: list | None = None      # [T][O]
     mask: list | None = None         # [T]
     task: str | None = None
@@ -69,26 +60,3 @@ class EpisodeTrace:
         if path.stat().st_size > MAX_TRACE_BYTES:
             raise ValueError(f"trace file is larger than {MAX_TRACE_BYTES >> 20} MiB")
         return cls.from_json(path.read_text())
-
-
-def record_episode(model, x: torch.Tensor, targets: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                   task: str | None = None) -> EpisodeTrace:
-    """Run `model` on x [T, B, I] without gradients and record batch element 0 step by step."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits, records = model.run(x, record=True)
-    finally:
-        model.train(was_training)
-    return EpisodeTrace(
-        model=model.kind,
-        config=model.config.to_dict(),
-        inputs=x[:, 0].tolist(),
-        outputs=torch.sigmoid(logits[:, 0]).tolist(),
-        steps=records,
-        targets=None if targets is None else targets[:, 0].tolist(),
-        mask=None if mask is None else mask[:, 0].tolist(),
-        task=task,
-        meta=dict(getattr(model, "meta", {}) or {}),
-    )
