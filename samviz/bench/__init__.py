@@ -7,9 +7,9 @@ runner.py    BenchConfig, memory estimates and budget, timeouts, the machine-wid
 paper.py     the paper's measured points and ratios (Rae et al. 2016, Fig. 1 and 7)
 plots.py     pure functions of rows: slopes, ratios, CSV, plotly figures
 __main__.py  the CLI
-Shipped results: assets/bench/results.jsonl.
+Shipped results: assets/bench/results.jsonl (samviz.paths.BENCH_RESULTS_DIR, also in an installed package).
 """
-import os
+from samviz.paths import BENCH_RESULTS_DIR
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "assets", "bench")
-SHIPPED_RESULTS = os.path.join(RESULTS_DIR, "results.jsonl")
+RESULTS_DIR = str(BENCH_RESULTS_DIR)
+SHIPPED_RESULTS = str(BENCH_RESULTS_DIR / "results.jsonl")

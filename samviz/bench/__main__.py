@@ -7,89 +7,161 @@ Models: ntm, dam, dnc (dense); sam / sam-faiss, sam-exact, sdnc / sdnc-faiss, sd
 Every configuration runs in its own worker process (see samviz.bench.runner): refused when its estimated
 memory exceeds the budget, stopped past the timeout. Exit status 0 when every row was produced (whatever
 its status), 2 for bad arguments, 3 when another benchmark holds the lock.
+
+Every argument is checked against a bound before anything is built from it: a range of powers of two is
+checked by its exponents (never expanded first), numbers are parsed from bounded text, floats must be
+finite. A refusal is an argparse message and exit status 2, never a traceback.
 """
 import argparse
+from decimal import Decimal, InvalidOperation
 import json
+import math
 import re
 import sys
 
 from .measure import MODEL_NAMES
-from .runner import (DEFAULT_TIME_BUDGET_S, DEFAULT_TIMEOUT_S, MAX_SLOTS, MAX_STEPS, MIB, BenchConfig, BenchmarkBusy,
-                     bench_lock, default_budget_bytes, ordered_row, run_configs)
+from .runner import (
+    DEFAULT_TIME_BUDGET_S,
+    DEFAULT_TIMEOUT_S,
+    LIMITS,
+    MAX_SLOTS,
+    MIB,
+    BenchConfig,
+    BenchmarkBusy,
+    bench_lock,
+    default_budget_bytes,
+    ordered_row,
+    run_configs,
+)
+
+MAX_ARGUMENT_CHARS = 1000       # a --slots or --models list longer than this is refused unread
+MAX_SIZE_CHARS = 24             # one memory size ("1048576", "2^20", "1.5e6") is never longer than this
+MAX_POWER = MAX_SLOTS.bit_length() - 1     # 2^MAX_POWER = MAX_SLOTS
+MAX_SIZES = 64                  # distinct memory sizes in one run
+MAX_CONFIGS = 256               # models × sizes in one run
+MAX_TIMEOUT_S = 24 * 3600.0
+MAX_REPEAT_TIME_S = 3600.0
+MAX_BUDGET_MIB = float(1 << 20)          # 1 TiB: more than any machine this runs on
+SIZE_FORMS = "use e.g. 1024, 2^16, 64k, 1M, 1e6"
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """The visitor's text for an error message, cut short (it may be megabytes long)."""
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _out_of_range(shown: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f"memory size {shown} out of range [2, {MAX_SLOTS}] (2^1 … 2^{MAX_POWER})")
 
 
 def parse_size(text: str) -> int:
-    """"1024", "2^16", "64k", "1M", "1e6" -> int."""
+    """"1024", "2^16", "64k", "1M", "1e6" -> int in [2, MAX_SLOTS]; anything else -> ArgumentTypeError.
+
+    Bounds are checked on the written form before a number is built: "2^100000000" is refused by its
+    exponent, "1e400" by its decimal exponent (no float infinity, no huge integer).
+    """
+    raw = text
     text = text.strip().lower().replace("_", "")
-    match = re.fullmatch(r"2\^(\d+)", text) or re.fullmatch(r"2\*\*(\d+)", text)
-    if match:
-        return 1 << int(match.group(1))
-    match = re.fullmatch(r"(\d+)([km])", text)
-    if match:
-        return int(match.group(1)) * (1000 if match.group(2) == "k" else 1_000_000)
-    if re.fullmatch(r"\d+(\.\d+)?e\d+", text):
-        value = float(text)
-        if value != int(value):
-            raise ValueError(text)
-        return int(value)
-    if re.fullmatch(r"\d+", text):
-        return int(text)
-    raise ValueError(text)
+    if len(text) > MAX_SIZE_CHARS:
+        raise argparse.ArgumentTypeError(f"not a memory size: {_shown(raw)} (too long; {SIZE_FORMS})")
+    power = re.fullmatch(r"2(?:\^|\*\*)(\d+)", text)
+    suffixed = re.fullmatch(r"(\d+)([km])", text)
+    scientific = re.fullmatch(r"\d+(?:\.\d+)?e\+?\d+", text)
+    if power:
+        exponent = int(power.group(1))
+        if not 1 <= exponent <= MAX_POWER:
+            raise _out_of_range(_shown(raw))
+        value = 1 << exponent
+    elif suffixed:
+        value = int(suffixed.group(1)) * (1000 if suffixed.group(2) == "k" else 1_000_000)
+    elif scientific:
+        try:
+            number = Decimal(text)          # exact: "1.5e3" is 1500, "1.0000001e3" is not an integer
+        except InvalidOperation:
+            raise argparse.ArgumentTypeError(f"not a memory size: {_shown(raw)} ({SIZE_FORMS})") from None
+        if number.adjusted() > len(str(MAX_SLOTS)):       # more digits than any allowed size: don't build it
+            raise _out_of_range(_shown(raw))
+        if number != number.to_integral_value():
+            raise argparse.ArgumentTypeError(f"not a whole number of slots: {_shown(raw)}")
+        value = int(number)
+    elif re.fullmatch(r"\d+", text):
+        value = int(text)
+    else:
+        raise argparse.ArgumentTypeError(f"not a memory size: {_shown(raw)} ({SIZE_FORMS})")
+    if not 2 <= value <= MAX_SLOTS:
+        raise _out_of_range(_shown(raw))
+    return value
 
 
 def parse_slots(text: str) -> list[int]:
-    """Comma-separated sizes; "2^a..2^b" expands to every power of two from 2^a to 2^b."""
-    sizes = []
+    """Comma-separated sizes; "2^a..2^b" means every power of two from 2^a to 2^b (a, b ≤ MAX_POWER).
+
+    The exponents of a range are checked before it is expanded, and the list is capped at MAX_SIZES.
+    """
+    if len(text) > MAX_ARGUMENT_CHARS:
+        raise argparse.ArgumentTypeError(f"--slots is {len(text):,} characters long (at most {MAX_ARGUMENT_CHARS})")
+    sizes: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        match = re.fullmatch(r"2\^(\d+)\.\.2\^(\d+)", part)
-        try:
-            if match:
-                low, high = int(match.group(1)), int(match.group(2))
-                if low > high:
-                    raise argparse.ArgumentTypeError(f"empty range {part!r} (the lower power comes first)")
-                sizes.extend(1 << p for p in range(low, high + 1))
-            else:
-                sizes.append(parse_size(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a memory size: {part!r} (use e.g. 1024, 2^16, 64k, 1M)") from None
+        match = re.fullmatch(r"2\^(\d+)\s*\.\.\s*2\^(\d+)", part)
+        if match:
+            low, high = match.group(1), match.group(2)
+            for exponent in (low, high):
+                if len(exponent) > 3 or not 1 <= int(exponent) <= MAX_POWER:
+                    raise _out_of_range(_shown(f"2^{exponent}") + f" in the range {_shown(part)}")
+            low, high = int(low), int(high)
+            if low > high:
+                raise argparse.ArgumentTypeError(f"empty range {_shown(part)} (the lower power comes first)")
+            sizes.extend(1 << p for p in range(low, high + 1))     # at most MAX_POWER entries
+        else:
+            sizes.append(parse_size(part))
+        sizes = list(dict.fromkeys(sizes))
+        if len(sizes) > MAX_SIZES:
+            raise argparse.ArgumentTypeError(f"more than {MAX_SIZES} distinct memory sizes")
     if not sizes:
         raise argparse.ArgumentTypeError("give at least one memory size")
-    for n in sizes:
-        if not 2 <= n <= MAX_SLOTS:
-            raise argparse.ArgumentTypeError(f"memory size {n} out of range [2, {MAX_SLOTS}]")
-    return list(dict.fromkeys(sizes))
+    return sizes
 
 
 def parse_models(text: str) -> list[str]:
-    models = [m.strip().lower() for m in text.split(",") if m.strip()]
+    if len(text) > MAX_ARGUMENT_CHARS:
+        raise argparse.ArgumentTypeError(f"--models is {len(text):,} characters long (at most {MAX_ARGUMENT_CHARS})")
+    models = list(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
     if not models:
         raise argparse.ArgumentTypeError("give at least one model")
     unknown = [m for m in models if m not in MODEL_NAMES]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_NAMES)}")
-    return list(dict.fromkeys(models))
+        shown = ", ".join(_shown(m, 20) for m in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        raise argparse.ArgumentTypeError(f"unknown model(s) {shown}; choose from {', '.join(MODEL_NAMES)}")
+    return models
 
 
-def positive_int(limit: int):
+def bounded_int(field: str):
+    """An integer within runner.LIMITS[field] (the same bounds BenchConfig.validate checks)."""
+    low, high = LIMITS[field]
+
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not 1 <= value <= limit:
-            raise argparse.ArgumentTypeError(f"must be in [1, {limit}] (got {value})")
+        if len(text.strip()) > 12 or not re.fullmatch(r"[+-]?\d+", text.strip()):
+            raise argparse.ArgumentTypeError(f"not an integer in [{low}, {high}]: {_shown(text)}")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}] (got {value})")
         return value
     return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 (got {value})")
-    return value
+def bounded_float(high: float):
+    """A finite number in (0, high]: "nan", "inf", "1e400" and negatives are refused."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text) if len(text) <= 40 else math.nan
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {_shown(text)}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number (got {_shown(text)})")
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"must be > 0 and at most {high:g} (got {value:g})")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,28 +169,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m samviz.bench", description=__doc__.split("\n\n")[0],
         epilog="ms_per_step: one forward + backward, divided by T (median over repeats). peak_mib: training "
                "overhead = peak RSS during forward + backward minus the RSS with the memory already initialised.")
-    parser.add_argument("--models", type=parse_models, required=True, help="comma-separated: " + ", ".join(MODEL_NAMES))
-    parser.add_argument("--slots", type=parse_slots, required=True, help="memory sizes N, e.g. 1024,65536 or 2^10..2^16")
-    parser.add_argument("--batch", type=positive_int(4096), default=8)
-    parser.add_argument("--heads", type=positive_int(64), default=4)
-    parser.add_argument("--k", type=positive_int(1024), default=4, help="neighbours per sparse read (default 4)")
-    parser.add_argument("--word-size", type=positive_int(4096), default=32)
-    parser.add_argument("--steps", type=positive_int(MAX_STEPS), default=10, help="sequence length T (default 10)")
-    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S,
+    parser.add_argument("--models", type=parse_models, required=True,
+                        help="comma-separated: " + ", ".join(MODEL_NAMES))
+    parser.add_argument("--slots", type=parse_slots, required=True,
+                        help=f"memory sizes N in [2, 2^{MAX_POWER}], e.g. 1024,65536 or 2^10..2^16")
+    parser.add_argument("--batch", type=bounded_int("batch"), default=8)
+    parser.add_argument("--heads", type=bounded_int("heads"), default=4)
+    parser.add_argument("--k", type=bounded_int("k"), default=4, help="neighbours per sparse read (default 4)")
+    parser.add_argument("--word-size", type=bounded_int("word_size"), default=32)
+    parser.add_argument("--steps", type=bounded_int("steps"), default=10, help="sequence length T (default 10)")
+    parser.add_argument("--timeout", type=bounded_float(MAX_TIMEOUT_S), default=DEFAULT_TIMEOUT_S,
                         help=f"seconds per configuration before the worker is stopped (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--budget-mib", type=positive_float, default=None,
+    parser.add_argument("--budget-mib", type=bounded_float(MAX_BUDGET_MIB), default=None,
                         help="memory budget per worker in MiB (default: min(8 GiB, 60%% of available RAM))")
-    parser.add_argument("--repeat-time", type=positive_float, default=DEFAULT_TIME_BUDGET_S,
-                        help=f"timed runs repeat until this many seconds were spent (default {DEFAULT_TIME_BUDGET_S:g})")
+    parser.add_argument("--repeat-time", type=bounded_float(MAX_REPEAT_TIME_S), default=DEFAULT_TIME_BUDGET_S,
+                        help="timed runs repeat until this many seconds were spent "
+                             f"(default {DEFAULT_TIME_BUDGET_S:g})")
     parser.add_argument("--out", default=None, help="also write the rows to this JSON-lines file")
     parser.add_argument("--append", action="store_true", help="append to --out instead of overwriting it")
     parser.add_argument("--wait", action="store_true", help="wait for another running benchmark instead of exiting")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[BenchConfig]:
+    """Every (N, model) configuration, validated; a refusal goes through parser.error (exit status 2)."""
+    count = len(args.slots) * len(args.models)
+    if count > MAX_CONFIGS:
+        parser.error(f"{count} configurations ({len(args.models)} models × {len(args.slots)} sizes) is more than "
+                     f"{MAX_CONFIGS} in one run")
     configs = []
     for n in args.slots:
         for model in args.models:
@@ -128,8 +206,18 @@ def main(argv: list[str] | None = None) -> int:
                 configs.append(config.validate())
             except ValueError as error:
                 parser.error(f"{model} at N={n}: {error}")
+    return configs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configs = plan(parser, args)
     budget = default_budget_bytes() if args.budget_mib is None else int(args.budget_mib * MIB)
-    out = open(args.out, "a" if args.append else "w") if args.out else None
+    try:
+        out = open(args.out, "a" if args.append else "w") if args.out else None
+    except OSError as error:
+        parser.error(f"argument --out: cannot write {_shown(args.out, 200)}: {error.strerror or error}")
     rows = []
     try:
         if args.wait:

@@ -34,7 +34,11 @@ import sys
 import threading
 import time
 
+from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS
+
 RESULT_PREFIX = "SAMVIZ_BENCH_RESULT "
+PARENT_ENV = "SAMVIZ_BENCH_PARENT"   # the runner's process id: the worker exits when that process is gone
+PARENT_CHECK_S = 0.5
 # Environment every worker starts with: one thread, freed memory goes back to the OS.
 WORKER_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -43,17 +47,13 @@ WORKER_ENV = {
     "MALLOC_MMAP_THRESHOLD_": "131072",
     "MALLOC_TRIM_THRESHOLD_": "131072",
 }
-# model name -> (kind for samviz.build_model, index or None for dense cores)
+DEFAULT_INDEX = "faiss"        # a sparse kind named without its index ("sam") is measured with this one
+# model name -> (kind for samviz.build_model, index or None for dense cores):
+# ntm, dam, dnc, sam, sam-exact, sam-faiss, sdnc, sdnc-exact, sdnc-faiss
 MODEL_NAMES = {
-    "ntm": ("ntm", None),
-    "dam": ("dam", None),
-    "dnc": ("dnc", None),
-    "sam": ("sam", "faiss"),
-    "sam-faiss": ("sam", "faiss"),
-    "sam-exact": ("sam", "exact"),
-    "sdnc": ("sdnc", "faiss"),
-    "sdnc-faiss": ("sdnc", "faiss"),
-    "sdnc-exact": ("sdnc", "exact"),
+    **{kind: (kind, None) for kind in DENSE_MODELS},
+    **{name: (kind, index) for kind in SPARSE_MODELS
+       for name, index in ((kind, DEFAULT_INDEX), *((f"{kind}-{i}", i) for i in INDEXES))},
 }
 INPUT_SIZE, OUTPUT_SIZE, CONTROLLER_SIZE = 9, 8, 100
 WARMUP_STEPS = 2
@@ -171,6 +171,7 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
     """
     threads = pin_threads()
     import torch
+
     import samviz
 
     kind, index = split_model_name(config["model"])
@@ -244,7 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_with_parent(parent_pid: int, every_s: float = PARENT_CHECK_S) -> threading.Thread:
+    """A daemon thread that ends this process when `parent_pid` is no longer its parent (the runner died:
+    the worker was re-parented), so a crashed or killed server never leaves a benchmark running."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        sys.stderr.write("samviz.bench.measure: the runner is gone; stopping\n")
+        sys.stderr.flush()
+        os._exit(70)
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 if __name__ == "__main__":
     for name, value in WORKER_ENV.items():   # threads must be pinned before torch loads
         os.environ.setdefault(name, value)
+    if os.environ.get(PARENT_ENV, "").isdigit():
+        exit_with_parent(int(os.environ[PARENT_ENV]))
     sys.exit(main())

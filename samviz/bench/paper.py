@@ -1,4 +1,5 @@
-"""The paper's measured points (Rae et al. 2016, Fig. 1 and Fig. 7), as data — see docs/PAPER.md.
+"""The paper's measured points (Rae et al. 2016, Fig. 1 and Fig. 7), as data — see docs/PAPER_NOTES.md
+(#sam, #sdnc).
 
 Benchmark model throughout: LSTM controller with 100 units, word size W = 32, 4 heads, K = 4.
 Machine: Xeon E5-1650 3.2 GHz, Torch7 + Eigen (one forward + backward per step).
@@ -24,13 +25,14 @@ REFERENCE_POINTS = [
 # Ratios the paper states (dense ÷ sparse), keyed by bench labels (samviz.bench.plots.label): the
 # paper's SAM used an ANN (k-d tree), the closest of ours is "sam-faiss".
 REFERENCE_RATIOS = [
-    {"figure": "Fig. 1a", "dense": "ntm", "sparse": "sam-faiss", "slots": 1_000_000, "batch": 8, "metric": "ms_per_step",
-     "ratio": 1600.0, "text": "SAM (ANN) 1600× faster than the NTM at N = 1,000,000, batch 8"},
+    {"figure": "Fig. 1a", "dense": "ntm", "sparse": "sam-faiss", "slots": 1_000_000, "batch": 8,
+     "metric": "ms_per_step", "ratio": 1600.0, "text": "SAM (ANN) 1600× faster than the NTM at N = 1,000,000, batch 8"},
     {"figure": "Fig. 1a", "dense": "ntm", "sparse": "sam-exact", "slots": 1_000_000, "batch": 8,
      "metric": "ms_per_step", "ratio": 100.0,
      "text": "SAM with an exact linear scan ~100× faster than the NTM at N = 1,000,000"},
     {"figure": "Fig. 1b", "dense": "ntm", "sparse": "sam-faiss", "slots": 64_000, "batch": 1, "steps": 100,
-     "metric": "peak_mib", "ratio": 3700.0, "text": "SAM needs 3700× less memory than the NTM at N = 64,000 (T = 100, batch 1)"},
+     "metric": "peak_mib", "ratio": 3700.0,
+     "text": "SAM needs 3700× less memory than the NTM at N = 64,000 (T = 100, batch 1)"},
     {"figure": "Fig. 7", "dense": "dnc", "sparse": "sdnc-faiss", "slots": 2048, "steps": 10, "metric": "ms_per_step",
      "ratio": 440.0, "text": "SDNC ~440× faster than the DNC at N = 2048 (10-step sequences)"},
     {"figure": "Fig. 7", "dense": "dnc", "sparse": "sdnc-faiss", "slots": 2048, "steps": 10, "metric": "peak_mib",

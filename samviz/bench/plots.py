@@ -16,6 +16,7 @@ PAIRS = [("ntm", "sam-faiss"), ("ntm", "sam-exact"), ("dam", "sam-faiss"), ("dam
 COLOURS = {"ntm": "#d62728", "dam": "#ff7f0e", "dnc": "#8c564b", "sam-faiss": "#1f77b4",
            "sam-exact": "#17becf", "sdnc-faiss": "#2ca02c", "sdnc-exact": "#98df8a"}
 SETTING_KEYS = ("batch", "steps", "heads", "k", "word_size")
+METRIC_WORDS = {"ms_per_step": "speed", "peak_mib": "memory"}
 MIN_MIB_DRAWN = 0.01       # overheads below this are drawn at it (a log axis has no zero)
 CSV_COLUMNS = ("model", "index", "slots", "batch", "heads", "k", "word_size", "steps", "ms_per_step", "peak_mib",
                "status", "reason", "init_mib", "estimate_mib", "repeats", "threads", "seconds", "memory_method",
@@ -116,8 +117,8 @@ def ratios(rows: list[dict]) -> list[dict]:
                 "speed ratio": None if time_ratio is None else round(time_ratio, 1),
                 "dense MiB": d["peak_mib"], "sparse MiB": s["peak_mib"],
                 "memory ratio": None if memory_ratio is None else round(memory_ratio, 1),
-                "paper": "; ".join(f"{p['ratio']:g}× {p['metric'].replace('ms_per_step', 'speed').replace('peak_mib', 'memory')}"
-                                   f" at N={p['slots']:,}" for p in (paper_time, paper_memory) if p),
+                "paper": "; ".join(f"{p['ratio']:g}× {METRIC_WORDS[p['metric']]} at N={p['slots']:,}"
+                                   for p in (paper_time, paper_memory) if p),
             })
     return table
 
@@ -183,8 +184,8 @@ def _scaling_figure(rows: list[dict], metric: str, title: str, y_title: str, ref
             figure.add_trace(go.Scatter(
                 x=[p["slots"] for p in points], y=[p["value"] for p in points], mode="markers+text",
                 name="paper (Rae et al. 2016)", text=[p["label"] for p in points], textposition="middle left",
-                marker={"symbol": "star", "size": 14, "color": [COLOURS.get("ntm" if p["model"] == "ntm" else "sam-faiss")
-                                                                for p in points], "line": {"width": 1, "color": "black"}},
+                marker={"symbol": "star", "size": 14, "line": {"width": 1, "color": "black"},
+                        "color": [COLOURS.get(label(p)) for p in points]},
                 customdata=[[p["figure"], p["batch"], p["steps"] or "—"] for p in points],
                 hovertemplate="%{text}<br>%{customdata[0]}, N = %{x:,}, batch %{customdata[1]}, T = %{customdata[2]}"
                               "<extra>paper</extra>"))

@@ -8,12 +8,20 @@ timeout (status "timeout"). A worker killed by the OS, or one that raises, gives
 Whatever happens, the calling process (the Streamlit server or the CLI) carries on.
 
 Only one benchmark runs at a time on a machine: `bench_lock` takes an exclusive, non-blocking file lock
-(fcntl.flock) on a lock file in the temp directory; a second caller gets BenchmarkBusy.
+(fcntl.flock) on a lock file in the temp directory; a second caller gets BenchmarkBusy. The kernel drops an
+flock with the process that held it, so a crashed server cannot leave the lock behind.
 
-Rows (JSON-serialisable dicts) follow docs/DESIGN's Bench CLI schema:
+Cancelling: while a worker runs, run_config calls `progress(seconds)` about every TICK_S seconds. Whatever
+that callback raises (Streamlit's stop or rerun exception when the visitor leaves the page or presses Stop,
+KeyboardInterrupt, BenchmarkCancelled) kills the worker's whole process group at once and propagates, so
+the caller's `with bench_lock()` releases the lock on its way out. The worker also exits by itself when its
+parent process dies (samviz.bench.measure watches it), so no worker outlives the server.
+
+Rows (JSON-serialisable dicts), one per configuration:
     model, index, slots, batch, heads, k, word_size, steps, ms_per_step, peak_mib, status
     (+ reason, threads, repeats, machine, date, init_mib, estimate_mib, memory_method)
 """
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 import datetime
@@ -26,9 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Iterable, Iterator
 
-from .measure import MODEL_NAMES, RESULT_PREFIX, WORKER_ENV, split_model_name
+from samviz.kinds import is_sparse, spec
+from samviz.paths import PACKAGE_DIR
+
+from .measure import MODEL_NAMES, PARENT_ENV, RESULT_PREFIX, WORKER_ENV, split_model_name
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -40,9 +50,13 @@ DEFAULT_TIME_BUDGET_S = 3.0
 MAX_BUDGET_BYTES = 8 * GIB
 BUDGET_FRACTION_OF_AVAILABLE = 0.6
 POLL_S = 0.02
+TICK_S = 0.25                # progress(seconds) is called this often while a worker runs
 LOCK_ENV = "SAMVIZ_BENCH_LOCK"
 MAX_SLOTS = 1 << 24
 MAX_STEPS = 100_000
+# Bounds of every BenchConfig field (inclusive); the CLI parses its arguments against the same bounds.
+LIMITS = {"slots": (2, MAX_SLOTS), "batch": (1, 4096), "heads": (1, 64), "k": (1, 1024), "word_size": (1, 4096),
+          "steps": (1, MAX_STEPS)}
 
 # ---------------------------------------------------------------------------------------------- estimates
 # Resident memory of a worker after `import torch, samviz, faiss` and a tiny model (measured: ~250 MiB),
@@ -60,7 +74,10 @@ DENSE_STEP_BYTES = {          # model: (a per W, b per head, c)
 }
 # DNC: the N×N temporal link matrix. Each step builds a new [B, N, N] link out of place and keeps it (and a
 # few [B, N, N] intermediates) for backward: measured 2.3–2.4 link copies per step at N = 512, 1024 (B = 2, T = 5).
-DNC_LINK_COPIES_PER_STEP = 3.0
+DENSE_LINK_COPIES_PER_STEP = {"dnc": 3.0}      # kinds with an N×N link matrix: copies kept per step
+# The sparse twin of a kind with links (the SDNC) keeps forward and backward sparse links: K_L = 8 float32
+# values + int64 ids per row.
+SPARSE_LINK_BYTES_PER_ROW = 2 * 8 * (4 + 8)
 # Sparse cores: overhead independent of N, plus transients of an exact scan ([B, R, N] similarities and
 # [B, N] row norms, several at a time).
 SPARSE_OVERHEAD_BYTES = 64 * MIB
@@ -81,13 +98,11 @@ class BenchConfig:
 
     def validate(self) -> "BenchConfig":
         split_model_name(self.model)
-        limits = {"slots": (2, MAX_SLOTS), "batch": (1, 4096), "heads": (1, 64), "k": (1, 1024),
-                  "word_size": (1, 4096), "steps": (1, MAX_STEPS)}
-        for name, (low, high) in limits.items():
+        for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in [{low}, {high}] (got {value!r})")
-        if self.kind in ("sam", "sdnc") and self.k > self.slots:
+        if is_sparse(self.kind) and self.k > self.slots:
             raise ValueError(f"k={self.k} cannot exceed slots={self.slots}")
         return self
 
@@ -116,13 +131,13 @@ def estimate_bytes(config: BenchConfig) -> dict:
     b, n, w, r, t = config.batch, config.slots, config.word_size, config.heads, config.steps
     kind, index = config.kind, config.index
     memory = b * n * w * 4
-    if kind in ("ntm", "dam", "dnc"):
+    if not is_sparse(kind):
         state = memory + b * (r + 2) * n * 4
         a, per_head, c = DENSE_STEP_BYTES[kind]
         overhead = t * b * n * (a * w + per_head * (r + 1) + c)
-        if kind == "dnc":
+        if kind in DENSE_LINK_COPIES_PER_STEP:
             state += 2 * b * n * n * 4
-            overhead += t * DNC_LINK_COPIES_PER_STEP * b * n * n * 4
+            overhead += t * DENSE_LINK_COPIES_PER_STEP[kind] * b * n * n * 4
     else:
         # buffer + sparse-gradient position map (int64) + least-recently-used tracker (int64 last access
         # and a 2N queue of slot and time entries)
@@ -131,8 +146,8 @@ def estimate_bytes(config: BenchConfig) -> dict:
             # the index keeps its own (normalised) copy of the rows, built from a normalised numpy copy,
             # plus ids and a direct map (int64 each) for IVF
             state += 2 * memory + b * n * 16
-        if kind == "sdnc":
-            state += 2 * b * n * 8 * (4 + 8)         # forward/backward sparse links: K_L values + ids per row
+        if spec(kind).dense_twin in DENSE_LINK_COPIES_PER_STEP:
+            state += b * n * SPARSE_LINK_BYTES_PER_ROW
         overhead = SPARSE_OVERHEAD_BYTES
         if index == "exact":
             overhead += b * n * (r + 1) * EXACT_SCAN_BYTES_PER_SLOT
@@ -186,7 +201,7 @@ def machine_description() -> str:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 # ---------------------------------------------------------------------------------------------- the lock
@@ -217,19 +232,31 @@ def bench_lock(path: str | None = None, blocking: bool = False):
 
 
 # ---------------------------------------------------------------------------------------------- one worker
-def _project_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+class BenchmarkCancelled(RuntimeError):
+    """Raised by a progress callback (or by the caller) to stop a running benchmark."""
+
+
+def _package_parent() -> str:
+    """The directory that holds the samviz package (a source checkout's root, or site-packages)."""
+    return str(PACKAGE_DIR.parent)
 
 
 def worker_command(config: BenchConfig, time_budget_s: float) -> list[str]:
     payload = dict(config.to_dict(), time_budget_s=time_budget_s)
-    return [sys.executable, "-m", "samviz.bench.measure", json.dumps(payload)]
+    # -P: the working directory is not put on sys.path, so what the caller's cwd holds cannot shadow a module
+    return [sys.executable, "-P", "-m", "samviz.bench.measure", json.dumps(payload)]
 
 
 def worker_env() -> dict:
+    """The caller's environment + WORKER_ENV, this process id (the worker exits if it dies) and, unless samviz
+    is installed in site-packages, the directory that holds it on PYTHONPATH: the worker never depends on cwd."""
+    import site
     env = dict(os.environ, **WORKER_ENV)
-    root = _project_root()
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env[PARENT_ENV] = str(os.getpid())
+    parent = _package_parent()
+    installed = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if os.path.realpath(parent) not in installed:
+        env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
@@ -249,8 +276,12 @@ def _kill(process: subprocess.Popen) -> None:
 
 def run_config(config: BenchConfig, timeout_s: float = DEFAULT_TIMEOUT_S, budget_bytes: int | None = None,
                time_budget_s: float = DEFAULT_TIME_BUDGET_S, machine: str | None = None,
-               popen: Callable = subprocess.Popen) -> dict:
-    """Measure one configuration in a fresh worker process -> one row (never raises for a bad run)."""
+               popen: Callable = subprocess.Popen, progress: Callable[[float], None] | None = None) -> dict:
+    """Measure one configuration in a fresh worker process -> one row (never raises for a bad run).
+
+    progress(seconds_elapsed), when given, is called about every TICK_S s while the worker runs. An exception
+    it raises stops the run: the worker's process group is killed before the exception propagates.
+    """
     import psutil
     config.validate()
     budget_bytes = default_budget_bytes() if budget_bytes is None else int(budget_bytes)
@@ -266,12 +297,14 @@ def run_config(config: BenchConfig, timeout_s: float = DEFAULT_TIMEOUT_S, budget
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         process = popen(worker_command(config, time_budget_s), stdout=out, stderr=err, env=worker_env(),
-                        cwd=_project_root(), start_new_session=True)
+                        start_new_session=True)
         killed_for = None
         try:
             watched = psutil.Process(process.pid)
+            next_tick = start + TICK_S
             while process.poll() is None:
-                if time.monotonic() - start > timeout_s:
+                now = time.monotonic()
+                if now - start > timeout_s:
                     killed_for = ("timeout", f"ran past the timeout of {timeout_s:g} s; the worker was stopped")
                     break
                 try:
@@ -282,10 +315,13 @@ def run_config(config: BenchConfig, timeout_s: float = DEFAULT_TIMEOUT_S, budget
                     killed_for = ("failed", f"memory {rss / GIB:.2f} GiB exceeded the budget of "
                                             f"{budget_bytes / GIB:.2f} GiB; the worker was stopped")
                     break
+                if progress is not None and now >= next_tick:
+                    next_tick = now + TICK_S
+                    progress(now - start)          # may raise: cancels this run (see the finally below)
                 time.sleep(POLL_S)
         finally:
             if process.poll() is None:
-                _kill(process)          # also when the caller is interrupted (a Streamlit rerun, Ctrl-C)
+                _kill(process)          # also when the caller is interrupted (a Streamlit rerun, Ctrl-C, cancel)
         row["seconds"] = round(time.monotonic() - start, 2)
         if killed_for:
             row.update(status=killed_for[0], reason=killed_for[1])
@@ -316,21 +352,29 @@ def run_config(config: BenchConfig, timeout_s: float = DEFAULT_TIMEOUT_S, budget
 
 def run_configs(configs: Iterable[BenchConfig], timeout_s: float = DEFAULT_TIMEOUT_S,
                 budget_bytes: int | None = None, time_budget_s: float = DEFAULT_TIME_BUDGET_S,
-                lock: bool | str = True) -> Iterator[dict]:
+                lock: bool | str = True, progress: Callable[[BenchConfig, float], None] | None = None
+                ) -> Iterator[dict]:
     """Run configurations one after the other, yielding one row as each finishes.
 
     lock: True takes the machine-wide lock (raises BenchmarkBusy on the first next() when it is taken),
     a string is a lock file path, False runs without it (the caller holds it).
+    progress(config, seconds): called about every TICK_S s while a worker runs; what it raises stops the
+    worker and propagates (the lock is released on the way out). Closing the generator between rows
+    releases the lock too.
     """
     configs = [c.validate() for c in configs]
     machine = machine_description()
+
+    def rows() -> Iterator[dict]:
+        for config in configs:
+            tick = None if progress is None else (lambda seconds, config=config: progress(config, seconds))
+            yield run_config(config, timeout_s, budget_bytes, time_budget_s, machine, progress=tick)
+
     if lock:
         with bench_lock(lock if isinstance(lock, str) else None):
-            for config in configs:
-                yield run_config(config, timeout_s, budget_bytes, time_budget_s, machine)
+            yield from rows()
     else:
-        for config in configs:
-            yield run_config(config, timeout_s, budget_bytes, time_budget_s, machine)
+        yield from rows()
 
 
 def ordered_row(row: dict) -> dict:
@@ -344,6 +388,6 @@ def read_rows(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-__all__ = ["BenchConfig", "BenchmarkBusy", "MODEL_NAMES", "SCHEMA_KEYS", "STATUSES", "bench_lock", "default_budget_bytes",
-           "estimate_bytes", "expand", "machine_description", "read_rows", "refusal_reason", "run_config",
-           "run_configs", "ordered_row"]
+__all__ = ["BenchConfig", "BenchmarkBusy", "BenchmarkCancelled", "LIMITS", "MODEL_NAMES", "SCHEMA_KEYS", "STATUSES",
+           "bench_lock", "default_budget_bytes", "estimate_bytes", "expand", "machine_description", "read_rows",
+           "refusal_reason", "run_config", "run_configs", "ordered_row"]

@@ -3,6 +3,11 @@
 Each configuration runs in its own worker process (samviz.bench.runner) with a memory budget and a timeout;
 configurations whose estimated memory is over the budget are refused before anything is allocated. One
 benchmark at a time per machine (a file lock); rows stream into log-log plots as they finish.
+
+Leaving the page or pressing Stop ends a run within about a second: while a worker runs, the runner calls
+back every TICK_S seconds and the callback updates an element on the page. Streamlit raises its stop or
+rerun exception at such a call once the visitor has left or clicked, the runner kills the worker's process
+group on the way out, and `with bench_lock()` releases the machine-wide lock.
 """
 from __future__ import annotations
 
@@ -15,12 +20,24 @@ import streamlit as st
 from samviz.app import state
 from samviz.bench import SHIPPED_RESULTS, plots
 from samviz.bench.paper import PAPER, PAPER_MACHINE, REFERENCE_RATIOS
-from samviz.bench.runner import (GIB, BenchConfig, BenchmarkBusy, base_row, bench_lock, default_budget_bytes,
-                                 estimate_bytes, machine_description, read_rows, refusal_reason, run_config)
+from samviz.bench.runner import (
+    GIB,
+    BenchConfig,
+    BenchmarkBusy,
+    base_row,
+    bench_lock,
+    default_budget_bytes,
+    estimate_bytes,
+    machine_description,
+    read_rows,
+    refusal_reason,
+    run_config,
+)
 
 PAGE = "scaling"
 KEEP = state.KEEP                    # widget keys with this prefix survive visits to other pages
 RESULTS_KEY = "scaling_lab_rows"     # this session's measured rows
+RUNNING_KEY = "scaling_lab_running"  # True while a run is in progress; still True afterwards = it was stopped
 MODEL_CHOICES = ("ntm", "dam", "dnc", "sam-exact", "sam-faiss", "sdnc-exact", "sdnc-faiss")
 MODEL_HELP = {"ntm": "dense NTM", "dam": "dense twin of SAM", "dnc": "dense DNC (N×N links)",
               "sam-exact": "SAM, exact linear scan", "sam-faiss": "SAM, faiss ANN index",
@@ -165,9 +182,13 @@ def _run(configs: list[BenchConfig], timeout: float, budget: int) -> None:
         with bench_lock():
             rows: list[dict] = []
             machine = machine_description()
+            st.session_state[RUNNING_KEY] = True
             with st.status(f"Measuring {len(configs)} configuration(s), one worker process at a time…",
                            expanded=True) as status:
+                # a click reruns the script: the next progress tick raises, which kills the worker
+                st.button("Stop", key="scaling_stop", icon=":material/stop_circle:")
                 progress = st.progress(0.0)
+                ticker = st.empty()
                 live = st.empty()
                 started = time.monotonic()
                 for i, config in enumerate(configs):
@@ -177,12 +198,21 @@ def _run(configs: list[BenchConfig], timeout: float, budget: int) -> None:
                         row = dict(base_row(config), status="refused", machine=machine,
                                    reason=f"not started: this run reached its total time limit of {MAX_RUN_S} s")
                     else:
-                        row = run_config(config, timeout_s=min(timeout, left), budget_bytes=budget, machine=machine)
+                        limit = min(timeout, left)
+
+                        def tick(seconds: float, config: BenchConfig = config, limit: float = limit) -> None:
+                            # touching the page is what lets Streamlit stop this script when the visitor leaves
+                            ticker.caption(f"{config.model} at N = {config.slots:,}: {seconds:.0f} s "
+                                           f"(stopped at {limit:g} s)")
+
+                        row = run_config(config, timeout_s=limit, budget_bytes=budget, machine=machine,
+                                         progress=tick)
+                    ticker.empty()
                     rows.append(row)
                     st.session_state[RESULTS_KEY] = _merge(st.session_state.get(RESULTS_KEY, []), row)
                     outcome = (f"{row['ms_per_step']:.3g} ms/step, {row['peak_mib']:.3g} MiB overhead"
                                if row["status"] == "ok" else f"{row['status']}: {row.get('reason', '')}")
-                    st.write(f"{plots.label(row)} at N = {config.slots:,}: {outcome}")
+                    st.text(f"{plots.label(row)} at N = {config.slots:,}: {outcome}")
                     with live.container():
                         _figures(rows, f"live{i}")
                 progress.progress(1.0, text="done")
@@ -190,6 +220,7 @@ def _run(configs: list[BenchConfig], timeout: float, budget: int) -> None:
                 status.update(label=f"Measured {len(rows) - failed} of {len(rows)} configuration(s)"
                                     + (f" ({failed} not measured: see the table)" if failed else ""),
                               state="complete", expanded=False)
+            st.session_state[RUNNING_KEY] = False
     except BenchmarkBusy:
         st.warning("Another benchmark is running, try again in a moment.")
 
@@ -218,6 +249,10 @@ def render() -> None:
     if st.session_state.get(RESULTS_KEY) and st.sidebar.button("Clear my measurements", key="scaling_clear"):
         st.session_state[RESULTS_KEY] = []
 
+    if st.session_state.get(RUNNING_KEY) and not run:
+        st.session_state[RUNNING_KEY] = False
+        st.info("The last run was stopped before it finished (Stop, or the page was left): its worker was "
+                "killed. The configurations measured before that are kept below.")
     if run and not problems:
         _run(configs, choice["timeout"], budget)
 
@@ -241,8 +276,8 @@ def render() -> None:
     with tabs[2]:
         st.markdown(f"**{PAPER}** — CPU: {PAPER_MACHINE}. Benchmark model: LSTM controller 100 units, W = 32, "
                     "4 heads, K = 4. The stars in the plots are the paper's points.")
-        st.dataframe([{"figure": r["figure"], "claim": r["text"], "ratio": f"{r['ratio']:g}×"} for r in REFERENCE_RATIOS],
-                     hide_index=True, width="stretch")
+        st.dataframe([{"figure": r["figure"], "claim": r["text"], "ratio": f"{r['ratio']:g}×"}
+                      for r in REFERENCE_RATIOS], hide_index=True, width="stretch")
         st.caption("How samviz measures: ms/step = median time of forward + backward over T steps ÷ T, with the "
                    "memory and its index already initialised (not timed). Overhead MiB = the kernel's peak "
                    "resident set size (VmHWM, reset before the run) minus the resident size just before it. "
