@@ -1,4 +1,4 @@
-"""Figure builders and narration, on real traces of small models: content, not just shapes."""
+"""Trace statistics, figure builders and narration, on real traces of small models: content, not just shapes."""
 from __future__ import annotations
 
 import random
@@ -10,6 +10,7 @@ import torch
 
 import samviz
 from samviz.app import explain, figures
+from samviz.app import trace_stats as stats
 from samviz.trace import EpisodeTrace
 
 
@@ -30,10 +31,7 @@ def ntm_run():
 
 @pytest.fixture(scope="module")
 def sam_trace():
-    try:
-        model = samviz.build_model("sam", memory_slots=32, word_size=8, heads=2, k=4, controller_size=32, seed=0)
-    except ModuleNotFoundError:
-        pytest.skip("SAM core not available")
+    model = samviz.build_model("sam", memory_slots=32, word_size=8, heads=2, k=4, controller_size=32, seed=0)
     ep = _episode(level=5, seed=1)
     return model.trace(ep.inputs, ep.targets, ep.mask, task="copy")
 
@@ -48,21 +46,16 @@ def _cursor_xs(fig):
     return [s.x0 for s in fig.layout.shapes if s.name == "cursor"]
 
 
-def test_sparse_kinds_match_the_core():
-    from samviz.model import SPARSE_MODELS
-    assert tuple(figures.SPARSE_KINDS) == tuple(SPARSE_MODELS)
-
-
 def test_wrong_bit_marks_match_independent_bit_errors(ntm_run):
     _, ep, trace, logits = ntm_run
     fig = figures.bits_figure(trace, 0)
     marks = _by_name(fig, "wrong bits")
-    marked = sorted(zip(marks.x, marks.y))
+    marked = sorted(zip(marks.x, marks.y, strict=True))
     expected = sorted((int(t), int(b)) for t, b in torch.nonzero(samviz.tasks.wrong_bits(logits, ep)[:, 0]).tolist())
     assert marked == expected
     assert len(marked) > 0                       # an untrained model gets bits wrong: the test is not vacuous
     per_step = samviz.tasks.bit_errors_per_step(logits, ep).numpy()
-    assert np.array_equal(figures.bit_errors_per_step(trace), per_step)
+    assert np.array_equal(stats.bit_errors_per_step(trace), per_step)
     assert f"{int(per_step.sum())} wrong bits" in fig.layout.title.text
 
 
@@ -86,7 +79,7 @@ def test_write_weights_figure_holds_exactly_the_recorded_ids_and_values(ntm_run)
     z = np.array(write.z)
     row_of = {int(y): r for r, y in enumerate(write.y)}
     for t, step in enumerate(trace.steps):
-        for slot, value in zip(step["write_weights"]["ids"], step["write_weights"]["values"]):
+        for slot, value in zip(step["write_weights"]["ids"], step["write_weights"]["values"], strict=True):
             assert z[row_of[slot], t] == pytest.approx(value)
     read = _by_name(fig, "read head 1")
     assert {int(y) for y in read.y} == {int(i) for s in trace.steps for i in s["read_weights"][0]["ids"]}
@@ -121,7 +114,8 @@ def _synthetic_trace(slots: int, steps: int, per_step: int, dense: bool = False)
         else:
             ids = rng.sample(range(slots), per_step)
             values = [(per_step - i) / (per_step * (per_step + 1) / 2) for i in range(per_step)]   # distinct
-        records.append({"read_weights": [{"ids": ids, "values": values}], "write_weights": {"ids": ids, "values": values},
+        records.append({"read_weights": [{"ids": ids, "values": values}],
+                        "write_weights": {"ids": ids, "values": values},
                         "rows_written": {"ids": ids[:2], "before": [[0.0] * 4] * 2, "after": [[1.0] * 4] * 2},
                         "reads": [[0.5] * 4], "gates": {}, "least_used": ids[0]})
     records[min(7, steps - 1)]["usage"] = [float(i % 7) for i in range(slots)]   # one long usage vector
@@ -139,7 +133,7 @@ def test_big_memories_stay_under_the_cell_budget(slots, steps, per_step, dense):
     shown = {int(y) for y in _by_name(fig, "write").y}
     assert len(shown) <= figures.MAX_SLOT_ROWS
     current = trace.steps[step]["write_weights"]
-    best = max(zip(current["values"], current["ids"]))[1]
+    best = max(zip(current["values"], current["ids"], strict=True))[1]
     assert best in shown                        # the current step's strongest slot is never zoomed away
     assert "most weighted" in fig.layout.title.subtitle.text
     usage = figures.usage_figure(trace, step)
@@ -179,7 +173,7 @@ def test_rows_figure_shows_before_and_after(ntm_run):
     after = _by_name(fig, "written rows, after")
     assert sorted(int(y) for y in before.y) == sorted(set(written["ids"]))
     row = {int(y): i for i, y in enumerate(after.y)}
-    for slot, values in zip(written["ids"], written["after"]):
+    for slot, values in zip(written["ids"], written["after"], strict=True):
         assert np.allclose(after.z[row[slot]], values)
     assert np.allclose(_by_name(fig, "read vectors r_t").z, trace.steps[step]["reads"])
     assert figures.memory_figure(trace, step) is not None       # 16 × 8 memory is recorded
@@ -187,8 +181,8 @@ def test_rows_figure_shows_before_and_after(ntm_run):
 
 def test_dense_models_touch_every_row_sparse_ones_few(ntm_run, sam_trace):
     _, _, trace, _ = ntm_run
-    assert figures.rows_touched(trace) == [16] * len(trace)
-    sparse = figures.rows_touched(sam_trace)
+    assert stats.rows_touched(trace) == [16] * len(trace)
+    sparse = stats.rows_touched(sam_trace)
     k, heads = 4, 2
     assert max(sparse) <= k * heads + k * heads + 1
     fig = figures.compare_figure({"NTM": trace, "SAM": sam_trace}, {"NTM": [1.0] * len(trace)})
@@ -202,7 +196,8 @@ def test_dnc_style_views_from_records():
     trace.model = "sdnc"
     for record in trace.steps:
         record["read_modes"] = [[0.1, 0.7, 0.2]]
-        record["links"] = [{"forward": {"ids": [3, 9], "values": [0.6, 0.1]}, "backward": {"ids": [2], "values": [0.4]}}]
+        record["links"] = [{"forward": {"ids": [3, 9], "values": [0.6, 0.1]},
+                            "backward": {"ids": [2], "values": [0.4]}}]
     modes = figures.read_modes_figure(trace, 1)
     assert [t.name for t in modes.data] == ["backward", "content", "forward"]
     assert [t.x[0] for t in modes.data] == pytest.approx([0.1, 0.7, 0.2])
@@ -232,15 +227,53 @@ def test_narration_has_numbers_and_links_to_learn_sections(ntm_run, sam_trace):
     markdown = explain.to_markdown(explain.narrate(sam_trace, step))
     assert "(learn#sam-sparse-write)" in markdown and "(learn#sam-ann)" in markdown
     answer = [t for t, m in enumerate(trace.mask) if m > 0][0]
-    wrong = int(figures.bit_errors_per_step(trace)[answer])
+    wrong = int(stats.bit_errors_per_step(trace)[answer])
     assert f"{wrong} of 8 bits wrong" in explain.narrate(trace, answer)[0].text or wrong == 0
 
 
 def test_least_used_age_counts_before_the_write(sam_trace):
-    assert figures.least_used_age(sam_trace, 0) > 0            # step 0: never accessed
+    """The age is the one the core recorded (not recomputed), and it means what the narration says: steps since
+    the last access, before this step's accesses — one more than the previous step's usage of that slot."""
+    assert stats.least_used_age(sam_trace, 0) > 0              # step 0: never accessed
     for step in range(1, len(sam_trace)):
         record, previous = sam_trace.steps[step], sam_trace.steps[step - 1]
-        assert figures.least_used_age(sam_trace, step) == previous["usage"][record["least_used"]] + 1
+        assert stats.least_used_age(sam_trace, step) == record["least_used_age"]
+        assert stats.least_used_age(sam_trace, step) == previous["usage"][record["least_used"]] + 1
+
+
+def test_wrong_bits_agree_with_the_tasks_tensor_version_on_fresh_episodes():
+    """trace_stats.wrong_bits_of (torch-free, over probabilities) and samviz.tasks.wrong_bits (over logits)
+    are the same rule: checked on several episodes of every task, with logits crowding the threshold."""
+    for task in samviz.tasks.NAMES:
+        for seed in range(3):
+            ep = _episode(task, level=3, seed=seed)
+            logits = torch.randn(ep.targets.shape, generator=torch.Generator().manual_seed(seed)) * 0.01
+            expected = samviz.tasks.wrong_bits(logits, ep)[:, 0].numpy() > 0
+            got = stats.wrong_bits_of(torch.sigmoid(logits[:, 0]).tolist(), ep.targets[:, 0].tolist(),
+                                      ep.mask[:, 0].tolist())
+            assert np.array_equal(got, expected)
+            assert expected.any() and not expected.all()        # some right, some wrong: not vacuous
+
+
+def test_dnc_narration_reads_the_recorded_free_gates():
+    model = samviz.build_model("dnc", memory_slots=16, word_size=8, heads=2, controller_size=32, seed=0)
+    ep = _episode(level=3)
+    trace = model.trace(ep.inputs, ep.targets, ep.mask, task="copy")
+    step = 2
+    free = trace.steps[step]["gates"]["free_gates"]
+    assert len(free) == 2
+    text = " ".join(s.text for s in explain.narrate(trace, step))
+    assert f"Free gates {free[0]:.2f}, {free[1]:.2f}" in text
+
+
+def test_narration_quotes_the_cores_constants():
+    from samviz.app.pages import learn
+    from samviz.memory.dam import USAGE_DISCOUNT
+    from samviz.memory.sam import ACCESS_THRESHOLD
+    assert f"δ = {ACCESS_THRESHOLD:g}" in learn.SECTIONS["sam-usage"][0]
+    assert any(eq.endswith(f"\\lambda = {USAGE_DISCOUNT:g}") for eq in learn.SECTIONS["dam"][1])
+    # the Learn page teaches the search cost samviz measures (√N for the faiss index), not only log N
+    assert "√N" in learn.SECTIONS["sam-ann"][0] and "√N" in learn.SECTIONS["why-sparse-scales"][0]
 
 
 def test_png_config_names_the_file():

@@ -1,13 +1,18 @@
 """Plain-language narration of one step of an EpisodeTrace, with the step's numbers.
 
 Each sentence carries the anchor of the Learn-page section holding its equation (ANCHORS); the Learn
-page (samviz/app/pages/learn.py) renders one section per anchor. Pure functions: no Streamlit, no torch.
+page (samviz/app/pages/learn.py) renders one section per anchor. Pure functions, no Streamlit. What is
+narrated follows what the step recorded (its gates, read modes, links) and the kind's spec (sparse or
+dense, what its usage means: samviz/kinds.py), never a list of kind names. The constants quoted (δ, λ)
+are imported from the memory cores that use them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import figures
+from samviz.app import trace_stats as stats
+from samviz.memory.dam import USAGE_DISCOUNT  # λ
+from samviz.memory.sam import ACCESS_THRESHOLD  # δ
 
 # anchor id -> Learn-page section title. The Learn page renders exactly these sections (a test checks it).
 ANCHORS = {
@@ -69,13 +74,13 @@ def _bits(row) -> str:
 
 
 def _phase(trace, step: int) -> list[Sentence]:
-    total = figures.steps_count(trace)
+    total = stats.steps_count(trace)
     scored = trace.mask is not None and trace.mask[step] > 0
     if not scored:
         active = [i for i, v in enumerate(trace.inputs[step]) if float(v) != 0.0]
         what = f"input channels {_ids(active)} are on" if active else "the input is all zeros"
         return [Sentence(f"Step {step} of {total - 1} — input phase, not scored: {what}.", "tasks")]
-    wrong = int(figures.bit_errors_per_step(trace)[step])
+    wrong = int(stats.bit_errors_per_step(trace)[step])
     size = len(trace.outputs[step])
     target = _bits(trace.targets[step]) if trace.targets is not None else "?"
     output = _bits(trace.outputs[step])
@@ -87,11 +92,11 @@ def _phase(trace, step: int) -> list[Sentence]:
 def _ntm(trace, record) -> list[Sentence]:
     g = record.get("gates", {})
     out = []
-    write = figures.write_map(record)
-    top = figures.top_slots(write, 1)
-    spread = sum(1 for v in write.values() if v > figures.SPREAD_THRESHOLD)
+    write = stats.write_map(record)
+    top = stats.top_slots(write, 1)
+    spread = stats.spread(write)
     out.append(Sentence(f"Write head: key strength β = {_f(g.get('write_strength'))} sharpens the content "
-                        f"match (β → 0 spreads it over all {figures.memory_slots(trace)} slots).", "ntm-content"))
+                        f"match (β → 0 spreads it over all {stats.memory_slots(trace)} slots).", "ntm-content"))
     gate = g.get("write_interpolation")
     if gate is not None:
         out.append(Sentence(f"Interpolation gate g = {_f(gate)}: {float(gate) * 100:.0f}% content lookup, "
@@ -106,17 +111,18 @@ def _ntm(trace, record) -> list[Sentence]:
     if top:
         slot, value = top[0]
         out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}); {spread} slot"
-                            f"{'s' if spread != 1 else ''} got weight > 0.01; mean erase {_f(g.get('erase_mean'))}.",
-                            "ntm-erase-add"))
-    for h, head in enumerate(figures.read_maps(record)):
-        top = figures.top_slots(head, 1)
+                            f"{'s' if spread != 1 else ''} got weight > {stats.SPREAD_THRESHOLD:g}; "
+                            f"mean erase {_f(g.get('erase_mean'))}.", "ntm-erase-add"))
+    for h, head in enumerate(stats.read_maps(record)):
+        top = stats.top_slots(head, 1)
         if not top:
             continue
         slot, value = top[0]
-        spread = sum(1 for v in head.values() if v > figures.SPREAD_THRESHOLD)
+        spread = stats.spread(head)
         strength = (g.get("read_strength") or [None] * (h + 1))[h] if isinstance(g.get("read_strength"), list) else None
         out.append(Sentence(f"Read head {h + 1} read mostly slot {slot} (weight {_f(value)}, {spread} slot"
-                            f"{'s' if spread != 1 else ''} above 0.01, strength β = {_f(strength)}).", "ntm-read"))
+                            f"{'s' if spread != 1 else ''} above {stats.SPREAD_THRESHOLD:g}, "
+                            f"strength β = {_f(strength)}).", "ntm-read"))
     return out
 
 
@@ -128,36 +134,38 @@ def _age_text(age: int | None, step: int) -> str:
     return f"last accessed {age} step{'s' if age != 1 else ''} ago"
 
 
-def _sparse_write(trace, record, kind: str, step: int) -> list[Sentence]:
+def _sam_write(trace, record, step: int) -> list[Sentence]:
+    """The SAM write rule (SAM, SDNC; DAM, its dense twin, with a discounted usage)."""
     g = record.get("gates", {})
     alpha, gamma = _first(g.get("write_gate")), _first(g.get("interpolation_gate"))
     least = record.get("least_used")
-    age = figures.least_used_age(trace, step) if kind != "dam" else None
-    write = figures.write_map(record)
+    sparse = stats.is_sparse(trace)
+    age = stats.least_used_age(trace, step)
+    write = stats.write_map(record)
+    anchor = "sam-sparse-write" if sparse else "dam"
     out = []
     if alpha is not None and gamma is not None and least is not None:
         alpha, gamma = float(alpha), float(gamma)
         previous = {s: v for s, v in write.items() if s != least and v > 0}
         untouched = f", {_age_text(age, step)}" if age is not None else ""
-        anchor = "dam" if kind == "dam" else "sam-sparse-write"
-        which = "least used" if kind == "dam" else "least recently used"
-        rest = (f"and {sum(previous.values()):.2f} in all to the {len(previous)} slot{'s' if len(previous) != 1 else ''} "
-                f"read at the previous step" if previous else "and nothing to previously read slots (none were read yet)")
+        which = "least used" if stats.usage_smaller_is_older(trace) else "least recently used"
+        slots = f"{len(previous)} slot{'s' if len(previous) != 1 else ''}"
+        rest = (f"and {sum(previous.values()):.2f} in all to the {slots} read at the previous step" if previous
+                else "and nothing to previously read slots (none were read yet)")
         out.append(Sentence(
             f"Write gate α = {alpha:.2f}, interpolation γ = {gamma:.2f}: wrote {alpha * (1 - gamma):.2f} to slot "
             f"{least} (the {which}{untouched}; erased first) {rest}.", anchor))
     elif write:
-        slot, value = figures.top_slots(write, 1)[0]
-        out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}).",
-                            "dam" if kind == "dam" else "sam-sparse-write"))
+        slot, value = stats.top_slots(write, 1)[0]
+        out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}).", anchor))
     usage = record.get("usage")
-    if least is not None and kind == "dam" and usage:
-        out.append(Sentence(f"Slot {least} had the smallest discounted usage, {_f(usage[least], 3)}: it is the "
-                            f"next to be overwritten.", "dam"))
-    elif least is not None and kind in ("sam", "sdnc"):
+    if least is not None and not sparse and usage:
+        out.append(Sentence(f"Slot {least} had the smallest discounted usage (λ = {USAGE_DISCOUNT:g}), "
+                            f"{_f(usage[least], 3)}: it is the next to be overwritten.", "dam"))
+    elif least is not None and sparse:
         when = f" ({_age_text(age, step)})" if age is not None else ""
         out.append(Sentence(f"Usage = steps since last access: slot {least} had gone longest without a read or "
-                            f"write above δ = 0.005{when}.", "sam-usage"))
+                            f"write above δ = {ACCESS_THRESHOLD:g}{when}.", "sam-usage"))
     return out
 
 
@@ -167,16 +175,17 @@ def _sparse_reads(trace, record, step: int) -> list[Sentence]:
     index = record.get("index", trace.config.get("index", "exact"))
     out = []
     neighbours = record.get("neighbours") or []
-    for h, head in enumerate(figures.read_maps(record)):
-        top = figures.top_slots(head, 1)
+    for h, head in enumerate(stats.read_maps(record)):
+        top = stats.top_slots(head, 1)
         if not top:
             continue
         slot, value = top[0]
         strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else strengths
         k = trace.config.get("k", len(head))
-        if trace.model == "sdnc":
+        if record.get("links"):
             what = (f"Read head {h + 1} read only {len(head)} slots ({_ids(sorted(head))}): K = {k} by content "
-                    f"plus those its links lead to; the largest weight {_f(value)} is on slot {slot} (β = {_f(strength)}).")
+                    f"plus those its links lead to; the largest weight {_f(value)} is on slot {slot} "
+                    f"(β = {_f(strength)}).")
         else:
             what = (f"Read head {h + 1} read only K = {len(head)} slots ({_ids(sorted(head))}); the largest weight "
                     f"{_f(value)} is on slot {slot} (softmax of β·cosine over the K, β = {_f(strength)}).")
@@ -190,8 +199,8 @@ def _sparse_reads(trace, record, step: int) -> list[Sentence]:
                 extra += f", which tie{'s' if len(missed) == 1 else ''} with what it found (cosine within {TIE:g})"
             out.append(Sentence(f"The {index} index found them with recall {_f(n.get('recall'))} against the exact "
                                 f"top-{len(n.get('exact', []))}{extra}.", "sam-ann"))
-    touched = figures.rows_touched(trace)[step]
-    n = figures.memory_slots(trace)
+    touched = stats.rows_touched(trace)[step]
+    n = stats.memory_slots(trace)
     written = len({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
     if touched:
         out.append(Sentence(f"Only {touched} of {n} rows were touched; backpropagation will roll back just the "
@@ -203,22 +212,22 @@ def _dense_reads(trace, record) -> list[Sentence]:
     g = record.get("gates", {})
     strengths = g.get("read_strength")
     out = []
-    for h, head in enumerate(figures.read_maps(record)):
-        top = figures.top_slots(head, 1)
+    for h, head in enumerate(stats.read_maps(record)):
+        top = stats.top_slots(head, 1)
         if not top:
             continue
         slot, value = top[0]
-        spread = sum(1 for v in head.values() if v > figures.SPREAD_THRESHOLD)
+        spread = stats.spread(head)
         strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else strengths
-        n = figures.memory_slots(trace)
-        if trace.model == "dam":
+        n = stats.memory_slots(trace)
+        above = f"{spread} slot{'s' if spread != 1 else ''} above {stats.SPREAD_THRESHOLD:g}"
+        if not record.get("read_modes"):
             text = (f"Read head {h + 1}: softmax over all {n} slots (β = {_f(strength)}); largest weight "
-                    f"{_f(value)} on slot {slot}, {spread} slot{'s' if spread != 1 else ''} above 0.01.")
+                    f"{_f(value)} on slot {slot}, {above}.")
         else:
             text = (f"Read head {h + 1}: its weights cover all {n} slots (content β = {_f(strength)} mixed with "
-                    f"the links by the read modes); largest weight {_f(value)} on slot {slot}, {spread} "
-                    f"slot{'s' if spread != 1 else ''} above 0.01.")
-        out.append(Sentence(text, "dam" if trace.model == "dam" else "dnc-read-modes"))
+                    f"the links by the read modes); largest weight {_f(value)} on slot {slot}, {above}.")
+        out.append(Sentence(text, "dnc-read-modes" if record.get("read_modes") else "dam"))
     return out
 
 
@@ -226,23 +235,24 @@ def _dnc_write(trace, record) -> list[Sentence]:
     g = record.get("gates", {})
     out = []
     alloc, write_gate = _first(g.get("allocation_gate")), _first(g.get("write_gate"))
-    write = figures.write_map(record)
-    top = figures.top_slots(write, 1)
+    write = stats.write_map(record)
+    top = stats.top_slots(write, 1)
     if write_gate is not None and alloc is not None:
         where = f"; the largest weight {_f(top[0][1])} is on slot {top[0][0]}" if top else ""
+        share = float(alloc) * 100
         out.append(Sentence(f"Write gate g^w = {_f(write_gate)}, allocation gate g^a = {_f(alloc)}: "
-                            f"{float(alloc) * 100:.0f}% of the write goes to free slots, {100 - float(alloc) * 100:.0f}% "
+                            f"{share:.0f}% of the write goes to free slots, {100 - share:.0f}% "
                             f"to the content match{where}.", "dnc-write"))
     elif top:
         out.append(Sentence(f"Wrote mostly to slot {top[0][0]} (weight {_f(top[0][1])}).", "dnc-write"))
     least = record.get("least_used")
     usage = record.get("usage")
-    if least is not None and trace.model == "dnc" and usage:
+    if least is not None and usage:
         out.append(Sentence(f"Slot {least} has the lowest usage ({_f(usage[least], 3)}): allocation points there.",
                             "dnc-allocation"))
-    free = g.get("free_gates") or g.get("free_gate")
+    free = g.get("free_gates")                          # [R]: one per read head
     if free is not None:
-        values = free if isinstance(free, list) else [free]
+        values = list(free) if isinstance(free, (list, tuple)) else [free]
         out.append(Sentence(f"Free gates {', '.join(_f(v) for v in values)}: how much each read head releases the "
                             f"slots it read.", "dnc-usage"))
     return out
@@ -255,11 +265,11 @@ def _modes_and_links(trace, record) -> list[Sentence]:
         best = max(range(3), key=lambda m: float(mode[m]))
         out.append(Sentence(f"Read head {h + 1} mixes backward {_f(mode[0])}, content {_f(mode[1])}, forward "
                             f"{_f(mode[2])}: mostly {names[best]} reading.", "dnc-read-modes"))
-    anchor = "sdnc-links" if trace.model == "sdnc" else "dnc-links"
+    anchor = "sdnc-links" if stats.is_sparse(trace) else "dnc-links"
     for h, head in enumerate(record.get("links") or []):
         parts = []
         for direction in ("forward", "backward"):
-            top = figures.top_slots(figures.weight_map(head.get(direction)), 1)
+            top = stats.top_slots(stats.weight_map(head.get(direction)), 1)
             if top and top[0][1] > 0:
                 parts.append(f"{direction} link leads to slot {top[0][0]} ({_f(top[0][1])})")
         if parts:
@@ -268,26 +278,30 @@ def _modes_and_links(trace, record) -> list[Sentence]:
 
 
 def narrate(trace, step: int) -> list[Sentence]:
-    """What happened at `step`, in sentences with the step's numbers, each linked to its equation."""
-    step = figures.clamp_step(trace, step)
+    """What happened at `step`, in sentences with the step's numbers, each linked to its equation.
+
+    The write is told by the rule whose gates the step recorded: NTM addressing (shift, sharpening), the
+    DNC's allocation, or SAM's write rule (SAM, SDNC and DAM); the reads by the kind's spec (sparse or
+    dense); read modes and temporal links whenever the step recorded them.
+    """
+    step = stats.clamp_step(trace, step)
     record = trace.steps[step]
-    kind = trace.model
+    gates = record.get("gates", {})
     sentences = _phase(trace, step)
-    if kind == "ntm":
-        sentences += _ntm(trace, record)
-    elif kind == "dam":
-        sentences += _sparse_write(trace, record, "dam", step) + _dense_reads(trace, record)
-    elif kind == "sam":
-        sentences += _sparse_write(trace, record, "sam", step) + _sparse_reads(trace, record, step)
-    elif kind == "sdnc":
-        sentences += _sparse_write(trace, record, "sdnc", step) + _sparse_reads(trace, record, step)
-        sentences += _modes_and_links(trace, record)
-    elif kind == "dnc":
-        sentences += _dnc_write(trace, record) + _dense_reads(trace, record) + _modes_and_links(trace, record)
+    if "write_shift" in gates or "write_interpolation" in gates:
+        sentences += _ntm(trace, record)                     # NTM: its write and reads in one account
     else:
-        write = figures.top_slots(figures.write_map(record), 1)
-        if write:
-            sentences.append(Sentence(f"Wrote mostly to slot {write[0][0]} (weight {_f(write[0][1])})."))
+        if "allocation_gate" in gates:
+            sentences += _dnc_write(trace, record)
+        elif "interpolation_gate" in gates:
+            sentences += _sam_write(trace, record, step)
+        else:
+            write = stats.top_slots(stats.write_map(record), 1)
+            if write:
+                sentences.append(Sentence(f"Wrote mostly to slot {write[0][0]} (weight {_f(write[0][1])})."))
+        sentences += _sparse_reads(trace, record, step) if stats.is_sparse(trace) else _dense_reads(trace, record)
+    if record.get("read_modes") or record.get("links"):
+        sentences += _modes_and_links(trace, record)
     return sentences
 
 

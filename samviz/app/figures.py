@@ -1,215 +1,27 @@
 """Figure builders: pure functions of an EpisodeTrace (and the step shown) -> plotly figures.
 
-No Streamlit, no torch, no model math: everything drawn is read from the trace's per-step records
-(see samviz/trace.py). Every figure stays under MAX_CELLS heatmap cells: large memories are zoomed
-to the slots that carry the most weight, and long usage vectors are binned.
+No Streamlit, no torch, no model math: what is drawn is read from the trace's per-step records (schema:
+samviz/trace.py) through samviz/app/trace_stats.py, which computes every statistic the figures show. Every
+figure stays under MAX_CELLS heatmap cells: large memories are zoomed to the slots that carry the most
+weight, and long usage vectors are binned.
 """
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 
+from samviz.app import trace_stats as stats
+
 MAX_CELLS = 100_000          # never draw more heatmap cells than this in one figure
 MAX_SLOT_ROWS = 256          # slot rows in the weights-over-time figure (legibility)
 MAX_USAGE_BARS = 4096        # usage vectors longer than this are binned
-SPREAD_THRESHOLD = 0.01      # a slot "gets attention" when its weight exceeds this
-SPARSE_KINDS = ("sam", "sdnc")   # same as samviz.model.SPARSE_MODELS (checked by a test; no torch import here)
 
 READ_COLOUR = "#1f77b4"
 WRITE_COLOUR = "#ff7f0e"
 MARK_COLOUR = "#d62728"
 EXACT_COLOUR = "#7f7f7f"
-
-USAGE_MEANING = {          # what the recorded usage vector is (see samviz/memory/*.py)
-    "sam": "steps since last access, after this step",
-    "sdnc": "steps since last access, after this step",
-    "dam": "discounted usage, after this step (smallest = least used)",
-    "dnc": "usage u_t in [0, 1] before this step's write",
-}
-
-
-# ------------------------------------------------------------------------------------------ trace reading
-
-def steps_count(trace) -> int:
-    return len(trace.steps)
-
-
-def clamp_step(trace, step: int) -> int:
-    return max(0, min(int(step), steps_count(trace) - 1))
-
-
-def is_sparse(trace) -> bool:
-    return trace.model in SPARSE_KINDS
-
-
-def memory_slots(trace) -> int:
-    return int(trace.config.get("memory_slots", 0))
-
-
-def weight_map(record: dict | None) -> dict[int, float]:
-    """A {"ids", "values"} record as {slot: weight}; a slot listed twice gets the sum of its entries."""
-    out: dict[int, float] = {}
-    if not record:
-        return out
-    for slot, value in zip(record.get("ids", []), record.get("values", [])):
-        out[int(slot)] = out.get(int(slot), 0.0) + float(value)
-    return out
-
-
-def read_maps(step_record: dict) -> list[dict[int, float]]:
-    return [weight_map(head) for head in step_record.get("read_weights", [])]
-
-
-def write_map(step_record: dict) -> dict[int, float]:
-    return weight_map(step_record.get("write_weights"))
-
-
-def read_heads(trace) -> int:
-    return max((len(s.get("read_weights", [])) for s in trace.steps), default=0)
-
-
-def wrong_bits(trace) -> np.ndarray:
-    """bool [T, O]: scored steps (mask 1) where the thresholded output (p > 0.5) differs from the target."""
-    outputs = np.asarray(trace.outputs, dtype=float)
-    if trace.targets is None:
-        return np.zeros(outputs.shape, dtype=bool)
-    targets = np.asarray(trace.targets, dtype=float)
-    mask = np.ones(len(outputs)) if trace.mask is None else np.asarray(trace.mask, dtype=float)
-    return ((outputs > 0.5) != (targets > 0.5)) & (mask[:, None] > 0)
-
-
-def bit_errors_per_step(trace) -> np.ndarray:
-    """int [T]: wrong bits at each step (zero outside the scored steps)."""
-    return wrong_bits(trace).sum(axis=1)
-
-
-def answer_steps(trace) -> list[int]:
-    if trace.mask is None:
-        return []
-    return [t for t, m in enumerate(trace.mask) if m > 0]
-
-
-def _panel_records(trace) -> list[list[dict | None]]:
-    """Per panel (read heads, then write), the {"ids", "values"} record of every step."""
-    heads = read_heads(trace)
-    panels = []
-    for h in range(heads):
-        panels.append([(s.get("read_weights") or [None] * heads)[h] if h < len(s.get("read_weights") or []) else None
-                       for s in trace.steps])
-    panels.append([s.get("write_weights") for s in trace.steps])
-    return panels
-
-
-def _ids_values(record: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    if not record:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return np.asarray(record.get("ids", []), dtype=np.int64), np.asarray(record.get("values", []), dtype=float)
-
-
-def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[int], int]:
-    """The slots to draw in the weights-over-time figure -> (sorted slot ids, number of slots with any weight).
-
-    All recorded slots when they fit in `max_rows`; otherwise the ones with the largest weight at any
-    step (read or write), always keeping the slots that matter most at `step`.
-    """
-    ids, values = [], []
-    for panel in _panel_records(trace):
-        for record in panel:
-            i, v = _ids_values(record)
-            ids.append(i)
-            values.append(v)
-    ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-    values = np.concatenate(values) if values else np.zeros(0)
-    unique, inverse = np.unique(ids, return_inverse=True)
-    total = len(unique)
-    if total <= max_rows:
-        return unique.tolist(), total
-    peak = np.full(total, -np.inf)
-    np.maximum.at(peak, inverse, values)
-    keep: list[int] = []
-    if step is not None and 0 <= step < steps_count(trace):
-        record = trace.steps[step]
-        for weights in [*read_maps(record), write_map(record)]:
-            keep += [s for s, _ in top_slots(weights, 4)]
-    chosen = set(keep[:max_rows])
-    for index in np.argsort(-peak, kind="stable"):
-        if len(chosen) >= max_rows:
-            break
-        chosen.add(int(unique[index]))
-    return sorted(chosen), total
-
-
-def attention_spread(trace, threshold: float = SPREAD_THRESHOLD) -> list[float]:
-    """Per step: slots with read weight > threshold, averaged over the read heads."""
-    out = []
-    for record in trace.steps:
-        heads = read_maps(record)
-        counts = [sum(1 for v in h.values() if v > threshold) for h in heads]
-        out.append(float(np.mean(counts)) if counts else 0.0)
-    return out
-
-
-def read_entropy(trace) -> list[float]:
-    """Per step: entropy (nats) of the read weights, averaged over heads (0 = one slot, log N = uniform)."""
-    out = []
-    for record in trace.steps:
-        values = []
-        for head in read_maps(record):
-            w = np.array([v for v in head.values() if v > 0], dtype=float)
-            total = w.sum()
-            if total <= 0:
-                values.append(0.0)
-                continue
-            p = w / total
-            values.append(float(-(p * np.log(p)).sum()))
-        out.append(float(np.mean(values)) if values else 0.0)
-    return out
-
-
-def rows_touched(trace) -> list[int]:
-    """Per step: memory rows the step's computation reads or writes.
-
-    Dense models (NTM, DAM, DNC) weight every row in the read sum and in the erase/add: N rows.
-    Sparse models (SAM, SDNC) touch only the rows their records name (K per read head + the write set).
-    """
-    if not is_sparse(trace):
-        return [memory_slots(trace)] * steps_count(trace)
-    out = []
-    for record in trace.steps:
-        touched = set(write_map(record))
-        for head in read_maps(record):
-            touched |= set(head)
-        touched |= {int(i) for i in record.get("rows_written", {}).get("ids", [])}
-        out.append(len(touched))
-    return out
-
-
-def least_used_age(trace, step: int) -> int | None:
-    """Steps since the least-used slot of `step` was last accessed, counted BEFORE this step's write.
-
-    From the previous step's usage record when there is one (SAM/SDNC usage = steps since last access,
-    so the age now is one more); else the core's own least_used_age. A value > step means "never accessed".
-    """
-    record = trace.steps[step]
-    least = record.get("least_used")
-    if least is None:
-        return None
-    if trace.model in SPARSE_KINDS and step == 0:
-        return 1                                   # nothing has been accessed before the first step
-    if trace.model in SPARSE_KINDS and step > 0:
-        previous = trace.steps[step - 1].get("usage")
-        if previous and 0 <= least < len(previous):
-            return int(previous[least]) + 1
-    age = record.get("least_used_age")
-    return None if age is None else int(age)
-
-
-def top_slots(weights: dict[int, float], count: int = 3) -> list[tuple[int, float]]:
-    """The `count` heaviest (slot, weight) pairs, heaviest first (ties: lower slot first)."""
-    return heapq.nsmallest(count, weights.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -305,10 +117,10 @@ def _figure(traces: list[dict], layout: dict, title: str, height: int, subtitle:
 
 def bits_figure(trace, step: int) -> go.Figure:
     """Input, target and output bits over time; the current step marked, wrong output bits crossed."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     inputs = np.asarray(trace.inputs, dtype=float).T          # [I, T]
     outputs = np.asarray(trace.outputs, dtype=float).T        # [O, T]
-    t_axis = list(range(steps_count(trace)))
+    t_axis = list(range(stats.steps_count(trace)))
     layout, refs = _grid(3, 1, ["input x_t", "target", "output p(bit = 1)  —  ✕ wrong bit"], vspace=0.1,
                          shared_x=True)
     low = min(0.0, float(inputs.min()) if inputs.size else 0.0)
@@ -328,14 +140,14 @@ def bits_figure(trace, step: int) -> go.Figure:
                        colorscale="Blues", zmin=0, zmax=1, name="output", xaxis=refs[2][0][0], yaxis=refs[2][0][1],
                        colorbar=dict(title=dict(text="p"), len=0.3, y=0.15),
                        hovertemplate="step %{x}<br>bit %{y}<br>p = %{z:.3f}<extra></extra>"))
-    wrong = np.argwhere(wrong_bits(trace))                     # rows of (t, bit)
+    wrong = np.argwhere(stats.wrong_bits(trace))                     # rows of (t, bit)
     traces.append(dict(type="scatter", x=wrong[:, 0].tolist() if len(wrong) else [],
                        y=wrong[:, 1].tolist() if len(wrong) else [], mode="markers", name="wrong bits",
                        xaxis=refs[2][0][0], yaxis=refs[2][0][1],
                        marker=dict(symbol="x", size=9, color=MARK_COLOUR, line=dict(width=1)),
                        hovertemplate="step %{x}<br>bit %{y} is wrong<extra></extra>"))
     shapes = []
-    answer = answer_steps(trace)
+    answer = stats.answer_steps(trace)
     axes = ["", "2", "3"]
     if answer:
         shapes = [dict(type="rect", x0=answer[0] - 0.5, x1=answer[-1] + 0.5, xref=f"x{s}", y0=0, y1=1,
@@ -346,7 +158,7 @@ def bits_figure(trace, step: int) -> go.Figure:
     layout["xaxis3"]["title"] = dict(text="time step")
     layout["shapes"] = shapes + _cursor_shapes(step, axes)
     layout["meta"] = {"cursor_axes": axes}
-    errors = int(bit_errors_per_step(trace).sum())
+    errors = int(stats.bit_errors_per_step(trace).sum())
     title = f"Bits over time — {errors} wrong bit{'s' if errors != 1 else ''} in this episode (answer phase shaded)"
     return _figure(traces, layout, title, 520)
 
@@ -356,12 +168,12 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
 
     Sparse models list only the slots they touched; big memories are zoomed to the most weighted slots.
     """
-    step = clamp_step(trace, step)
-    heads = read_heads(trace)
+    step = stats.clamp_step(trace, step)
+    heads = stats.read_heads(trace)
     panels = heads + 1
-    t_count = steps_count(trace)
+    t_count = stats.steps_count(trace)
     max_rows = max(1, min(MAX_SLOT_ROWS, max_cells // max(1, t_count * panels)))
-    slots, total = select_slots(trace, max_rows, step)
+    slots, total = stats.select_slots(trace, max_rows, step)
     row_of = {slot: i for i, slot in enumerate(slots)}
     labels = [str(s) for s in slots]
     titles = [f"read head {h + 1}" for h in range(heads)] + ["write"]
@@ -369,10 +181,10 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
     t_axis = list(range(t_count))
     traces = []
     slot_array = np.asarray(slots, dtype=np.int64)
-    for panel, records in enumerate(_panel_records(trace)):
+    for panel, records in enumerate(stats.panel_records(trace)):
         z = np.zeros((len(slots), t_count))
         for t, record in enumerate(records):
-            ids, values = _ids_values(record)
+            ids, values = stats.ids_values(record)
             if not len(ids):
                 continue
             rows = np.searchsorted(slot_array, ids)
@@ -399,10 +211,10 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
     axes = [_suffix(i + 1) for i in range(panels)]
     layout["shapes"] = _cursor_shapes(step, axes)
     layout["meta"] = {"cursor_axes": axes}
-    n = memory_slots(trace)
+    n = stats.memory_slots(trace)
     if len(slots) < total:
         scope = f"showing the {len(slots)} most weighted of {total} slots with weight (N = {n})"
-    elif is_sparse(trace):
+    elif stats.is_sparse(trace):
         scope = f"only the {total} slots ever touched (N = {n})"
     else:
         scope = f"all {n} slots"
@@ -413,7 +225,7 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
 
 def usage_figure(trace, step: int) -> go.Figure | None:
     """Usage of every slot at the step, the least used slot marked. None when the trace has no usage."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     record = trace.steps[step]
     usage = record.get("usage")
     if not usage:
@@ -421,14 +233,16 @@ def usage_figure(trace, step: int) -> go.Figure | None:
     values = np.asarray(usage, dtype=float)
     n = len(values)
     least = record.get("least_used")
-    meaning = USAGE_MEANING.get(trace.model, "usage")
+    meaning = stats.usage_meaning(trace)
     if n > MAX_USAGE_BARS:
+        # a bar shows the least-used slot of its bin: the smallest value, or the largest age
         width = math.ceil(n / MAX_USAGE_BARS)
         pad = (-n) % width
         padded = np.pad(values, (0, pad), constant_values=np.nan).reshape(-1, width)
-        values = np.nanmax(padded, axis=1) if is_sparse(trace) else np.nanmin(padded, axis=1)
+        smallest = stats.usage_smaller_is_older(trace)
+        values = np.nanmin(padded, axis=1) if smallest else np.nanmax(padded, axis=1)
         x = (np.arange(len(values)) * width).tolist()
-        binned = f" (bars of {width} slots: {'max' if is_sparse(trace) else 'min'})"
+        binned = f" (bars of {width} slots: {'min' if smallest else 'max'})"
     else:
         x = list(range(n))
         binned = ""
@@ -436,10 +250,11 @@ def usage_figure(trace, step: int) -> go.Figure | None:
                    hovertemplate="slot %{x}<br>usage %{y:.3f}<extra></extra>")]
     layout = {"xaxis": {"title": dict(text="memory slot")}, "yaxis": {"title": dict(text="usage")}, "shapes": []}
     if least is not None:
-        age = least_used_age(trace, step) if is_sparse(trace) else None
+        age = stats.least_used_age(trace, step)
         label = f"least used: slot {least}"
         if age is not None:
-            label += ", never accessed before" if age > step else f", last accessed {age} step{'s' if age != 1 else ''} ago"
+            steps = f"{age} step{'s' if age != 1 else ''}"
+            label += ", never accessed before" if age > step else f", last accessed {steps} ago"
         layout["shapes"].append(dict(type="line", x0=least, x1=least, y0=0, y1=1, xref="x", yref="y domain",
                                      line=dict(color=MARK_COLOUR, width=2, dash="dot")))
         traces.append(dict(type="scatter", x=[least], y=[float(usage[least])], mode="markers", text=[label],
@@ -463,7 +278,7 @@ def _unique_rows(ids: list, rows: list, keep: str) -> tuple[list[int], list]:
 def rows_figure(trace, step: int) -> go.Figure:
     """The rows written at the step (before and after), the rows read (from the memory snapshot when
     the trace has one) and the read vectors r_t."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     record = trace.steps[step]
     written = record.get("rows_written") or {}
     ids = written.get("ids", [])
@@ -472,7 +287,7 @@ def rows_figure(trace, step: int) -> go.Figure:
     memory = record.get("memory")
     panels = [("written rows, before", before_ids, before), ("written rows, after", before_ids, after)]
     if memory:
-        read_slots = sorted({s for head in read_maps(record) for s, _ in top_slots(head, 4)})
+        read_slots = sorted({s for head in stats.read_maps(record) for s, _ in stats.top_slots(head, 4)})
         panels.append(("rows read (top weights)", read_slots, [memory[s] for s in read_slots]))
     reads = record.get("reads") or []
     panels.append(("read vectors r_t", [f"head {h + 1}" for h in range(len(reads))], reads))
@@ -487,9 +302,9 @@ def rows_figure(trace, step: int) -> go.Figure:
         layout[_axis_key(y_ref)].update(type="category", autorange="reversed")
         if not rows:
             continue
-        traces.append(dict(type="heatmap", z=np.asarray(rows, dtype=float), y=[str(label) for label in labels], colorscale="RdBu", zmid=0,
-                           zmin=-scale, zmax=scale, showscale=col == len(panels) - 1, name=name,
-                           xaxis=x_ref, yaxis=y_ref,
+        traces.append(dict(type="heatmap", z=np.asarray(rows, dtype=float), y=[str(label) for label in labels],
+                           colorscale="RdBu", zmid=0, zmin=-scale, zmax=scale, showscale=col == len(panels) - 1,
+                           name=name, xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="row %{y}<br>component %{x}<br>%{z:.3f}<extra>" + name + "</extra>"))
     layout["yaxis"]["title"] = dict(text="memory slot")
     height = 220 + 18 * max(1, max(len(p[1]) for p in panels))
@@ -498,7 +313,7 @@ def rows_figure(trace, step: int) -> go.Figure:
 
 def memory_figure(trace, step: int) -> go.Figure | None:
     """The whole memory (slots × word) after the step, when the trace recorded it (small memories)."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     record = trace.steps[step]
     memory = record.get("memory")
     if not memory:
@@ -509,7 +324,7 @@ def memory_figure(trace, step: int) -> go.Figure | None:
     width, n = matrix.shape
     scale = float(np.abs(matrix).max()) or 1.0
     written = sorted({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
-    read = sorted({s for head in read_maps(record) for s, _ in top_slots(head, 4)})
+    read = sorted({s for head in stats.read_maps(record) for s, _ in stats.top_slots(head, 4)})
     traces = [dict(type="heatmap", z=matrix, colorscale="RdBu", zmid=0, zmin=-scale, zmax=scale,
                    name="memory", hovertemplate="slot %{x}<br>component %{y}<br>%{z:.3f}<extra></extra>"),
               dict(type="scatter", x=written, y=[width + 0.5] * len(written), mode="markers", name="written",
@@ -522,7 +337,7 @@ def memory_figure(trace, step: int) -> go.Figure | None:
 
 def neighbours_figure(trace, step: int) -> go.Figure | None:
     """Sparse models: per read head, the K slots the index found next to the exact top-K, with similarities."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     neighbours = trace.steps[step].get("neighbours")
     if not neighbours:
         return None
@@ -557,7 +372,7 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
 
 def neighbour_rows(trace, step: int) -> list[dict]:
     """A table of the neighbour sets: one row per head and rank."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     rows = []
     for h, n in enumerate(trace.steps[step].get("neighbours") or [], start=1):
         exact = [int(i) for i in n.get("exact", [])]
@@ -573,7 +388,7 @@ def neighbour_rows(trace, step: int) -> list[dict]:
 
 def read_modes_figure(trace, step: int) -> go.Figure | None:
     """DNC/SDNC: each read head's mix of backward, content and forward reading."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     modes = trace.steps[step].get("read_modes")
     if not modes:
         return None
@@ -589,7 +404,7 @@ def read_modes_figure(trace, step: int) -> go.Figure | None:
 
 def links_figure(trace, step: int) -> go.Figure | None:
     """DNC/SDNC: the forward and backward link weightings each read head followed."""
-    step = clamp_step(trace, step)
+    step = stats.clamp_step(trace, step)
     links = trace.steps[step].get("links")
     if not links:
         return None
@@ -598,7 +413,7 @@ def links_figure(trace, step: int) -> go.Figure | None:
     for h, head in enumerate(links):
         x_ref, y_ref = refs[0][h]
         for direction, colour in (("forward", "#2ca02c"), ("backward", "#9467bd")):
-            weights = top_slots(weight_map(head.get(direction)), 12)
+            weights = stats.top_slots(stats.weight_map(head.get(direction)), 12)
             traces.append(dict(type="bar", x=[str(s) for s, _ in weights], y=[v for _, v in weights], name=direction,
                                marker_color=colour, showlegend=h == 0, legendgroup=direction,
                                xaxis=x_ref, yaxis=y_ref,
@@ -611,7 +426,7 @@ def links_figure(trace, step: int) -> go.Figure | None:
 def compare_figure(traces: dict, times_ms: dict | None = None) -> go.Figure:
     """Several traces of the same episode: attention spread, rows touched, bit errors and time per step."""
     times_ms = times_ms or {}
-    panels = ["read attention spread: slots with weight > 0.01 (mean over heads)",
+    panels = [f"read attention spread: slots with weight > {stats.SPREAD_THRESHOLD:g} (mean over heads)",
               "memory rows touched per step (log scale)", "wrong output bits per step",
               "time per step, ms (forward only, log scale)"]
     layout, refs = _grid(2, 2, panels, hspace=0.08, vspace=0.18)
@@ -619,9 +434,9 @@ def compare_figure(traces: dict, times_ms: dict | None = None) -> go.Figure:
     data = []
     for i, (label, trace) in enumerate(traces.items()):
         colour = palette[i % len(palette)]
-        t_axis = list(range(steps_count(trace)))
-        series = [(attention_spread(trace), 0, 0), (rows_touched(trace), 0, 1),
-                  (bit_errors_per_step(trace).tolist(), 1, 0)]
+        t_axis = list(range(stats.steps_count(trace)))
+        series = [(stats.attention_spread(trace), 0, 0), (stats.rows_touched(trace), 0, 1),
+                  (stats.bit_errors_per_step(trace).tolist(), 1, 0)]
         if label in times_ms:
             series.append((list(times_ms[label]), 1, 1))
         for k, (values, row, col) in enumerate(series):

@@ -4,10 +4,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from samviz.app import explain, figures, state
+from samviz.app import explain, figures, loaders, notices, params, state
+from samviz.app import trace_stats as stats
+from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS, spec
 
 PAGE = "compare"
-PAIRS = {"ntm": "sam", "dam": "sam", "dnc": "sdnc"}
+
+
+def sparse_partner(dense: str) -> str:
+    """The sparse kind to set beside a dense one: the kind whose dense twin it is (DAM -> SAM, DNC -> SDNC).
+    A dense kind that is no sparse kind's twin (the NTM) gets the first sparse kind, SAM: the paper's sparse
+    successor of the NTM."""
+    return next((kind for kind in SPARSE_MODELS if spec(kind).dense_twin == dense), SPARSE_MODELS[0])
 
 
 def _key(name: str) -> str:
@@ -15,52 +23,55 @@ def _key(name: str) -> str:
 
 
 def _defaults() -> dict:
-    return {"dense": "ntm", "sparse": "sam", "task": state.DEFAULT_TASK,
-            "level": state.default_level(state.DEFAULT_TASK), "seed": 0, "index": "exact", "slots": "default",
-            "step": 0}
+    return {"dense": params.DEFAULT_MODEL, "sparse": sparse_partner(params.DEFAULT_MODEL),
+            "task": params.DEFAULT_TASK, "level": params.default_level(params.DEFAULT_TASK), "seed": 0,
+            "index": INDEXES[0], "slots": "default", "step": 0}
 
 
 def _on_dense_change() -> None:
-    st.session_state[_key("sparse")] = PAIRS.get(st.session_state[_key("dense")], "sam")
+    st.session_state[_key("sparse")] = sparse_partner(st.session_state[_key("dense")])
 
 
 def _on_task_change() -> None:
-    st.session_state[_key("level")] = state.default_level(st.session_state[_key("task")])
+    st.session_state[_key("level")] = params.default_level(st.session_state[_key("task")])
     st.session_state[_key("step")] = 0
 
 
-def _sidebar(problems: list[str]) -> dict:
+def _sidebar(problems: list[params.Problem]) -> dict:
     sb = st.sidebar
     sb.header("Same episode, two models")
-    sb.selectbox("Dense model", state.DENSE_MODELS, key=_key("dense"), format_func=str.upper,
+    sb.selectbox("Dense model", DENSE_MODELS, key=_key("dense"), format_func=str.upper,
                  on_change=_on_dense_change)
-    sb.selectbox("Sparse model", state.SPARSE, key=_key("sparse"), format_func=str.upper)
-    sb.selectbox("Task", state.TASKS, key=_key("task"), format_func=lambda t: t.replace("_", " "),
+    sb.selectbox("Sparse model", SPARSE_MODELS, key=_key("sparse"), format_func=str.upper)
+    sb.selectbox("Task", params.TASKS, key=_key("task"), format_func=lambda t: t.replace("_", " "),
                  on_change=_on_task_change)
     task = st.session_state[_key("task")]
-    low, high = state.level_range(task)
+    low, high = params.level_range(task)
     if not isinstance(st.session_state.get(_key("level")), int) or not low <= st.session_state[_key("level")] <= high:
-        st.session_state[_key("level")] = state.default_level(task)
+        st.session_state[_key("level")] = params.default_level(task)
     sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=_key("level"))
-    sb.number_input("Seed", min_value=0, max_value=state.MAX_SEED, step=1, key=_key("seed"))
-    sb.selectbox("Sparse index", state.INDEXES, key=_key("index"))
-    choices = state.slot_choices(st.session_state[_key("dense")], st.session_state[_key("sparse")])
-    if st.session_state.get(_key("slots")) not in choices:
+    sb.number_input("Seed", min_value=0, max_value=params.MAX_SEED, step=1, key=_key("seed"))
+    sb.selectbox("Sparse index", INDEXES, key=_key("index"))
+    kinds = (st.session_state[_key("dense")], st.session_state[_key("sparse")])
+    choices = params.slot_choices(*kinds)
+    slots = st.session_state.get(_key("slots"))
+    if slots not in choices:
+        if isinstance(slots, int):
+            st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, *kinds)}.")
         st.session_state[_key("slots")] = "default"
     sb.selectbox("Memory slots (both models)", choices, key=_key("slots"),
-                 help="'default': as trained (or 128 untrained). A bigger memory slows the dense model's "
-                      f"every step; the sparse one hardly notices. At most {state.MAX_UNTRAINED_SLOTS} here — "
+                 help=f"'default': as trained (or {params.DEFAULT_SLOTS} untrained). A bigger memory slows the "
+                      f"dense model's every step; the sparse one hardly notices. At most {choices[-1]} here — "
                       "the Scaling lab goes to millions.")
-    for problem in problems:
-        st.warning(f"Link ignored: {problem}. Using the default instead.")
+    notices.link_problems(problems)
     return {k: st.session_state[_key(k)] for k in ("dense", "sparse", "task", "level", "seed", "index", "slots")}
 
 
 def _run(kind: str, s: dict):
-    index = s["index"] if kind in state.SPARSE else "exact"
-    model, info = state.load_model(kind, s["task"], index, s["slots"])
-    trace = state.get_trace(kind, s["task"], s["level"], s["seed"], None, index, s["slots"])
-    times = state.get_step_times(kind, s["task"], s["level"], s["seed"], index, s["slots"])
+    index = s["index"] if spec(kind).sparse else INDEXES[0]
+    model, info = loaders.load_model(kind, s["task"], index, s["slots"])
+    trace = loaders.get_trace(kind, s["task"], s["level"], s["seed"], None, index, s["slots"])
+    times = loaders.get_step_times(kind, s["task"], s["level"], s["seed"], index, s["slots"])
     return model, info, trace, times
 
 
@@ -70,7 +81,7 @@ def render() -> None:
     st.title("Compare: dense vs sparse")
     s = _sidebar(problems)
     state.write_query_params({k: s[k] for k in ("dense", "sparse", "task", "level", "seed")})
-    st.caption(state.task_info(s["task"]).describe())
+    st.caption(params.task_info(s["task"]).describe())
     runs = {}
     for kind in (s["dense"], s["sparse"]):
         try:
@@ -81,19 +92,19 @@ def render() -> None:
         return
 
     columns = st.columns(len(runs))
-    for column, (kind, (model, info, trace, times)) in zip(columns, runs.items()):
+    for column, (kind, (model, info, trace, times)) in zip(columns, runs.items(), strict=True):
         with column:
             st.subheader(kind.upper())
             source = "pretrained" if info["source"] == "pretrained" else "untrained (random weights)"
             if info.get("meets_target") is False:
                 source += ", below its target (see pretrained/README.md)"
-            st.caption(f"{state.describe_model(model)} — {source}")
+            st.caption(f"{loaders.describe_model(model)} — {source}")
             a, b, c, d = st.columns(4)
-            a.metric("wrong bits", int(figures.bit_errors_per_step(trace).sum()),
+            a.metric("wrong bits", int(stats.bit_errors_per_step(trace).sum()),
                      help="Wrong output bits over the answer phase of this episode.")
-            b.metric("spread", f"{np.mean(figures.attention_spread(trace)):.1f}",
-                     help="Slots with read weight > 0.01 per head, averaged over the steps.")
-            c.metric("rows / step", f"{np.mean(figures.rows_touched(trace)):.0f}",
+            b.metric("spread", f"{np.mean(stats.attention_spread(trace)):.1f}",
+                     help=f"Slots with read weight > {stats.SPREAD_THRESHOLD:g} per head, averaged over the steps.")
+            c.metric("rows / step", f"{np.mean(stats.rows_touched(trace)):.0f}",
                      help="Memory rows a step reads or writes, averaged over the steps.")
             d.metric("ms / step", f"{np.mean(times):.2f}" if times else "—",
                      help="Forward time per step (no recording, no gradients), best of 3.")
@@ -121,7 +132,7 @@ def render() -> None:
     st.slider("Step for the views below", 0, max(last, 1), key=_key("step"), disabled=last == 0)
     step = min(st.session_state[_key("step")], last)
     columns = st.columns(len(runs))
-    for column, (kind, (_, _, trace, _)) in zip(columns, runs.items()):
+    for column, (kind, (_, _, trace, _)) in zip(columns, runs.items(), strict=True):
         with column:
             st.markdown(f"**{kind.upper()} at step {step}**")
             st.markdown(explain.to_markdown(explain.narrate(trace, step)[1:4]))

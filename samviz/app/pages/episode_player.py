@@ -6,16 +6,19 @@ import time
 
 import streamlit as st
 
-from samviz.app import explain, figures, state
+from samviz.app import explain, figures, loaders, notices, params, state, trace_cache
+from samviz.app import trace_stats as stats
+from samviz.kinds import INDEXES, MODELS, spec
 from samviz.tasks import TARGETS
 
 PAGE = "player"
+PLAY_INTERVAL_S = 0.8
 
 
 def _defaults() -> dict:
-    return {"model": state.DEFAULT_MODEL, "task": state.DEFAULT_TASK, "level": state.default_level(state.DEFAULT_TASK),
-            "seed": 0, "step": 0, "index": "exact", "slots": "default", "source": "Random episode",
-            "bits": ""}
+    return {"model": params.DEFAULT_MODEL, "task": params.DEFAULT_TASK,
+            "level": params.default_level(params.DEFAULT_TASK), "seed": 0, "step": 0, "index": INDEXES[0],
+            "slots": "default", "source": "Random episode", "bits": ""}
 
 
 def _key(name: str) -> str:
@@ -27,7 +30,7 @@ def _key(name: str) -> str:
 
 def _on_task_change() -> None:
     task = st.session_state[_key("task")]
-    st.session_state[_key("level")] = state.default_level(task)
+    st.session_state[_key("level")] = params.default_level(task)
     st.session_state[_key("step")] = 0
     st.session_state[_key("bits")] = ""
 
@@ -65,53 +68,56 @@ def _fill_bits(text: str) -> None:
 
 # ------------------------------------------------------------------------------------------ sidebar
 
-def _sidebar(problems: list[str]) -> dict | None:
+def _sidebar(problems: list[params.Problem]) -> dict | None:
     """Draw the controls -> the settings, or None when the visitor's input is invalid (error shown)."""
     sb = st.sidebar
     sb.header("Episode")
-    sb.selectbox("Model", state.MODELS, key=_key("model"), format_func=str.upper,
+    sb.selectbox("Model", MODELS, key=_key("model"), format_func=str.upper,
                  help="NTM, DAM and DNC address every slot (dense); SAM and SDNC only K per head (sparse).")
-    sb.selectbox("Task", state.TASKS, key=_key("task"), on_change=_on_task_change,
+    sb.selectbox("Task", params.TASKS, key=_key("task"), on_change=_on_task_change,
                  format_func=lambda t: t.replace("_", " "))
     task = st.session_state[_key("task")]
-    low, high = state.level_range(task)
+    low, high = params.level_range(task)
     level_key = _key("level")
     if not isinstance(st.session_state.get(level_key), int) or not low <= st.session_state[level_key] <= high:
-        st.session_state[level_key] = state.default_level(task)
+        st.session_state[level_key] = params.default_level(task)
     sb.radio("Input", ("Random episode", "Typed bits"), key=_key("source"), horizontal=True,
              on_change=_on_episode_change)
     typed = st.session_state[_key("source")] == "Typed bits"
     sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=level_key,
                     on_change=_on_episode_change, disabled=typed,
-                    help=f"Training range {low}–{high // state.GENERALISATION}; up to {high} tests generalisation.")
-    sb.number_input("Seed", min_value=0, max_value=state.MAX_SEED, step=1, key=_key("seed"),
+                    help=f"Training range {low}–{high // params.GENERALISATION}; up to {high} tests generalisation.")
+    sb.number_input("Seed", min_value=0, max_value=params.MAX_SEED, step=1, key=_key("seed"),
                     on_change=_on_episode_change, disabled=typed)
     kind = st.session_state[_key("model")]
-    if kind in state.SPARSE:
-        sb.selectbox("Nearest-neighbour index", state.INDEXES, key=_key("index"), on_change=_on_episode_change,
+    sparse = spec(kind).sparse
+    if sparse:
+        sb.selectbox("Nearest-neighbour index", INDEXES, key=_key("index"), on_change=_on_episode_change,
                      help="exact: a linear scan over all N slots; faiss: an approximate index (recall shown below).")
-    choices = state.slot_choices(kind)
-    if st.session_state.get(_key("slots")) not in choices:
+    choices = params.slot_choices(kind)
+    slots = st.session_state.get(_key("slots"))
+    if slots not in choices:
+        if isinstance(slots, int):
+            st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, kind)}.")
         st.session_state[_key("slots")] = "default"
     sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change,
-                 help=f"'default': the pretrained model's size (or {state.DEFAULT_SLOTS} untrained). "
+                 help=f"'default': the pretrained model's size (or {params.DEFAULT_SLOTS} untrained). "
                       f"At most {choices[-1]} here: this page records every step.")
     settings = {"model": kind, "task": task, "level": st.session_state[level_key],
                 "seed": int(st.session_state[_key("seed")]),
-                "index": st.session_state[_key("index")] if kind in state.SPARSE else "exact",
+                "index": st.session_state[_key("index")] if sparse else INDEXES[0],
                 "slots": st.session_state[_key("slots")], "bits": None}
+    notices.link_problems(problems)
     if typed:
-        info = state.task_info(task)
-        sb.text_area(f"Input bits: one row of {info.input_size} values per step (≤ {state.MAX_TYPED_STEPS} rows)",
+        info = params.task_info(task)
+        sb.text_area(f"Input bits: one row of {info.input_size} values per step (≤ {params.MAX_TYPED_STEPS} rows)",
                      key=_key("bits"), height=180, on_change=_on_episode_change,
                      placeholder="0" * info.input_size)
-        rows, problem = state.parse_bits(st.session_state[_key("bits")], task)
+        rows, problem = params.parse_bits(st.session_state[_key("bits")], task)
         if problem:
-            st.error(f"Typed input: {problem}.")
+            notices.show(problem, "Typed input: ", ".", kind="error")
             return None
         settings["bits"] = tuple(tuple(r) for r in rows)
-    for problem in problems:
-        st.warning(f"Link ignored: {problem}. Using the default instead.")
     return settings
 
 
@@ -144,7 +150,7 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
     step_key = _key("step")
     if playing:
         now = time.monotonic()
-        if now - st.session_state.get("player_last_tick", 0.0) >= 0.75 * state.PLAY_INTERVAL_S:
+        if now - st.session_state.get("player_last_tick", 0.0) >= 0.75 * PLAY_INTERVAL_S:
             st.session_state[step_key] = min(last, st.session_state.get(step_key, 0) + 1)
             st.session_state["player_last_tick"] = now
         if st.session_state[step_key] >= last:
@@ -162,9 +168,9 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
                    on_click=_move, args=(1, last), disabled=st.session_state[step_key] >= last, width="stretch")
     cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
                    disabled=last == 0)
-    step = figures.clamp_step(trace, st.session_state[step_key])
+    step = stats.clamp_step(trace, st.session_state[step_key])
     shared = {k: settings[k] for k in ("model", "task", "level", "seed")} | {"step": step}
-    if settings["model"] in state.SPARSE:
+    if spec(settings["model"]).sparse:
         shared["index"] = settings["index"]
     if settings["slots"] != "default":
         shared["slots"] = settings["slots"]
@@ -207,10 +213,10 @@ def render() -> None:
     settings = _sidebar(problems)
     if settings is None:
         return
-    task = state.task_info(settings["task"])
+    task = params.task_info(settings["task"])
     try:
-        model, info = state.load_model(settings["model"], settings["task"], settings["index"], settings["slots"])
-        trace = state.get_trace(settings["model"], settings["task"], settings["level"], settings["seed"],
+        model, info = loaders.load_model(settings["model"], settings["task"], settings["index"], settings["slots"])
+        trace = loaders.get_trace(settings["model"], settings["task"], settings["level"], settings["seed"],
                                 settings["bits"], settings["index"], settings["slots"])
     except ValueError as error:
         st.error(f"Cannot run this model: {error}")
@@ -219,7 +225,7 @@ def render() -> None:
     if info["source"] == "pretrained":
         metrics = info.get("metrics") or {}
         score = metrics.get("bit_errors_per_sequence")
-        text = (f"Pretrained **{info['name']}** — {state.describe_model(model)}"
+        text = (f"Pretrained **{info['name']}** — {loaders.describe_model(model)}"
                 + (f"; validation bit errors per sequence {score:.3g}" if isinstance(score, (int, float)) else ""))
         if info.get("meets_target") is False:
             st.warning(f"{text}. It has **not reached its target** (≤ {TARGETS[settings['task']]:g} bit errors per "
@@ -228,18 +234,18 @@ def render() -> None:
             st.success(text)
     else:
         st.warning(f"{info['note'][0].upper() + info['note'][1:]}: showing an **untrained** model "
-                   f"({state.describe_model(model)}, random weights, seed 0). The mechanics are real; "
+                   f"({loaders.describe_model(model)}, random weights, seed 0). The mechanics are real; "
                    f"the answers are not.")
     if settings["bits"] is None:
         with st.sidebar:
             st.button("Edit this episode's bits", key="player_fill",
-                      on_click=_fill_bits, args=(state.format_bits(trace.inputs, settings["task"]),),
+                      on_click=_fill_bits, args=(params.format_bits(trace.inputs, settings["task"]),),
                       help="Copies this episode into the typed-bits box (then choose 'Typed bits').")
-    st.sidebar.download_button("Download trace (JSON)", data=functools.partial(trace.to_json),
+    st.sidebar.download_button("Download trace (JSON)", data=functools.partial(trace_cache.trace_json, trace),
                                file_name=f"samviz-{settings['model']}-{settings['task']}-seed{settings['seed']}.json",
                                mime="application/json", on_click="ignore", key="player_download")
     st.sidebar.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG. "
                        "The address bar holds model, task, level, seed and step: copy it to share this view.")
     playing = st.session_state.get("player_playing", False)
-    view = st.fragment(run_every=state.PLAY_INTERVAL_S if playing else None)(_step_view)
+    view = st.fragment(run_every=PLAY_INTERVAL_S if playing else None)(_step_view)
     view(trace, settings, playing)

@@ -1,13 +1,20 @@
 """Learn: the equations of NTM, SAM, DAM, DNC and SDNC, one section per anchor the narration links to.
 
 Sources: Graves et al. 2014 (NTM), Rae et al. 2016 (SAM, DAM, SDNC; supplements A–G), Graves et al. 2016
-(DNC). Where the papers leave a choice open, the section says what samviz does.
+(DNC); in the project's words: docs/PAPER_NOTES.md. Where the papers leave a choice open, the section says
+what samviz does. The constants quoted (δ, λ, the index's scan budget) are imported from the modules that
+use them, so the page cannot drift from the code.
 """
 from __future__ import annotations
 
 import streamlit as st
 
 from samviz.app.explain import ANCHORS
+from samviz.memory.dam import USAGE_DISCOUNT  # λ
+from samviz.memory.index import SCAN_PER_SQRT_N  # rows the faiss index scans per query, per √N
+from samviz.memory.sam import ACCESS_THRESHOLD  # δ
+
+DELTA, LAMBDA = f"{ACCESS_THRESHOLD:g}", f"{USAGE_DISCOUNT:g}"
 
 # anchor -> (what it says, equations (LaTeX), where the app shows it)
 SECTIONS: dict[str, tuple[str, list[str], str]] = {
@@ -61,10 +68,13 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
          r"\qquad r_t = \sum_{k=1}^{K} w^r_t(s_k)\, M(s_k)"],
         "Episode player → *Read and write weights* lists only the touched slots; the narration names the K slots."),
     "sam-ann": (
-        "The K rows are found by an approximate nearest-neighbour index in O(log N) (the paper: FLANN k-d trees "
-        "or LSH; samviz: faiss, or an exact scan). Cosine similarity is the inner product of L2-normalised rows. "
-        "Rows change every step, so the index is updated for the few rows written. Recall is the share of the "
-        "exact top-K that the index found.",
+        "The K rows are found by a nearest-neighbour index. The paper uses approximate trees or hashing "
+        "(FLANN k-d trees, LSH), which answer in about O(log N). samviz offers two: *exact*, a scan of all N "
+        "rows (O(N), but one fast matrix product), and *faiss*, an inverted-file index that scans about "
+        f"{SCAN_PER_SQRT_N}·√N rows per query, so its search grows as √N — that is what samviz measures, not "
+        "log N (a small memory gets an exact flat index instead). Cosine similarity is the inner product of "
+        "L2-normalised rows. Rows change every step, so the index is updated for the few rows written. Recall "
+        "is the share of the exact top-K that the index found.",
         [r"\text{recall} = \frac{\lvert \mathcal{S}^{\text{found}}_t \cap \mathcal{S}^{\text{exact}}_t \rvert}{K}"],
         "Episode player → *Nearest neighbours*: found vs exact top-K per head, their similarities and recall."),
     "sam-sparse-write": (
@@ -76,10 +86,10 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
          r"M_t = (1 - R_t) \odot M_{t-1} + w^W_t\, a_t^\top, \qquad R_t = \mathbb{I}^U_t \mathbf{1}^\top"],
         "Narration: “wrote … to slot …, the least recently used”; the write panel marks the least-used slot ○."),
     "sam-usage": (
-        "Usage is the number of steps since a slot was last accessed; a read or write above δ = 0.005 counts as "
+        f"Usage is the number of steps since a slot was last accessed; a read or write above δ = {DELTA} counts as "
         "an access, so reading a word protects it. The least recently used slot maximises U and is tracked in "
         "O(1) (a ring in access order) — no sort over N.",
-        [r"U_t(i) = t - \max\{\tau \le t : w^W_\tau(i) + w^R_\tau(i) > \delta\}, \qquad \delta = 0.005",
+        [r"U_t(i) = t - \max\{\tau \le t : w^W_\tau(i) + w^R_\tau(i) > \delta\}, \qquad \delta = " + DELTA,
          r"\mathbb{I}^U_t = \text{one-hot}\big(\arg\max_i U_{t-1}(i)\big)"],
         "Episode player → *Usage*: the bars are U_t, the red marker the least recently used slot."),
     "sam-bptt": (
@@ -92,10 +102,10 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
         "Narration: “Only … of N rows were touched”; Compare → *rows touched per step*."),
     "dam": (
         "DAM is SAM's dense twin (the paper's baseline): same controller and write rule, but dense softmax reads "
-        "over all N slots and a discounted usage (λ is not given by the paper; samviz uses 0.99). The least used "
-        "slot minimises U.",
+        f"over all N slots and a discounted usage (λ is not given by the paper; samviz uses {LAMBDA}). The least "
+        "used slot minimises U.",
         [r"w^r_t(i) = \operatorname{softmax}_i\big(\beta_t \cos(q_t, M_t(i))\big)",
-         r"U_t = \lambda\, U_{t-1} + w^W_t + \textstyle\sum_h w^{R,h}_t, \qquad \lambda = 0.99"],
+         r"U_t = \lambda\, U_{t-1} + w^W_t + \textstyle\sum_h w^{R,h}_t, \qquad \lambda = " + LAMBDA],
         "Episode player with DAM: the usage bars are U_t, the marker the smallest."),
     "dnc-usage": (
         "The DNC tracks usage u ∈ [0, 1]: writing raises it, and free gates f^i let each read head release the "
@@ -138,11 +148,13 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
     "why-sparse-scales": (
         "Per step and head, a dense model computes a similarity with every row, and its erase/add rewrites "
         "every row: O(N·W). Backpropagation through T steps keeps a copy of the memory per step: O(T·N·W) "
-        "memory. A sparse model finds its K rows with an index in O(log N) (or a linear scan, O(N) but with a "
-        "tiny constant), reads and writes only K·R + 1 rows, and keeps only the rows it changed: O(T·K·W). "
+        "memory. A sparse model finds its K rows with an index — samviz's faiss index scans about "
+        f"{SCAN_PER_SQRT_N}·√N rows, O(√N) (the paper's trees: O(log N); the exact scan: O(N) with a tiny "
+        "constant) — reads and writes only K·R + 1 rows, and keeps only the rows it changed: O(T·K·W). "
         "The paper measured 1600× faster steps at N = 1,000,000 and 3700× less memory at N = 64,000.",
         [r"\text{dense: } O(N W) \text{ time per step}, \quad O(T\, N\, W) \text{ memory for BPTT}",
-         r"\text{sparse: } O(\log N + K W) \text{ time per step}, \quad O(T\, K\, W) \text{ memory for BPTT}"],
+         r"\text{sparse (faiss index): } O(\sqrt{N} + K W) \text{ time per step}, \quad O(T\, K\, W) "
+         r"\text{ memory for BPTT}"],
         "Compare → *rows touched* and *time per step*; Scaling lab → live log-log measurements."),
 }
 

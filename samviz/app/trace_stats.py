@@ -1,0 +1,219 @@
+"""Statistics of an EpisodeTrace: pure functions over its per-step records (no plotly, no Streamlit, no torch).
+
+What the figures draw and the narration says is computed here, once: the weights of a step as {slot: weight}
+maps, wrong bits, attention spread and entropy, rows touched, the least-used slot's age, the slots worth
+drawing. A trace is the JSON schema of samviz/trace.py (batch element 0); its numeric lists may be compact
+arrays (samviz/app/trace_cache.py): everything here only iterates, indexes and takes len() of them.
+"""
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from samviz.kinds import KINDS
+
+SPREAD_THRESHOLD = 0.01      # a slot "gets attention" when its weight exceeds this
+BIT_THRESHOLD = 0.5          # an output bit is 1 when p(bit = 1) > this (the same as logit > 0, samviz.tasks)
+
+
+# ------------------------------------------------------------------------------------------ the trace and its kind
+
+def steps_count(trace) -> int:
+    return len(trace.steps)
+
+
+def clamp_step(trace, step: int) -> int:
+    return max(0, min(int(step), steps_count(trace) - 1))
+
+
+def is_sparse(trace) -> bool:
+    """Whether the trace's model reads and writes K rows found by an index (kinds.py; unknown kinds: dense)."""
+    kind = KINDS.get(trace.model)
+    return bool(kind and kind.sparse)
+
+
+def usage_smaller_is_older(trace) -> bool:
+    """True when the least-used slot has the smallest usage value (DAM, DNC); False for SAM-style ages."""
+    kind = KINDS.get(trace.model)
+    return True if kind is None else kind.usage_smaller_is_older
+
+
+def usage_meaning(trace) -> str:
+    kind = KINDS.get(trace.model)
+    return (kind.usage_meaning if kind else None) or "usage"
+
+
+def memory_slots(trace) -> int:
+    return int(trace.config.get("memory_slots", 0))
+
+
+
+# ------------------------------------------------------------------------------------------ weights
+
+def weight_map(record: dict | None) -> dict[int, float]:
+    """A {"ids", "values"} record as {slot: weight}; a slot listed twice gets the sum of its entries."""
+    out: dict[int, float] = {}
+    if not record:
+        return out
+    for slot, value in zip(record.get("ids", []), record.get("values", []), strict=True):
+        out[int(slot)] = out.get(int(slot), 0.0) + float(value)
+    return out
+
+
+def read_maps(step_record: dict) -> list[dict[int, float]]:
+    return [weight_map(head) for head in step_record.get("read_weights") or []]
+
+
+def write_map(step_record: dict) -> dict[int, float]:
+    return weight_map(step_record.get("write_weights"))
+
+
+def read_heads(trace) -> int:
+    return max((len(s.get("read_weights") or []) for s in trace.steps), default=0)
+
+
+def top_slots(weights: dict[int, float], count: int = 3) -> list[tuple[int, float]]:
+    """The `count` heaviest (slot, weight) pairs, heaviest first (ties: lower slot first)."""
+    return heapq.nsmallest(count, weights.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def spread(weights: dict[int, float], threshold: float = SPREAD_THRESHOLD) -> int:
+    """Slots whose weight exceeds the threshold."""
+    return sum(1 for v in weights.values() if v > threshold)
+
+
+def panel_records(trace) -> list[list[dict | None]]:
+    """Per panel (read heads, then write), the {"ids", "values"} record of every step."""
+    heads = read_heads(trace)
+    panels = []
+    for h in range(heads):
+        panels.append([(s.get("read_weights") or [])[h] if h < len(s.get("read_weights") or []) else None
+                       for s in trace.steps])
+    panels.append([s.get("write_weights") for s in trace.steps])
+    return panels
+
+
+def ids_values(record: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """A {"ids", "values"} record -> (int64 [n], float64 [n])."""
+    if not record:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.asarray(record.get("ids", []), dtype=np.int64), np.asarray(record.get("values", []), dtype=float)
+
+
+def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[int], int]:
+    """The slots to draw in the weights-over-time figure -> (sorted slot ids, number of slots with any weight).
+
+    All recorded slots when they fit in `max_rows`; otherwise the ones with the largest weight at any
+    step (read or write), always keeping the slots that matter most at `step`.
+    """
+    ids, values = [], []
+    for panel in panel_records(trace):
+        for record in panel:
+            i, v = ids_values(record)
+            ids.append(i)
+            values.append(v)
+    ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    values = np.concatenate(values) if values else np.zeros(0)
+    unique, inverse = np.unique(ids, return_inverse=True)
+    total = len(unique)
+    if total <= max_rows:
+        return unique.tolist(), total
+    peak = np.full(total, -np.inf)
+    np.maximum.at(peak, inverse, values)
+    keep: list[int] = []
+    if step is not None and 0 <= step < steps_count(trace):
+        record = trace.steps[step]
+        for weights in [*read_maps(record), write_map(record)]:
+            keep += [s for s, _ in top_slots(weights, 4)]
+    chosen = set(keep[:max_rows])
+    for index in np.argsort(-peak, kind="stable"):
+        if len(chosen) >= max_rows:
+            break
+        chosen.add(int(unique[index]))
+    return sorted(chosen), total
+
+
+def attention_spread(trace, threshold: float = SPREAD_THRESHOLD) -> list[float]:
+    """Per step: slots with read weight > threshold, averaged over the read heads."""
+    out = []
+    for record in trace.steps:
+        counts = [spread(h, threshold) for h in read_maps(record)]
+        out.append(float(np.mean(counts)) if counts else 0.0)
+    return out
+
+
+def read_entropy(trace) -> list[float]:
+    """Per step: entropy (nats) of the read weights, averaged over heads (0 = one slot, log N = uniform)."""
+    out = []
+    for record in trace.steps:
+        values = []
+        for head in read_maps(record):
+            w = np.array([v for v in head.values() if v > 0], dtype=float)
+            total = w.sum()
+            if total <= 0:
+                values.append(0.0)
+                continue
+            p = w / total
+            values.append(float(-(p * np.log(p)).sum()))
+        out.append(float(np.mean(values)) if values else 0.0)
+    return out
+
+
+def rows_touched(trace) -> list[int]:
+    """Per step: memory rows the step's computation reads or writes.
+
+    Dense models (NTM, DAM, DNC) weight every row in the read sum and in the erase/add: N rows.
+    Sparse models (SAM, SDNC) touch only the rows their records name (K per read head + the write set).
+    """
+    if not is_sparse(trace):
+        return [memory_slots(trace)] * steps_count(trace)
+    out = []
+    for record in trace.steps:
+        touched = set(write_map(record))
+        for head in read_maps(record):
+            touched |= set(head)
+        touched |= {int(i) for i in (record.get("rows_written") or {}).get("ids", [])}
+        out.append(len(touched))
+    return out
+
+
+def least_used_age(trace, step: int) -> int | None:
+    """Steps since the least-used slot of `step` was last accessed, counted before this step's accesses, as the
+    core recorded it ("least_used_age"; SAM/SDNC). A value > step means "never accessed". None when not recorded.
+    """
+    age = trace.steps[step].get("least_used_age")
+    return None if age is None else int(age)
+
+
+# ------------------------------------------------------------------------------------------ bits
+
+def wrong_bits_of(outputs, targets, mask=None) -> np.ndarray:
+    """The one definition of a wrong bit, torch-free: outputs p [T, O], targets [T, O], mask [T] or None ->
+    bool [T, O], True on scored steps (mask > 0) where (p > 0.5) differs from (target > 0.5).
+
+    samviz.tasks.wrong_bits is the tensor version over logits (logit > 0 ⇔ p > 0.5); a test checks that
+    both agree on the same episode.
+    """
+    outputs = np.asarray(outputs, dtype=float)
+    targets = np.asarray(targets, dtype=float)
+    scored = np.ones(len(outputs)) if mask is None else np.asarray(mask, dtype=float)
+    return ((outputs > BIT_THRESHOLD) != (targets > BIT_THRESHOLD)) & (scored[:, None] > 0)
+
+
+def wrong_bits(trace) -> np.ndarray:
+    """bool [T, O]: the trace's wrong output bits; all False for a trace without targets (typed input)."""
+    if trace.targets is None:
+        return np.zeros(np.asarray(trace.outputs, dtype=float).shape, dtype=bool)
+    return wrong_bits_of(trace.outputs, trace.targets, trace.mask)
+
+
+def bit_errors_per_step(trace) -> np.ndarray:
+    """int [T]: wrong bits at each step (zero outside the scored steps)."""
+    return wrong_bits(trace).sum(axis=1)
+
+
+def answer_steps(trace) -> list[int]:
+    if trace.mask is None:
+        return []
+    return [t for t, m in enumerate(trace.mask) if m > 0]
