@@ -159,3 +159,23 @@ def test_priority_sort_link_opens_at_its_default_not_copys():
     assert params.default_level("priority_sort") != params.default_level("copy")   # else the test proves nothing
     at = player({"task": "priority_sort"})
     assert at.sidebar.number_input(key="keep_player_level").value == params.default_level("priority_sort")
+
+
+def test_a_step_past_the_episode_says_so():
+    at = player({"level": "2", "step": "4000"})                     # copy level 2: 5 steps
+    no_exception(at)
+    assert at.slider(key="keep_player_step").value == 4
+    assert any("Step 4000 is past the end" in i.value and "4" in i.value for i in at.info)
+    at = compare({"level": "2", "step": "4000"})
+    no_exception(at)
+    assert any("Step 4000 is past the end" in i.value for i in at.info)
+
+
+def test_named_bad_characters_cannot_pair_into_markup():
+    """Two '*' (or '`', '$', '_') named in one message would otherwise make emphasis, code or LaTeX of the text
+    between them: every ASCII punctuation character is backslash-escaped, so CommonMark shows it as typed."""
+    _, problem = params.parse_bits("1*0$1_`01", "copy")
+    for c in "*$_":
+        assert f"'\\{c}'" in problem.message
+    assert "'*'" not in problem.message and "'$'" not in problem.message
+    assert params.character("a") == "'a'"

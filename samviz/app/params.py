@@ -10,6 +10,7 @@ Model kinds, their slot limits and their sparse/dense split come from samviz/kin
 from __future__ import annotations
 
 from collections.abc import Mapping
+import string
 from typing import NamedTuple
 
 from samviz.kinds import DENSE_MODELS, INDEXES, MODELS, SPARSE_MODELS, spec
@@ -47,6 +48,12 @@ def echo(text) -> str:
     """A visitor's text as we echo it: repr (so newlines and control characters are visible), cut short."""
     text = str(text)
     return repr(text if len(text) <= ECHO_CHARS else text[:ECHO_CHARS] + "…")
+
+
+def character(c: str) -> str:
+    """One typed character, quoted, safe inside a markdown message: ASCII punctuation is backslash-escaped
+    (CommonMark shows it literally), so '*', '_', '`', '$' or '[' cannot pair up with another into markup."""
+    return f"'\\{c}'" if c in string.punctuation else repr(c)
 
 
 # ------------------------------------------------------------------------------------------ tasks and levels
@@ -166,7 +173,7 @@ def _is_compact(token: str) -> bool:
 def _compact_row(token: str, number: int, size: int, task: str) -> tuple[list[float] | None, Problem | None]:
     bad = [(position, c) for position, c in enumerate(token, start=1) if c not in "01"]
     if bad:
-        named = ", ".join(f"character {position} is {echo(c)}" for position, c in bad[:BAD_CHARACTERS_NAMED])
+        named = ", ".join(f"character {position} is {character(c)}" for position, c in bad[:BAD_CHARACTERS_NAMED])
         more = f" (and {len(bad) - BAD_CHARACTERS_NAMED} more)" if len(bad) > BAD_CHARACTERS_NAMED else ""
         return None, Problem(f"row {number}: bits must be 0 or 1, but {named}{more}", echo(token))
     if len(token) != size:

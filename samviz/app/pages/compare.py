@@ -127,7 +127,10 @@ def render() -> None:
 
     st.divider()
     last = min(len(run[2]) for run in runs.values()) - 1
-    if not isinstance(st.session_state.get(_key("step")), int) or not 0 <= st.session_state[_key("step")] <= last:
+    requested = st.session_state.get(_key("step"))
+    if not isinstance(requested, int) or not 0 <= requested <= last:
+        if isinstance(requested, int):
+            st.info(f"Step {requested} is past the end of this episode (last step {last}): showing step 0.")
         st.session_state[_key("step")] = 0
     st.slider("Step for the views below", 0, max(last, 1), key=_key("step"), disabled=last == 0)
     step = min(st.session_state[_key("step")], last)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from samviz.app import explain, figures, loaders, notices, params, state, trace_cache
 from samviz.app import trace_stats as stats
-from samviz.kinds import INDEXES, MODELS, spec
+from samviz.kinds import DENSE_MODELS, INDEXES, MODELS, SPARSE_MODELS, spec
 from samviz.tasks import TARGETS
 
 PAGE = "player"
@@ -23,6 +23,12 @@ def _defaults() -> dict:
 
 def _key(name: str) -> str:
     return f"{state.KEEP}{PAGE}_{name}"
+
+
+def _names(kinds) -> str:
+    """("ntm", "dam", "dnc") -> "NTM, DAM and DNC"."""
+    names = [kind.upper() for kind in kinds]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 # ------------------------------------------------------------------------------------------ callbacks
@@ -73,7 +79,8 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
     sb = st.sidebar
     sb.header("Episode")
     sb.selectbox("Model", MODELS, key=_key("model"), format_func=str.upper,
-                 help="NTM, DAM and DNC address every slot (dense); SAM and SDNC only K per head (sparse).")
+                 help=f"{_names(DENSE_MODELS)} address every slot (dense); {_names(SPARSE_MODELS)} only K per "
+                      "head (sparse).")
     sb.selectbox("Task", params.TASKS, key=_key("task"), on_change=_on_task_change,
                  format_func=lambda t: t.replace("_", " "))
     task = st.session_state[_key("task")]
@@ -246,6 +253,9 @@ def render() -> None:
                                mime="application/json", on_click="ignore", key="player_download")
     st.sidebar.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG. "
                        "The address bar holds model, task, level, seed and step: copy it to share this view.")
+    requested = st.session_state.get(_key("step"))
+    if isinstance(requested, int) and requested > len(trace) - 1:
+        st.info(f"Step {requested} is past the end of this episode: showing its last step, {len(trace) - 1}.")
     playing = st.session_state.get("player_playing", False)
     view = st.fragment(run_every=PLAY_INTERVAL_S if playing else None)(_step_view)
     view(trace, settings, playing)
