@@ -269,7 +269,7 @@ def test_dnc_narration_reads_the_recorded_free_gates():
 def test_narration_quotes_the_cores_constants():
     from samviz.app.pages import learn
     from samviz.memory.dam import USAGE_DISCOUNT
-    from samviz.memory.sam import ACCESS_THRESHOLD
+    from samviz.memory.usage import ACCESS_THRESHOLD
     assert f"δ = {ACCESS_THRESHOLD:g}" in learn.SECTIONS["sam-usage"][0]
     assert any(eq.endswith(f"\\lambda = {USAGE_DISCOUNT:g}") for eq in learn.SECTIONS["dam"][1])
     # the Learn page teaches the search cost samviz measures (√N for the faiss index), not only log N

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from samviz.app import trace_stats as stats
 from samviz.memory.dam import USAGE_DISCOUNT  # λ
-from samviz.memory.sam import ACCESS_THRESHOLD  # δ
+from samviz.memory.usage import ACCESS_THRESHOLD  # δ
 
 # anchor id -> Learn-page section title. The Learn page renders exactly these sections (a test checks it).
 ANCHORS = {

@@ -1,7 +1,7 @@
 """Figure builders: pure functions of an EpisodeTrace (and the step shown) -> plotly figures.
 
 No Streamlit, no torch, no model math: what is drawn is read from the trace's per-step records (schema:
-samviz/trace.py) through samviz/app/trace_stats.py, which computes every statistic the figures show. Every
+samviz/trace/schema.py) through samviz/app/trace_stats.py, which computes every statistic the figures show. Every
 figure stays under MAX_CELLS heatmap cells: large memories are zoomed to the slots that carry the most
 weight, and long usage vectors are binned.
 """

@@ -80,7 +80,7 @@ def expand_trace(trace: EpisodeTrace) -> EpisodeTrace:
 
 
 def trace_json(trace: EpisodeTrace) -> str:
-    """The trace's JSON (samviz/trace.py's format), whether it is compact or not."""
+    """The trace's JSON (samviz/trace/episode.py's format), whether it is compact or not."""
     return expand_trace(trace).to_json()
 
 

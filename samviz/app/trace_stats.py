@@ -2,7 +2,7 @@
 
 What the figures draw and the narration says is computed here, once: the weights of a step as {slot: weight}
 maps, wrong bits, attention spread and entropy, rows touched, the least-used slot's age, the slots worth
-drawing. A trace is the JSON schema of samviz/trace.py (batch element 0); its numeric lists may be compact
+drawing. A trace follows samviz/trace/schema.py (batch element 0); its numeric lists may be compact
 arrays (samviz/app/trace_cache.py): everything here only iterates, indexes and takes len() of them.
 """
 from __future__ import annotations

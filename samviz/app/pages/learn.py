@@ -12,7 +12,7 @@ import streamlit as st
 from samviz.app.explain import ANCHORS
 from samviz.memory.dam import USAGE_DISCOUNT  # λ
 from samviz.memory.index import SCAN_PER_SQRT_N  # rows the faiss index scans per query, per √N
-from samviz.memory.sam import ACCESS_THRESHOLD  # δ
+from samviz.memory.usage import ACCESS_THRESHOLD  # δ
 
 DELTA, LAMBDA = f"{ACCESS_THRESHOLD:g}", f"{USAGE_DISCOUNT:g}"
 
