@@ -1,0 +1,253 @@
+"""scripts/serve_class.sh: two app replicas behind Debian's nginx, on loopback, started and stopped for real.
+
+Checked: bad options and a taken port are refused before anything starts; with 2 replicas the proxy
+answers /_stcore/health and serves the app's page; requests without the sticky cookie spread over both
+replicas while requests with one all reach the same replica (nginx's access log names the upstream of every
+request); a real browser loads the app through the proxy, so the WebSocket upgrade works; SIGTERM stops
+nginx and every replica (no process left, the ports free) and the script exits 0.
+Needs nginx (`bash scripts/install_chromium.sh` installs Debian's); the browser check also needs chromium.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+from pathlib import Path
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "serve_class.sh"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+START_TIMEOUT_S = 240       # two Streamlit processes starting at once on a busy 2-core machine
+STOP_TIMEOUT_S = 30         # the script gives its children 15 s after SIGTERM, then kills them
+
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed: run `bash scripts/install_chromium.sh` "
+                                                       "(installs Debian's nginx) to test scripts/serve_class.sh")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_run(count: int) -> int:
+    """A first port p with p, p+1, ..., p+count−1 all free on 127.0.0.1."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            first = s.getsockname()[1]
+        if first + count <= 65535 and all(port_is_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def get(port: int, path: str, headers: dict | None = None, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """One HTTP GET to 127.0.0.1:port -> (status, lower-cased headers, body). No proxies, no redirects."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def run_script(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+class Service:
+    """The script running in the background, with what it started."""
+
+    def __init__(self, tmp_path: Path):
+        self.port = free_port_run(3)
+        self.replica_ports = [self.port + 1, self.port + 2]
+        self.run_dir = tmp_path / "run"
+        self.log_path = tmp_path / "serve_class.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            ["bash", str(SCRIPT), "--replicas", "2", "--port", str(self.port), "--run-dir", str(self.run_dir),
+             "--timeout", str(START_TIMEOUT_S)],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        self.exit_code: int | None = None
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S + 20
+        while "serve_class.sh: ready" not in self.output():
+            if self.process.poll() is not None:
+                pytest.fail(f"serve_class.sh exited with {self.process.returncode} before it was ready:\n"
+                            f"{self.output()}{self._logs()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve_class.sh not ready within {START_TIMEOUT_S + 20} s:\n{self.output()}{self._logs()}")
+            time.sleep(0.5)
+
+    def _logs(self) -> str:
+        text = ""
+        for path in sorted(self.run_dir.glob("*.log")) if self.run_dir.is_dir() else []:
+            text += f"\n--- {path.name}\n" + path.read_text()[-2000:]
+        return text
+
+    def processes(self) -> list:
+        """The script's descendants now: nginx master and worker, both replicas (psutil.Process objects)."""
+        import psutil
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def access_log(self) -> list[tuple[str, str]]:
+        """(request line, upstream address) of every request the proxy logged so far."""
+        path = self.run_dir / "nginx-access.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        entries = []
+        for line in lines:
+            match = re.search(r'"([^"]*)" \d+ upstream=(\S+)', line)
+            if match:
+                entries.append((match.group(1), match.group(2)))
+        return entries
+
+    def stop(self) -> int:
+        """SIGTERM, as a terminal's Ctrl-C or a service manager would send; the script's exit code."""
+        if self.exit_code is None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.exit_code = self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.exit_code = self.process.wait()
+                pytest.fail(f"serve_class.sh did not stop within {STOP_TIMEOUT_S} s of SIGTERM:\n{self.output()}")
+        return self.exit_code
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    pytest.importorskip("psutil", reason="psutil lists the processes the script started")
+    if NGINX is None:
+        pytest.skip("nginx is not installed: run `bash scripts/install_chromium.sh` (installs Debian's nginx)")
+    served = Service(tmp_path_factory.mktemp("serve_class"))
+    leftovers = []
+    try:
+        served.wait_ready()
+        leftovers = served.processes()
+        yield served
+    finally:
+        served.stop()
+        for process in leftovers:          # never leave a replica behind, whatever the tests found
+            try:
+                process.kill()
+            except Exception:
+                pass
+        served.log.close()
+
+
+def test_bad_options_are_refused():
+    result = run_script("--replicas", "many")
+    assert result.returncode == 2 and "--replicas must be 0..64" in result.stderr, result.stderr
+    result = run_script("--port", "70000")
+    assert result.returncode == 2 and "--port" in result.stderr, result.stderr
+    result = run_script("--frobnicate", "1")
+    assert result.returncode == 2 and "unknown option --frobnicate" in result.stderr, result.stderr
+    result = run_script("--help")
+    assert result.returncode == 0 and "Several machines" in result.stdout
+
+
+@needs_nginx
+def test_taken_port_is_refused_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = run_script("--replicas", "1", "--port", str(port), "--first-port", str(free_port_run(1)),
+                            "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 1, result.stderr
+    assert f"127.0.0.1:{port} is in use" in result.stderr
+    assert time.monotonic() - started < 15
+    assert not (tmp_path / "run").exists(), "the script created its run directory before checking the port"
+
+
+def test_health_and_page_through_the_proxy(service):
+    status, headers, body = get(service.port, "/_stcore/health")
+    assert (status, body) == (200, b"ok")
+    assert headers.get("server", "").startswith("nginx"), headers        # it went through the proxy
+    assert "samviz_replica=" in headers.get("set-cookie", ""), headers    # the sticky cookie is handed out
+    status, headers, body = get(service.port, "/")
+    assert status == 200 and b"<title>" in body.lower() and b"script" in body.lower(), body[:300]
+    # each replica answers on its own port too (both really started)
+    for port in service.replica_ports:
+        status, _, body = get(port, "/_stcore/health")
+        assert (status, body) == (200, b"ok"), port
+
+
+def test_sessions_are_sticky_and_spread(service):
+    before = len(service.access_log())
+    for _ in range(24):                              # no cookie: a new random key each time
+        get(service.port, "/_stcore/health")
+    fresh = service.access_log()[before:]
+    assert len(fresh) == 24, fresh
+    spread = {upstream for _, upstream in fresh}
+    # 24 random keys all hashed to one of two replicas: below 1e-5 even if ketama split the keys 60/40
+    assert spread == {f"127.0.0.1:{p}" for p in service.replica_ports}, spread
+
+    before = len(service.access_log())
+    for _ in range(12):
+        get(service.port, "/_stcore/health", headers={"Cookie": "samviz_replica=one-browser"})
+    same = service.access_log()[before:]
+    assert len(same) == 12 and len({upstream for _, upstream in same}) == 1, same
+
+
+def test_browser_loads_the_app_through_the_proxy(service):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    before = len(service.access_log())
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{service.port}/", wait_until="domcontentloaded", timeout=120_000)
+            # CONNECTED + notRunning: the WebSocket went through nginx and the script ran to the end
+            page.wait_for_selector(READY, timeout=120_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= 1",
+                                   timeout=60_000)
+        finally:
+            browser.close()
+    requests = service.access_log()[before:]
+    streams = [upstream for request, upstream in requests if request.startswith("GET /_stcore/stream")]
+    assert streams, requests
+    # the browser's page, its WebSocket and everything else went to one replica (sticky by cookie)
+    assert len({upstream for _, upstream in requests if upstream != "-"}) == 1, requests
+
+
+def test_sigterm_stops_everything(service):
+    import psutil
+    processes = service.processes()
+    names = " ".join(" ".join(p.cmdline()[:3]) for p in processes)
+    assert sum("nginx" in p.name() for p in processes) >= 2, names                # master + worker
+    assert sum("streamlit" in " ".join(p.cmdline()) for p in processes) == 2, names
+    assert service.stop() == 0, service.output()
+    survivors = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not survivors, f"left running after SIGTERM: {survivors}"
+    for port in [service.port, *service.replica_ports]:
+        assert port_is_free(port), f"port {port} still taken after the script stopped"
+    assert "serve_class.sh: stopped" in service.output()
