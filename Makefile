@@ -1,12 +1,13 @@
 # samviz — two commands: `make run` starts the app, `make test` runs every test.
 # Both create or refresh the local virtual environment .venv from requirements.txt when needed.
+# `make lint` checks the code style (ruff, configured in pyproject.toml); CI runs it after the tests.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 PORT ?= 8501
 
-.PHONY: run test test-fast browser train bench evaluate clean
+.PHONY: run test test-fast lint browser train bench evaluate clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ test: $(STAMP) browser
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not browser and not slow"
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 bench: $(STAMP)
 	$(PY) -m samviz.bench --models ntm,dam,sam,sam-exact,sdnc,dnc --slots 1024,16384,131072,1048576 --batch 8 --heads 4 --steps 10
 
@@ -34,4 +38,4 @@ evaluate: $(STAMP)
 	$(PY) -m samviz.evaluate --all
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,8 +1,8 @@
-"""Where samviz's shipped data lives: the pretrained checkpoints and the assets (benchmark results, images).
+"""Where samviz's shipped data lives: the pretrained checkpoints, the assets (benchmark results) and app.py.
 
-In a source checkout (and an editable install) they are the top-level folders `pretrained/` and `assets/`;
-a plain `pip install .` copies them into the package as `samviz/_data/pretrained` and `samviz/_data/assets`
-(see pyproject.toml). Code asks here instead of walking up from `__file__`.
+In a source checkout (and an editable install) they are the top-level `pretrained/`, `assets/` and `app.py`;
+a plain `pip install .` copies them into the package as `samviz/_data/pretrained`, `samviz/_data/assets`
+and `samviz/_data/app.py` (setup.py's build step). Code asks here instead of walking up from `__file__`.
 """
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 _SOURCE_ROOT = PACKAGE_DIR.parent
 _INSTALLED_DATA = PACKAGE_DIR / "_data"
+# A checkout has the project file beside the package; site-packages does not (and may hold other
+# distributions' top-level folders called "assets").
+IN_CHECKOUT = (_SOURCE_ROOT / "pyproject.toml").is_file() and (_SOURCE_ROOT / "app.py").is_file()
 
 
-def _data_dir(name: str) -> Path:
-    source = _SOURCE_ROOT / name
-    if (_SOURCE_ROOT / "samviz" / "paths.py").exists() and source.is_dir():
-        return source
-    return _INSTALLED_DATA / name
+def _shipped(name: str) -> Path:
+    """A top-level file or folder of the checkout, or its installed copy under samviz/_data."""
+    return _SOURCE_ROOT / name if IN_CHECKOUT else _INSTALLED_DATA / name
 
 
-PRETRAINED_DIR = _data_dir("pretrained")
-ASSETS_DIR = _data_dir("assets")
+PRETRAINED_DIR = _shipped("pretrained")
+ASSETS_DIR = _shipped("assets")
 BENCH_RESULTS_DIR = ASSETS_DIR / "bench"
+APP_SCRIPT = _shipped("app.py")          # what `streamlit run` starts (samviz-app, samviz.app.launch)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -95,9 +95,11 @@ def size_row(args, slots: int) -> dict:
     row = {"slots": slots, "exact_build_s": exact_build, "faiss_build_s": faiss_build}
     for name, index in (("exact", exact), ("faiss", approximate)):
         queries = iter(query_sets)
-        row[f"{name}_search_ms"] = timed(lambda: index.search(next(queries), k), args.repeats)
+        row[f"{name}_search_ms"] = timed(lambda index=index, queries=queries: index.search(next(queries), k),
+                                         args.repeats)
         updates = iter(update_sets)                     # the same row updates for both, in the same order
-        row[f"{name}_update_ms"] = timed(lambda: index.update(*next(updates)), args.repeats)
+        row[f"{name}_update_ms"] = timed(lambda index=index, updates=updates: index.update(*next(updates)),
+                                         args.repeats)
     for batch_ids, slot_ids, rows in update_sets:       # the memory catches up: all three agree again
         memory[batch_ids, slot_ids] = rows
     found, truth = [], []

@@ -73,7 +73,7 @@ def main():
         state = model.core.initial_state(args.batch)
         setup = time.perf_counter() - start
 
-        def sam_step():
+        def sam_step(model=model, state=state):        # bound now: called within this iteration
             model.run(x, memory_state=state._replace(time=0))[0].sum().backward()
 
         per_step = time_per_step(sam_step, args.steps, args.repeats)

@@ -1,6 +1,9 @@
 """The Scaling lab page under Streamlit's AppTest: shipped results, a tiny live run, the lock, bad input."""
 import json
+import sys
+import time
 
+import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -103,3 +106,33 @@ def test_plan_marks_what_the_budget_refuses(lock):
     assert not at.exception
     plans = [frame.value for frame in at.sidebar.dataframe if "runs" in frame.value.columns]
     assert len(plans) == 1 and list(plans[0]["runs"]) == ["refused (memory)"]
+
+
+def test_leaving_during_a_run_kills_the_worker_and_frees_the_lock(lock, monkeypatch, tmp_path):
+    """Issue 15: a visitor who leaves mid-run must not leave the worker running and the lock held.
+
+    AppTest stops a script that runs past its timeout the way Streamlit does when a visitor leaves (a stop
+    request, raised at the script's next Streamlit call). The worker is a stand-in that would run 60 s.
+    """
+    pids = tmp_path / "pid"
+    worker = f"import os, time; open({str(pids)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    monkeypatch.setattr(runner, "worker_command", lambda config, budget: [sys.executable, "-c", worker])
+    at = _app()
+    _tiny(at)
+    at.multiselect(key="keep_scaling_models").set_value(["ntm"])
+    at.selectbox(key="keep_scaling_timeout").set_value(30)
+    at.run()
+    at.button(key="scaling_run").click()
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="timed out"):
+        at.run(timeout=4)                        # the visitor "leaves" after 4 s
+    assert time.monotonic() - start < 4 + 2      # stopped within a tick, not after the 30 s timeout
+    assert pids.exists()
+    pid = int(pids.read_text())
+    try:
+        alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        alive = False
+    assert not alive, "the worker still runs"
+    with runner.bench_lock(lock):                # another visitor may measure now
+        pass

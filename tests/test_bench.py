@@ -8,7 +8,8 @@ import time
 import pytest
 
 from samviz.bench import plots, runner
-from samviz.bench.__main__ import main as cli_main, parse_slots
+from samviz.bench.__main__ import main as cli_main
+from samviz.bench.__main__ import parse_slots
 from samviz.bench.paper import REFERENCE_POINTS, REFERENCE_RATIOS
 from samviz.bench.runner import BenchConfig, BenchmarkBusy, bench_lock, estimate_bytes, run_config, run_configs
 
@@ -188,3 +189,102 @@ def test_shipped_results_follow_the_schema():
             assert row["ms_per_step"] > 0 and row["peak_mib"] is not None
         else:
             assert row.get("reason")
+
+
+# ---------------------------------------------------------------------------------------------- cancelling
+# A stand-in worker that runs for a minute, with a child of its own (the whole process group must go):
+# it writes "worker_pid child_pid" to the file named by its argument, then sleeps.
+SLOW_WORKER = ("import subprocess, sys, time; child = subprocess.Popen(['sleep', '60']); "
+               "open(sys.argv[1], 'w').write(f'{__import__(\"os\").getpid()} {child.pid}'); time.sleep(60)")
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _slow_worker(monkeypatch, tmp_path) -> str:
+    pids = str(tmp_path / "pids")
+    monkeypatch.setattr(runner, "worker_command", lambda config, budget: [sys.executable, "-c", SLOW_WORKER, pids])
+    return pids
+
+
+def _wait_for(path: str, seconds: float = 20) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and len(open(path).read().split()) == 2:
+            return [int(p) for p in open(path).read().split()]
+        time.sleep(0.02)
+    raise AssertionError("the stand-in worker never started")
+
+
+def test_a_raising_progress_callback_kills_the_worker_group_and_frees_the_lock(lock, monkeypatch, tmp_path):
+    """What the Scaling lab relies on when its visitor leaves: Streamlit raises inside the progress tick."""
+    pids_file = _slow_worker(monkeypatch, tmp_path)
+    spy = SpyPopen()
+    ticks, raised_at = [], []
+
+    def progress(config, seconds):
+        ticks.append(seconds)
+        if os.path.exists(pids_file) and seconds > 0.5:
+            raised_at.append(time.monotonic())
+            raise runner.BenchmarkCancelled("the visitor left")
+
+    monkeypatch.setattr(runner, "run_config", lambda *a, **kw: run_config(*a, popen=spy, **kw))
+    rows = run_configs([BenchConfig(model="ntm", **TINY)] * 2, timeout_s=120, lock=lock, progress=progress)
+    with pytest.raises(runner.BenchmarkCancelled):
+        next(rows)
+    stopped = time.monotonic() - raised_at[0]
+    assert stopped < 2, stopped                                       # killed at once, not after the timeout
+    worker_pid, child_pid = _wait_for(pids_file)
+    assert len(spy.started) == 1 and spy.started[0].poll() is not None  # one worker started, and it is gone
+    deadline = time.monotonic() + 2
+    while _alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(worker_pid) and not _alive(child_pid)           # its own child too (the process group)
+    assert len(ticks) >= 2 and all(b - a < 1.0 for a, b in zip(ticks, ticks[1:], strict=False))   # frequent ticks
+    with bench_lock(lock):                                            # the lock is free again
+        pass
+
+
+def test_closing_the_rows_generator_between_rows_frees_the_lock(lock, monkeypatch):
+    result = runner.RESULT_PREFIX + json.dumps({"status": "ok", "ms_per_step": 1.0, "peak_mib": 1.0})
+    monkeypatch.setattr(runner, "worker_command", lambda config, budget: [sys.executable, "-c", f"print({result!r})"])
+    rows = run_configs([BenchConfig(model="ntm", **TINY)] * 3, timeout_s=30, lock=lock)
+    assert next(rows)["status"] == "ok"
+    with pytest.raises(BenchmarkBusy):
+        with bench_lock(lock):
+            pass
+    rows.close()
+    with bench_lock(lock):
+        pass
+
+
+def test_a_worker_stops_when_its_runner_dies(lock, tmp_path):
+    """A crashed or killed server leaves no benchmark running: the worker watches its parent."""
+    import psutil
+    script = ("import sys; from samviz.bench.runner import BenchConfig, run_config; "
+              "run_config(BenchConfig(model='sam-exact', slots=1 << 16, batch=1, steps=1000), timeout_s=300, "
+              "time_budget_s=600)")
+    runner_process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ))
+    try:
+        deadline, workers = time.monotonic() + 30, []
+        while not workers and time.monotonic() < deadline:
+            workers = [p for p in psutil.Process(runner_process.pid).children()
+                       if "samviz.bench.measure" in " ".join(p.cmdline())]
+            time.sleep(0.05)
+        assert workers, "the runner never started its worker"
+        time.sleep(0.5)
+        assert workers[0].is_running()
+        runner_process.kill()
+        runner_process.wait()
+        deadline = time.monotonic() + 3
+        while _alive(workers[0].pid) and time.monotonic() < deadline:    # a zombie has exited (nobody reaps it)
+            time.sleep(0.05)
+        assert not _alive(workers[0].pid), "the worker outlived its runner"
+    finally:
+        if runner_process.poll() is None:
+            runner_process.kill()
