@@ -227,3 +227,16 @@ def test_player_warns_when_a_pretrained_model_misses_its_target(monkeypatch):
         loaders.load_model.clear()
     at = player({"model": "ntm", "task": "copy"})          # the real ntm-copy meets its target
     assert any("ntm-copy" in s.value for s in at.success)
+
+
+def test_compare_pairs_each_dense_model_with_its_sparse_twin():
+    from samviz.app.pages.compare import sparse_partner
+    from samviz.kinds import DENSE_MODELS, spec
+    assert {dense: sparse_partner(dense) for dense in DENSE_MODELS} == {"ntm": "sam", "dam": "sam", "dnc": "sdnc"}
+    for dense in DENSE_MODELS:
+        partner = spec(sparse_partner(dense))
+        assert partner.sparse and partner.dense_twin in (dense, "dam")      # its twin, or SAM for the NTM
+    at = page("compare")
+    at.sidebar.selectbox(key="keep_compare_dense").set_value("dnc").run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key="keep_compare_sparse").value == "sdnc"
