@@ -288,3 +288,33 @@ def test_a_worker_stops_when_its_runner_dies(lock, tmp_path):
     finally:
         if runner_process.poll() is None:
             runner_process.kill()
+
+
+def test_the_lock_dies_with_its_holder(lock):
+    """A crashed server cannot keep the lock: the kernel drops an flock with the process that held it."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from samviz.bench.runner import bench_lock\n"
+                               "with bench_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", lock],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BenchmarkBusy):
+            with bench_lock(lock):
+                pass
+        holder.kill()
+        holder.wait()
+        with bench_lock(lock):
+            pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_the_worker_does_not_depend_on_the_working_directory(lock, tmp_path, monkeypatch):
+    """Run from a directory whose own `samviz` package would break the worker, with no PYTHONPATH."""
+    decoy = tmp_path / "samviz"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy samviz in the working directory')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    row = run_config(BenchConfig(model="ntm", **TINY), timeout_s=120, time_budget_s=0.1)
+    assert row["status"] == "ok", row

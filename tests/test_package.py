@@ -96,6 +96,11 @@ def test_a_plain_install_carries_the_data_and_runs_from_anywhere(tmp_path):
     refused = subprocess.run([str(scripts / "samviz-bench"), "--models", "ntm", "--slots", "2^1..2^99"],
                              cwd=elsewhere, env=run_env, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "out of range" in refused.stderr
+    # a real (tiny) measurement: the worker process finds the installed package, whatever the cwd
+    measured = _run([str(scripts / "samviz-bench"), "--models", "ntm", "--slots", "16", "--batch", "1", "--steps", "2",
+                     "--repeat-time", "0.1"], cwd=elsewhere,
+                    env=dict(run_env, SAMVIZ_BENCH_LOCK=str(tmp_path / "bench.lock")))
+    assert '"status": "ok"' in measured.stdout, measured.stderr
 
     # the app: samviz-app starts streamlit on the installed app.py, which answers its health check
     port = 8600 + os.getpid() % 300
