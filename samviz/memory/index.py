@@ -10,10 +10,21 @@ Two backends behind one interface (`MemoryIndex`):
   rows, inner product = cosine, adaptive probing), updated row by row in O(n) list edits; exact
   `IndexFlatIP` below 4096 slots. See its docstring for the structure and the numbers behind it.
 
-Similarity, the same for both (and for `F.cosine_similarity`): each vector is divided by max(‖v‖, EPSILON),
-so a zero row or query scores 0 against everything, never NaN, and a tiny row (SAM's 1e-6 start) counts by
-its direction alone. Use `cosine_scores` for the exact reference the indexes agree with (addressing's
-cosine_similarity adds its epsilon to ‖q‖·‖r‖ instead, which ranks tiny rows lower).
+Search cost (what tests and benchmarks measure): exact O(N) per query; faiss ~√N per query — it scans a
+budget of SCAN_PER_SQRT_N·√N rows in whole lists and scores 4·√N centroids — not the O(log N) of the
+paper's tree indexes (docs/PAPER_NOTES.md, #index): an IVF trades the log for cheap O(n) updates.
+
+Similarity, the same for both (and for `F.cosine_similarity`): addressing.cosine_similarity with
+floor_norms=True — each vector is divided by max(‖v‖, NORM_FLOOR), so a zero row or query scores 0 against
+everything, never NaN, and a tiny row (SAM's 1e-6 start) counts by its direction alone. Use `cosine_scores`
+for the exact reference the indexes agree with. The model's own read uses the same function's other
+convention (ε added to ‖q‖·‖r‖, which ranks tiny rows lower); its docstring says why both remain.
+
+Non-finite values (NaN, ±inf): a query or a row holding one is indexed and searched as a zero vector — it
+scores 0 against everything, like an erased row — so the indexes never hold or rank a non-finite vector and
+a search always returns valid slot ids. A poisoned batch element cannot disturb the others (one index per
+batch element). The model refuses non-finite inputs before that (MemoryModel.run); this is the guarantee
+below it, for a non-finite interface (e.g. non-finite weights). Checking costs one isfinite pass per call.
 """
 from __future__ import annotations
 
@@ -24,17 +35,32 @@ import zlib
 import numpy as np
 import torch
 
-EPSILON = 1e-8   # norm floor, as torch.nn.functional.cosine_similarity
+from .addressing import NORM_FLOOR, cosine_similarity, unit_rows
+
+EPSILON = NORM_FLOOR   # norm floor of the indexes' cosine (addressing.cosine_similarity, floor_norms=True)
+
+
+def all_finite(x: torch.Tensor) -> bool:
+    """True when x holds no NaN or ±inf: one numpy sum (far cheaper per call than torch's isfinite + all + bool,
+    and this runs on every search and update). A sum that overflows only sends the caller down its slow path."""
+    return bool(np.isfinite(x.detach().numpy().sum()))
+
+
+def finite_rows(x: torch.Tensor) -> torch.Tensor:
+    """x [..., W] with every row that holds a NaN or ±inf replaced by zeros (x itself when all are finite)."""
+    if all_finite(x):
+        return x
+    return x.masked_fill(~torch.isfinite(x).all(-1, keepdim=True), 0)
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
-    """Rows divided by max(norm, EPSILON): unit rows, zero rows stay zero."""
-    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(EPSILON)
+    """Rows divided by max(norm, EPSILON): unit rows, zero rows stay zero, non-finite rows become zero."""
+    return unit_rows(finite_rows(x))
 
 
 def cosine_scores(queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """The similarity both indexes rank by: queries [B, Q, W], memory [B, N, W] -> [B, Q, N]."""
-    return torch.bmm(normalise(queries), normalise(memory).transpose(1, 2))
+    return cosine_similarity(finite_rows(queries), finite_rows(memory), floor_norms=True)
 
 
 def last_occurrence(batch_ids: torch.Tensor, slot_ids: torch.Tensor, slots: int) -> torch.Tensor:
@@ -107,19 +133,35 @@ class ExactIndex(MemoryIndex):
         self._check_memory(memory)
         self.memory = memory
         self.inverse_norms = 1.0 / torch.linalg.vector_norm(memory.detach(), dim=-1).clamp_min(EPSILON)
+        # rows holding a NaN or ±inf score 0 (the model's buffer keeps them: the bmm sees them, so they are
+        # masked after it); the [B, N] mask exists only once such a row has been seen
+        finite = torch.isfinite(memory.detach()).all(-1)                                 # [B, N]
+        self.nonfinite = None if bool(finite.all()) else ~finite
+        if self.nonfinite is not None:
+            self.inverse_norms[self.nonfinite] = 0
 
     def update(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, rows: torch.Tensor) -> None:
         if batch_ids.numel() == 0:
             return
         keep = last_occurrence(batch_ids, slot_ids, self.slots)
-        norms = torch.linalg.vector_norm(rows.detach()[keep], dim=-1).clamp_min(EPSILON)
-        self.inverse_norms[batch_ids[keep].long(), slot_ids[keep].long()] = (1.0 / norms).to(self.inverse_norms.dtype)
+        rows = rows.detach()[keep]
+        batch_ids, slot_ids = batch_ids[keep].long(), slot_ids[keep].long()
+        if self.nonfinite is not None or not all_finite(rows):       # rare: mark the rows that score 0
+            finite = torch.isfinite(rows).all(-1)
+            if self.nonfinite is None:
+                self.nonfinite = torch.zeros(self.batch_size, self.slots, dtype=torch.bool)
+            self.nonfinite[batch_ids, slot_ids] = ~finite
+            rows = finite_rows(rows)
+        norms = torch.linalg.vector_norm(rows, dim=-1).clamp_min(EPSILON)
+        self.inverse_norms[batch_ids, slot_ids] = (1.0 / norms).to(self.inverse_norms.dtype)
 
     def search(self, queries: torch.Tensor, k: int) -> torch.Tensor:
         self._check_search(queries, k)
         memory = self.memory.detach()
         scores = torch.bmm(normalise(queries.detach().to(memory.dtype)), memory.transpose(1, 2))
         scores.mul_(self.inverse_norms.unsqueeze(1))
+        if self.nonfinite is not None:
+            scores.masked_fill_(self.nonfinite.unsqueeze(1), 0.0)
         return torch.topk(scores, k, dim=-1).indices
 
     def describe(self) -> str:
