@@ -20,9 +20,10 @@ import time
 import torch
 
 import samviz
-import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
 from samviz import tasks as tasks_module
-from samviz.train import TARGETS, mean_value
+from samviz.paths import PRETRAINED_DIR
+import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
+from samviz.tasks import TARGETS
 
 EVALUATION_SEED = 1234
 BATCHES = 20
@@ -30,9 +31,12 @@ BATCH_SIZE = 32
 # Twice the trained length: copy 20 → 40 vectors; associative recall 6 → 12 items;
 # priority sort: 20 → 40 input vectors (the task then asks for the same fraction of them sorted).
 GENERALISATION_LEVELS = {"copy": 40, "associative_recall": 12, "priority_sort": 40}
+# Bounds of the command-line arguments, checked before anything is loaded: (lowest, highest).
+LIMITS = {"batches": (1, 10_000), "batch_size": (1, 4096), "seed": (-(2**63), 2**64 - 1), "threads": (1, 1024),
+          "jobs": (1, 64)}
 README_BEGIN = "<!-- samviz-evaluate:begin -->"
 README_END = "<!-- samviz-evaluate:end -->"
-README_PATH = pretrained.PRETRAINED_DIR / "README.md"
+README_PATH = PRETRAINED_DIR / "README.md"
 
 
 @torch.no_grad()
@@ -44,7 +48,7 @@ def bit_errors(model, task, level, batches: int = BATCHES, batch_size: int = BAT
     for _ in range(batches):
         episode = task.sample(batch_size=batch_size, level=level, generator=generator)
         logits = model(episode.inputs)
-        total += mean_value(tasks_module.bit_errors_per_sequence(logits, episode)) * batch_size
+        total += tasks_module.bit_errors_per_sequence(logits, episode) * batch_size
         count += batch_size
     return total / count
 
@@ -151,6 +155,20 @@ def write_meta(row: dict) -> None:
     pretrained.atomic_write_json(directory / pretrained.META_FILE, meta)
 
 
+def bounded_int(low: int, high: int):
+    """An argparse type: an integer in [low, high], or argparse's "invalid value" refusal (exit status 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}] (got {value})")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
 def _evaluate_job(job: tuple) -> dict:
     name, batches, batch_size, seed, generalise, threads = job
     torch.set_num_threads(threads)
@@ -161,12 +179,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samviz.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="*", help="checkpoint directories or shipped names")
     parser.add_argument("--all", action="store_true", help="every shipped checkpoint in pretrained/")
-    parser.add_argument("--batches", type=int, default=BATCHES)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.add_argument("--seed", type=int, default=EVALUATION_SEED)
+    parser.add_argument("--batches", type=bounded_int(*LIMITS["batches"]), default=BATCHES,
+                        help=f"batches per score (default {BATCHES})")
+    parser.add_argument("--batch-size", type=bounded_int(*LIMITS["batch_size"]), default=BATCH_SIZE,
+                        help=f"episodes per batch (default {BATCH_SIZE})")
+    parser.add_argument("--seed", type=bounded_int(*LIMITS["seed"]), default=EVALUATION_SEED)
     parser.add_argument("--no-generalisation", action="store_true", help="skip the 2× length column")
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (per process)")
-    parser.add_argument("--jobs", type=int, default=1, help="checkpoints evaluated in parallel processes")
+    parser.add_argument("--threads", type=bounded_int(*LIMITS["threads"]), default=1,
+                        help="torch.set_num_threads (per process)")
+    parser.add_argument("--jobs", type=bounded_int(*LIMITS["jobs"]), default=1,
+                        help="checkpoints evaluated in parallel processes")
     parser.add_argument("--write-readme", action="store_true", help="put the table into pretrained/README.md")
     parser.add_argument("--write-meta", action="store_true", help="store the scores in each meta.json")
     args = parser.parse_args(argv)

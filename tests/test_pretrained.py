@@ -4,8 +4,8 @@ from pathlib import Path
 import re
 
 import pytest
-import torch
 from safetensors.torch import load_file, save_file
+import torch
 
 import samviz
 import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
@@ -25,7 +25,8 @@ def tiny_model(seed=0, **overrides):
 @pytest.fixture
 def checkpoint(tmp_path):
     model = tiny_model()
-    path = save_checkpoint(model, tmp_path / "ckpt", {"task": "copy", "level": 4, "metrics": {"bit_errors_per_sequence": 1.5}})
+    path = save_checkpoint(model, tmp_path / "ckpt",
+                           {"task": "copy", "level": 4, "metrics": {"bit_errors_per_sequence": 1.5}})
     return model, path
 
 
@@ -136,6 +137,57 @@ def test_missing_files_are_refused(checkpoint, tmp_path):
     assert issubclass(CheckpointError, ValueError)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(checkpoint, bad):
+    """A checkpoint holding NaN (a diverged run) or inf loads as an error naming the file and the tensor."""
+    _, path = checkpoint
+    tensors = load_file(str(path / "model.safetensors"))
+    tensors["output.bias"][1] = bad
+    save_file(tensors, str(path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: tensor\(s\) output\.bias hold NaN or infinite"):
+        load(path)
+    every = {name: torch.full_like(t, float("nan")) for name, t in tensors.items()}   # the all-NaN checkpoint
+    save_file(every, str(path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: tensor\(s\) .*hold NaN or infinite"):
+        load(path)
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    model = tiny_model()
+    with torch.no_grad():
+        model.output.weight[0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"not saved: tensor\(s\) output\.weight hold NaN"):
+        save_checkpoint(model, tmp_path / "ckpt", {"task": "copy"})
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_import_leaves_the_umask_alone_and_files_follow_it(tmp_path):
+    """Importing samviz.pretrained changes nothing in the process; a saved file gets 0o666 minus the umask."""
+    import subprocess
+    import sys
+    probe = ("import os, sys; calls = []; os.umask = lambda *a: calls.append(a) or 0o022; "
+             "import samviz.pretrained as p; from samviz.model import MemoryModel, ModelConfig; "
+             "p.save_checkpoint(MemoryModel(ModelConfig(memory_slots=8, word_size=4, controller_size=8)), "
+             "sys.argv[1]); print(calls)")
+    result = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "probe")], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr     # os.umask never called
+    import os
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tiny_model(), tmp_path / "ckpt", {"task": "copy"})
+    finally:
+        os.umask(old)
+    for name in ("model.safetensors", "meta.json"):
+        assert (tmp_path / "ckpt" / name).stat().st_mode & 0o777 == 0o640
+    assert not [p.name for p in (tmp_path / "ckpt").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_shipped_models_are_found_through_samviz_paths():
+    from samviz.paths import PRETRAINED_DIR
+    assert pretrained.PRETRAINED_DIR == PRETRAINED_DIR
+
+
 def test_available_lists_complete_checkpoint_dirs(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
     save_checkpoint(tiny_model(), tmp_path / "ntm-copy", {"task": "copy"})
@@ -155,7 +207,8 @@ def test_index_override_for_sparse_models(tmp_path):
     save_checkpoint(model, tmp_path / "sam", {"task": "copy"})
     loaded = load(tmp_path / "sam", index="faiss")
     assert loaded.config.index == "faiss"
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    pairs = zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_readme_table_is_rewritten_between_markers(tmp_path):

@@ -1,23 +1,34 @@
-"""Training: determinism under a seed, exact resumption, the curriculum, and that copy actually learns."""
+"""Training: determinism under a seed, exact resumption (also of the first trainer's runs), the curriculum,
+the settings and their defaults, and that copy actually learns."""
 import io
 import json
+from pathlib import Path
+import shlex
+import shutil
 
 import pytest
-import torch
 from safetensors.torch import load_file
+import torch
 
 import samviz
 from samviz import train
-from samviz.train import Curriculum, Progress, Trainer
+from samviz.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+from samviz.curriculum import Curriculum
+from samviz.tasks import TARGETS
+from samviz.training import state
+from samviz.training.config import STOP_FRACTION, TrainConfig
+from samviz.training.progress import Progress
+from samviz.training.trainer import Trainer, make_optimizer
 
 TINY_RUN = ["--model", "ntm", "--task", "copy", "--slots", "8", "--word-size", "4", "--controller", "8",
             "--batch", "2", "--eval-every", "5", "--val-batch", "4", "--window", "3", "--threshold", "0.8",
             "--log-every", "1000", "--checkpoint-every", "4"]
+OLD_RUN = Path(__file__).parent / "data" / "train_state_v1"     # the first trainer's run of TINY_RUN, at step 7
 
 
 def run_cli(out, *extra):
     assert train.main([*TINY_RUN, "--out", str(out), *extra]) == 0
-    return load_file(str(out / train.STATE_FILE))
+    return load_file(str(out / state.STATE_FILE))
 
 
 def same_tensors(a: dict, b: dict) -> bool:
@@ -28,21 +39,33 @@ def test_same_seed_same_weights_and_resume_continues_identically(tmp_path):
     first = run_cli(tmp_path / "a", "--steps", "12")
     second = run_cli(tmp_path / "b", "--steps", "12")
     assert same_tensors(first, second)                       # weights, optimizer moments, RNG state
-    assert not torch.equal(first["model/output.weight"], run_cli(tmp_path / "s", "--steps", "12", "--seed", "1")["model/output.weight"])
+    other_seed = run_cli(tmp_path / "s", "--steps", "12", "--seed", "1")
+    assert not torch.equal(first["model/output.weight"], other_seed["model/output.weight"])
 
     run_cli(tmp_path / "c", "--steps", "7")                   # interrupted at 7 (between checkpoints) ...
     resumed = run_cli(tmp_path / "c", "--steps", "12", "--resume")   # ... and resumed to 12
     assert same_tensors(first, resumed)
-    state = json.loads((tmp_path / "c" / train.STATE_JSON).read_text())
-    straight = json.loads((tmp_path / "a" / train.STATE_JSON).read_text())
-    assert state["step"] == 12 and state["curriculum"] == straight["curriculum"]
+    saved = json.loads((tmp_path / "c" / state.STATE_JSON).read_text())
+    straight = json.loads((tmp_path / "a" / state.STATE_JSON).read_text())
+    assert saved["step"] == 12 and saved["curriculum"] == straight["curriculum"]
     # validations on schedule are the same; each session's end adds one more (step 7 here, and 12)
-    assert [v for v in state["validations"] if v["scheduled"]] == [v for v in straight["validations"] if v["scheduled"]]
-    assert [v["step"] for v in state["validations"] if not v["scheduled"]] == [7, 12]
+    assert [v for v in saved["validations"] if v["scheduled"]] == [v for v in straight["validations"] if v["scheduled"]]
+    assert [v["step"] for v in saved["validations"] if not v["scheduled"]] == [7, 12]
     # the shipped checkpoint (best validation) is loadable and says where it came from
     model = samviz.pretrained.load(tmp_path / "c")
-    assert model.meta["task"] == "copy" and model.meta["steps"] in {v["step"] for v in state["validations"]}
+    assert model.meta["task"] == "copy" and model.meta["steps"] in {v["step"] for v in saved["validations"]}
     assert "--steps" in model.meta["command"] and model.meta["training_steps"] == 12
+
+
+def test_a_run_of_the_first_trainer_resumes_identically(tmp_path):
+    """Format 1 (run settings named model/slots/controller) resumes to the same tensors as a straight run."""
+    straight = run_cli(tmp_path / "straight", "--steps", "12")
+    old = tmp_path / "old"
+    shutil.copytree(OLD_RUN, old)
+    assert json.loads((OLD_RUN / "meta.json").read_text())["training"]["slots"] == 8      # the old names
+    resumed = run_cli(old, "--steps", "12", "--resume")
+    assert same_tensors(straight, resumed)
+    assert json.loads((old / state.STATE_JSON).read_text())["format"] == state.STATE_FORMAT
 
 
 def test_existing_run_needs_resume_and_time_limit_stops_cleanly(tmp_path, capsys):
@@ -51,8 +74,8 @@ def test_existing_run_needs_resume_and_time_limit_stops_cleanly(tmp_path, capsys
     assert train.main([*TINY_RUN, "--out", str(out), "--steps", "6"]) == 2       # refuses to overwrite
     assert "--resume" in capsys.readouterr().err
     run_cli(out, "--steps", "1000", "--resume", "--time-limit", "0")             # stops at once, checkpoints
-    state = json.loads((out / train.STATE_JSON).read_text())
-    assert state["step"] == 3 and state["finished"] != "target"
+    saved = json.loads((out / state.STATE_JSON).read_text())
+    assert saved["step"] == 3 and saved["finished"] != "target"
 
 
 def test_curriculum_doubles_when_loss_is_below_threshold():
@@ -89,33 +112,72 @@ def test_curriculum_samples_levels_uniformly_up_to_h():
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_optimizer_state_round_trips_without_pickle(name):
     model = samviz.build_model("ntm", seed=0, memory_slots=8, word_size=4, controller_size=8)
-    optimizer = train.make_optimizer(name, model.parameters(), 1e-3)
+    optimizer = make_optimizer(name, model.parameters(), 1e-3)
     model(torch.rand(3, 2, 9)).sum().backward()
     optimizer.step()
-    tensors, info = train.optimizer_to_tensors(optimizer)
-    other = train.make_optimizer(name, model.parameters(), 1e-3)
-    train.optimizer_from_tensors(other, tensors, json.loads(json.dumps(info)))
-    again, again_info = train.optimizer_to_tensors(other)
+    tensors, info = optimizer_to_tensors(optimizer)
+    other = make_optimizer(name, model.parameters(), 1e-3)
+    optimizer_from_tensors(other, tensors, json.loads(json.dumps(info)))
+    again, again_info = optimizer_to_tensors(other)
     assert same_tensors(tensors, again) and again_info == json.loads(json.dumps(info))
 
 
 def test_defaults_cover_the_grid():
     for model in samviz.MODELS:
         for task in samviz.tasks.NAMES:
-            defaults = train.defaults_for(model, task)
-            assert defaults["threads"] == 1 and defaults["index"] == "exact" and defaults["optimizer"] == "adam"
-            assert defaults["start_level"] <= samviz.tasks.get(task).max_level
-            assert 0 < defaults["target"] < train.TARGETS[task]
-            samviz.model.ModelConfig(kind=model, memory_slots=defaults["slots"], word_size=defaults["word_size"],
-                                     heads=defaults["heads"], k=defaults["k"]).validate()
+            config = TrainConfig.for_run(model, task).validate()
+            assert config.threads == 1 and config.index == "exact" and config.optimizer == "adam"
+            assert config.start_level <= samviz.tasks.get(task).max_level
+            assert 0 < config.target == TARGETS[task] * STOP_FRACTION < TARGETS[task]
+            config.model_config(samviz.tasks.get(task)).validate()
+
+
+def test_defaults_are_written_once_and_layered():
+    """Dataclass defaults (copy's), then the task's, then the model's, then the caller's."""
+    assert TrainConfig.for_run("sam", "copy").defining() == {
+        "kind": "sam", "task": "copy", "memory_slots": 128, "word_size": 20, "heads": 2, "k": 4,
+        "controller_size": 100, "index": "exact", "link_k": 8, "batch": 16, "lr": 1e-3, "optimizer": "adam",
+        "clip": 10.0, "seed": 0, "start_level": 20, "threshold": 0.02, "window": 100, "eval_every": 250,
+        "val_batch": 64, "target": 0.05}
+    recall = TrainConfig.for_run("dam", "associative_recall")
+    assert (recall.word_size, recall.lr, recall.start_level, recall.threshold) == (24, 3e-3, 2, 0.03)
+    assert TrainConfig.for_run("sdnc", "priority_sort").heads == 4
+    assert TrainConfig.for_run("sdnc", "priority_sort").steps == 100_000
+    assert TrainConfig.for_run("ntm", "copy").heads == 1                   # ("ntm", "*")
+    assert TrainConfig.for_run("ntm", "priority_sort").heads == 2          # ("ntm", "priority_sort") wins
+    assert TrainConfig.for_run("dnc", "copy").memory_slots == 64
+    assert TrainConfig.for_run("dnc", "copy", memory_slots=32, lr=None).memory_slots == 32   # None: the default
+    assert TrainConfig.for_run("dnc", "copy", lr=None).lr == 1e-3
+    assert TrainConfig.for_run("ntm", "copy", target=1.5).target == 1.5
+
+
+def test_flags_map_onto_fields_and_old_names_still_work(tmp_path):
+    """--slots/--controller (the first trainer's flags) and --memory-slots/--controller-size set the same field."""
+    parser = train.build_parser()
+    old = parser.parse_args(["--model", "sam", "--task", "copy", "--slots", "16", "--controller", "12"])
+    new = parser.parse_args(["--model", "sam", "--task", "copy", "--memory-slots", "16", "--controller-size", "12"])
+    assert (old.memory_slots, old.controller_size, old.kind) == (new.memory_slots, new.controller_size, new.kind) \
+        == (16, 12, "sam")
+
+
+@pytest.mark.parametrize("name", samviz.pretrained.available())
+def test_shipped_training_sections_load_and_reproduce_their_command(name):
+    """Each shipped meta.json's "training" section (the first trainer's names) is a valid TrainConfig that
+    builds the shipped model's config and writes the very command recorded beside it."""
+    meta = samviz.pretrained.read_meta(name)
+    config = TrainConfig.from_dict({"kind": meta["config"]["kind"], "task": meta["task"], **meta["training"]})
+    config.validate()
+    assert config.model_config(samviz.tasks.get(meta["task"])).to_dict() == meta["config"]
+    out = shlex.split(meta["command"])[-1]
+    assert config.reproduce_command(meta["steps"], out) == meta["command"]
 
 
 def test_copy_loss_decreases_over_200_updates():
     task = samviz.tasks.get("copy")
-    run = {**train.defaults_for("ntm", "copy"), "model": "ntm", "task": "copy", "slots": 12, "word_size": 8,
-           "controller": 32, "batch": 8, "start_level": 2, "eval_every": 10_000, "lr": 3e-3}
-    session = {"steps": 200, "log_every": 10_000, "checkpoint_every": 10_000, "threads": 1, "time_limit": None}
-    trainer = Trainer(run, session, out=None, progress=Progress(io.StringIO()))
+    config = TrainConfig.for_run("ntm", "copy", memory_slots=12, word_size=8, controller_size=32, batch=8,
+                                 start_level=2, eval_every=10_000, lr=3e-3, steps=200, log_every=10_000,
+                                 checkpoint_every=10_000).validate()
+    trainer = Trainer(config, out=None, progress=Progress(io.StringIO()))
     trainer.curriculum.min_level = trainer.curriculum.level = trainer.curriculum.max_level = max(2, task.min_level)
     losses = [trainer.update() for _ in range(200)]
     start, end = sum(losses[:20]) / 20, sum(losses[-20:]) / 20
