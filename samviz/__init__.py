@@ -2,6 +2,8 @@
 
 Public API (stable):
     samviz.MODELS, samviz.build_model(...), samviz.tasks.get(name), samviz.pretrained.load(name)
+    samviz.kinds.spec(kind)                    what a model kind is (one spec per kind)
+    model.trace(x), samviz.trace.record_episode(model, x)   an EpisodeTrace (keys: samviz/trace/schema.py)
 """
 from . import tasks
 from .model import INDEXES, MODELS, MemoryModel, ModelConfig, build_model

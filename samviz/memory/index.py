@@ -222,7 +222,7 @@ class FaissIndex(MemoryIndex):
       * degenerate memories: zero rows are spread over lists by slot id; at a build a list over 8× its
         share keeps 8× and the rest is spread by slot id (identical rows tie, any is a right answer); with
         fewer distinct rows than lists (all zero, a constant) the centroids are those rows + random
-        directions; a memory in one narrow cone (SAM's tiny jittered start, journal.py) gets half its
+        directions; a memory in one narrow cone (SAM's tiny jittered start, initial.py) gets half its
         centroids from k-means and half random, where the rows written later land;
       * reset() is O(N·nlist·W) (train + assign); builds are cached by memory content (crc32 + adler32),
         so episodes and batch elements that start from the same memory reuse centroids and lists;
