@@ -25,6 +25,8 @@ from collections.abc import Callable, Hashable
 import sys
 import threading
 
+import numpy as np
+
 from samviz.trace import EpisodeTrace
 
 COMPACT_MIN = 16                  # numeric lists at least this long become arrays
@@ -33,16 +35,26 @@ INT32 = (-(2**31), 2**31 - 1)
 
 # ------------------------------------------------------------------------------------------ compact form
 
+NUMBER_TYPES = frozenset({int, float})      # not bool: True/False stay what they are
+
+
 def _numeric(values) -> bool:
-    return all(type(v) in (int, float) for v in values)      # not bool: True/False stay what they are
+    return set(map(type, values)) <= NUMBER_TYPES
 
 
 def _array(values: list) -> array.array:
     """A list of numbers as the smallest array that gives the same numbers back."""
-    if all(type(v) is int for v in values):
-        fits = not values or (INT32[0] <= min(values) and max(values) <= INT32[1])
+    types = set(map(type, values))
+    if types == {int}:
+        fits = INT32[0] <= min(values) and max(values) <= INT32[1]
         return array.array("i" if fits else "q", values)
-    single = array.array("f", values)
+    if types == {float}:                     # the common case, vectorised: float32 when that is exact
+        doubles = np.asarray(values, dtype=np.float64)
+        singles = doubles.astype(np.float32)
+        if np.array_equal(singles, doubles):
+            return array.array("f", singles.tobytes())
+        return array.array("d", doubles.tobytes())
+    single = array.array("f", values)        # ints and floats mixed (or empty)
     return single if single.tolist() == values else array.array("d", values)
 
 
