@@ -136,3 +136,9 @@ def test_leaving_during_a_run_kills_the_worker_and_frees_the_lock(lock, monkeypa
     assert not alive, "the worker still runs"
     with runner.bench_lock(lock):                # another visitor may measure now
         pass
+    at.button(key="scaling_run").set_value(False)   # the stopped run never returned the unclicked button
+    at.run()                                     # back on the page: it says what happened
+    assert not at.exception, at.exception
+    assert any("stopped before it finished" in info.value for info in at.info)
+    at.run()
+    assert not any("stopped before it finished" in info.value for info in at.info)    # said once
