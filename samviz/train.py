@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, flags in CLI_FLAGS.items():
         kind = {"choices": CHOICES[name]} if name in CHOICES else {"type": float if name in FLOAT_FIELDS else int}
-        parser.add_argument(*flags, dest=name, required=name in ("kind", "task"), help=HELP[name], **kind)
+        metavar = None if name in CHOICES else flags[0].lstrip("-").replace("-", "_").upper()
+        parser.add_argument(*flags, dest=name, required=name in ("kind", "task"), help=HELP[name], metavar=metavar,
+                            **kind)
     parser.add_argument("--out", help="run directory (default runs/<model>-<task>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out if there is one")
     return parser

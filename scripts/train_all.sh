@@ -15,11 +15,14 @@
 #   MODELS      space-separated models                             (default "ntm sam sdnc dam dnc")
 #   TASKS       space-separated tasks            (default "copy associative_recall priority_sort")
 #   STEPS       total updates per run (default: samviz.train's per-task default)
-#   SEED        seed of new runs (default 0; a resumed run keeps its own). To retry a run that missed
-#               its target with another seed: remove its directory, then SEED=1 MODELS=.. TASKS=.. again
+#   SEED        seed of new runs (default 0; a resumed run keeps its own: --seed is passed to new runs
+#               only, since samviz.train refuses to resume a run with settings other than its own).
+#               To retry a run that missed its target with another seed: remove its directory, then
+#               SEED=1 MODELS=.. TASKS=.. again
 #   OUT_ROOT    where the run directories go                       (default pretrained)
 #   LOG_DIR     one log file per run                               (default runs/logs)
-#   EXTRA_ARGS  more arguments for every `python -m samviz.train`  (e.g. "--index exact")
+#   EXTRA_ARGS  more arguments for every `python -m samviz.train`  (e.g. "--index exact"; a run started
+#               without them is not resumed with other values: samviz.train refuses, naming them)
 #   EVALUATE    1 = evaluate and rewrite pretrained/README.md at the end, 0 = don't (default 1)
 #   JOBS        parallel evaluation processes                      (default 8)
 #
@@ -59,9 +62,11 @@ for model in $MODELS; do
       echo "train_all: skip $name ($out holds a checkpoint without a training state)"
       continue
     fi
+    seed_args=(--seed "$SEED")
+    if [ -f "$out/train_state.safetensors" ]; then seed_args=(); fi   # resumed: the run keeps its own seed
     # shellcheck disable=SC2086  # EXTRA_ARGS is a list of words on purpose
     "$PYTHON" -m samviz.train --model "$model" --task "$task" --threads 1 --time-limit "$TIME_LIMIT" \
-      --out "$out" --resume --seed "$SEED" --log-every 200 ${STEPS:+--steps "$STEPS"} $EXTRA_ARGS \
+      --out "$out" --resume "${seed_args[@]}" --log-every 200 ${STEPS:+--steps "$STEPS"} $EXTRA_ARGS \
       >>"$LOG_DIR/$name.log" 2>&1 &
     pids+=("$!")
     names+=("$name")

@@ -277,11 +277,12 @@ class Trainer:
         """The weights hold NaN or inf: write nothing more (the last saved state and checkpoint stay as they are)."""
         self.finished = "diverged"
         self.progress.close()
+        best = f"update {self.best['step']}" if self.best else "none yet"
         self.progress.message(
             f"{name}: stopped at step {self.step}: the weights became NaN or infinite (learning rate "
-            f"{self.config.lr:g}, clip {self.config.clip:g}); nothing was saved from this point — the checkpoint "
-            f"and training state in {self.out} are from step {self.best['step'] if self.best else 'none'} and the "
-            f"last state save. Try a smaller --lr or --clip, or another --seed.")
+            f"{self.config.lr:g}, clip {self.config.clip:g}). Nothing of this step was saved: {self.out} keeps "
+            f"its best checkpoint ({best}) and the training state of its last save. Try a smaller --lr or "
+            f"--clip, or another --seed.")
         return self.summary("weights not finite")
 
     def report(self, steps: int, elapsed: float, done: int) -> None:
