@@ -175,6 +175,7 @@ def _faiss():
     return faiss
 
 
+FLAT_BELOW = 4096      # below this many slots FaissIndex is an exact IndexFlatIP per batch element, not an IVF
 CONCENTRATED = 0.9     # |mean of the unit rows| above which the memory counts as one narrow cone
 SCAN_PER_SQRT_N = 48   # rows scanned per query = 48·√N (the nprobe default below); see FaissIndex
 
@@ -251,7 +252,7 @@ class FaissIndex(MemoryIndex):
     name = "faiss"
 
     def __init__(self, batch_size: int, slots: int, word_size: int, *, nlist: int | None = None,
-                 nprobe: int | None = None, flat_below: int = 4096, rebuild_every: int | None = None,
+                 nprobe: int | None = None, flat_below: int = FLAT_BELOW, rebuild_every: int | None = None,
                  train_per_list: int = 32, kmeans_iterations: int = 10, seed: int = 0, use_cache: bool = True,
                  storage: str = "float16"):
         super().__init__(batch_size, slots, word_size)
