@@ -12,7 +12,8 @@ import time
 import pytest
 
 from samviz.bench import runner
-from samviz.bench.__main__ import MAX_SIZES, main as cli_main, parse_size, parse_slots
+from samviz.bench.__main__ import MAX_SIZES, parse_size, parse_slots
+from samviz.bench.__main__ import main as cli_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
