@@ -19,7 +19,7 @@ import shlex
 import torch
 
 from samviz import tasks as tasks_module
-from samviz.kinds import INDEXES, MODELS, SPARSE_MODELS, is_sparse
+from samviz.kinds import INDEXES, KINDS, MODELS, spec
 from samviz.model import ModelConfig
 from samviz.tasks import TARGETS
 
@@ -106,7 +106,7 @@ class TrainConfig:
         for name, value in self.defining().items():
             if name in ("kind", "task", "seed"):
                 continue
-            if name in KIND_ONLY_FIELDS and self.kind not in KIND_ONLY_FIELDS[name]:
+            if name in KIND_OPTIONS and name not in spec(self.kind).core_options:
                 continue     # the model's shapes and results do not depend on it
             parts += [CLI_FLAGS[name][0], str(value)]
         parts += ["--seed", str(self.seed), "--steps", str(steps), "--out", out]
@@ -213,9 +213,9 @@ FLOAT_RANGES = {                   # field: (lowest, highest, lowest excluded)
     "target": (0.0, 1e9, False), "time_limit": (0.0, 1e9, False),
 }
 OPTIONAL_FLOATS = ("target", "time_limit")
-# Fields only some kinds read: a run of any other kind leaves them out of its reproduce command.
-KIND_ONLY_FIELDS = {"k": SPARSE_MODELS, "index": SPARSE_MODELS, "link_k": ("sdnc",)}
-DENSE_LINK_KINDS = ("dnc",)        # kinds whose state holds an N×N temporal link matrix per episode
+# ModelConfig fields only some kinds read (their KindSpec.core_options): the others leave them out of their
+# reproduce command.
+KIND_OPTIONS = frozenset(name for kind in KINDS.values() for name in kind.core_options)
 FLOAT_BYTES = 4
 
 
@@ -235,9 +235,9 @@ def estimated_bytes(config: TrainConfig, task: tasks_module.Task) -> int:
     """
     steps = episode_steps(task, task.max_level)
     n, w, batch = config.memory_slots, config.word_size, config.batch
-    kept = 1 if is_sparse(config.kind) else steps
-    memory = batch * n * w * kept
-    if config.kind in DENSE_LINK_KINDS:
+    kind = spec(config.kind)
+    memory = batch * n * w * (1 if kind.sparse else steps)
+    if kind.temporal_links and not kind.sparse:      # the DNC's N×N link matrix
         memory += batch * n * n * steps
     reads = config.heads * w
     weights = 4 * config.controller_size * (config.controller_size + task.input_size + reads) \
