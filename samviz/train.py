@@ -107,7 +107,12 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{args.kind}-{args.task}"
     command = shlex.join(["python", "-m", "samviz.train", *(sys.argv[1:] if argv is None else argv)])
     progress = Progress()
-    if (out / state.STATE_FILE).is_file():
+    try:
+        has_state = (out / state.STATE_FILE).is_file()
+        has_checkpoint = (out / WEIGHTS_FILE).exists() or (out / META_FILE).exists()
+    except OSError as problem:          # e.g. a name too long for the file system
+        return error(parser, f"argument --out: cannot use {out} ({problem.strerror or problem})")
+    if has_state:
         if not args.resume:
             return error(parser, f"{out} already holds a training run; pass --resume to continue it "
                                  f"or choose another --out")
@@ -120,7 +125,7 @@ def main(argv=None) -> int:
             listed = "; ".join(f"{flag(name)} {value} (the run has {had})" for name, value, had in differences)
             return error(parser, f"{out} holds a run with other settings: {listed}. A resumed run keeps the "
                                  f"settings it started with: leave these out, or choose another --out")
-    elif (out / WEIGHTS_FILE).exists() or (out / META_FILE).exists():
+    elif has_checkpoint:
         # e.g. a shipped checkpoint whose training state was not kept: never overwrite it
         return error(parser, f"{out} already holds a checkpoint without a training state ({state.STATE_FILE}); "
                              f"it cannot be resumed — choose another --out")

@@ -61,6 +61,11 @@ def test_an_unwritable_out_is_a_clear_error(tmp_path):
     assert_refused(run("samviz.train", *TINY_RUN, "--steps", "3", "--out", str(blocker / "run")), "--out")
 
 
+def test_an_out_the_file_system_cannot_name_is_a_clear_error(tmp_path, capsys):
+    assert train.main([*TINY_RUN, "--steps", "3", "--out", str(tmp_path / ("x" * 300))]) == 2
+    assert "argument --out: cannot use" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_evaluate_bounds_its_arguments(tmp_path):
     assert_refused(run("samviz.evaluate", "ntm-copy", "--batch-size", "1000000000"), "--batch-size")
 

@@ -123,9 +123,9 @@ class TrainConfig:
         """Raise InvalidSetting (naming the field) unless every setting is in range and the run fits in memory."""
         if self.kind not in MODELS:
             raise InvalidSetting("kind", f"unknown model {self.kind!r}; choose one of {', '.join(MODELS)}")
-        task = tasks_module.get(self.task) if self.task in TASK_OVERRIDES else None
-        if task is None:
+        if self.task not in TASK_OVERRIDES:
             raise InvalidSetting("task", f"unknown task {self.task!r}; choose one of {', '.join(TASK_OVERRIDES)}")
+        task = tasks_module.get(self.task)
         for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
