@@ -51,18 +51,18 @@ def split_interface(interface: torch.Tensor, heads: int, read_sizes: dict, write
     return read, write
 
 
-def write_weighting(previous: torch.Tensor, least_used: torch.Tensor, write_gate: torch.Tensor,
-                    interpolation_gate: torch.Tensor, concatenate: bool = False) -> torch.Tensor:
+def write_weighting(previous: torch.Tensor, least_used: torch.Tensor | None, write_gate: torch.Tensor,
+                    interpolation_gate: torch.Tensor) -> torch.Tensor:
     """SAM's write rule w^W_t = α (γ·w̄^R_{t−1} + (1 − γ)·I^U_t), in either layout.
 
-    previous w̄^R_{t−1}: the mean over heads of the previous read weights; least_used I^U_t: the indicator of
-    the least recently used slot; write_gate α and interpolation_gate γ [B, 1] (after the sigmoid).
+    previous w̄^R_{t−1}: the mean over heads of the previous read weights; write_gate α and interpolation_gate
+    γ [B, 1] (after the sigmoid); least_used I^U_t: the indicator of the least recently used slot.
     Dense (DAM): previous, least_used [B, N] -> [B, N].
-    Entries (SAM, concatenate=True): previous [B, m] over the previous read ids, least_used [B, 1] or a
-    broadcastable 1 (its one entry) -> [B, m + 1], the entries of the slots [previous ids ; least used slot].
+    Entries (SAM, least_used=None): previous [B, m] over the previous read ids; I^U is then one more entry
+    of weight 1 -> [B, m + 1], the weights of the slots [previous read ids ; least used slot].
     """
-    if concatenate:
-        return write_gate * torch.cat([interpolation_gate * previous, (1 - interpolation_gate) * least_used], dim=1)
+    if least_used is None:
+        return write_gate * torch.cat([interpolation_gate * previous, 1 - interpolation_gate], dim=1)
     return write_gate * (interpolation_gate * previous + (1 - interpolation_gate) * least_used)
 
 
@@ -137,7 +137,7 @@ class SAMMemory(MemoryCore):
         interpolation = torch.sigmoid(write["interpolation_gate"])  # γ [B, 1]
         previous = state.read_weights.reshape(batch, -1) / self.heads
         ids = torch.cat([state.read_ids.reshape(batch, -1), least_used.unsqueeze(1)], dim=1)
-        weights = write_weighting(previous, 1, write_gate, interpolation, concatenate=True)
+        weights = write_weighting(previous, None, write_gate, interpolation)
         return ids, weights, write_gate, interpolation
 
     def read(self, memory: SparseMemory, read: dict) -> tuple:
