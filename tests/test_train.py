@@ -182,3 +182,20 @@ def test_copy_loss_decreases_over_200_updates():
     losses = [trainer.update() for _ in range(200)]
     start, end = sum(losses[:20]) / 20, sum(losses[-20:]) / 20
     assert end < 0.75 * start, f"copy loss did not fall enough: {start:.3f} → {end:.3f}"
+
+
+def test_nothing_but_the_training_cli_imports_the_trainer():
+    """evaluate, pretrained and the app's modules load without samviz.train or samviz.training."""
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    probe = ("import sys, samviz.evaluate, samviz.pretrained, samviz.checkpoint, samviz.curriculum; "
+             "print(sorted(m for m in sys.modules if m == 'samviz.train' or m.startswith('samviz.training')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    importers = [str(path.relative_to(root)) for path in (root / "samviz").rglob("*.py")
+                 if path.name != "train.py" and "training" not in path.parts
+                 and any(f"{word} samviz.train" in line or f"{word} .train" in line
+                         for line in path.read_text(encoding="utf-8").splitlines()
+                         for word in ("import", "from"))]
+    assert importers == []
