@@ -11,7 +11,8 @@ import torch
 
 import samviz
 from samviz.bench.measure import PeakProbe, current_rss, trim_heap
-from samviz.memory import index as index_module, journal
+from samviz.memory import index as index_module
+from samviz.memory import journal
 
 BATCH, STEPS = 2, 20
 
