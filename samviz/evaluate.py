@@ -60,6 +60,9 @@ def evaluate(name_or_path, batches: int = BATCHES, batch_size: int = BATCH_SIZE,
     model = pretrained.load(name_or_path)
     meta = model.meta
     task_name = meta.get("task")
+    if task_name not in tasks_module.NAMES:
+        raise pretrained.CheckpointError(f"{Path(meta['path']) / pretrained.META_FILE}: no task to score it on "
+                                         f"(\"task\": {task_name!r}; known: {', '.join(tasks_module.NAMES)})")
     task = tasks_module.get(task_name)
     default = bit_errors(model, task, None, batches, batch_size, seed)
     general_level = GENERALISATION_LEVELS.get(task_name) if generalise else None
@@ -209,16 +212,20 @@ def main(argv=None) -> int:
     except pretrained.CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for row in rows:
-        print(f"{row['name']}: {row['bit_errors']:.3f} bit errors/seq, 2×: {row['generalisation']} "
-              f"({row['eval_seconds']:.0f} s)", file=sys.stderr)
-        if args.write_meta:
-            write_meta(row)
     table = markdown_table(rows)
-    print(table, end="")
-    if args.write_readme:
-        write_readme(table)
-        print(f"wrote {README_PATH}", file=sys.stderr)
+    try:
+        for row in rows:
+            print(f"{row['name']}: {row['bit_errors']:.3f} bit errors/seq, 2×: {row['generalisation']} "
+                  f"({row['eval_seconds']:.0f} s)", file=sys.stderr)
+            if args.write_meta:
+                write_meta(row)
+        print(table, end="")
+        if args.write_readme:
+            write_readme(table)
+            print(f"wrote {README_PATH}", file=sys.stderr)
+    except OSError as error:          # a read-only checkpoint folder or README
+        print(f"error: cannot write {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
+        return 1
     return 0
 
 

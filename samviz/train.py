@@ -17,7 +17,8 @@ settings it was started with: giving a different one (--model, --task, a model s
 --steps, --log-every, --checkpoint-every, --threads and --time-limit may change.
 
 Every setting is checked before anything is allocated (ranges, finite numbers, memory against this
-machine's); a refusal is an argparse-style message and exit status 2.
+machine's); a refusal is an argparse-style message and exit status 2. Weights that become NaN or infinite
+stop the run with a message and exit status 1; they are never saved.
 """
 from __future__ import annotations
 

@@ -174,3 +174,11 @@ def test_weights_that_go_non_finite_stop_the_run_and_are_never_saved(tmp_path, c
     assert saved["step"] == 4
     tensors = load_file(str(out / state.STATE_FILE))
     assert all(bool(torch.isfinite(t).all()) for name, t in tensors.items() if name.startswith("model/"))
+
+
+def test_evaluate_names_a_checkpoint_it_cannot_score(tmp_path, capsys):
+    model = samviz.build_model("ntm", seed=0, memory_slots=8, word_size=4, controller_size=8)
+    samviz.pretrained.save_checkpoint(model, tmp_path / "no-task", {"level": 3})
+    assert evaluate.main([str(tmp_path / "no-task"), "--batches", "1", "--batch-size", "2"]) == 1
+    message = capsys.readouterr().err
+    assert "no-task/meta.json: no task to score it on" in message and "Traceback" not in message
