@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .kinds import INDEXES, MODELS, SPARSE_MODELS, spec
+from .memory.initial import INITIAL_ROWS
 
 __all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", "MemoryModel", "ModelConfig",
            "build_model", "make_core"]
@@ -36,10 +37,13 @@ class ModelConfig:
     controller_size: int = 100
     index: str = "exact"           # "exact" | "faiss" (sparse models only)
     link_k: int = 8                # SDNC: entries kept per sparse link row
+    initial_rows: str = "jittered"  # DAM, SAM, SDNC: how memory starts, samviz.memory.initial.INITIAL_ROWS
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "ModelConfig":
         kind = spec(self.kind)             # a clear ValueError for an unknown kind
+        if self.initial_rows not in INITIAL_ROWS:
+            raise ValueError(f"unknown initial_rows {self.initial_rows!r}; choose one of {', '.join(INITIAL_ROWS)}")
         if self.index not in INDEXES:
             raise ValueError(f"unknown index {self.index!r}; choose one of {', '.join(INDEXES)}")
         for name in ("input_size", "output_size", "word_size", "heads", "k", "controller_size", "link_k"):
@@ -135,11 +139,12 @@ class MemoryModel(nn.Module):
 
 def build_model(kind: str, input_size: int = 9, output_size: int = 8, memory_slots: int = 128,
                 word_size: int = 20, heads: int = 1, k: int = 4, controller_size: int = 100,
-                index: str = "exact", link_k: int = 8, seed: int | None = None) -> MemoryModel:
+                index: str = "exact", link_k: int = 8, initial_rows: str = "jittered",
+                seed: int | None = None) -> MemoryModel:
     """Build a model by kind (one of samviz.kinds.MODELS); see ModelConfig for the fields."""
     config = ModelConfig(kind=kind, input_size=input_size, output_size=output_size, memory_slots=memory_slots,
                          word_size=word_size, heads=heads, k=k, controller_size=controller_size,
-                         index=index, link_k=link_k)
+                         index=index, link_k=link_k, initial_rows=initial_rows)
     if seed is not None:
         torch.manual_seed(seed)
     return MemoryModel(config)

@@ -32,6 +32,7 @@ import tempfile
 
 from samviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError
 from samviz.kinds import INDEXES, MODELS
+from samviz.memory.initial import INITIAL_ROWS
 from samviz.tasks import NAMES
 from samviz.training import state
 from samviz.training.config import CLI_FLAGS, OPTIMIZERS, InvalidSetting, TrainConfig
@@ -39,13 +40,15 @@ from samviz.training.progress import Progress
 from samviz.training.trainer import Trainer
 
 PROG = "python -m samviz.train"
-CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS}
+CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS, "initial_rows": INITIAL_ROWS}
 FLOAT_FIELDS = ("lr", "clip", "threshold", "target", "time_limit")
 HELP = {
     "kind": "model kind", "task": "task to train on", "memory_slots": "memory slots N",
     "word_size": "word size W", "heads": "read heads R", "k": "neighbours per sparse read (sam, sdnc)",
     "controller_size": "LSTM controller units", "index": "nearest-neighbour index of sparse models",
-    "link_k": "SDNC: entries kept per sparse link row", "batch": "episodes per update",
+    "link_k": "SDNC: entries kept per sparse link row",
+    "initial_rows": "DAM/SAM/SDNC: memory starts as tiny jittered rows (as shipped) or zero rows",
+    "batch": "episodes per update",
     "lr": "learning rate (default 1e-3)", "optimizer": "optimizer (default adam)",
     "clip": "gradient-norm clipping (default 10)",
     "seed": "seed of the weights and of the training episodes (default 0)",

@@ -12,8 +12,12 @@ from samviz.memory.usage import ACCESS_THRESHOLD, LeastRecentlyUsed
 from samviz.model import INTERFACE_CLIP
 
 
-def reference_run(model, x, initial_memory):
-    """Dense SAM: returns logits [T, B, O] and the per-step (read ids, write ids, least used) for checks."""
+def reference_run(model, x, initial_memory, chosen_ids=None):
+    """Dense SAM: returns logits [T, B, O] and the per-step (read ids, write ids, least used) for checks.
+
+    chosen_ids: per step, read ids [B, R, K] to use instead of torch.topk's — for memories with tied scores
+    (zero rows), where any of the tied slots is a correct top-K; the reference then checks they are one.
+    """
     core = model.core
     steps, batch, _ = x.shape
     heads, k, slots = core.heads, core.k, core.slots
@@ -40,6 +44,14 @@ def reference_run(model, x, initial_memory):
         memory = memory * (1 - one_hot).unsqueeze(-1) + write_weights.unsqueeze(-1) * write["word"].unsqueeze(1)
         similarity = addressing.cosine_similarity(read["query"], memory)        # [B, R, N]
         ids = torch.topk(similarity.detach(), k, dim=-1).indices
+        if chosen_ids is not None:
+            # a valid top-K by the index's ranking (unit rows: addressing.cosine_similarity's floor_norms),
+            # the same K scores as torch.topk's with ties broken another way
+            ranked = addressing.cosine_similarity(read["query"], memory, floor_norms=True).detach()
+            best = torch.topk(ranked, k, dim=-1).values
+            chosen = ranked.gather(2, chosen_ids[t]).sort(dim=-1, descending=True).values
+            assert torch.allclose(chosen, best, rtol=0, atol=1e-9), f"step {t}: the read ids are not a top-K"
+            ids = chosen_ids[t]
         weights = torch.softmax(addressing.strength(read["strength"].squeeze(-1)).unsqueeze(-1)
                                 * similarity.gather(2, ids), dim=-1)
         rows = memory[batch_index[:, None, None], ids]                            # [B, R, K, W]

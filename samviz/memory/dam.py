@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import addressing, sam
 from .core import MemoryCore, StepResult
-from .initial import jittered_memory
+from .initial import INITIAL_ROWS, initial_memory
 
 USAGE_DISCOUNT = 0.99             # λ: not given by the paper
 
@@ -45,13 +45,16 @@ class DAMStep(NamedTuple):
 class DAMMemory(MemoryCore):
     kind = "dam"
 
-    def __init__(self, slots: int, word_size: int, heads: int):
+    def __init__(self, slots: int, word_size: int, heads: int, initial_rows: str = "jittered"):
         super().__init__(slots, word_size, heads)
+        if initial_rows not in INITIAL_ROWS:
+            raise ValueError(f"unknown initial rows {initial_rows!r}; choose one of {', '.join(INITIAL_ROWS)}")
+        self.initial_rows = initial_rows
         self.read_sizes, self.write_sizes = sam.interface_layout(word_size)      # SAM's interface
         self.interface_size = sam.interface_size(heads, self.read_sizes, self.write_sizes)
 
     def initial_state(self, batch_size: int) -> DAMState:
-        memory = jittered_memory(batch_size, self.slots, self.word_size).clone()
+        memory = initial_memory(self.initial_rows, batch_size, self.slots, self.word_size).clone()
         usage = torch.zeros(batch_size, self.slots)
         read_weights = torch.zeros(batch_size, self.heads, self.slots)
         return DAMState(memory, usage, read_weights)

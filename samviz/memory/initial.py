@@ -6,6 +6,8 @@ can spread the rows over its lists (identical rows all land in one list). The DN
 """
 import torch
 
+INITIAL_ROWS = ("jittered", "zero")   # the starts a DAM, SAM or SDNC memory may take (ModelConfig.initial_rows)
+
 INITIAL_MEMORY_VALUE = 1e-6   # every row's entries start here (NTM: exactly; DAM, SAM, SDNC: jittered)
 INITIAL_MEMORY_JITTER = 1e-2  # relative jitter of the jittered start
 JITTER_SEED = 0               # the same start for every episode and batch element (index builds are cached)
@@ -18,3 +20,19 @@ def jittered_memory(batch_size: int, slots: int, word_size: int, dtype: torch.dt
     """
     jitter = torch.rand(slots, word_size, generator=torch.Generator().manual_seed(JITTER_SEED), dtype=dtype)
     return (INITIAL_MEMORY_VALUE * (1 + INITIAL_MEMORY_JITTER * jitter)).expand(batch_size, -1, -1)
+
+
+def initial_memory(start: str, batch_size: int, slots: int, word_size: int,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """-> [B, N, W] the start of a memory: "jittered" (above) or "zero" (every row 0, as DeepMind's DNC).
+
+    Why "zero" exists: a jittered row is tiny but points in almost the same direction as every other
+    untouched row, so every query's cosine sees all N of them as candidates; a zero row scores exactly 0
+    against any query (addressing.cosine_similarity), so untouched slots never compete with written ones.
+    An expanded view (no copy); callers clone it when they modify it.
+    """
+    if start == "jittered":
+        return jittered_memory(batch_size, slots, word_size, dtype)
+    if start == "zero":
+        return torch.zeros(1, 1, 1, dtype=dtype).expand(batch_size, slots, word_size)
+    raise ValueError(f"unknown initial rows {start!r}; choose one of {', '.join(INITIAL_ROWS)}")

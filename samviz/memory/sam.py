@@ -23,6 +23,7 @@ import torch
 
 from . import addressing
 from .core import MemoryCore, StepResult
+from .initial import INITIAL_ROWS, initial_memory
 from .journal import SparseMemory
 from .usage import ACCESS_THRESHOLD, accessed_slots
 
@@ -101,11 +102,13 @@ class SAMMemory(MemoryCore):
     sparse = True
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
-                 dtype: torch.dtype = torch.float32):
+                 initial_rows: str = "jittered", dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads)
         if not 1 <= k <= slots:
             raise ValueError(f"k must be in [1, slots]; got k={k} with {slots} slots")
-        self.k, self.index_kind, self.dtype = k, index, dtype
+        if initial_rows not in INITIAL_ROWS:
+            raise ValueError(f"unknown initial rows {initial_rows!r}; choose one of {', '.join(INITIAL_ROWS)}")
+        self.k, self.index_kind, self.initial_rows, self.dtype = k, index, initial_rows, dtype
         self.read_sizes, self.write_sizes = interface_layout(word_size)
         self.interface_size = interface_size(heads, self.read_sizes, self.write_sizes)
         self.initial_memory: torch.Tensor | None = None   # tests may set a [B, N, W] start
@@ -114,9 +117,15 @@ class SAMMemory(MemoryCore):
         return (f"{self.kind} ({self.index_kind} index): {self.slots} slots × {self.word_size}, {self.heads} heads, "
                 f"K={self.k}")
 
+    def _start(self, batch_size: int) -> torch.Tensor:
+        """[B, N, W] the memory an episode starts from (a test's `initial_memory` wins)."""
+        if self.initial_memory is not None:
+            return self.initial_memory
+        return initial_memory(self.initial_rows, batch_size, self.slots, self.word_size, self.dtype)
+
     def initial_state(self, batch_size: int) -> SAMState:
         memory = SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
-                              initial_memory=self.initial_memory)
+                              initial_memory=self._start(batch_size))
         # Before the first step nothing has been read: zero weights on slots 0..K−1 write nothing.
         read_ids = torch.arange(self.k).expand(batch_size, self.heads, self.k).contiguous()
         read_weights = torch.zeros(batch_size, self.heads, self.k, dtype=self.dtype)

@@ -71,8 +71,8 @@ class SDNCMemory(SAMMemory):
     sparse = True
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
-                 link_k: int = 8, dtype: torch.dtype = torch.float32):
-        super().__init__(slots, word_size, heads, k=k, index=index, dtype=dtype)
+                 link_k: int = 8, initial_rows: str = "jittered", dtype: torch.dtype = torch.float32):
+        super().__init__(slots, word_size, heads, k=k, index=index, initial_rows=initial_rows, dtype=dtype)
         if link_k < 1:
             raise ValueError(f"link_k must be ≥ 1; got {link_k}")
         self.link_k = link_k
@@ -86,7 +86,7 @@ class SDNCMemory(SAMMemory):
 
     def initial_state(self, batch_size: int) -> SDNCState:
         memory = SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
-                              initial_memory=self.initial_memory)
+                              initial_memory=self._start(batch_size))
         links = SparseLinks(batch_size, self.slots, self.link_k, self.dtype)
         # nothing read before the first step: zero weights (which write nothing and follow no links)
         read_ids = (torch.arange(self.span) % self.slots).expand(batch_size, self.heads, self.span).contiguous()

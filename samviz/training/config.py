@@ -20,6 +20,7 @@ import torch
 
 from samviz import tasks as tasks_module
 from samviz.kinds import INDEXES, KINDS, MODELS, spec
+from samviz.memory.initial import INITIAL_ROWS
 from samviz.model import ModelConfig
 from samviz.tasks import TARGETS
 
@@ -42,6 +43,7 @@ class TrainConfig:
     controller_size: int = 100     # LSTM units
     index: str = "exact"           # nearest-neighbour index of sparse kinds
     link_k: int = 8                # SDNC: entries kept per sparse link row
+    initial_rows: str = "jittered"  # DAM, SAM, SDNC: how memory starts ("jittered" | "zero"), see memory/initial.py
     # -- the optimisation, fixed for the run
     batch: int = 16                # episodes per update
     lr: float = 1e-3
@@ -61,7 +63,7 @@ class TrainConfig:
     threads: int = 1               # torch.set_num_threads
     time_limit: float | None = None  # seconds; stop cleanly with a checkpoint
 
-    MODEL_FIELDS = ("memory_slots", "word_size", "heads", "k", "controller_size", "index", "link_k")
+    MODEL_FIELDS = ("memory_slots", "word_size", "heads", "k", "controller_size", "index", "link_k", "initial_rows")
     SESSION_FIELDS = ("steps", "log_every", "checkpoint_every", "threads", "time_limit")
 
     # ------------------------------------------------------------------------------------ construction
@@ -126,7 +128,7 @@ class TrainConfig:
         if self.task not in TASK_OVERRIDES:
             raise InvalidSetting("task", f"unknown task {self.task!r}; choose one of {', '.join(TASK_OVERRIDES)}")
         task = tasks_module.get(self.task)
-        for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS)):
+        for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
         ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level)}
@@ -191,7 +193,8 @@ CLI_FLAGS: dict[str, tuple[str, ...]] = {
     "kind": ("--model",), "task": ("--task",),
     "memory_slots": ("--slots", "--memory-slots"), "word_size": ("--word-size",), "heads": ("--heads",),
     "k": ("--k",), "controller_size": ("--controller", "--controller-size"), "index": ("--index",),
-    "link_k": ("--link-k",), "batch": ("--batch",), "lr": ("--lr",), "optimizer": ("--optimizer",),
+    "link_k": ("--link-k",), "initial_rows": ("--initial-rows",), "batch": ("--batch",), "lr": ("--lr",),
+    "optimizer": ("--optimizer",),
     "clip": ("--clip",), "seed": ("--seed",), "start_level": ("--start-level",), "threshold": ("--threshold",),
     "window": ("--window",), "eval_every": ("--eval-every",), "val_batch": ("--val-batch",),
     "target": ("--target",), "steps": ("--steps",), "log_every": ("--log-every",),
