@@ -1,0 +1,172 @@
+"""Learning curves as an experiment anyone can rerun: train a grid of (model, task, variant, seed) runs with the
+same budget, then summarise updates-to-target and the best validation score, median and spread over seeds.
+
+    python scripts/learning_curves.py run --models ntm,sam --tasks associative_recall --seeds 1,2,3 \
+        --steps 8000 --variant jittered: --variant zero:--initial-rows=zero --out runs/curves
+    python scripts/learning_curves.py summary --out runs/curves          # markdown table
+    python scripts/learning_curves.py summary --out runs/curves --json   # one JSON object per row
+
+Each run is an ordinary `python -m samviz.train` run in OUT/<model>-<task>-<variant>-s<seed>, started with
+--resume when its folder already has a training state, so the grid can be stopped and continued at any time.
+Runs go one at a time per job (`--jobs`), one thread each. A variant is NAME:EXTRA-FLAGS (flags separated by
+spaces or commas, e.g. "zero:--initial-rows=zero"); "jittered:" adds nothing (the shipped settings).
+
+"Updates to target" is the first validation (every --eval-every updates, on the task's full level range) at
+or below the task's target (samviz.tasks.TARGETS); a run that never reached it counts as "not reached".
+"""
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ThreadPoolExecutor
+import json
+import os
+from pathlib import Path
+import shlex
+import statistics
+import subprocess
+import sys
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # run from anywhere without installing
+
+from samviz.kinds import MODELS  # noqa: E402
+from samviz.tasks import NAMES, TARGETS  # noqa: E402
+
+MAX_RUNS = 200
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    name, _, flags = text.partition(":")
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise argparse.ArgumentTypeError(f"a variant is NAME:FLAGS with a plain name, got {text!r}")
+    return name, shlex.split(flags.replace(",", " "))
+
+
+def run_dir(out: Path, model: str, task: str, variant: str, seed: int) -> Path:
+    return out / f"{model}-{task}-{variant}-s{seed}"
+
+
+def train_one(out: Path, model: str, task: str, variant: tuple[str, list[str]], seed: int, steps: int,
+              eval_every: int) -> int:
+    folder = run_dir(out, model, task, variant[0], seed)
+    command = [sys.executable, "-m", "samviz.train", "--model", model, "--task", task, "--steps", str(steps),
+               "--threads", "1", "--out", str(folder), "--log-every", "500"]
+    if (folder / "train_state.json").exists():
+        command.append("--resume")
+    else:
+        command += ["--seed", str(seed), "--eval-every", str(eval_every), *variant[1]]
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "stdout.log", "a") as log:
+        log.write("$ " + shlex.join(command) + "\n")
+        log.flush()
+        return subprocess.call(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def read_run(folder: Path, task: str) -> dict | None:
+    log = folder / "train_log.jsonl"
+    if not log.exists():
+        return None
+    validations = []
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        if "validation_bit_errors" in row:
+            validations.append((row["step"], row["validation_bit_errors"]))
+    if not validations:
+        return None
+    reached = next((step for step, errors in validations if errors <= TARGETS[task]), None)
+    return {"updates": validations[-1][0], "best": min(errors for _, errors in validations), "reached": reached,
+            "curve": validations}
+
+
+def summary(out: Path, as_json: bool) -> None:
+    groups: dict[tuple, list[tuple[int, dict]]] = {}
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        name, _, seed = folder.name.rpartition("-s")
+        model, task_and_variant = name.split("-", 1)
+        task = next((t for t in NAMES if task_and_variant.startswith(t + "-")), None)
+        if task is None or not seed.isdigit():
+            continue
+        variant = task_and_variant[len(task) + 1:]
+        result = read_run(folder, task)
+        if result is not None:
+            groups.setdefault((model, task, variant), []).append((int(seed), result))
+    rows = []
+    for (model, task, variant), runs in sorted(groups.items()):
+        reached = [r["reached"] for _, r in runs]
+        done = [value for value in reached if value is not None]
+        # a run that has not reached the target counts as "more than its updates so far" in the median
+        keyed = sorted((value if value is not None else float("inf")) for value in reached)
+        median = statistics.median(keyed) if keyed else None
+        rows.append({"model": model, "task": task, "variant": variant, "seeds": [s for s, _ in runs],
+                     "target": TARGETS[task], "updates_to_target": reached,
+                     "median_updates_to_target": None if median in (None, float("inf")) else median,
+                     "reached": f"{len(done)}/{len(runs)}",
+                     "best_validation": [round(r["best"], 3) for _, r in runs],
+                     "updates_done": [r["updates"] for _, r in runs]})
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    print("| model | task | variant | seeds | reached target | updates to target (per seed) | median "
+          "| best validation bit errors (per seed) | updates done |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        to_target = ", ".join("—" if v is None else f"{v:,}" for v in row["updates_to_target"])
+        median = "not reached" if row["median_updates_to_target"] is None else f"{row['median_updates_to_target']:,.0f}"
+        print(f"| {row['model']} | {row['task']} | {row['variant']} | {','.join(map(str, row['seeds']))} "
+              f"| {row['reached']} | {to_target} | {median} | {', '.join(map(str, row['best_validation']))} "
+              f"| {', '.join(f'{u:,}' for u in row['updates_done'])} |")
+
+
+def positive_list(text: str, choices=None, kind=str) -> list:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or len(items) > 32:
+        raise argparse.ArgumentTypeError(f"give 1 to 32 comma-separated values, got {text[:60]!r}")
+    if choices is not None:
+        unknown = [item for item in items if item not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; choose from {', '.join(choices)}")
+    try:
+        return [kind(item) for item in items]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text[:60]!r}") from None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train the grid (resumes what exists)")
+    run.add_argument("--models", type=lambda t: positive_list(t, MODELS), default=["ntm", "sam"])
+    run.add_argument("--tasks", type=lambda t: positive_list(t, NAMES), default=["associative_recall"])
+    run.add_argument("--seeds", type=lambda t: positive_list(t, kind=int), default=[1, 2, 3])
+    run.add_argument("--variant", type=parse_variant, action="append", help="NAME:EXTRA-FLAGS (repeatable)")
+    run.add_argument("--steps", type=int, default=8000)
+    run.add_argument("--eval-every", type=int, default=250)
+    run.add_argument("--jobs", type=int, default=1, choices=range(1, 17), metavar="1..16")
+    run.add_argument("--out", type=Path, default=ROOT / "runs" / "curves")
+    show = sub.add_parser("summary", help="updates to target, median and spread over seeds")
+    show.add_argument("--out", type=Path, default=ROOT / "runs" / "curves")
+    show.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "summary":
+        if not args.out.is_dir():
+            parser.error(f"no runs in {args.out}")
+        summary(args.out, args.json)
+        return 0
+    if not 1 <= args.steps <= 10**7 or not 1 <= args.eval_every <= args.steps:
+        parser.error("--steps must be in [1, 10^7] and --eval-every in [1, steps]")
+    variants = args.variant or [("jittered", [])]
+    # seeds first, so a grid stopped early has every variant at the first seeds
+    grid = [(m, t, v, s) for s in args.seeds for t in args.tasks for m in args.models for v in variants]
+    if len(grid) > MAX_RUNS:
+        parser.error(f"{len(grid)} runs; at most {MAX_RUNS}")
+    with ThreadPoolExecutor(args.jobs) as pool:
+        codes = list(pool.map(lambda r: train_one(args.out, r[0], r[1], r[2], r[3], args.steps, args.eval_every),
+                              grid))
+    summary(args.out, as_json=False)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
