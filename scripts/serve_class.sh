@@ -141,6 +141,9 @@ run_dir="$(cd "$run_dir" && pwd)"
 if [ -z "$cookie_secret" ]; then cookie_secret="$("$PYTHON_ANY" -c 'import secrets; print(secrets.token_hex(32))')"; fi
 
 pids=()           # every process we started; each leads its own process group (setsid)
+checker=""        # the start-up health check, while it runs
+nginx_tmp=""      # nginx's temporary files when it runs as root (removed on exit)
+sleeper=""        # and the pause between its polls
 names=()
 stopping=0
 status=0
@@ -166,10 +169,12 @@ finish() {
     [ "$stopping" = 1 ] && return
     stopping=1
     trap '' INT TERM
+    for pid in $checker $sleeper; do kill "$pid" 2>/dev/null || true; done
     if [ "${#pids[@]}" -gt 0 ]; then
         echo "serve_class.sh: stopping ${#pids[@]} processes" >&2
         stop_all
     fi
+    if [ -n "$nginx_tmp" ]; then rm -rf "$nginx_tmp"; fi
     if [ "$made_run_dir" = 1 ] && [ "$status" = 0 ]; then
         rm -rf "$run_dir"
     elif [ -d "$run_dir" ]; then
@@ -190,8 +195,8 @@ start() {   # start NAME LOGFILE COMMAND... in its own session (process group), 
     names+=("$name")
 }
 
-wait_healthy() {   # wait_healthy URL... : every URL answers 200 within --timeout seconds (or a child died)
-    "$PYTHON_ANY" - "$timeout" "$@" <<'PY'
+wait_healthy() {   # wait_healthy URL... : every URL answers 200 within --timeout seconds (exec: run with &, $! is python)
+    exec "$PYTHON_ANY" - "$timeout" "$@" <<'PY'
 import sys, time, urllib.request
 timeout, urls = float(sys.argv[1]), sys.argv[2:]
 deadline = time.monotonic() + timeout
@@ -222,32 +227,50 @@ check_alive() {   # fail fast when a started process has already exited
     done
 }
 
-# 1. the replicas
-health_urls=()
-for p in "${replica_ports[@]}"; do
-    # (Streamlit takes the cookie secret only from its environment or a config file, never from the CLI)
-    start "replica-$p" "$run_dir/replica-$p.log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
-        STREAMLIT_SERVER_COOKIE_SECRET="$cookie_secret" \
-        "$PYTHON" -m streamlit run app.py --server.headless true --server.address "$replica_address" \
-        --server.port "$p" --browser.gatherUsageStats false --server.fileWatcherType none
-    health_urls+=("http://$replica_address:$p/_stcore/health")
-done
+await_health() {   # await_health URL... : all answer 200, or exit 1 (a child died, or --timeout passed)
+    # The check runs in the background and the script waits with the `wait` builtin: bash runs a trap only
+    # between commands, and `wait` (unlike a foreground command) returns at once when a signal arrives, so
+    # SIGTERM during start-up stops everything now rather than after the health check's timeout.
+    wait_healthy "$@" &
+    checker=$!
+    while kill -0 "$checker" 2>/dev/null; do
+        if ! check_alive; then
+            kill "$checker" 2>/dev/null || true
+            status=1
+            exit 1
+        fi
+        sleep 1 &
+        sleeper=$!
+        wait "$sleeper" || true
+    done
+    sleeper=""
+    if ! wait "$checker"; then
+        status=1
+        exit 1
+    fi
+    checker=""
+}
 
-# 2. the proxy
+# 1. the proxy's configuration, checked before anything starts
 if [ "$proxy" = 1 ]; then
     servers=""
-    for p in "${replica_ports[@]}"; do servers+="        server $replica_address:$p max_fails=1 fail_timeout=10s;"$'\n'; done
-    for u in "${upstreams[@]}"; do servers+="        server $u max_fails=1 fail_timeout=10s;"$'\n'; done
+    for p in "${replica_ports[@]}"; do servers+="        server $replica_address:$p max_fails=3 fail_timeout=10s;"$'\n'; done
+    for u in "${upstreams[@]}"; do servers+="        server $u max_fails=3 fail_timeout=10s;"$'\n'; done
     user_directive=""
+    tmp_dir="$run_dir/tmp"
     if [ "$(id -u)" = 0 ]; then
+        # the master runs as root, its workers as nobody: they need a temp directory they can reach
         user_directive="user nobody nogroup;   # the master runs as root: workers do not"
-        chmod 755 "$run_dir"
+        nginx_tmp="$(mktemp -d "${TMPDIR:-/tmp}/samviz-nginx.XXXXXX")"
+        chmod 755 "$nginx_tmp"
+        tmp_dir="$nginx_tmp"
     fi
-    SERVERS="$servers" RUN_DIR="$run_dir" USER_DIRECTIVE="$user_directive" LISTEN="$listen_address" PORT="$port" \
+    SERVERS="$servers" RUN_DIR="$run_dir" TMP_DIR="$tmp_dir" USER_DIRECTIVE="$user_directive" LISTEN="$listen_address" \
+        PORT="$port" \
         "$PYTHON_ANY" - "$TEMPLATE" "$run_dir/nginx.conf" <<'PY'
 import os, sys
 text = open(sys.argv[1]).read()
-for name in ("RUN_DIR", "USER_DIRECTIVE", "LISTEN", "PORT"):
+for name in ("RUN_DIR", "TMP_DIR", "USER_DIRECTIVE", "LISTEN", "PORT"):
     text = text.replace(f"@{name}@", os.environ[name])
 text = text.replace("@UPSTREAM_SERVERS@\n", os.environ["SERVERS"])
 if "@" in "".join(line.split("#")[0] for line in text.splitlines()):
@@ -260,15 +283,26 @@ PY
         status=1
         exit 1
     fi
-    start nginx "$run_dir/nginx.log" "$NGINX" -p "$run_dir" -c "$run_dir/nginx.conf" -e "$run_dir/nginx-error.log"
-    health_urls+=("http://$listen_address:$port/_stcore/health")
 fi
 
+# 2. the replicas, until each answers its health check
+health_urls=()
+for p in "${replica_ports[@]}"; do
+    # (Streamlit takes the cookie secret only from its environment or a config file, never from the CLI)
+    start "replica-$p" "$run_dir/replica-$p.log" env OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
+        STREAMLIT_SERVER_COOKIE_SECRET="$cookie_secret" \
+        "$PYTHON" -m streamlit run app.py --server.headless true --server.address "$replica_address" \
+        --server.port "$p" --browser.gatherUsageStats false --server.fileWatcherType none
+    health_urls+=("http://$replica_address:$p/_stcore/health")
+done
 echo "serve_class.sh: starting ${#replica_ports[@]} replicas (${replica_ports[*]:-none})$([ "$proxy" = 1 ] && echo " behind nginx on $listen_address:$port"); run dir $run_dir" >&2
-sleep 1
-if ! check_alive || ! wait_healthy "${health_urls[@]}"; then
-    status=1
-    exit 1
+if [ "${#health_urls[@]}" -gt 0 ]; then await_health "${health_urls[@]}"; fi
+
+# 3. the proxy, once there is something behind it (a replica refused while starting would be marked
+#    down for fail_timeout), until it answers through to a replica
+if [ "$proxy" = 1 ]; then
+    start nginx "$run_dir/nginx.log" "$NGINX" -p "$run_dir" -c "$run_dir/nginx.conf" -e "$run_dir/nginx-error.log"
+    await_health "http://$listen_address:$port/_stcore/health"
 fi
 if [ "$proxy" = 1 ]; then
     echo "serve_class.sh: ready: http://$listen_address:$port/ (${#replica_ports[@]} local replicas, ${#upstreams[@]} remote)" >&2
@@ -276,7 +310,7 @@ else
     echo "serve_class.sh: ready: replicas on $replica_address:${replica_ports[*]}" >&2
 fi
 
-# 3. supervise: any child that exits ends the whole service (a silent half-service helps nobody)
+# 4. supervise: any child that exits ends the whole service (a silent half-service helps nobody)
 while true; do
     wait -n || true
     [ "$stopping" = 1 ] && break

@@ -113,16 +113,22 @@ class Service:
         import psutil
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def access_log(self) -> list[tuple[str, str]]:
-        """(request line, upstream address) of every request the proxy logged so far."""
+    def access_log(self, at_least: int = 0) -> list[tuple[str, str]]:
+        """(request line, upstream address) of every request the proxy logged so far. nginx logs a request
+        when it finalises it, which may be just after the client has the response: wait (≤ 5 s) for
+        `at_least` entries."""
         path = self.run_dir / "nginx-access.log"
-        lines = path.read_text().splitlines() if path.exists() else []
-        entries = []
-        for line in lines:
-            match = re.search(r'"([^"]*)" \d+ upstream=(\S+)', line)
-            if match:
-                entries.append((match.group(1), match.group(2)))
-        return entries
+        deadline = time.monotonic() + 5
+        while True:
+            lines = path.read_text().splitlines() if path.exists() else []
+            entries = []
+            for line in lines:
+                match = re.search(r'"([^"]*)" \d+ upstream=(\S+)', line)
+                if match:
+                    entries.append((match.group(1), match.group(2)))
+            if len(entries) >= at_least or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.1)
 
     def stop(self) -> int:
         """SIGTERM, as a terminal's Ctrl-C or a service manager would send; the script's exit code."""
@@ -198,11 +204,34 @@ def test_health_and_page_through_the_proxy(service):
         assert (status, body) == (200, b"ok"), port
 
 
+def test_large_response_passes_intact_to_a_slow_reader(service):
+    """The biggest file the app serves (Streamlit's Plotly bundle, ~4.7 MB) arrives whole through the proxy even
+    when the browser reads slowly — the case where nginx would spool to a temporary file (a worker that could
+    not write one cut the bundle short, and the player then showed no chart at all)."""
+    import streamlit
+    scripts = Path(streamlit.__file__).parent / "static" / "static" / "js"
+    largest = max(scripts.glob("*.js"), key=lambda path: path.stat().st_size)
+    expected = largest.read_bytes()
+    assert len(expected) > 1_000_000, largest
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=60)
+    try:
+        connection.request("GET", f"/static/js/{largest.name}")
+        response = connection.getresponse()
+        assert response.status == 200
+        received = bytearray()
+        while chunk := response.read(256 * 1024):
+            received += chunk
+            time.sleep(0.05)                     # a slow reader: the proxy's memory buffers fill up
+    finally:
+        connection.close()
+    assert len(received) == len(expected) and bytes(received) == expected
+
+
 def test_sessions_are_sticky_and_spread(service):
     before = len(service.access_log())
     for _ in range(24):                              # no cookie: a new random key each time
         get(service.port, "/_stcore/health")
-    fresh = service.access_log()[before:]
+    fresh = service.access_log(before + 24)[before:]
     assert len(fresh) == 24, fresh
     spread = {upstream for _, upstream in fresh}
     # 24 random keys all hashed to one of two replicas: below 1e-5 even if ketama split the keys 60/40
@@ -211,7 +240,7 @@ def test_sessions_are_sticky_and_spread(service):
     before = len(service.access_log())
     for _ in range(12):
         get(service.port, "/_stcore/health", headers={"Cookie": "samviz_replica=one-browser"})
-    same = service.access_log()[before:]
+    same = service.access_log(before + 12)[before:]
     assert len(same) == 12 and len({upstream for _, upstream in same}) == 1, same
 
 
@@ -224,12 +253,20 @@ def test_browser_loads_the_app_through_the_proxy(service):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text[:300]}"))
             page.goto(f"http://127.0.0.1:{service.port}/", wait_until="domcontentloaded", timeout=120_000)
-            # CONNECTED + notRunning: the WebSocket went through nginx and the script ran to the end
-            page.wait_for_selector(READY, timeout=120_000)
+            # charts drawn and the app CONNECTED and not running: the WebSocket went through nginx and the
+            # script ran to the end (a cold replica imports torch and records an episode first: allow minutes)
+            try:
+                page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible", timeout=180_000)
+                page.wait_for_selector(READY, timeout=120_000)
+            except sync_api.TimeoutError:
+                screenshot = service.run_dir / "browser-timeout.png"
+                page.screenshot(path=str(screenshot))
+                pytest.fail(f"the app did not render through the proxy (screenshot {screenshot}); browser console:\n"
+                            + "\n".join(console[-20:]) + f"\n{service._logs()}")
             assert page.locator('[data-testid="stException"]').count() == 0
-            page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= 1",
-                                   timeout=60_000)
         finally:
             browser.close()
     requests = service.access_log()[before:]
@@ -251,3 +288,28 @@ def test_sigterm_stops_everything(service):
     for port in [service.port, *service.replica_ports]:
         assert port_is_free(port), f"port {port} still taken after the script stopped"
     assert "serve_class.sh: stopped" in service.output()
+
+
+@needs_nginx
+def test_sigterm_during_start_up_stops_everything(tmp_path):
+    """A stop requested while the replicas are still starting is honoured at once, not after the health wait."""
+    import psutil
+    service = Service(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "serve_class.sh: starting" not in service.output():
+            assert service.process.poll() is None, service.output()
+            assert time.monotonic() < deadline, service.output()
+            time.sleep(0.1)
+        processes = service.processes()
+        assert sum("streamlit" in " ".join(p.cmdline()) for p in processes) == 2, processes
+        started = time.monotonic()
+        assert service.stop() == 0, service.output()
+        assert time.monotonic() - started < 20, f"took {time.monotonic() - started:.0f} s to stop"
+        survivors = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not survivors, f"left running after SIGTERM: {survivors}"
+        for port in [service.port, *service.replica_ports]:
+            assert port_is_free(port), f"port {port} still taken after the script stopped"
+    finally:
+        service.stop()
+        service.log.close()
