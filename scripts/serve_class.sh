@@ -3,7 +3,9 @@
 #
 #   scripts/serve_class.sh                 4 replicas on 127.0.0.1:8601..8604, the proxy on 127.0.0.1:8600
 #   scripts/serve_class.sh --replicas 2 --port 9000 --first-port 9001
-#   Ctrl-C (SIGINT) or SIGTERM stops the proxy and every replica, then the script exits.
+#   Ctrl-C (SIGINT) or SIGTERM stops the proxy and every replica, then the script exits. (Started in the
+#   background by a non-interactive shell, `serve_class.sh &`, bash ignores SIGINT: stop it with SIGTERM.)
+#   SIGKILL cannot be trapped: after one, stop the process groups it leaves (listed in the run directory's `pids`).
 #
 # Why: one Streamlit process runs every visitor's script on one Python interpreter, so a class of 30
 # that opens the player at once queues behind itself. Replicas are independent processes (one per CPU
@@ -193,6 +195,7 @@ start() {   # start NAME LOGFILE COMMAND... in its own session (process group), 
     setsid "$@" >"$log" 2>&1 </dev/null &
     pids+=($!)
     names+=("$name")
+    echo "$name $!" >>"$run_dir/pids"     # each leads a process group: kill -- -PID stops it and its children
 }
 
 wait_healthy() {   # wait_healthy URL... : every URL answers 200 within --timeout seconds (exec: run with &, $! is python)

@@ -130,11 +130,11 @@ class Service:
                 return entries
             time.sleep(0.1)
 
-    def stop(self) -> int:
-        """SIGTERM, as a terminal's Ctrl-C or a service manager would send; the script's exit code."""
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
+        """SIGTERM as a service manager sends, or SIGINT as a terminal's Ctrl-C does; the script's exit code."""
         if self.exit_code is None:
             if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
+                self.process.send_signal(how)
             try:
                 self.exit_code = self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -291,8 +291,9 @@ def test_sigterm_stops_everything(service):
 
 
 @needs_nginx
-def test_sigterm_during_start_up_stops_everything(tmp_path):
-    """A stop requested while the replicas are still starting is honoured at once, not after the health wait."""
+def test_ctrl_c_during_start_up_stops_everything(tmp_path):
+    """A stop requested while the replicas are still starting is honoured at once, not after the health wait
+    (SIGINT here, as Ctrl-C sends; the test above stops with SIGTERM)."""
     import psutil
     service = Service(tmp_path)
     try:
@@ -304,12 +305,33 @@ def test_sigterm_during_start_up_stops_everything(tmp_path):
         processes = service.processes()
         assert sum("streamlit" in " ".join(p.cmdline()) for p in processes) == 2, processes
         started = time.monotonic()
-        assert service.stop() == 0, service.output()
+        assert service.stop(signal.SIGINT) == 0, service.output()
+        assert "SIGINT received" in service.output()
         assert time.monotonic() - started < 20, f"took {time.monotonic() - started:.0f} s to stop"
         survivors = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert not survivors, f"left running after SIGTERM: {survivors}"
         for port in [service.port, *service.replica_ports]:
             assert port_is_free(port), f"port {port} still taken after the script stopped"
+    finally:
+        service.stop()
+        service.log.close()
+
+
+@needs_nginx
+def test_a_replica_that_dies_stops_the_service(tmp_path):
+    """No silent half-service: when a replica dies, the script stops nginx and the other replica and exits 1."""
+    import psutil
+    service = Service(tmp_path)
+    try:
+        service.wait_ready()
+        processes = service.processes()
+        replicas = [p for p in processes if "streamlit" in " ".join(p.cmdline())]
+        assert len(replicas) == 2, processes
+        replicas[0].kill()
+        assert service.process.wait(timeout=STOP_TIMEOUT_S) == 1, service.output()
+        assert "exited unexpectedly" in service.output()
+        survivors = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not survivors, f"left running after a replica died: {survivors}"
     finally:
         service.stop()
         service.log.close()
