@@ -42,7 +42,10 @@
 #              --upstream 10.0.0.11:8601 --upstream 10.0.0.11:8602 ... --upstream 10.0.0.12:8608
 #      (or copy the rendered nginx.conf from the run directory into a system nginx and add TLS there).
 #   Stickiness is by cookie, not by client address, so a classroom behind one NAT still spreads over all
-#   replicas. A replica that dies loses its visitors' sessions; their browsers reconnect to another one.
+#   replicas. A remote replica (--upstream) that stops answering is skipped by nginx for 10 s at a time
+#   (max_fails); its visitors' browsers reconnect to another replica, with a new session. On one machine,
+#   by contrast, a replica that dies stops the whole service with exit status 1, so that whatever started
+#   the script (a systemd unit with Restart=on-failure, a shell loop) restarts it whole.
 #   The proxy needs few resources: one nginx worker proxies thousands of WebSockets.
 #
 # Exit status: 0 after a clean stop, 1 when something failed to start or died, 2 for a bad option.
