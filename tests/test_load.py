@@ -227,8 +227,9 @@ def test_classroom_load(app_server):
 
 
 def soak_url(base: str, number: int) -> str:
+    """The issue's heavy player load (it used /?model=…; the player's own path works whatever page "/" is)."""
     model = ("ntm", "dam", "sam")[number % 3]
-    return f"{base}/?model={model}&task=copy&level=40&slots=4096&seed={1000 + number}"
+    return f"{base}{PLAYER_PATH}?model={model}&task=copy&level=40&slots=4096&seed={1000 + number}"
 
 
 async def soak(base: str, pid: int, loads: int) -> tuple[list[float], list[float], list[str]]:
@@ -245,6 +246,10 @@ async def soak(base: str, pid: int, loads: int) -> tuple[list[float], list[float
                     first_chart.append(await open_and_time(page, url))
                     if (text := await exception_text(page)) is not None:
                         errors.append(f"{url}: {text}")
+                    # the player writes its settings back into the address: a load that fell back to lighter
+                    # settings would make the soak prove nothing
+                    if f"seed={1000 + number}" not in page.url or "slots=4096" not in page.url:
+                        errors.append(f"{url}: the player did not open these settings (address now {page.url})")
                 except Exception as error:
                     errors.append(f"{url}: {type(error).__name__}: {str(error).splitlines()[0][:300]}")
                 rss.append(server_rss_mb(pid))
