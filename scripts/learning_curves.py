@@ -79,7 +79,7 @@ def read_run(folder: Path, task: str) -> dict | None:
             "curve": validations}
 
 
-def summary(out: Path, as_json: bool) -> None:
+def summary(out: Path, as_json: bool, every: int = 2000) -> None:
     groups: dict[tuple, list[tuple[int, dict]]] = {}
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         name, _, seed = folder.name.rpartition("-s")
@@ -117,6 +117,33 @@ def summary(out: Path, as_json: bool) -> None:
         print(f"| {row['model']} | {row['task']} | {row['variant']} | {','.join(map(str, row['seeds']))} "
               f"| {row['reached']} | {to_target} | {median} | {', '.join(map(str, row['best_validation']))} "
               f"| {', '.join(f'{u:,}' for u in row['updates_done'])} |")
+    curve_table(groups, every)
+
+
+def value_at(curve: list[tuple[int, float]], updates: int) -> float | None:
+    """The validation at `updates` (the last one at or before it), None when the run has not got that far."""
+    if not curve or curve[-1][0] < updates:
+        return None
+    return [errors for step, errors in curve if step <= updates][-1]
+
+
+def curve_table(groups: dict, every: int) -> None:
+    """The learning curves as a table: median [min, max] over seeds of the validation bit errors every `every`."""
+    longest = max((r["curve"][-1][0] for runs in groups.values() for _, r in runs), default=0)
+    marks = list(range(every, longest + 1, every))
+    if not marks:
+        return
+    print(f"\nValidation bit errors per sequence (full level range): median [min, max] over seeds, every {every:,} "
+          "updates")
+    print("| model | task | variant | " + " | ".join(f"{m:,}" for m in marks) + " |")
+    print("|---|---|---|" + "---|" * len(marks))
+    for (model, task, variant), runs in sorted(groups.items()):
+        cells = []
+        for mark in marks:
+            values = [v for v in (value_at(r["curve"], mark) for _, r in runs) if v is not None]
+            cells.append(f"{statistics.median(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
+                         + ("" if len(values) == len(runs) else f" ({len(values)} seeds)") if values else "—")
+        print(f"| {model} | {task} | {variant} | " + " | ".join(cells) + " |")
 
 
 def positive_list(text: str, choices=None, kind=str) -> list:
@@ -148,11 +175,14 @@ def main(argv=None) -> int:
     show = sub.add_parser("summary", help="updates to target, median and spread over seeds")
     show.add_argument("--out", type=Path, default=ROOT / "runs" / "curves")
     show.add_argument("--json", action="store_true")
+    show.add_argument("--every", type=int, default=2000, help="updates between the curve table's columns")
     args = parser.parse_args(argv)
     if args.command == "summary":
         if not args.out.is_dir():
             parser.error(f"no runs in {args.out}")
-        summary(args.out, args.json)
+        if not 1 <= args.every <= 10**7:
+            parser.error("--every must be in [1, 10^7]")
+        summary(args.out, args.json, args.every)
         return 0
     if not 1 <= args.steps <= 10**7 or not 1 <= args.eval_every <= args.steps:
         parser.error("--steps must be in [1, 10^7] and --eval-every in [1, steps]")
