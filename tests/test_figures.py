@@ -137,16 +137,17 @@ def test_big_memories_stay_under_the_cell_budget(slots, steps, per_step, dense):
     assert best in shown                        # the current step's strongest slot is never zoomed away
     assert "most weighted" in fig.layout.title.subtitle.text
     usage = figures.usage_figure(trace, step)
-    assert len(usage.data[0].x) <= figures.MAX_USAGE_BARS
+    assert len(usage.data[0].y) <= figures.MAX_USAGE_BARS
 
 
 def test_usage_figure_marks_the_least_used_slot(sam_trace):
     step = 6
     fig = figures.usage_figure(sam_trace, step)
     record = sam_trace.steps[step]
-    assert list(fig.data[0].y) == pytest.approx(record["usage"])
+    assert list(fig.data[0].x) == pytest.approx(record["usage"])       # slots down the vertical axis
+    assert list(fig.data[0].y) == list(range(len(record["usage"])))
     mark = [t for t in fig.data if t.meta == "least used slot"][0]
-    assert list(mark.x) == [record["least_used"]]
+    assert list(mark.y) == [record["least_used"]]
     assert f"slot {record['least_used']}" in mark.text[0]
 
 

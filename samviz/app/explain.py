@@ -40,6 +40,10 @@ ANCHORS = {
 }
 
 LEARN_PATH = "learn"      # url_path of the Learn page (app.py)
+# One symbol per meaning across models: γ is the NTM's sharpening exponent, g its interpolation gate, g^w and g^a
+# the DNC's write and allocation gates; SAM's (and DAM's, SDNC's) interpolation gate, γ in the SAM paper, is
+# written g^i here so that no symbol means two things.
+INTERPOLATION = "g^i"
 TIE = 1e-4                # neighbours whose cosine differs by less than this are ties, not misses
 
 
@@ -89,12 +93,36 @@ def _phase(trace, step: int) -> list[Sentence]:
                      "tasks")]
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _focus_text(weights: dict, preposition: str) -> str:
+    """How a head's weight is distributed, in words the numbers earn (trace_stats.focus), e.g. with "to": "mostly to
+    slot 3 (weight 0.91)", "evenly to 128 slots (about 0.0078 each)" or "across about 37 slots (effective number
+    of slots; the largest weight, 0.06, on slot 12)"."""
+    f = stats.focus(weights)
+    if f.word == "mostly":
+        return f"mostly {preposition} slot {f.slot} (weight {_f(f.weight)})"
+    if f.word == "evenly":
+        each = sum(v for v in weights.values() if v > 0) / f.support
+        return f"evenly {preposition} {f.support} slots (about {each:.2g} each)"
+    if f.word == "spread":
+        return (f"across about {f.effective:.0f} slots (effective number of slots; the largest weight, "
+                f"{_f(f.weight)}, on slot {f.slot})")
+    return "nothing (all weights are zero)"
+
+
+def _written_text(record) -> str:
+    """The count of written slots the memory view marks (trace_stats.written_slots, > WEIGHT_THRESHOLD)."""
+    written = stats.written_slots(record)
+    return f"{_plural(len(written), 'slot')} got write weight > {stats.WEIGHT_THRESHOLD:g}"
+
+
 def _ntm(trace, record) -> list[Sentence]:
     g = record.get("gates", {})
     out = []
     write = stats.write_map(record)
-    top = stats.top_slots(write, 1)
-    spread = stats.spread(write)
     out.append(Sentence(f"Write head: key strength β = {_f(g.get('write_strength'))} sharpens the content "
                         f"match (β → 0 spreads it over all {stats.memory_slots(trace)} slots).", "ntm-content"))
     gate = g.get("write_interpolation")
@@ -108,21 +136,16 @@ def _ntm(trace, record) -> list[Sentence]:
     if g.get("write_sharpening") is not None:
         out.append(Sentence(f"Sharpening γ = {_f(g.get('write_sharpening'))} re-focuses the shifted weights.",
                             "ntm-sharpen"))
-    if top:
-        slot, value = top[0]
-        out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}); {spread} slot"
-                            f"{'s' if spread != 1 else ''} got weight > {stats.SPREAD_THRESHOLD:g}; "
+    if write:
+        out.append(Sentence(f"Wrote {_focus_text(write, 'to')}; {_written_text(record)}; "
                             f"mean erase {_f(g.get('erase_mean'))}.", "ntm-erase-add"))
+    strengths = g.get("read_strength")
     for h, head in enumerate(stats.read_maps(record)):
-        top = stats.top_slots(head, 1)
-        if not top:
+        if not head:
             continue
-        slot, value = top[0]
-        spread = stats.spread(head)
-        strength = (g.get("read_strength") or [None] * (h + 1))[h] if isinstance(g.get("read_strength"), list) else None
-        out.append(Sentence(f"Read head {h + 1} read mostly slot {slot} (weight {_f(value)}, {spread} slot"
-                            f"{'s' if spread != 1 else ''} above {stats.SPREAD_THRESHOLD:g}, "
-                            f"strength β = {_f(strength)}).", "ntm-read"))
+        strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else None
+        out.append(Sentence(f"Read head {h + 1} read {_focus_text(head, 'from')}; strength β = {_f(strength)}.",
+                            "ntm-read"))
     return out
 
 
@@ -149,19 +172,18 @@ def _sam_write(trace, record, step: int) -> list[Sentence]:
         previous = {s: v for s, v in write.items() if s != least and v > 0}
         untouched = f", {_age_text(age, step)}" if age is not None else ""
         which = "least used" if stats.usage_smaller_is_older(trace) else "least recently used"
-        slots = f"{len(previous)} slot{'s' if len(previous) != 1 else ''}"
-        rest = (f"and {sum(previous.values()):.2f} in all to the {slots} read at the previous step" if previous
-                else "and nothing to previously read slots (none were read yet)")
+        rest = (f"and {sum(previous.values()):.2f} in all to the {_plural(len(previous), 'slot')} read at the "
+                f"previous step" if previous else "and nothing to previously read slots (none were read yet)")
         out.append(Sentence(
-            f"Write gate α = {alpha:.2f}, interpolation γ = {gamma:.2f}: wrote {alpha * (1 - gamma):.2f} to slot "
-            f"{least} (the {which}{untouched}; erased first) {rest}.", anchor))
+            f"Write gate α = {alpha:.2f}, interpolation gate {INTERPOLATION} = {gamma:.2f}: wrote "
+            f"{write.get(least, 0.0):.2f} to slot {least} (the {which}{untouched}; erased first) {rest}; "
+            f"{_written_text(record)}.", anchor))
     elif write:
-        slot, value = stats.top_slots(write, 1)[0]
-        out.append(Sentence(f"Wrote mostly to slot {slot} (weight {_f(value)}).", anchor))
-    usage = record.get("usage")
+        out.append(Sentence(f"Wrote {_focus_text(write, 'to')}; {_written_text(record)}.", anchor))
+    usage = stats.usage_before(trace, step)
     if least is not None and not sparse and usage:
-        out.append(Sentence(f"Slot {least} had the smallest discounted usage (λ = {USAGE_DISCOUNT:g}), "
-                            f"{_f(usage[least], 3)}: it is the next to be overwritten.", "dam"))
+        out.append(Sentence(f"Slot {least} had the smallest discounted usage (λ = {USAGE_DISCOUNT:g}) before this "
+                            f"step, {_f(usage[least], 3)}: this step erased and wrote it.", "dam"))
     elif least is not None and sparse:
         when = f" ({_age_text(age, step)})" if age is not None else ""
         out.append(Sentence(f"Usage = steps since last access: slot {least} had gone longest without a read or "
@@ -203,8 +225,9 @@ def _sparse_reads(trace, record, step: int) -> list[Sentence]:
     n = stats.memory_slots(trace)
     written = len({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
     if touched:
-        out.append(Sentence(f"Only {touched} of {n} rows were touched; backpropagation will roll back just the "
-                            f"{written} written rows from the journal.", "sam-bptt"))
+        out.append(Sentence(f"Only {touched} of {n} rows were touched at this step; backpropagation will roll back "
+                            f"just the {written} rows this write changed (every journalled row, whatever its "
+                            f"weight).", "sam-bptt"))
     return out
 
 
@@ -216,17 +239,14 @@ def _dense_reads(trace, record) -> list[Sentence]:
         top = stats.top_slots(head, 1)
         if not top:
             continue
-        slot, value = top[0]
-        spread = stats.spread(head)
         strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else strengths
         n = stats.memory_slots(trace)
-        above = f"{spread} slot{'s' if spread != 1 else ''} above {stats.SPREAD_THRESHOLD:g}"
         if not record.get("read_modes"):
-            text = (f"Read head {h + 1}: softmax over all {n} slots (β = {_f(strength)}); largest weight "
-                    f"{_f(value)} on slot {slot}, {above}.")
+            text = (f"Read head {h + 1}: softmax over all {n} slots (β = {_f(strength)}); it read "
+                    f"{_focus_text(head, 'from')}.")
         else:
             text = (f"Read head {h + 1}: its weights cover all {n} slots (content β = {_f(strength)} mixed with "
-                    f"the links by the read modes); largest weight {_f(value)} on slot {slot}, {above}.")
+                    f"the links by the read modes); it read {_focus_text(head, 'from')}.")
         out.append(Sentence(text, "dnc-read-modes" if record.get("read_modes") else "dam"))
     return out
 
@@ -236,15 +256,13 @@ def _dnc_write(trace, record) -> list[Sentence]:
     out = []
     alloc, write_gate = _first(g.get("allocation_gate")), _first(g.get("write_gate"))
     write = stats.write_map(record)
-    top = stats.top_slots(write, 1)
     if write_gate is not None and alloc is not None:
-        where = f"; the largest weight {_f(top[0][1])} is on slot {top[0][0]}" if top else ""
         share = float(alloc) * 100
         out.append(Sentence(f"Write gate g^w = {_f(write_gate)}, allocation gate g^a = {_f(alloc)}: "
                             f"{share:.0f}% of the write goes to free slots, {100 - share:.0f}% "
-                            f"to the content match{where}.", "dnc-write"))
-    elif top:
-        out.append(Sentence(f"Wrote mostly to slot {top[0][0]} (weight {_f(top[0][1])}).", "dnc-write"))
+                            f"to the content match.", "dnc-write"))
+    if write:
+        out.append(Sentence(f"Wrote {_focus_text(write, 'to')}; {_written_text(record)}.", "dnc-write"))
     least = record.get("least_used")
     usage = record.get("usage")
     if least is not None and usage:
@@ -262,15 +280,18 @@ def _modes_and_links(trace, record) -> list[Sentence]:
     out = []
     names = ("backward", "content", "forward")
     for h, mode in enumerate(record.get("read_modes") or []):
-        best = max(range(3), key=lambda m: float(mode[m]))
+        f = stats.focus({m: float(mode[m]) for m in range(3)})
+        verdict = {"mostly": f"mostly {names[f.slot]} reading",
+                   "evenly": "an even mix: no mode dominates",
+                   "spread": f"leaning to {names[f.slot]} reading, but no mode holds half"}.get(f.word, "no mode")
         out.append(Sentence(f"Read head {h + 1} mixes backward {_f(mode[0])}, content {_f(mode[1])}, forward "
-                            f"{_f(mode[2])}: mostly {names[best]} reading.", "dnc-read-modes"))
+                            f"{_f(mode[2])}: {verdict}.", "dnc-read-modes"))
     anchor = "sdnc-links" if stats.is_sparse(trace) else "dnc-links"
     for h, head in enumerate(record.get("links") or []):
         parts = []
         for direction in ("forward", "backward"):
             top = stats.top_slots(stats.weight_map(head.get(direction)), 1)
-            if top and top[0][1] > 0:
+            if top and top[0][1] > stats.WEIGHT_THRESHOLD:
                 parts.append(f"{direction} link leads to slot {top[0][0]} ({_f(top[0][1])})")
         if parts:
             out.append(Sentence(f"Read head {h + 1}: " + "; ".join(parts) + ".", anchor))
@@ -296,9 +317,9 @@ def narrate(trace, step: int) -> list[Sentence]:
         elif "interpolation_gate" in gates:
             sentences += _sam_write(trace, record, step)
         else:
-            write = stats.top_slots(stats.write_map(record), 1)
+            write = stats.write_map(record)
             if write:
-                sentences.append(Sentence(f"Wrote mostly to slot {write[0][0]} (weight {_f(write[0][1])})."))
+                sentences.append(Sentence(f"Wrote {_focus_text(write, 'to')}; {_written_text(record)}."))
         sentences += _sparse_reads(trace, record, step) if stats.is_sparse(trace) else _dense_reads(trace, record)
     if record.get("read_modes") or record.get("links"):
         sentences += _modes_and_links(trace, record)

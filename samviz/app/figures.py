@@ -4,6 +4,11 @@ No Streamlit, no torch, no model math: what is drawn is read from the trace's pe
 samviz/trace/schema.py) through samviz/app/trace_stats.py, which computes every statistic the figures show. Every
 figure stays under MAX_CELLS heatmap cells: large memories are zoomed to the slots that carry the most
 weight, and long usage vectors are binned.
+
+Stable encodings: memory slots are always on the vertical axis, slot 0 at the top (weights, rows, memory,
+usage); every heatmap has a colourbar; a heatmap's colour range is computed once over the whole episode
+(trace_stats.weight_range, memory_range), so a colour means the same value at every step; read is blue and
+write orange everywhere; a slot axis that skips slots says so in its title.
 """
 from __future__ import annotations
 
@@ -22,6 +27,22 @@ READ_COLOUR = "#1f77b4"
 WRITE_COLOUR = "#ff7f0e"
 MARK_COLOUR = "#d62728"
 EXACT_COLOUR = "#7f7f7f"
+ANSWER_COLOUR = "#2ca02c"
+SLOT_AXIS = "memory slot"    # the title of every slot axis; a non-linear one adds what it skips
+
+
+def _colourbar(title: str, y: float, length: float) -> dict:
+    return dict(title=dict(text=title, side="right"), y=y, len=length, yanchor="middle", thickness=12, x=1.01)
+
+
+def _answer_shapes(trace, axes: list[str]) -> list[dict]:
+    """The answer phase as a translucent band with an outline, drawn above the heatmaps (below them it is hidden)."""
+    answer = stats.answer_steps(trace)
+    if not answer:
+        return []
+    return [dict(type="rect", name="answer phase", x0=answer[0] - 0.5, x1=answer[-1] + 0.5, xref=f"x{s}", y0=0,
+                 y1=1, yref=f"y{s} domain", fillcolor=ANSWER_COLOUR, opacity=0.18, layer="above",
+                 line=dict(color=ANSWER_COLOUR, width=2)) for s in axes]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -107,7 +128,8 @@ def _figure(traces: list[dict], layout: dict, title: str, height: int, subtitle:
         heading["subtitle"] = dict(text=subtitle, font=dict(size=12))
     layout = {**layout,
               "title": heading, "height": height,
-              "margin": dict(l=60, r=20, t=top, b=bottom), "plot_bgcolor": "white",
+              "margin": dict(l=60, r=90 if any(k.startswith("coloraxis") for k in layout) else 20, t=top,
+                             b=bottom), "plot_bgcolor": "white",
               # above the subplot titles (≈ 24 px over the plot area), right-aligned
               "legend": dict(orientation="h", yanchor="bottom", y=1 + 24 / plot_height, xanchor="right", x=1)}
     return go.Figure(data=traces, layout=layout)
@@ -124,21 +146,21 @@ def bits_figure(trace, step: int) -> go.Figure:
     layout, refs = _grid(3, 1, ["input x_t", "target", "output p(bit = 1)  —  ✕ wrong bit"], vspace=0.1,
                          shared_x=True)
     low = min(0.0, float(inputs.min()) if inputs.size else 0.0)
-    traces = [dict(type="heatmap", z=inputs, x=t_axis, y=list(range(inputs.shape[0])), colorscale="Greys",
-                   zmin=low, zmax=1, showscale=False, name="input", xaxis=refs[0][0][0], yaxis=refs[0][0][1],
+    layout["coloraxis"] = dict(colorscale="Greys", cmin=low, cmax=1, colorbar=_colourbar("bit", 0.7, 0.55))
+    layout["coloraxis2"] = dict(colorscale="Blues", cmin=0, cmax=1, colorbar=_colourbar("p", 0.15, 0.3))
+    traces = [dict(type="heatmap", z=inputs, x=t_axis, y=list(range(inputs.shape[0])), coloraxis="coloraxis",
+                   name="input", xaxis=refs[0][0][0], yaxis=refs[0][0][1],
                    hovertemplate="step %{x}<br>channel %{y}<br>value %{z:.2f}<extra></extra>")]
     if trace.targets is not None:
         targets = np.asarray(trace.targets, dtype=float).T
         traces.append(dict(type="heatmap", z=targets, x=t_axis, y=list(range(targets.shape[0])),
-                           colorscale="Greys", zmin=0, zmax=1, showscale=False, name="target",
-                           xaxis=refs[1][0][0], yaxis=refs[1][0][1],
+                           coloraxis="coloraxis", name="target", xaxis=refs[1][0][0], yaxis=refs[1][0][1],
                            hovertemplate="step %{x}<br>bit %{y}<br>target %{z:.0f}<extra></extra>"))
     else:
         layout["annotations"].append(dict(text="no target (typed input)", showarrow=False, xref="x2 domain",
                                           yref="y2 domain", x=0.5, y=0.5))
     traces.append(dict(type="heatmap", z=outputs, x=t_axis, y=list(range(outputs.shape[0])),
-                       colorscale="Blues", zmin=0, zmax=1, name="output", xaxis=refs[2][0][0], yaxis=refs[2][0][1],
-                       colorbar=dict(title=dict(text="p"), len=0.3, y=0.15),
+                       coloraxis="coloraxis2", name="output", xaxis=refs[2][0][0], yaxis=refs[2][0][1],
                        hovertemplate="step %{x}<br>bit %{y}<br>p = %{z:.3f}<extra></extra>"))
     wrong = np.argwhere(stats.wrong_bits(trace))                     # rows of (t, bit)
     traces.append(dict(type="scatter", x=wrong[:, 0].tolist() if len(wrong) else [],
@@ -146,21 +168,17 @@ def bits_figure(trace, step: int) -> go.Figure:
                        xaxis=refs[2][0][0], yaxis=refs[2][0][1],
                        marker=dict(symbol="x", size=9, color=MARK_COLOUR, line=dict(width=1)),
                        hovertemplate="step %{x}<br>bit %{y} is wrong<extra></extra>"))
-    shapes = []
-    answer = stats.answer_steps(trace)
     axes = ["", "2", "3"]
-    if answer:
-        shapes = [dict(type="rect", x0=answer[0] - 0.5, x1=answer[-1] + 0.5, xref=f"x{s}", y0=0, y1=1,
-                       yref=f"y{s} domain", fillcolor="#2ca02c", opacity=0.08, line_width=0, layer="below")
-                  for s in axes]
+    shapes = _answer_shapes(trace, axes)
     for s in axes:
         layout[f"yaxis{s}"]["autorange"] = "reversed"
     layout["xaxis3"]["title"] = dict(text="time step")
     layout["shapes"] = shapes + _cursor_shapes(step, axes)
     layout["meta"] = {"cursor_axes": axes}
     errors = int(stats.bit_errors_per_step(trace).sum())
-    title = f"Bits over time — {errors} wrong bit{'s' if errors != 1 else ''} in this episode (answer phase shaded)"
-    return _figure(traces, layout, title, 520)
+    title = f"Bits over time — {errors} wrong bit{'s' if errors != 1 else ''} in this episode"
+    shaded = "answer phase: the green band (scored steps)" if shapes else "no answer phase (typed input: not scored)"
+    return _figure(traces, layout, title, 520, subtitle=f"{shaded}; red line: this step")
 
 
 def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
@@ -194,7 +212,7 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
         name = titles[panel]
         x_ref, y_ref = refs[0][panel]
         traces.append(dict(type="heatmap", z=z, x=t_axis, y=labels,
-                           colorscale="Blues" if panel < heads else "Oranges", zmin=0, showscale=False, name=name,
+                           coloraxis="coloraxis" if panel < heads else "coloraxis2", name=name,
                            xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="step %{x}<br>slot %{y}<br>" + name + " weight %{z:.3f}<extra></extra>"))
         layout[_axis_key(x_ref)]["title"] = dict(text="time step")
@@ -206,34 +224,47 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
                            marker=dict(symbol="circle-open", size=7, color=MARK_COLOUR),
                            hovertemplate="step %{x}: least used slot %{y}<extra></extra>"))
     for _, y_ref in refs[0]:        # every panel gets the same slot order (matching axes alone do not share it)
-        layout[_axis_key(y_ref)].update(type="category", categoryorder="array", categoryarray=labels)
-    layout["yaxis"]["title"] = dict(text="memory slot")
-    axes = [_suffix(i + 1) for i in range(panels)]
-    layout["shapes"] = _cursor_shapes(step, axes)
-    layout["meta"] = {"cursor_axes": axes}
+        layout[_axis_key(y_ref)].update(type="category", categoryorder="array", categoryarray=labels,
+                                        autorange="reversed")
+    top = stats.weight_range(trace)        # one scale for the whole episode, reads and write alike
+    layout["coloraxis"] = dict(colorscale="Blues", cmin=0, cmax=top, colorbar=_colourbar("read w", 0.75, 0.45))
+    layout["coloraxis2"] = dict(colorscale="Oranges", cmin=0, cmax=top, colorbar=_colourbar("write w", 0.22, 0.45))
     n = stats.memory_slots(trace)
     if len(slots) < total:
         scope = f"showing the {len(slots)} most weighted of {total} slots with weight (N = {n})"
-    elif stats.is_sparse(trace):
+        axis = f"{SLOT_AXIS} (only {len(slots)} of {n}: not to scale)"
+    elif len(slots) < n:
         scope = f"only the {total} slots ever touched (N = {n})"
+        axis = f"{SLOT_AXIS} (only the {total} touched of {n}: not to scale)"
     else:
         scope = f"all {n} slots"
+        axis = SLOT_AXIS
+    layout["yaxis"]["title"] = dict(text=axis)
+    axes = [_suffix(i + 1) for i in range(panels)]
+    layout["shapes"] = _answer_shapes(trace, axes) + _cursor_shapes(step, axes)
+    layout["meta"] = {"cursor_axes": axes}
     height = min(900, 240 + 5 * len(slots))
+    answer = "; green band: answer phase" if stats.answer_steps(trace) else ""
     return _figure(traces, layout, "Read and write weights over slots × time", height,
-                   subtitle=scope + "; red line: this step" + ("; ○ least-used slot" if lru else ""))
+                   subtitle=scope + "; red line: this step" + ("; ○ least-used slot" if lru else "") + answer)
 
 
 def usage_figure(trace, step: int) -> go.Figure | None:
-    """Usage of every slot at the step, the least used slot marked. None when the trace has no usage."""
+    """The usage the step's write chose its least-used slot from (trace_stats.usage_before), per slot (vertical
+    axis, like every slot axis), the least used slot marked. None when the trace has no usage for this step."""
     step = stats.clamp_step(trace, step)
     record = trace.steps[step]
-    usage = record.get("usage")
+    usage = stats.usage_before(trace, step)
     if not usage:
         return None
     values = np.asarray(usage, dtype=float)
     n = len(values)
     least = record.get("least_used")
     meaning = stats.usage_meaning(trace)
+    after = "after this step" in meaning
+    if after:
+        meaning = (f"discounted usage before this step (step {step - 1}'s, after its write)" if step
+                   else "discounted usage before the first step (all zero)")
     if n > MAX_USAGE_BARS:
         # a bar shows the least-used slot of its bin: the smallest value, or the largest age
         width = math.ceil(n / MAX_USAGE_BARS)
@@ -241,28 +272,29 @@ def usage_figure(trace, step: int) -> go.Figure | None:
         padded = np.pad(values, (0, pad), constant_values=np.nan).reshape(-1, width)
         smallest = stats.usage_smaller_is_older(trace)
         values = np.nanmin(padded, axis=1) if smallest else np.nanmax(padded, axis=1)
-        x = (np.arange(len(values)) * width).tolist()
+        slots = (np.arange(len(values)) * width).tolist()
         binned = f" (bars of {width} slots: {'min' if smallest else 'max'})"
     else:
-        x = list(range(n))
+        slots = list(range(n))
         binned = ""
-    traces = [dict(type="bar", x=x, y=values.tolist(), name="usage", marker_color=READ_COLOUR,
-                   hovertemplate="slot %{x}<br>usage %{y:.3f}<extra></extra>")]
-    layout = {"xaxis": {"title": dict(text="memory slot")}, "yaxis": {"title": dict(text="usage")}, "shapes": []}
+    traces = [dict(type="bar", y=slots, x=values.tolist(), orientation="h", name="usage", marker_color=READ_COLOUR,
+                   hovertemplate="slot %{y}<br>usage %{x:.3f}<extra></extra>")]
+    layout = {"yaxis": {"title": dict(text=SLOT_AXIS), "autorange": "reversed"},
+              "xaxis": {"title": dict(text="usage")}, "shapes": [], "bargap": 0}
     if least is not None:
         age = stats.least_used_age(trace, step)
         label = f"least used: slot {least}"
         if age is not None:
             steps = f"{age} step{'s' if age != 1 else ''}"
             label += ", never accessed before" if age > step else f", last accessed {steps} ago"
-        layout["shapes"].append(dict(type="line", x0=least, x1=least, y0=0, y1=1, xref="x", yref="y domain",
+        layout["shapes"].append(dict(type="line", y0=least, y1=least, x0=0, x1=1, yref="y", xref="x domain",
                                      line=dict(color=MARK_COLOUR, width=2, dash="dot")))
-        traces.append(dict(type="scatter", x=[least], y=[float(usage[least])], mode="markers", text=[label],
+        traces.append(dict(type="scatter", y=[least], x=[float(usage[least])], mode="markers", text=[label],
                            name=label, meta="least used slot", hovertemplate="%{text}<extra></extra>",
-                           marker=dict(color=MARK_COLOUR, size=11, symbol="triangle-down")))
+                           marker=dict(color=MARK_COLOUR, size=11, symbol="triangle-left")))
     layout["showlegend"] = False
-    marked = f"; ▼ slot {least}: least used before this step's write" if least is not None else ""
-    return _figure(traces, layout, f"Usage at step {step}", 340, subtitle=f"{meaning}{binned}{marked}")
+    marked = f"; ◀ slot {least}: least used, so this step's write went there" if least is not None else ""
+    return _figure(traces, layout, f"Usage at step {step}", 380, subtitle=f"{meaning}{binned}{marked}")
 
 
 def _unique_rows(ids: list, rows: list, keep: str) -> tuple[list[int], list]:
@@ -291,10 +323,10 @@ def rows_figure(trace, step: int) -> go.Figure:
         panels.append(("rows read (top weights)", read_slots, [memory[s] for s in read_slots]))
     reads = record.get("reads") or []
     panels.append(("read vectors r_t", [f"head {h + 1}" for h in range(len(reads))], reads))
-    values = [abs(v) for _, _, rows in panels for row in rows for v in row]
-    scale = max(values) if values else 1.0
-    scale = scale if scale > 0 else 1.0
+    scale = stats.memory_range(trace)         # the episode's range: colours compare across steps
     layout, refs = _grid(1, len(panels), [p[0] for p in panels], hspace=0.07)
+    layout["coloraxis"] = dict(colorscale="RdBu", cmid=0, cmin=-scale, cmax=scale,
+                               colorbar=_colourbar("value", 0.5, 0.9))
     traces = []
     for col, (name, labels, rows) in enumerate(panels):
         x_ref, y_ref = refs[0][col]
@@ -303,36 +335,43 @@ def rows_figure(trace, step: int) -> go.Figure:
         if not rows:
             continue
         traces.append(dict(type="heatmap", z=np.asarray(rows, dtype=float), y=[str(label) for label in labels],
-                           colorscale="RdBu", zmid=0, zmin=-scale, zmax=scale, showscale=col == len(panels) - 1,
-                           name=name, xaxis=x_ref, yaxis=y_ref,
+                           coloraxis="coloraxis", name=name, xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="row %{y}<br>component %{x}<br>%{z:.3f}<extra>" + name + "</extra>"))
-    layout["yaxis"]["title"] = dict(text="memory slot")
+    layout["yaxis"]["title"] = dict(text=f"{SLOT_AXIS} (only the rows listed: not to scale)")
     height = 220 + 18 * max(1, max(len(p[1]) for p in panels))
-    return _figure(traces, layout, f"Memory rows touched at step {step}", min(height, 600))
+    return _figure(traces, layout, f"Memory rows touched at step {step}", min(height, 600),
+                   subtitle=f"colour range ±{scale:.2g}: the largest |value| in this episode's memory")
 
 
 def memory_figure(trace, step: int) -> go.Figure | None:
-    """The whole memory (slots × word) after the step, when the trace recorded it (small memories)."""
+    """The whole memory (slots × word, slots down the vertical axis) after the step, when the trace recorded it
+    (small memories); the slots written with weight > WEIGHT_THRESHOLD and the heaviest read slots marked."""
     step = stats.clamp_step(trace, step)
     record = trace.steps[step]
     memory = record.get("memory")
     if not memory:
         return None
-    matrix = np.asarray(memory, dtype=float).T                 # [W, N]
+    matrix = np.asarray(memory, dtype=float)                   # [N, W]
     if matrix.size > MAX_CELLS:
         return None
-    width, n = matrix.shape
-    scale = float(np.abs(matrix).max()) or 1.0
-    written = sorted({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
+    n, width = matrix.shape
+    scale = stats.memory_range(trace)
+    written = stats.written_slots(record)
     read = sorted({s for head in stats.read_maps(record) for s, _ in stats.top_slots(head, 4)})
-    traces = [dict(type="heatmap", z=matrix, colorscale="RdBu", zmid=0, zmin=-scale, zmax=scale,
-                   name="memory", hovertemplate="slot %{x}<br>component %{y}<br>%{z:.3f}<extra></extra>"),
-              dict(type="scatter", x=written, y=[width + 0.5] * len(written), mode="markers", name="written",
-                   marker=dict(symbol="triangle-down", color=WRITE_COLOUR, size=9)),
-              dict(type="scatter", x=read, y=[width + 2] * len(read), mode="markers", name="read (top weights)",
+    traces = [dict(type="heatmap", z=matrix, coloraxis="coloraxis", name="memory",
+                   hovertemplate="slot %{y}<br>component %{x}<br>%{z:.3f}<extra></extra>"),
+              dict(type="scatter", y=written, x=[width + 0.5] * len(written), mode="markers",
+                   name=f"written (weight > {stats.WEIGHT_THRESHOLD:g})",
+                   marker=dict(symbol="triangle-left", color=WRITE_COLOUR, size=9)),
+              dict(type="scatter", y=read, x=[width + 2] * len(read), mode="markers", name="read (top weights)",
                    marker=dict(symbol="circle", color=READ_COLOUR, size=8))]
-    layout = {"xaxis": {"title": dict(text="memory slot")}, "yaxis": {"title": dict(text="word component")}}
-    return _figure(traces, layout, f"Memory M_t after step {step} ({n} slots × {width})", 340)
+    layout = {"yaxis": {"title": dict(text=SLOT_AXIS), "autorange": "reversed"},
+              "xaxis": {"title": dict(text="word component")},
+              "coloraxis": dict(colorscale="RdBu", cmid=0, cmin=-scale, cmax=scale,
+                                colorbar=_colourbar("value", 0.5, 0.9))}
+    return _figure(traces, layout, f"Memory M_t after step {step} ({n} slots × {width})", min(900, 260 + 4 * n),
+                   subtitle=f"colour range ±{scale:.2g}, the same at every step; ◀ written with weight > "
+                            f"{stats.WEIGHT_THRESHOLD:g}; ● read")
 
 
 def neighbours_figure(trace, step: int) -> go.Figure | None:
@@ -423,12 +462,13 @@ def links_figure(trace, step: int) -> go.Figure | None:
     return _figure(traces, layout, f"Temporal links followed at step {step}: f = L w^r, b = Lᵀ w^r", 320)
 
 
-def compare_figure(traces: dict, times_ms: dict | None = None) -> go.Figure:
-    """Several traces of the same episode: attention spread, rows touched, bit errors and time per step."""
+def compare_figure(traces: dict, times_ms: dict | None = None,
+                   title: str = "Dense vs sparse on the same episode") -> go.Figure:
+    """Several traces of the same episode: effective slots read, rows touched, bit errors and time per step."""
     times_ms = times_ms or {}
-    panels = [f"read attention spread: slots with weight > {stats.SPREAD_THRESHOLD:g} (mean over heads)",
-              "memory rows touched per step (log scale)", "wrong output bits per step",
-              "time per step, ms (forward only, log scale)"]
+    panels = ["effective number of slots read (exp of the weights' entropy; mean over heads)",
+              "memory rows touched per step: an exact count (log scale)", "wrong output bits per step",
+              "measured forward time per step at this size, ms (log scale)"]
     layout, refs = _grid(2, 2, panels, hspace=0.08, vspace=0.18)
     palette = [WRITE_COLOUR, READ_COLOUR, "#2ca02c", "#9467bd"]
     data = []
@@ -449,4 +489,4 @@ def compare_figure(traces: dict, times_ms: dict | None = None) -> go.Figure:
             layout[_axis_key(x_ref)]["title"] = dict(text="time step")
     layout["yaxis2"].update(type="log", dtick="D2")
     layout["yaxis4"].update(type="log", dtick="D2")
-    return _figure(data, layout, "Dense vs sparse on the same episode", 640)
+    return _figure(data, layout, title, 640)

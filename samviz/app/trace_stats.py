@@ -1,19 +1,27 @@
 """Statistics of an EpisodeTrace: pure functions over its per-step records (no plotly, no Streamlit, no torch).
 
 What the figures draw and the narration says is computed here, once: the weights of a step as {slot: weight}
-maps, wrong bits, attention spread and entropy, rows touched, the least-used slot's age, the slots worth
-drawing. A trace follows samviz/trace/schema.py (batch element 0); its numeric lists may be compact
-arrays (samviz/app/trace_cache.py): everything here only iterates, indexes and takes len() of them.
+maps, wrong bits, how focused a head is (effective number of slots, "mostly" / "evenly" / "spread"), the
+slots written above WEIGHT_THRESHOLD, rows touched, the usage the least-used slot was chosen from, the
+least-used slot's age, the slots worth drawing and the colour ranges of an episode. A trace follows
+samviz/trace/schema.py (batch element 0); its numeric lists may be compact arrays (samviz/app/trace_cache.py):
+everything here only iterates, indexes and takes len() of them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 import heapq
+import math
+import weakref
 
 import numpy as np
 
 from samviz.kinds import KINDS
 
-SPREAD_THRESHOLD = 0.01      # a slot "gets attention" when its weight exceeds this
+WEIGHT_THRESHOLD = 0.01      # a slot counts as written (marked, counted in a sentence) when its weight exceeds this
+MOSTLY = 0.5                 # a head reads or writes "mostly" slot s when s holds at least this share of its weight
+EVENLY = 0.9                 # ... "evenly" when its effective number of slots is at least this share of the slots
+                             # holding weight (and there are at least two)
 BIT_THRESHOLD = 0.5          # an output bit is 1 when p(bit = 1) > this (the same as logit > 0, samviz.tasks)
 
 
@@ -78,9 +86,59 @@ def top_slots(weights: dict[int, float], count: int = 3) -> list[tuple[int, floa
     return heapq.nsmallest(count, weights.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def spread(weights: dict[int, float], threshold: float = SPREAD_THRESHOLD) -> int:
-    """Slots whose weight exceeds the threshold."""
-    return sum(1 for v in weights.values() if v > threshold)
+def above(weights: dict[int, float], threshold: float = WEIGHT_THRESHOLD) -> list[int]:
+    """The slots whose weight exceeds the threshold, in slot order."""
+    return sorted(s for s, v in weights.items() if v > threshold)
+
+
+def effective_slots(weights: dict[int, float]) -> float:
+    """exp(entropy) of the weights normalised to sum to 1: how many slots the weight is spread over.
+
+    One slot holding everything -> 1; n slots with equal weight -> n; a dense head that is nearly uniform over
+    N slots -> close to N. 0 when no slot has positive weight. It cannot read backwards: spreading weight over
+    more slots always raises it (unlike counting slots above a threshold, which a diffuse head fails).
+    """
+    w = np.array([v for v in weights.values() if v > 0], dtype=float)
+    total = w.sum()
+    if total <= 0:
+        return 0.0
+    p = w / total
+    return float(math.exp(-(p * np.log(p)).sum()))
+
+
+@dataclass(frozen=True)
+class Focus:
+    """How a head's weight is distributed, in the words the narration uses (from `focus`)."""
+    word: str            # "mostly" | "evenly" | "spread" | "none"
+    slot: int | None     # the heaviest slot (lowest id on ties)
+    weight: float        # its weight
+    share: float         # its share of the head's total weight
+    effective: float     # effective_slots
+    support: int         # slots with positive weight
+
+
+def focus(weights: dict[int, float]) -> Focus:
+    """'evenly' when the effective number of slots is ≥ EVENLY × the slots holding weight (at least two),
+    else 'mostly' when the heaviest slot holds ≥ MOSTLY of the weight, else 'spread'."""
+    support = sum(1 for v in weights.values() if v > 0)
+    total = sum(v for v in weights.values() if v > 0)
+    if total <= 0:
+        return Focus("none", None, 0.0, 0.0, 0.0, 0)
+    slot, weight = top_slots(weights, 1)[0]
+    effective = effective_slots(weights)
+    share = weight / total
+    if support >= 2 and effective >= EVENLY * support:
+        word = "evenly"
+    elif share >= MOSTLY:
+        word = "mostly"
+    else:
+        word = "spread"
+    return Focus(word, slot, float(weight), float(share), effective, support)
+
+
+def written_slots(step_record: dict, threshold: float = WEIGHT_THRESHOLD) -> list[int]:
+    """The slots this step wrote with weight > threshold: the ones marked "written" and counted in sentences."""
+    return above(write_map(step_record), threshold)
 
 
 def panel_records(trace) -> list[list[dict | None]]:
@@ -134,11 +192,11 @@ def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[in
     return sorted(chosen), total
 
 
-def attention_spread(trace, threshold: float = SPREAD_THRESHOLD) -> list[float]:
-    """Per step: slots with read weight > threshold, averaged over the read heads."""
+def attention_spread(trace) -> list[float]:
+    """Per step: the effective number of slots read (effective_slots), averaged over the read heads."""
     out = []
     for record in trace.steps:
-        counts = [spread(h, threshold) for h in read_maps(record)]
+        counts = [effective_slots(h) for h in read_maps(record)]
         out.append(float(np.mean(counts)) if counts else 0.0)
     return out
 
@@ -184,6 +242,69 @@ def least_used_age(trace, step: int) -> int | None:
     """
     age = trace.steps[step].get("least_used_age")
     return None if age is None else int(age)
+
+
+def usage_before(trace, step: int) -> list[float] | None:
+    """The usage the step's write chose its least-used slot from, per slot; None when the trace has no usage.
+
+    DNC ("before this step's write") and SAM/SDNC (ages counted before this step's accesses) record exactly
+    that. DAM records its usage AFTER the step (its kind's usage_meaning says "after this step"), and its
+    least-used slot is argmin U_{t−1}: the previous step's record, or the initial usage (zeros) at step 0.
+    """
+    record = trace.steps[step]
+    if record.get("usage") is None or not len(record.get("usage")):
+        return None
+    if "after this step" not in usage_meaning(trace):
+        return [float(v) for v in record["usage"]]
+    if step == 0:
+        return [0.0] * len(record["usage"])
+    previous = trace.steps[step - 1].get("usage")
+    return None if previous is None else [float(v) for v in previous]
+
+
+# ------------------------------------------------------------------------------------------ colour ranges
+# One colour scale per episode: computed over every step, so a colour means the same value at every step.
+
+_RANGES: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _episode_cache(trace) -> dict:
+    entry = _RANGES.get(id(trace))
+    if entry is None or entry[0]() is not trace:
+        for key in [k for k, (ref, _) in _RANGES.items() if ref() is None]:
+            del _RANGES[key]
+        entry = (weakref.ref(trace), {})
+        _RANGES[id(trace)] = entry
+    return entry[1]
+
+
+def weight_range(trace) -> float:
+    """The largest read or write weight of the episode (at least 1e-6): the top of every weights colour scale."""
+    cache = _episode_cache(trace)
+    if "weights" not in cache:
+        top = 0.0
+        for panel in panel_records(trace):
+            for record in panel:
+                _, values = ids_values(record)
+                if len(values):
+                    top = max(top, float(values.max()))
+        cache["weights"] = max(top, 1e-6)
+    return cache["weights"]
+
+
+def memory_range(trace) -> float:
+    """The largest |value| of the episode's memory contents (whole memory, rows before and after each write, read
+    vectors): the ± end of every memory colour scale (at least 1e-6)."""
+    cache = _episode_cache(trace)
+    if "memory" not in cache:
+        top = 0.0
+        for record in trace.steps:
+            written = record.get("rows_written") or {}
+            for rows in (record.get("memory"), written.get("before"), written.get("after"), record.get("reads")):
+                if rows is not None and len(rows):
+                    top = max(top, float(np.abs(np.asarray(rows, dtype=float)).max()))
+        cache["memory"] = max(top, 1e-6)
+    return cache["memory"]
 
 
 # ------------------------------------------------------------------------------------------ bits
