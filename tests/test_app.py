@@ -154,7 +154,12 @@ def test_compare_page():
     no_exception(at)
     assert charts(at) >= 3                      # comparison + weights and bits per model
     metrics = {m.label: m.value for m in at.metric}
-    assert "ms / step" in metrics and "rows / step" in metrics
+    assert "forward ms / step (mean, N = 128)" in metrics and "rows / step (mean)" in metrics
+    assert "slots read (effective)" in metrics
+    text = narration(at)
+    assert "per-step overhead" in text and "(scaling_lab)" in text and "forward + backward" in text
+    # the shipped NTM (copy) has 1 read head, the shipped SAM 2: the page says so instead of "the same model twice"
+    assert any("NTM 1 read head, SAM 2 read heads" in i.value for i in at.info)
     at.sidebar.selectbox(key="keep_compare_dense").set_value("dam").run()
     no_exception(at)
     assert query(at, "dense") == "dam"
@@ -240,3 +245,77 @@ def test_compare_pairs_each_dense_model_with_its_sparse_twin():
     at.sidebar.selectbox(key="keep_compare_dense").set_value("dnc").run()
     no_exception(at)
     assert at.sidebar.selectbox(key="keep_compare_sparse").value == "sdnc"
+
+
+def _step_shown(at: AppTest) -> int:
+    import re
+    return int(re.search(r"What happened at step (\d+)", narration(at))[1])
+
+
+def test_play_is_strictly_forward_one_step_per_tick_and_stops_at_the_last_step():
+    """Play moves a cursor no widget owns, one step per timer tick, and stops at the last step. AppTest never fires
+    the fragment's timer, so a tick is simulated: the last tick set far in the past, then a run."""
+    at = player({"level": "3"})                                    # copy level 3: 7 steps, last step 6
+    at.slider(key="keep_player_step").set_value(2).run()
+    at.button(key="player_play").click().run()
+    no_exception(at)
+    assert at.button(key="player_play").label == "pause"
+    assert _step_shown(at) == 2                                    # starting play is not a step
+    assert not [s for s in at.slider if s.key == "keep_player_step"]   # no slider to send back a stale value
+    at.run()
+    assert _step_shown(at) == 2                                    # a rerun sooner than a tick: same step
+    seen = []
+    for _ in range(10):
+        at.session_state["player_last_tick"] = 0.0                 # a tick: more than an interval has passed
+        at.run()
+        no_exception(at)
+        seen.append(_step_shown(at))
+        if at.button(key="player_play").label == "play":
+            break
+    assert seen == [3, 4, 5, 6]                                    # one step per tick, strictly forward
+    assert at.button(key="player_play").label == "play"            # stopped at the last step
+    assert at.slider(key="keep_player_step").value == 6
+    assert query(at, "step") == "6"
+    at.button(key="player_play").click().run()                     # at the end, play replays from the start
+    at.session_state["player_last_tick"] = 0.0
+    at.run()
+    assert _step_shown(at) == 1
+
+
+def _readme_scores() -> dict:
+    """pretrained/README.md's table: (model, task) -> the 'bit errors/seq (default range)' cell, as printed."""
+    readme = (Path(APP).parent / "pretrained" / "README.md").read_text()
+    rows = [line.split("|")[1:-1] for line in readme.splitlines() if line.startswith("| ") and line.count("|") >= 11]
+    return {(r[0].strip(), r[1].strip()): r[3].strip() for r in rows}
+
+
+def test_measured_metric_matches_the_readme_for_every_shipped_model():
+    from samviz.app.explain import measured_metric
+    import samviz.pretrained as pretrained
+    scores = _readme_scores()
+    for name in pretrained.available():
+        meta = pretrained.read_meta(name)
+        model, task = name.split("-", 1)
+        slots, index = meta["config"]["memory_slots"], meta["config"]["index"]
+        here = measured_metric(meta, slots, index)
+        assert f"bit errors per sequence {scores[(model, task)]} " in here, (name, here)
+        assert f"measured at this setting: {slots} slots, {index} index" in here
+        there = measured_metric(meta, 4096, "faiss")
+        assert f"measured at {slots} slots, {index} index" in there
+        assert "not at this setting (4096 slots, faiss index)" in there
+
+
+def test_player_banner_is_for_the_setting_on_screen():
+    score = _readme_scores()[("sam", "copy")]
+    at = player({"model": "sam", "task": "copy"})
+    banner = " ".join(s.value for s in at.success)
+    assert f"bit errors per sequence {score}" in banner and "measured at this setting: 128 slots, exact index" in banner
+    at = player({"model": "sam", "task": "copy", "slots": "1024", "index": "faiss"})
+    no_exception(at)
+    banner = " ".join(s.value for s in at.success)
+    assert f"bit errors per sequence {score}, measured at 128 slots, exact index" in banner
+    assert "not at this setting (1024 slots, faiss index)" in banner
+    import re
+    wrong = int(re.search(r"This episode: (\d+) wrong bit", banner)[1])       # the bits chart's own count
+    assert any(f"Bits over time \\u2014 {wrong} wrong bit" in c.proto.spec or f"Bits over time — {wrong} wrong bit"
+               in c.proto.spec for c in at.get("plotly_chart"))

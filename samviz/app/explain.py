@@ -334,3 +334,26 @@ def to_markdown(sentences: list[Sentence], learn_path: str = LEARN_PATH) -> str:
             if sentence.anchor in ANCHORS else ""
         lines.append(f"- {sentence.text}{link}")
     return "\n".join(lines)
+
+
+def measured_metric(meta: dict | None, memory_slots: int, index: str) -> str | None:
+    """The shipped model's score as pretrained/README.md has it (meta.json "evaluation", written by
+    samviz.evaluate), said for the setting on screen: "for this setting" when the model runs as it was measured,
+    else labelled with the setting it was measured at. None when the meta holds no score."""
+    meta = meta or {}
+    config = meta.get("config") or {}
+    evaluation = meta.get("evaluation") or {}
+    score = evaluation.get("bit_errors")
+    source = f"{evaluation.get('episodes', '?')} fresh episodes, pretrained/README.md"
+    if not isinstance(score, (int, float)):
+        score = (meta.get("metrics") or {}).get("bit_errors_per_sequence")
+        source = "validation during training"
+        if not isinstance(score, (int, float)):
+            return None
+    slots, measured_index = config.get("memory_slots"), config.get("index", "exact")
+    same = slots == memory_slots and measured_index == index
+    where = f"{slots} slots, {measured_index} index"
+    if same:
+        return f"bit errors per sequence {score:.3f} ({source}; measured at this setting: {where})"
+    return (f"bit errors per sequence {score:.3f}, measured at {where} ({source}), not at this setting "
+            f"({memory_slots} slots, {index} index)")

@@ -13,6 +13,7 @@ from samviz.tasks import TARGETS
 
 PAGE = "player"
 PLAY_INTERVAL_S = 0.8
+PLAY_CURSOR = "player_play_step"   # the step while playing: no widget's key, so no stale widget value can move it
 
 
 def _defaults() -> dict:
@@ -37,22 +38,28 @@ def _names(kinds) -> str:
 def _on_task_change() -> None:
     task = st.session_state[_key("task")]
     st.session_state[_key("level")] = params.default_level(task)
-    st.session_state[_key("step")] = 0
+    _set_step(0)
     st.session_state[_key("bits")] = ""
 
 
+def _set_step(step: int) -> None:
+    """The visitor's own move: the slider's value and the play cursor together."""
+    st.session_state[_key("step")] = step
+    st.session_state[PLAY_CURSOR] = step
+
+
 def _on_episode_change() -> None:
-    st.session_state[_key("step")] = 0
+    _set_step(0)
 
 
 def _move(delta: int, last: int) -> None:
     step = st.session_state.get(_key("step"), 0) + delta
-    st.session_state[_key("step")] = max(0, min(last, step))
+    _set_step(max(0, min(last, step)))
     st.session_state["player_last_tick"] = time.monotonic()
 
 
 def _jump(to: int) -> None:
-    st.session_state[_key("step")] = to
+    _set_step(to)
     st.session_state["player_last_tick"] = time.monotonic()
 
 
@@ -62,8 +69,11 @@ def _on_slider() -> None:
 
 def _toggle_play(last: int) -> None:
     playing = not st.session_state.get("player_playing", False)
-    if playing and st.session_state.get(_key("step"), 0) >= last:
-        st.session_state[_key("step")] = 0          # replay from the start
+    if playing:
+        step = int(st.session_state.get(_key("step"), 0))
+        st.session_state[PLAY_CURSOR] = 0 if step >= last else step      # at the end: replay from the start
+    else:
+        st.session_state[_key("step")] = st.session_state.get(PLAY_CURSOR, st.session_state.get(_key("step"), 0))
     st.session_state["player_playing"] = playing
     st.session_state["player_last_tick"] = time.monotonic()
 
@@ -156,12 +166,19 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
         st.rerun()                                  # re-declare the fragment with / without its timer
     step_key = _key("step")
     if playing:
+        # Play moves only PLAY_CURSOR, by exactly one step per timer tick (a run sooner than half an interval after
+        # the last step, e.g. a rerun for another reason, shows the same step), and never backwards: the slider is
+        # not drawn while playing, so no stale slider value from the browser can set the step back.
+        cursor = max(0, min(last, int(st.session_state.get(PLAY_CURSOR, st.session_state.get(step_key, 0)))))
         now = time.monotonic()
-        if now - st.session_state.get("player_last_tick", 0.0) >= 0.75 * PLAY_INTERVAL_S:
-            st.session_state[step_key] = min(last, st.session_state.get(step_key, 0) + 1)
+        if now - st.session_state.get("player_last_tick", 0.0) >= 0.5 * PLAY_INTERVAL_S and cursor < last:
+            cursor += 1
             st.session_state["player_last_tick"] = now
-        if st.session_state[step_key] >= last:
+        st.session_state[PLAY_CURSOR] = cursor
+        st.session_state[step_key] = cursor
+        if cursor >= last:                          # the last step: stop, and redraw without the timer
             st.session_state["player_playing"] = False
+            st.rerun()
     st.session_state[step_key] = max(0, min(last, int(st.session_state.get(step_key, 0))))
 
     cols = st.columns([1.1, 1.1, 1.1, 1.1, 6], vertical_alignment="bottom")
@@ -173,8 +190,12 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
                    key="player_play", on_click=_toggle_play, args=(last,), width="stretch")
     cols[3].button("next", icon=":material/chevron_right:", icon_position="right", key="player_next",
                    on_click=_move, args=(1, last), disabled=st.session_state[step_key] >= last, width="stretch")
-    cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
-                   disabled=last == 0)
+    if playing:
+        cols[4].progress(st.session_state[step_key] / max(last, 1),
+                         text=f"Playing: step {st.session_state[step_key]} of {last}")
+    else:
+        cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
+                       disabled=last == 0)
     step = stats.clamp_step(trace, st.session_state[step_key])
     shared = {k: settings[k] for k in ("model", "task", "level", "seed")} | {"step": step}
     if spec(settings["model"]).sparse:
@@ -230,10 +251,13 @@ def render() -> None:
         return
     st.caption(task.describe())
     if info["source"] == "pretrained":
-        metrics = info.get("metrics") or {}
-        score = metrics.get("bit_errors_per_sequence")
+        measured = explain.measured_metric(getattr(model, "meta", None), model.config.memory_slots,
+                                           model.config.index if spec(settings["model"]).sparse else INDEXES[0])
+        wrong = int(stats.bit_errors_per_step(trace).sum())
         text = (f"Pretrained **{info['name']}** — {loaders.describe_model(model)}"
-                + (f"; validation bit errors per sequence {score:.3g}" if isinstance(score, (int, float)) else ""))
+                + (f"; {measured}" if measured else "")
+                + (f". This episode: {wrong} wrong bit{'s' if wrong != 1 else ''}" if trace.targets is not None
+                   else ""))
         if info.get("meets_target") is False:
             st.warning(f"{text}. It has **not reached its target** (≤ {TARGETS[settings['task']]:g} bit errors per "
                        "sequence; see pretrained/README.md): expect wrong bits.")
