@@ -39,7 +39,7 @@ def _on_task_change() -> None:
 
 def _sidebar(problems: list[params.Problem]) -> dict:
     sb = st.sidebar
-    sb.header("Same episode, two models")
+    sb.header("One episode, two models")
     sb.selectbox("Dense model", DENSE_MODELS, key=_key("dense"), format_func=str.upper,
                  on_change=_on_dense_change)
     sb.selectbox("Sparse model", SPARSE_MODELS, key=_key("sparse"), format_func=str.upper)
@@ -91,6 +91,11 @@ def render() -> None:
     if not runs:
         return
 
+    heads = {kind: run[0].config.heads for kind, run in runs.items()}
+    said = ", ".join(f"{kind.upper()} {h} read head{'s' if h != 1 else ''}" for kind, h in heads.items())
+    if len(set(heads.values())) > 1:
+        st.info(f"The same episode through two models that do **not** have the same number of read heads ({said}): "
+                "each runs as it was trained, so the rows touched and the time per step are per model, not per head.")
     columns = st.columns(len(runs))
     for column, (kind, (model, info, trace, times)) in zip(columns, runs.items(), strict=True):
         with column:
@@ -102,27 +107,39 @@ def render() -> None:
             a, b, c, d = st.columns(4)
             a.metric("wrong bits", int(stats.bit_errors_per_step(trace).sum()),
                      help="Wrong output bits over the answer phase of this episode.")
-            b.metric("spread", f"{np.mean(stats.attention_spread(trace)):.1f}",
-                     help=f"Slots with read weight > {stats.SPREAD_THRESHOLD:g} per head, averaged over the steps.")
-            c.metric("rows / step", f"{np.mean(stats.rows_touched(trace)):.0f}",
-                     help="Memory rows a step reads or writes, averaged over the steps.")
-            d.metric("ms / step", f"{np.mean(times):.2f}" if times else "—",
-                     help="Forward time per step (no recording, no gradients), best of 3.")
+            rows = stats.rows_touched(trace)
+            b.metric("slots read (effective)", f"{np.mean(stats.attention_spread(trace)):.1f}",
+                     help="The effective number of slots a head reads: exp of the entropy of its read weights "
+                          "(1 when one slot holds all the weight, n when n slots share it equally). Mean over the "
+                          "heads and the steps.")
+            c.metric("rows / step (mean)", f"{np.mean(rows):.1f}",
+                     help=f"Memory rows a step reads or writes: an exact count, no timing noise. Mean over the "
+                          f"{len(rows)} steps of this episode (from {min(rows)} to {max(rows)}; the narration "
+                          f"below gives each step's own count).")
+            d.metric(f"forward ms / step (mean, N = {model.config.memory_slots})",
+                     f"{np.mean(times):.2f}" if times else "—",
+                     help="Measured forward time per step at this size (no recording, no gradients), best of 3, "
+                          "mean over the steps. At small N the per-step overhead dominates: see below.")
     traces = {kind.upper(): run[2] for kind, run in runs.items()}
     times = {kind.upper(): run[3] for kind, run in runs.items()}
-    st.plotly_chart(figures.compare_figure(traces, times), config=figures.png_config("compare"), width="stretch")
+    title = " vs ".join(f"{kind.upper()} ({h} read head{'s' if h != 1 else ''})" for kind, h in heads.items())
+    st.plotly_chart(figures.compare_figure(traces, times, title=f"{title}: the same episode"),
+                    config=figures.png_config("compare"), width="stretch")
     st.markdown(
-        "- **Attention spread** — a dense head gives every slot some weight; after training it usually "
-        "concentrates, but the computation still visits all N slots. A sparse head has exactly K non-zero "
-        "weights by construction. [→ sparse read](learn#sam-sparse-read)\n"
-        "- **Rows touched** — what a step's arithmetic actually reads or writes: N rows for a dense model, "
-        "at most K·R read plus K·R + 1 written rows for a sparse one, whatever N is. "
-        "[→ why sparse access scales](learn#why-sparse-scales)\n"
+        "- **Effective slots read** — exp of the entropy of a head's read weights: how many slots its weight is "
+        "really spread over (1: one slot; n: n slots equally). A dense head gives every slot some weight and the "
+        "computation visits all N slots whatever this number is; a sparse head has at most K non-zero weights. "
+        "[→ sparse read](learn#sam-sparse-read)\n"
+        "- **Rows touched** — an exact count, no timing noise: what a step's arithmetic reads or writes, N rows "
+        "for a dense model, at most K·R read plus K·R + 1 written rows for a sparse one, whatever N is. The "
+        "metric above is the mean over the episode's steps. [→ why sparse access scales](learn#why-sparse-scales)\n"
         "- **Wrong bits** — the task's score on the answer steps (0 is perfect). [→ tasks](learn#tasks)\n"
-        "- **Time per step** — measured here with `time.perf_counter` at each step of a plain forward "
-        "(no recording, no gradients), best of 3. At these small sizes the LSTM controller dominates and "
-        "the sparse model's index bookkeeping can even make it slower; raise *Memory slots* and watch the "
-        "dense line climb, or open the Scaling lab for forward + backward at up to millions of slots.")
+        "- **Measured forward time per step at this size** — `time.perf_counter` at each step of a plain forward "
+        "(no recording, no gradients), best of 3. It is **not** the dense-vs-sparse comparison: at these small "
+        "N the per-step overhead (Python, the LSTM controller, the sparse model's index bookkeeping) dominates, "
+        "so the sparse model can even be slower here. The rows touched are what grows with N; the "
+        "[Scaling lab](scaling_lab) measures forward + backward from thousands to millions of slots, where the "
+        "dense and sparse curves cross.")
     st.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG.")
 
     st.divider()
