@@ -339,8 +339,11 @@ def rows_figure(trace, step: int) -> go.Figure:
                            hovertemplate="row %{y}<br>component %{x}<br>%{z:.3f}<extra>" + name + "</extra>"))
     layout["yaxis"]["title"] = dict(text=f"{SLOT_AXIS} (only the rows listed: not to scale)")
     height = 220 + 18 * max(1, max(len(p[1]) for p in panels))
+    which = ("" if stats.is_sparse(trace) else
+             f"; a dense write changes every row a little: the {len(before_ids)} rows with the largest write weight "
+             f"are shown ({len(stats.written_slots(record))} above {stats.WEIGHT_THRESHOLD:g})")
     return _figure(traces, layout, f"Memory rows touched at step {step}", min(height, 600),
-                   subtitle=f"colour range ±{scale:.2g}: the largest |value| in this episode's memory")
+                   subtitle=f"colour range ±{scale:.2g}: the largest |value| in this episode's memory{which}")
 
 
 def memory_figure(trace, step: int) -> go.Figure | None:

@@ -78,11 +78,12 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
         [r"\text{recall} = \frac{\lvert \mathcal{S}^{\text{found}}_t \cap \mathcal{S}^{\text{exact}}_t \rvert}{K}"],
         "Episode player → *Nearest neighbours*: found vs exact top-K per head, their similarities and recall."),
     "sam-sparse-write": (
-        "The write weights mix the previous step's read weights with the least recently used slot, scaled by a "
+        "The write weights mix the previous step's read weights with the least recently used slot (by the "
+        "interpolation gate g^i, the paper's γ; samviz keeps γ for the NTM's sharpening), scaled by a "
         "write gate α. The least recently used row is erased (set to zero) first; the written word a is added to "
         "every written row. So at most K·R + 1 rows change. samviz combines the R heads' previous reads by their "
         "mean (the paper leaves it open).",
-        [r"w^W_t = \alpha_t \big(\gamma_t\, w^R_{t-1} + (1 - \gamma_t)\, \mathbb{I}^U_t\big)",
+        [r"w^W_t = \alpha_t \big(g^i_t\, w^R_{t-1} + (1 - g^i_t)\, \mathbb{I}^U_t\big)",
          r"M_t = (1 - R_t) \odot M_{t-1} + w^W_t\, a_t^\top, \qquad R_t = \mathbb{I}^U_t \mathbf{1}^\top"],
         "Narration: “wrote … to slot …, the least recently used”; the write panel marks the least-used slot ○."),
     "sam-usage": (
