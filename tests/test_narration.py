@@ -326,7 +326,7 @@ def test_sparse_slot_axis_lists_touched_slots_and_says_so():
     assert len(touched) < 256
     fig = figures.weights_figure(trace, 0)
     assert [int(y) for y in fig.data[0].y] == touched
-    assert fig.layout.yaxis.title.text == f"memory slot (only the {len(touched)} touched of 256: not to scale)"
+    assert fig.layout.yaxis.title.text == f"memory slot: {len(touched)} touched of 256, not to scale"
 
 
 def test_answer_phase_shading_is_drawn_above_the_heatmaps(untrained_trace):
@@ -334,7 +334,7 @@ def test_answer_phase_shading_is_drawn_above_the_heatmaps(untrained_trace):
     answer = stats.answer_steps(trace)
     assert answer
     for fig in (figures.bits_figure(trace, 0), figures.weights_figure(trace, 0)):
-        bands = [s for s in fig.layout.shapes if s.name == "answer phase"]
-        assert bands and all(b.layer == "above" and b.opacity >= 0.15 and b.line.width >= 1 for b in bands)
-        assert {(b.x0, b.x1) for b in bands} == {(answer[0] - 0.5, answer[-1] + 0.5)}
-        assert "green band" in fig.layout.title.subtitle.text
+        frames = [s for s in fig.layout.shapes if s.name == "answer phase"]
+        assert frames and all(f.layer == "above" and f.opacity == 1 and f.line.width >= 2 for f in frames)
+        assert {(f.x0, f.x1) for f in frames} == {(answer[0] - 0.5, answer[-1] + 0.5)}
+        assert "green frame" in fig.layout.title.subtitle.text

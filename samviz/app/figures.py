@@ -36,13 +36,17 @@ def _colourbar(title: str, y: float, length: float) -> dict:
 
 
 def _answer_shapes(trace, axes: list[str]) -> list[dict]:
-    """The answer phase as a translucent band with an outline, drawn above the heatmaps (below them it is hidden)."""
+    """The answer phase, drawn above the heatmaps (below them it is hidden): a light band that leaves the data's
+    colours readable, and a solid outline named "answer phase"."""
     answer = stats.answer_steps(trace)
     if not answer:
         return []
-    return [dict(type="rect", name="answer phase", x0=answer[0] - 0.5, x1=answer[-1] + 0.5, xref=f"x{s}", y0=0,
-                 y1=1, yref=f"y{s} domain", fillcolor=ANSWER_COLOUR, opacity=0.18, layer="above",
-                 line=dict(color=ANSWER_COLOUR, width=2)) for s in axes]
+    span = dict(x0=answer[0] - 0.5, x1=answer[-1] + 0.5, y0=0, y1=1, type="rect", layer="above")
+    band = [dict(span, name="answer band", xref=f"x{s}", yref=f"y{s} domain", fillcolor=ANSWER_COLOUR, opacity=0.07,
+                 line=dict(width=0)) for s in axes]
+    outline = [dict(span, name="answer phase", xref=f"x{s}", yref=f"y{s} domain", fillcolor="rgba(0,0,0,0)",
+                    opacity=1, line=dict(color=ANSWER_COLOUR, width=2.5)) for s in axes]
+    return band + outline
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -177,7 +181,8 @@ def bits_figure(trace, step: int) -> go.Figure:
     layout["meta"] = {"cursor_axes": axes}
     errors = int(stats.bit_errors_per_step(trace).sum())
     title = f"Bits over time — {errors} wrong bit{'s' if errors != 1 else ''} in this episode"
-    shaded = "answer phase: the green band (scored steps)" if shapes else "no answer phase (typed input: not scored)"
+    shaded = ("answer phase: inside the green frame (scored steps)" if shapes
+              else "no answer phase (typed input: not scored)")
     return _figure(traces, layout, title, 520, subtitle=f"{shaded}; red line: this step")
 
 
@@ -232,10 +237,10 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
     n = stats.memory_slots(trace)
     if len(slots) < total:
         scope = f"showing the {len(slots)} most weighted of {total} slots with weight (N = {n})"
-        axis = f"{SLOT_AXIS} (only {len(slots)} of {n}: not to scale)"
+        axis = f"{SLOT_AXIS}: {len(slots)} of {n}, not to scale"
     elif len(slots) < n:
         scope = f"only the {total} slots ever touched (N = {n})"
-        axis = f"{SLOT_AXIS} (only the {total} touched of {n}: not to scale)"
+        axis = f"{SLOT_AXIS}: {total} touched of {n}, not to scale"
     else:
         scope = f"all {n} slots"
         axis = SLOT_AXIS
@@ -243,8 +248,8 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
     axes = [_suffix(i + 1) for i in range(panels)]
     layout["shapes"] = _answer_shapes(trace, axes) + _cursor_shapes(step, axes)
     layout["meta"] = {"cursor_axes": axes}
-    height = min(900, 240 + 5 * len(slots))
-    answer = "; green band: answer phase" if stats.answer_steps(trace) else ""
+    height = min(900, 300 + 5 * len(slots))
+    answer = "; green frame: answer phase" if stats.answer_steps(trace) else ""
     return _figure(traces, layout, "Read and write weights over slots × time", height,
                    subtitle=scope + "; red line: this step" + ("; ○ least-used slot" if lru else "") + answer)
 
@@ -337,7 +342,7 @@ def rows_figure(trace, step: int) -> go.Figure:
         traces.append(dict(type="heatmap", z=np.asarray(rows, dtype=float), y=[str(label) for label in labels],
                            coloraxis="coloraxis", name=name, xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="row %{y}<br>component %{x}<br>%{z:.3f}<extra>" + name + "</extra>"))
-    layout["yaxis"]["title"] = dict(text=f"{SLOT_AXIS} (only the rows listed: not to scale)")
+    layout["yaxis"]["title"] = dict(text=f"{SLOT_AXIS}: listed only")
     height = 220 + 18 * max(1, max(len(p[1]) for p in panels))
     which = ("" if stats.is_sparse(trace) else
              f"; a dense write changes every row a little: the {len(before_ids)} rows with the largest write weight "
