@@ -154,7 +154,10 @@ def test_compare_page():
     no_exception(at)
     assert charts(at) >= 3                      # comparison + weights and bits per model
     metrics = {m.label: m.value for m in at.metric}
-    assert "forward ms / step (mean, N = 128)" in metrics and "rows / step (mean)" in metrics
+    assert "forward ms / step (mean)" in metrics and "rows / step (mean)" in metrics
+    ntm_rows, sam_rows = [float(m.value) for m in at.metric if m.label == "rows / step (mean)"]
+    assert ntm_rows == 128.0                                       # the NTM's every step touches all 128 rows
+    assert sam_rows <= 4 * 2 + 4 * 2 + 1                           # SAM: K·R read + K·R + 1 written, K = 4, R = 2
     assert "slots read (effective)" in metrics
     text = narration(at)
     assert "per-step overhead" in text and "(scaling_lab)" in text and "forward + backward" in text

@@ -104,7 +104,8 @@ def render() -> None:
             if info.get("meets_target") is False:
                 source += ", below its target (see pretrained/README.md)"
             st.caption(f"{loaders.describe_model(model)} — {source}")
-            a, b, c, d = st.columns(4)
+            a, b = st.columns(2)
+            c, d = st.columns(2)
             a.metric("wrong bits", int(stats.bit_errors_per_step(trace).sum()),
                      help="Wrong output bits over the answer phase of this episode.")
             rows = stats.rows_touched(trace)
@@ -116,10 +117,11 @@ def render() -> None:
                      help=f"Memory rows a step reads or writes: an exact count, no timing noise. Mean over the "
                           f"{len(rows)} steps of this episode (from {min(rows)} to {max(rows)}; the narration "
                           f"below gives each step's own count).")
-            d.metric(f"forward ms / step (mean, N = {model.config.memory_slots})",
+            d.metric("forward ms / step (mean)",
                      f"{np.mean(times):.2f}" if times else "—",
-                     help="Measured forward time per step at this size (no recording, no gradients), best of 3, "
-                          "mean over the steps. At small N the per-step overhead dominates: see below.")
+                     help=f"Measured forward time per step at this size (N = {model.config.memory_slots} slots; no "
+                          "recording, no gradients), best of 3, mean over the steps. At small N the per-step "
+                          "overhead dominates: see below.")
     traces = {kind.upper(): run[2] for kind, run in runs.items()}
     times = {kind.upper(): run[3] for kind, run in runs.items()}
     title = " vs ".join(f"{kind.upper()} ({h} read head{'s' if h != 1 else ''})" for kind, h in heads.items())
