@@ -283,6 +283,13 @@ def test_play_is_strictly_forward_one_step_per_tick_and_stops_at_the_last_step()
     at.session_state["player_last_tick"] = 0.0
     at.run()
     assert _step_shown(at) == 1
+    at.session_state["player_last_tick"] = 0.0
+    at.run()
+    at.button(key="player_play").click().run()                     # pause keeps the step it reached
+    assert at.button(key="player_play").label == "play" and at.slider(key="keep_player_step").value == 2
+    at.session_state["player_last_tick"] = 0.0
+    at.run()
+    assert _step_shown(at) == 2                                    # paused: a tick moves nothing
 
 
 def _readme_scores() -> dict:
