@@ -1,6 +1,7 @@
 """samviz — the Streamlit app. Run: `make run` (or `.venv/bin/python -m streamlit run app.py`).
 
 Page config and navigation only; every page lives in samviz/app/pages/ and exposes render().
+The landing page is the guided story; samviz/app/pages/__init__.py says when "/" opens the player instead.
 """
 import streamlit as st
 
@@ -8,10 +9,5 @@ st.set_page_config(page_title="samviz — sparse memory, step by step", page_ico
 
 from samviz.app import pages  # noqa: E402  (light: each page imports its module when shown)
 
-st.navigation([
-    st.Page(pages.episode_player_page, title="Episode player", icon=":material/play_circle:", url_path="player",
-            default=True),
-    st.Page(pages.compare_page, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-    st.Page(pages.scaling_lab_page, title="Scaling lab", icon=":material/monitoring:", url_path="scaling_lab"),
-    st.Page(pages.learn_page, title="Learn", icon=":material/school:", url_path="learn"),
-]).run()
+# The story is the landing page; an old shared link to the player (/?model=sam&task=copy...) still opens the player.
+st.navigation(list(pages.page_objects(player_first=pages.opens_player(st.query_params.keys())).values())).run()

@@ -15,9 +15,14 @@ TIMEOUT = 90
 
 
 def player(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    """The Episode player. With a query: app.py at its landing address, as an old shared link /?model=… (a link
+    carrying the player's settings opens the player). Without one "/" is the story, so the player page runs
+    directly, as app.py's navigation runs it at /player."""
     if query:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
         at.query_params.update(query)
+    else:
+        at = AppTest.from_string("from samviz.app import pages\npages.episode_player_page()\n", default_timeout=TIMEOUT)
     return at.run()
 
 

@@ -2,12 +2,27 @@
 wrappers below, which import a page only when it is shown.
 
 The wrappers are named *_page: a submodule import sets the package attribute of the module's own name.
+
+The story is the landing page ("/"). Links made before it existed opened the Episode player at "/" with the
+player's settings in the query (/?model=sam&task=copy&...): a landing address that carries any of
+PLAYER_LINK_KEYS makes the player the default page for that run, so such a link still opens the player with
+its settings (Streamlit matches pages by url_path; the default flag only decides what "/" shows).
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
 import importlib
+
+# the query keys the Episode player reads (samviz/app/pages/episode_player.py: _defaults, params.validate_params)
+PLAYER_LINK_KEYS = ("model", "task", "level", "seed", "step", "index", "slots", "bits", "source")
 
 
 def _render(name: str) -> None:
     importlib.import_module(f"samviz.app.pages.{name}").render()
+
+
+def story_page() -> None:
+    _render("story")
 
 
 def episode_player_page() -> None:
@@ -24,3 +39,24 @@ def scaling_lab_page() -> None:
 
 def learn_page() -> None:
     _render("learn")
+
+
+def opens_player(query_keys: Iterable[str]) -> bool:
+    """True when a landing address carries the player's settings (an old shared link to the player)."""
+    return any(key in PLAYER_LINK_KEYS for key in query_keys)
+
+
+def page_objects(player_first: bool = False) -> dict:
+    """The app's pages as st.Page objects by url_path, in navigation order; the story is the default page
+    unless player_first (then the player is, for a landing address carrying its settings)."""
+    import streamlit as st
+    return {
+        "story": st.Page(story_page, title="Story", icon=":material/auto_stories:", url_path="story",
+                         default=not player_first),
+        "player": st.Page(episode_player_page, title="Episode player", icon=":material/play_circle:",
+                          url_path="player", default=player_first),
+        "compare": st.Page(compare_page, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+        "scaling_lab": st.Page(scaling_lab_page, title="Scaling lab", icon=":material/monitoring:",
+                               url_path="scaling_lab"),
+        "learn": st.Page(learn_page, title="Learn", icon=":material/school:", url_path="learn"),
+    }

@@ -1,0 +1,231 @@
+"""The guided story: its pure functions against hand computations and the library, and its page through AppTest."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz.app import pages, story
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 90
+
+
+# ------------------------------------------------------------------------------------------ pure functions
+
+def test_content_weights_of_a_three_slot_toy_match_a_hand_softmax():
+    rows, key, beta = [[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]], [2.0, 0.0], 2.0
+    # cosines 1, 0, −1 (the model's ε = 1e-6 in the denominator changes them by < 1e-6)
+    logits = [beta * 1.0, 0.0, -beta]
+    expected = [math.exp(v) / sum(math.exp(u) for u in logits) for v in logits]
+    assert story.content_weights(rows, key, beta) == pytest.approx(expected, abs=1e-5)
+    assert sum(story.content_weights(rows, key, 7.0)) == pytest.approx(1.0)
+
+
+def test_a_larger_beta_focuses_the_weights():
+    soft, sharp = story.content_read(40, 1.0), story.content_read(40, 50.0)
+    assert sharp["best"] == soft["best"]
+    assert max(sharp["weights"]) > max(soft["weights"])
+    assert len(soft["weights"]) == story.TOY_SLOTS
+
+
+def test_spotlight_names_its_brightest_slot():
+    data = story.spotlight()
+    assert data["weights"][data["brightest"]] == max(data["weights"])
+    assert sum(data["weights"]) == pytest.approx(1.0)
+
+
+def flat(rows) -> list[float]:
+    return [v for row in rows for v in row]
+
+
+def test_write_erases_then_adds_on_the_target_only():
+    data = story.write_step(2, 1.0)
+    w = data["weights"][2]
+    for j, (old, new) in enumerate(zip(data["before"][2], data["after"][2], strict=True)):
+        assert new == pytest.approx(old * (1 - w) + w * data["add"][j])            # hand erase-and-add
+    assert data["after"][2] == pytest.approx(data["add"], abs=1e-6)                # w ≈ 1, e = 1: wiped, then a
+    for other in (0, 5):
+        assert data["after"][other] == pytest.approx(data["before"][other], abs=1e-6)
+    kept = story.write_step(2, 0.0)
+    assert flat(kept["erased"]) == pytest.approx(flat(kept["before"]))            # no erase: nothing wiped
+
+
+def test_bytes_are_the_benchmarks_estimate():
+    from samviz.bench.runner import BenchConfig, estimate_bytes
+    for n in (1024, 65536):
+        numbers = story.backprop_bytes(n)
+        assert numbers["dense_bytes"] == estimate_bytes(BenchConfig(model="ntm", slots=n))["overhead"]
+        assert numbers["sparse_bytes"] == estimate_bytes(BenchConfig(model="sam", slots=n))["overhead"]
+    assert story.backprop_bytes(2048)["dense_bytes"] == 2 * story.backprop_bytes(1024)["dense_bytes"]
+    assert story.backprop_bytes(2048)["sparse_bytes"] == story.backprop_bytes(1024)["sparse_bytes"]
+    curve = story.backprop_curve()
+    assert curve["slots"] == story.cost_slot_choices() and len(curve["dense_bytes"]) == len(curve["slots"])
+
+
+def test_constants_come_from_the_library():
+    from samviz.memory.usage import ACCESS_THRESHOLD
+    from samviz.model import ModelConfig
+    assert story.access_threshold() == ACCESS_THRESHOLD
+    assert story.neighbours() == ModelConfig().k
+
+
+def test_sam_episode_reads_k_writes_at_most_kr_plus_one_and_rolls_back():
+    episode = story.sam_episode()
+    k, r = episode["k"], episode["heads"]
+    assert episode["max_written"] == k * r + 1
+    for record in episode["steps"]:
+        assert [len(ids) for ids in record["read_ids"]] == [k] * r
+        assert len(record["write_ids"]) == k * r + 1 and record["least_used"] in record["write_ids"]
+        usage = record["usage_before"]
+        assert usage[record["least_used"]] == max(usage)                 # the LRU slot has the largest usage
+    assert episode["rollback_difference"] == 0.0                        # a real backward restored the start
+    for undone in range(len(episode["steps"]) + 1):
+        assert story.rollback(episode, undone)["difference"] == 0.0     # the journal replays every state
+
+
+def test_journal_bytes():
+    assert story.journal_bytes(16, 4, 9) == {"dense": 16 * 4 * 4, "journal": 9 * (4 * 4 + 8)}
+
+
+def test_index_recall_is_a_fraction_and_scans_fewer_rows():
+    data = story.index_recall(story.RECALL_SLOTS[0])
+    assert 0.0 <= data["recall"] <= 1.0 and len(data["per_query"]) == story.RECALL_QUERIES
+    assert data["scanned"] < data["slots"]
+    with pytest.raises(ValueError):
+        story.index_recall(123)
+
+
+def test_payoff_is_read_from_the_shipped_measurements():
+    import json
+
+    from samviz.bench import SHIPPED_RESULTS
+    table = story.measured_payoff()
+    assert table, "assets/bench/results.jsonl has NTM and SAM (faiss) side by side"
+    rows = [json.loads(line) for line in Path(SHIPPED_RESULTS).read_text().splitlines() if line.strip()]
+    best = table[0]
+    assert any(r["model"] == "ntm" and r["slots"] == best["N"] and r["ms_per_step"] == best["dense ms/step"]
+               for r in rows)
+
+
+def test_every_chapter_has_a_question_whose_answer_is_one_of_its_choices():
+    chapters = story.chapters()
+    assert [c.number for c in chapters] == list(range(1, len(chapters) + 1)) and len(chapters) == 8
+    for c in chapters:
+        assert c.title and c.text and c.equation and c.question.explanation
+        assert 0 <= c.question.answer < len(c.question.choices) and len(set(c.question.choices)) >= 2
+        assert c.question.right in c.question.choices
+
+
+def test_glossary_defines_every_symbol():
+    terms = " ".join(term for term, _ in story.glossary())
+    for symbol in ("β", "γ", "g^i", "α", "K", "δ", "usage", "recall", "RSS", "ANN", "slot", "head", "controller",
+                   "read weight", "write weight"):
+        assert symbol in terms, symbol
+
+
+@pytest.mark.parametrize("value, number, problem", [
+    (None, 1, False), ("3", 3, False), ("8", 8, False), ("0", 1, True), ("9", 1, True), ("abc", 1, True),
+    ("[x](http://evil.example)", 1, True)])
+def test_parse_chapter(value, number, problem):
+    got, found = story.parse_chapter(value)
+    assert got == number and (found is not None) == problem
+    if found is not None and found.echoed is not None:
+        assert value not in found.message                  # the visitor's text only in `echoed`
+
+
+def test_old_player_links_open_the_player():
+    assert pages.opens_player(["model", "task"]) and pages.opens_player(["step"])
+    assert not pages.opens_player([]) and not pages.opens_player(["chapter", "presenter"])
+    from samviz.app.pages.episode_player import _defaults
+    assert set(_defaults()) <= set(pages.PLAYER_LINK_KEYS)
+
+
+# ------------------------------------------------------------------------------------------ the page (AppTest)
+
+def landing(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if query:
+        at.query_params.update(query)
+    return at.run()
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def headers(at: AppTest) -> str:
+    return " ".join(h.value for h in at.header)
+
+
+def query(at: AppTest, key: str):
+    value = at.query_params.get(key)
+    return value[-1] if isinstance(value, list) else value
+
+
+def test_landing_page_is_the_story():
+    at = landing()
+    no_exception(at)
+    assert "1. Memory is a table" in headers(at)
+    assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize("number", range(1, 9))
+def test_each_chapter_renders_and_its_question_answers(number):
+    at = landing({"chapter": str(number)})
+    no_exception(at)
+    chapter = story.chapters()[number - 1]
+    assert f"{number}. {chapter.title}" in headers(at)
+    radio = at.radio(key=f"story_answer_{number}")
+    radio.set_value(chapter.question.right).run()
+    at.button(key=f"story_check_{number}").click().run()
+    no_exception(at)
+    assert any(chapter.question.explanation in s.value for s in at.success)
+    wrong = next(c for c in chapter.question.choices if c != chapter.question.right)
+    at.radio(key=f"story_answer_{number}").set_value(wrong).run()
+    at.button(key=f"story_check_{number}").click().run()
+    assert any("Not quite" in e.value for e in at.error)
+
+
+def test_next_and_previous_move_the_chapter_in_the_url():
+    at = landing({"chapter": "2"})
+    at.button(key="story_next").click().run()
+    no_exception(at)
+    assert query(at, "chapter") == "3" and "3. Writing" in headers(at)
+    at.button(key="story_prev").click().run()
+    at.button(key="story_prev").click().run()
+    assert query(at, "chapter") == "1" and "1. Memory" in headers(at)
+    assert at.button(key="story_prev").disabled
+    at.selectbox(key="story_select").set_value(7).run()
+    assert query(at, "chapter") == "7" and "7. Sparse backprop" in headers(at)
+
+
+@pytest.mark.parametrize("value", ["99", "abc", "[LOG IN](http://evil.example)"])
+def test_invalid_chapter_gives_a_message_and_chapter_1(value):
+    at = landing({"chapter": value})
+    no_exception(at)
+    assert any("chapter" in w.value for w in at.warning)
+    assert all("evil.example" not in w.value for w in at.warning)           # echoed only as plain text
+    assert "1. Memory is a table" in headers(at)
+
+
+def test_presenter_mode_is_kept_between_chapters_and_toggles():
+    at = landing({"chapter": "4", "presenter": "1"})
+    no_exception(at)
+    assert at.toggle(key="story_presenter").value
+    assert any("stSidebar" in m.value for m in at.markdown)                  # the fixed stylesheet
+    at.button(key="story_next").click().run()
+    assert query(at, "chapter") == "5" and query(at, "presenter") == "1"
+    at.toggle(key="story_presenter").set_value(False).run()
+    no_exception(at)
+    assert query(at, "presenter") is None and query(at, "chapter") == "5"
+    assert not any("stSidebar" in m.value for m in at.markdown)
+
+
+def test_landing_link_with_player_settings_opens_the_player():
+    at = landing({"model": "sam", "task": "copy", "level": "6", "seed": "4", "step": "3"})
+    no_exception(at)
+    assert at.sidebar.selectbox(key="keep_player_model").value == "sam"
+    assert not at.header or "Memory is a table" not in headers(at)
