@@ -119,8 +119,8 @@ def test_pages_render_and_step(server, browser):
     url, started, log_path = server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        # Episode player (the default page): cold start, then step through the episode.
-        page.goto(f"{url}/", wait_until="domcontentloaded")
+        # Episode player (its own path: "/" is the story, tests/test_story_browser.py): cold start, then step.
+        page.goto(f"{url}/player", wait_until="domcontentloaded")
         wait_ready(page, 90_000)
         check_page(page, min_charts=3)
         TIMINGS["cold_start_to_first_render_s"] = time.perf_counter() - started
@@ -153,7 +153,7 @@ def test_pages_render_and_step(server, browser):
         wait_ready(page, 60_000)
         page.wait_for_selector(f'[id="{anchor}"]', timeout=30_000)
 
-        # A sparse model from a shared link, with the faiss index.
+        # A sparse model from a shared link, with the faiss index (an old link to "/": it still opens the player).
         page.goto(f"{url}/?model=sam&task=copy&level=8&seed=3&step=5&index=faiss", wait_until="domcontentloaded")
         wait_ready(page, 90_000)
         check_page(page, min_charts=4)

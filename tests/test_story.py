@@ -191,6 +191,8 @@ def test_each_chapter_renders_and_its_question_answers(number):
 
 def test_next_and_previous_move_the_chapter_in_the_url():
     at = landing({"chapter": "2"})
+    at.button(key="story_check_2").click().run()
+    assert any("Pick an answer first" in i.value for i in at.info)
     at.button(key="story_next").click().run()
     no_exception(at)
     assert query(at, "chapter") == "3" and "3. Writing" in headers(at)
@@ -198,6 +200,8 @@ def test_next_and_previous_move_the_chapter_in_the_url():
     at.button(key="story_prev").click().run()
     assert query(at, "chapter") == "1" and "1. Memory" in headers(at)
     assert at.button(key="story_prev").disabled
+    at.button(key="story_next").click().run()
+    assert "2. Reading" in headers(at) and not any("Pick an answer" in i.value for i in at.info)  # asked afresh
     at.selectbox(key="story_select").set_value(7).run()
     assert query(at, "chapter") == "7" and "7. Sparse backprop" in headers(at)
 

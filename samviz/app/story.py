@@ -29,7 +29,7 @@ TOY_SLOTS = 16              # the toy memory of chapters 2, 5 and 7
 TOY_SEED = 7                # every toy memory and query is drawn from this seed: the same picture for everyone
 SPOTLIGHT_SLOTS = 8         # chapter 1's memory table
 SPOTLIGHT_WIDTH = 6
-SPOTLIGHT_BETA = 10.0
+SPOTLIGHT_BETA = 3.0         # soft enough that several slots glow
 WRITE_SLOTS = 6             # chapter 3's memory table
 WRITE_WIDTH = 4
 WRITE_BETA = 50.0           # a sharp head: the write lands (almost) on one slot
@@ -39,6 +39,7 @@ RECALL_SLOTS = (4096, 16384)   # chapter 6: sizes offered (the faiss index is an
 RECALL_WIDTH = 32
 RECALL_QUERIES = 64
 COST_MIN_POWER, COST_MAX_POWER = 10, 24   # chapter 4: N from 2^10 to 2^24 (the benchmark's MAX_SLOTS)
+JOURNAL_EXAMPLE_SLOTS = 2**20              # chapter 7: the large memory its bytes-per-step comparison is made at
 PRESENTER_PARAM, CHAPTER_PARAM = "presenter", "chapter"
 
 
@@ -623,6 +624,24 @@ def recall_figure(data: dict):
                           f"{data['recall']:.3f})", xaxis=dict(title="query"),
                      yaxis=dict(title="recall", range=[0, 1.05]))
     return go.Figure(data=[bars], layout=layout)
+
+
+def payoff_figure(table: list[dict]):
+    """Measured dense ÷ SAM (faiss) ratios of time and memory per step against N (log-log), from the table."""
+    import plotly.graph_objects as go
+
+    from samviz.app.figures import READ_COLOUR, WRITE_COLOUR
+    rows = sorted(table, key=lambda r: r["N"])
+    hover = [r["setting"] for r in rows]
+    traces = [go.Scatter(x=[r["N"] for r in rows], y=[r[name] for r in rows], customdata=hover, mode="markers+lines",
+                         name=label, line=dict(color=colour),
+                         hovertemplate="N = %{x:,}: %{y:,}× (%{customdata})<extra></extra>")
+              for name, label, colour in (("speed ratio", "time per step: NTM ÷ SAM", READ_COLOUR),
+                                          ("memory ratio", "memory kept: NTM ÷ SAM", WRITE_COLOUR))]
+    layout = _layout(320, "Measured: how many times cheaper SAM (faiss) is than the NTM, against N",
+                     xaxis=dict(type="log", title="N (slots)"), yaxis=dict(type="log", title="NTM ÷ SAM"),
+                     legend=dict(orientation="h", y=-0.25))
+    return go.Figure(data=traces, layout=layout)
 
 
 PRESENTER_CSS = """<style>

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from samviz.app import notices, story
+from samviz.app import notices, pages, story
 
 CHART = {"displaylogo": False}
 
@@ -54,6 +54,8 @@ def _payoff() -> list[dict]:
 
 def _go(number: int) -> None:
     st.query_params[story.CHAPTER_PARAM] = str(number)
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith("story_checked_")]:
+        del st.session_state[key]                # a chapter shown again asks afresh (its radio was reset too)
 
 
 def _on_select() -> None:
@@ -174,16 +176,20 @@ def _figure_7() -> None:
     state = story.rollback(episode, undone)
     _chart(story.rollback_figure(episode, state))
     sizes = story.journal_bytes(episode["slots"], episode["width"], episode["max_written"])
+    large = story.backprop_bytes(story.JOURNAL_EXAMPLE_SLOTS)                 # the benchmark model at a large N
+    written = large["k"] * large["heads"] + 1
+    big = story.journal_bytes(large["slots"], large["word_size"], written)
     st.markdown(f"After undoing {undone} of {total} steps the memory equals the forward pass's memory before step "
                 f"{state['at_step']} (largest difference {state['difference']:.1e}). A real backward pass through "
                 f"samviz's SAM left the memory exactly as it started (largest difference "
                 f"{episode['rollback_difference']:.1e}). Per step the journal keeps {sizes['journal']} bytes here; a "
-                f"copy of this toy memory would be {sizes['dense']} bytes — and the copy grows with N, the journal "
-                "does not.")
+                f"copy of this toy memory would be {sizes['dense']} bytes. The copy grows with N, the journal does "
+                f"not: for the benchmark model (W = {large['word_size']}, R = {large['heads']}, K = {large['k']}) at "
+                f"N = {large['slots']:,} a copy is **{_mib(big['dense'])}** per step (per batch element), a journal "
+                f"entry of {written} rows **{big['journal']:,} bytes**.")
 
 
 def _figure_8() -> None:
-    from samviz.app import pages
     table = _payoff()
     if table:
         best = table[0]
@@ -193,6 +199,7 @@ def _figure_8() -> None:
                     f"(**{best['speed ratio']:,}×**); memory kept "
                     f"**{best['dense MiB']:,.0f} MiB** vs **{best['sparse MiB']:,.1f} MiB** "
                     f"(**{best['memory ratio']:,}×**).")
+        _chart(story.payoff_figure(table))
         st.dataframe([{k: r[k] for k in ("N", "setting", "dense ms/step", "sparse ms/step", "speed ratio",
                                          "dense MiB", "sparse MiB", "memory ratio")} for r in table],
                      hide_index=True, width="stretch")
@@ -251,13 +258,17 @@ def render() -> None:
         st.markdown(story.PRESENTER_CSS, unsafe_allow_html=True)     # a fixed constant: no visitor text
     chapter = chapters[number - 1]
 
-    top = st.columns([3, 1.2, 1], vertical_alignment="bottom")
-    top[0].caption("samviz · a guided story: from the Neural Turing Machine to Sparse Access Memory")
+    top = st.columns([2.2, 1.3, 1.3, 1] if not presenter else [0.1, 1, 1.6, 0.1], vertical_alignment="bottom")
+    if not presenter:
+        top[0].caption("samviz · a guided story: from the Neural Turing Machine to Sparse Access Memory")
+        top[3].page_link(pages.page_objects()["player"], label="Skip to the player", icon=":material/play_circle:",
+                         help="The full Episode player: every read, write and neighbour of a trained model, "
+                              "step by step.")
     st.session_state["story_select"] = number
-    top[1].selectbox("Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
+    top[2].selectbox("Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
                      format_func=lambda n: f"{n}. {chapters[n - 1].title}")
     st.session_state["story_presenter"] = presenter
-    top[2].toggle("Presenter mode", key="story_presenter", on_change=_on_presenter,
+    top[1].toggle("Presenter mode", key="story_presenter", on_change=_on_presenter,
                   help="Big type, no sidebar, for a projector. The address keeps it (presenter=1).")
     if chapter_problem:
         notices.show(chapter_problem, "Link ignored: ", ". Showing chapter 1.")
@@ -271,6 +282,4 @@ def render() -> None:
         st.markdown(chapter.equation)
     _question(chapter)
     _navigation(number, len(chapters), "")
-    if number == 1 and not presenter:
-        st.caption("Already know NTMs? Skip to the full Episode player in the sidebar.")
     _glossary()

@@ -1,0 +1,97 @@
+"""The story in headless Chromium: walk every chapter with Next, answer each question, presenter mode, shared links.
+
+Fixtures, readiness and Debian's chromium as in test_browser.py (reused, not copied).
+"""
+from __future__ import annotations
+
+import pytest
+from test_browser import browser, check_page, screenshot, server, wait_ready  # noqa: F401  (pytest fixtures)
+
+from samviz.app import story
+
+pytestmark = pytest.mark.browser
+
+SIDEBAR = '[data-testid="stSidebar"]'
+
+
+def _header(page) -> str:
+    return page.locator('[data-testid="stHeading"] h2').first.inner_text()
+
+
+def _answer(page, chapter: story.Chapter) -> None:
+    """Pick the right answer, press Check, and see the feedback with the explanation."""
+    radio = page.locator(f".st-key-story_answer_{chapter.number}")
+    radio.get_by_text(chapter.question.right, exact=True).click()
+    wait_ready(page)
+    page.locator(f".st-key-story_check_{chapter.number} button").click()
+    wait_ready(page)
+    feedback = page.locator('[data-testid="stAlertContentSuccess"]')
+    feedback.first.wait_for(timeout=30_000)
+    assert chapter.question.explanation[:40] in feedback.first.inner_text()
+
+
+@pytest.mark.parametrize("width, height", [(1400, 1000), (1280, 720)])
+def test_walk_every_chapter_answer_and_present(server, browser, width, height):  # noqa: F811
+    url, _, log_path = server
+    chapters = story.chapters()
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        page.goto(f"{url}/", wait_until="domcontentloaded")
+        wait_ready(page, 120_000)
+        check_page(page, min_charts=1)
+        for chapter in chapters:
+            assert _header(page).startswith(f"{chapter.number}. "), _header(page)
+            # a chapter whose index is built on first view may take a few seconds
+            check_page(page, min_charts=1)
+            _answer(page, chapter)
+            if chapter.number == 1 and width == 1400:
+                screenshot(page, "story")
+            if chapter.number < len(chapters):
+                page.locator(".st-key-story_next button").click()
+                page.wait_for_function(f"() => window.location.search.includes('chapter={chapter.number + 1}')",
+                                       timeout=30_000)
+                wait_ready(page, 120_000)
+        assert page.locator(".st-key-story_next button").is_disabled()
+        assert page.locator('a[href*="player"]').count() >= 1           # the payoff links to the player
+
+        # presenter mode: toggled on the page, kept in the URL, no sidebar
+        page.locator(".st-key-story_presenter label").click()
+        page.wait_for_function("() => window.location.search.includes('presenter=1')", timeout=30_000)
+        wait_ready(page)
+        assert not page.locator(SIDEBAR).is_visible()
+        page.locator(".st-key-story_prev button").click()
+        page.wait_for_function("() => window.location.search.includes('chapter=7')", timeout=30_000)
+        wait_ready(page)
+        assert "presenter=1" in page.url and not page.locator(SIDEBAR).is_visible()
+        if width == 1280:
+            screenshot(page, "story_presenter")
+        shared = page.url
+
+        # the shared address in a fresh context (a new visitor) opens the same chapter, in presenter mode
+        context = browser.new_context(viewport={"width": width, "height": height})
+        try:
+            fresh = context.new_page()
+            fresh.goto(shared, wait_until="domcontentloaded")
+            wait_ready(fresh, 120_000)
+            check_page(fresh, min_charts=1)
+            assert _header(fresh).startswith("7. "), _header(fresh)
+            assert not fresh.locator(SIDEBAR).is_visible()
+        finally:
+            context.close()
+        assert "Traceback" not in log_path.read_text()
+    finally:
+        page.close()
+
+
+def test_bad_chapter_link_gives_a_message_and_chapter_1(server, browser):  # noqa: F811
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(f"{url}/?chapter=%5Bx%5D(http://evil.example)", wait_until="domcontentloaded")
+        wait_ready(page, 120_000)
+        page.wait_for_selector('[data-testid="stAlertContentWarning"]', timeout=30_000)
+        assert page.locator('a[href*="evil.example"]').count() == 0
+        assert "'[x](http://evil.example)'" in " ".join(page.locator('[data-testid="stText"]').all_inner_texts())
+        assert _header(page).startswith("1. ")
+    finally:
+        page.close()
