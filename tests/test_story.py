@@ -139,8 +139,10 @@ def test_parse_chapter(value, number, problem):
 def test_old_player_links_open_the_player():
     assert pages.opens_player(["model", "task"]) and pages.opens_player(["step"])
     assert not pages.opens_player([]) and not pages.opens_player(["chapter", "presenter"])
+    from samviz.app import params
     from samviz.app.pages.episode_player import _defaults
     assert set(_defaults()) <= set(pages.PLAYER_LINK_KEYS)
+    assert set(getattr(params, "PLAYER_KEYS", ())) <= set(pages.PLAYER_LINK_KEYS)   # the player's link keys
 
 
 # ------------------------------------------------------------------------------------------ the page (AppTest)

@@ -592,7 +592,7 @@ def sam_figure(episode: dict):
                      marker=dict(symbol="circle-open", size=16, color=MARK_COLOUR, line=dict(width=3)),
                      name="least recently used (erased, then written)")
     layout = _layout(440, f"SAM, {n} slots, K = {episode['k']}, R = {episode['heads']}: what each step touched",
-                     xaxis=dict(title="step", dtick=1), yaxis=dict(title=SLOT_AXIS, autorange="reversed", dtick=1),
+                     xaxis=dict(title="step", dtick=1), yaxis=dict(title=SLOT_AXIS, range=[n - 0.5, -0.5], dtick=1),
                      legend=dict(orientation="h", y=-0.15))
     return go.Figure(data=[heat, lru], layout=layout)
 
@@ -627,18 +627,27 @@ def recall_figure(data: dict):
 
 
 def payoff_figure(table: list[dict]):
-    """Measured dense ÷ SAM (faiss) ratios of time and memory per step against N (log-log), from the table."""
+    """Measured dense ÷ SAM (faiss) ratios of time and memory per step against N (log-log), from the table.
+    The setting measured at the most sizes is drawn as lines; points of other settings as separate markers."""
     import plotly.graph_objects as go
 
     from samviz.app.figures import READ_COLOUR, WRITE_COLOUR
-    rows = sorted(table, key=lambda r: r["N"])
-    hover = [r["setting"] for r in rows]
-    traces = [go.Scatter(x=[r["N"] for r in rows], y=[r[name] for r in rows], customdata=hover, mode="markers+lines",
-                         name=label, line=dict(color=colour),
-                         hovertemplate="N = %{x:,}: %{y:,}× (%{customdata})<extra></extra>")
-              for name, label, colour in (("speed ratio", "time per step: NTM ÷ SAM", READ_COLOUR),
-                                          ("memory ratio", "memory kept: NTM ÷ SAM", WRITE_COLOUR))]
-    layout = _layout(320, "Measured: how many times cheaper SAM (faiss) is than the NTM, against N",
+    settings = [r["setting"] for r in table]
+    main = max(set(settings), key=settings.count) if settings else None
+    traces = []
+    for name, label, colour in (("speed ratio", "time per step", READ_COLOUR),
+                                ("memory ratio", "memory kept", WRITE_COLOUR)):
+        for setting in sorted(set(settings), key=lambda s: s != main):
+            rows = sorted((r for r in table if r["setting"] == setting and r[name] is not None), key=lambda r: r["N"])
+            traces.append(go.Scatter(
+                x=[r["N"] for r in rows], y=[r[name] for r in rows],
+                mode="markers+lines" if setting == main else "markers",
+                name=f"{label}: NTM ÷ SAM" + ("" if setting == main else f" ({setting})"),
+                line=dict(color=colour), marker=dict(size=8 if setting == main else 11,
+                                                     symbol="circle" if setting == main else "diamond-open"),
+                hovertemplate=f"N = %{{x:,}}: %{{y:,}}× ({setting})<extra></extra>"))
+    layout = _layout(340, "Measured: how many times cheaper SAM (faiss) is than the NTM, against N"
+                          + (f" (lines: {main})" if main else ""),
                      xaxis=dict(type="log", title="N (slots)"), yaxis=dict(type="log", title="NTM ÷ SAM"),
                      legend=dict(orientation="h", y=-0.25))
     return go.Figure(data=traces, layout=layout)

@@ -138,18 +138,21 @@ def _figure_4() -> None:
 def _figure_5() -> None:
     episode = _episode()
     _chart(story.sam_figure(episode))
-    counts = [len(set(r["write_ids"])) for r in episode["steps"]]
+    delta = episode["threshold"]
+    counts = [len({slot for slot, w in zip(r["write_ids"], r["write_weights"], strict=True) if w > delta})
+              for r in episode["steps"]]
     st.markdown(f"Each step read K·R = {episode['k'] * episode['heads']} entries and wrote at most "
-                f"K·R + 1 = {episode['max_written']} rows (distinct rows written per step here: "
+                f"K·R + 1 = {episode['max_written']} rows (distinct rows written with weight above δ, per step here: "
                 f"{', '.join(map(str, counts))}). The circled slot is the least recently used one: "
                 f"{', '.join(str(r['least_used']) for r in episode['steps'])} at steps "
                 f"0–{len(episode['steps']) - 1}. Rows written with weight below δ = {episode['threshold']} are not "
-                "drawn as written.")
+                "drawn as written (at step 0 nothing had been read yet, so only the least recently used slot was).")
     step = st.slider("Usage before step", 0, len(episode["steps"]) - 1, 3, key="story_usage_step")
     usage = episode["steps"][step]["usage_before"]
     oldest = max(range(len(usage)), key=usage.__getitem__)
     st.markdown(f"Before step {step}, usage (steps since last use) per slot: `{usage}`. The largest is slot "
-                f"**{oldest}**, so it is the least recently used — the one step {step} erased and wrote "
+                f"**{oldest}** (ties go to the lower slot), so it is the least recently used — the one step {step} "
+                f"erased and wrote "
                 f"(slot {episode['steps'][step]['least_used']}).")
 
 
