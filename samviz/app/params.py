@@ -6,6 +6,12 @@ visitor typed is kept apart in `echoed`, so a page can show it as plain text (st
 markdown: a link such as `?model=[LOG IN HERE](http://…)` must not become a clickable link in our warning.
 
 Model kinds, their slot limits and their sparse/dense split come from samviz/kinds.py.
+
+Each page's settings go to and from its link here too (issue 12 item 6: the state is in the URL on every page):
+`player_query` / `read_player`, `compare_query` / `read_compare`, `lab_query` / `read_lab`. A `read_*` gives the
+page's complete settings (the link's valid values over the page's defaults) and a problem for every value it
+did not use, naming the parameter and what was used instead. The settings the pages share (model, task, level,
+seed, slots, index) are carried from page to page by `*_from_shared` and `shared_from_*`.
 """
 from __future__ import annotations
 
@@ -34,6 +40,19 @@ DEFAULT_SLOTS = 128           # memory slots of an untrained model when the visi
 
 # which model-kind choices each model parameter of a link accepts
 MODEL_KEYS = {"model": MODELS, "dense": DENSE_MODELS, "sparse": SPARSE_MODELS}
+
+
+def sparse_partner(dense: str) -> str:
+    """The sparse kind to set beside a dense one: the kind whose dense twin it is (DAM -> SAM, DNC -> SDNC).
+    A dense kind that is no sparse kind's twin (the NTM) gets the first sparse kind, SAM: the paper's sparse
+    successor of the NTM."""
+    return next((kind for kind in SPARSE_MODELS if spec(kind).dense_twin == dense), SPARSE_MODELS[0])
+
+
+# what a refused link value falls back to when the page gives no default of its own
+GENERIC_DEFAULTS = {"model": DEFAULT_MODEL, "dense": DEFAULT_MODEL, "sparse": sparse_partner(DEFAULT_MODEL),
+                    "task": DEFAULT_TASK, "level": DEFAULT_LEVELS[DEFAULT_TASK], "seed": 0, "step": 0,
+                    "index": INDEXES[0], "slots": "default"}
 
 
 class Problem(NamedTuple):
@@ -106,13 +125,38 @@ def slot_limit_message(slots: int, *kinds: str) -> str:
 
 # ------------------------------------------------------------------------------------------ query parameters
 
-def validate_params(params: Mapping[str, str], allowed_models=MODELS) -> tuple[dict, list[Problem]]:
+FALLBACK_WORDS = {"slots": "default (the size the model was trained with)"}
+
+
+def fallback_text(key: str, value) -> str:
+    """How a problem names the value used instead of a refused one (as the link would write it)."""
+    if key in FALLBACK_WORDS and value in ("default", "", None):
+        return FALLBACK_WORDS[key]
+    if isinstance(value, tuple):
+        return "-".join(map(str, value))             # a range, as the Scaling lab's link writes it
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _instead(problem: Problem, key: str, value) -> Problem:
+    """The problem, its message ending with what was used instead (our text: the fallback is never the visitor's)."""
+    used = "showing a random episode" if key == "bits" else f"using {key} = {fallback_text(key, value)}"
+    return problem._replace(message=f"{problem.message}; {used} instead")
+
+
+def validate_params(params: Mapping[str, str], allowed_models=MODELS, defaults: Mapping | None = None,
+                    ) -> tuple[dict, list[Problem]]:
     """Query params -> (valid values, problems). Unknown keys are ignored; bad values are reported and dropped.
 
     Keys: model, dense, sparse (a model kind each), task, level, seed, step, index, slots.
     A link that names a task but no (valid) level gets that task's default level. Slots beyond what a named
-    model allows in the app (its app_slot_limit) are refused with the reason.
+    model allows in the app (its app_slot_limit) are refused with the reason. Every problem names the
+    parameter and the value used instead: `defaults` (a page's defaults) where it has the key, else the
+    app-wide default.
     """
+    page = dict(defaults or {})
+    defaults = {**GENERIC_DEFAULTS, **page}
     values: dict = {}
     problems: list[Problem] = []
     choices_of = {**MODEL_KEYS, "model": tuple(allowed_models), "task": TASKS, "index": INDEXES}
@@ -122,13 +166,15 @@ def validate_params(params: Mapping[str, str], allowed_models=MODELS) -> tuple[d
             if value in choices:
                 values[key] = value
             else:
-                problems.append(Problem(f"{key} in the link must be one of {', '.join(choices)}", echo(value)))
-    task = values.get("task", DEFAULT_TASK)
+                problems.append(_instead(Problem(f"{key} in the link must be one of {', '.join(choices)}",
+                                                 echo(value)), key, defaults[key]))
+    task = values.get("task", defaults["task"])
     if "level" in params:
         low, high = level_range(task)
         value, problem = parse_int(params["level"], low, high, f"level (for {task})")
         if problem:
-            problems.append(problem)
+            fallback = defaults["level"] if task == defaults["task"] else default_level(task)
+            problems.append(_instead(problem, "level", fallback))
         else:
             values["level"] = value
     if "task" in values and "level" not in values:
@@ -137,13 +183,15 @@ def validate_params(params: Mapping[str, str], allowed_models=MODELS) -> tuple[d
         if key in params:
             value, problem = parse_int(params[key], low, high, key)
             if problem:
-                problems.append(problem)
+                problems.append(_instead(problem, key, defaults[key]))
             else:
                 values[key] = value
     if "slots" in params:
-        value, problem = _slots(params["slots"], [values[k] for k in MODEL_KEYS if k in values])
+        # the models this link will show: its own, else the page's defaults for the page's model keys
+        kinds = [values.get(k, page.get(k)) for k in MODEL_KEYS if k in values or k in page]
+        value, problem = _slots(params["slots"], kinds)
         if problem:
-            problems.append(problem)
+            problems.append(_instead(problem, "slots", defaults["slots"]))
         else:
             values["slots"] = value
     return values, problems
@@ -239,3 +287,207 @@ def format_bits(rows, task: str) -> str:
         else:
             lines.append(" ".join(f"{float(v):g}" for v in row))
     return "\n".join(lines)
+
+
+def canonical_bits(text: str, task: str) -> str:
+    """Typed bits as the player writes them into its link ('' when they do not parse)."""
+    rows, problem = parse_bits(text, task)
+    return "" if problem else format_bits(rows, task)
+
+
+# ------------------------------------------------------------------------------------------ a page's link
+# settings (a dict of typed values) -> the page's query dict -> settings: read_x(x_query(s)) == (s, []).
+
+SHARED_KEYS = ("model", "task", "level", "seed", "slots", "index")   # carried from page to page in a session
+PLAYER_KEYS = ("model", "task", "level", "seed", "step", "index", "slots", "bits")
+COMPARE_KEYS = ("dense", "sparse", "task", "level", "seed", "index", "slots", "step")
+
+
+def player_defaults() -> dict:
+    return {"model": DEFAULT_MODEL, "task": DEFAULT_TASK, "level": default_level(DEFAULT_TASK), "seed": 0,
+            "step": 0, "index": INDEXES[0], "slots": "default", "bits": ""}
+
+
+def compare_defaults() -> dict:
+    return {"dense": DEFAULT_MODEL, "sparse": sparse_partner(DEFAULT_MODEL), "task": DEFAULT_TASK,
+            "level": default_level(DEFAULT_TASK), "seed": 0, "index": INDEXES[0], "slots": "default", "step": 0}
+
+
+def player_query(settings: Mapping) -> dict[str, str]:
+    """The player's settings as its link: the index only for a sparse model (a dense one has none), the typed
+    bits (rows separated by newlines) only when the episode is typed."""
+    query = {k: str(settings[k]) for k in ("model", "task", "level", "seed", "step", "slots")}
+    if spec(settings["model"]).sparse:
+        query["index"] = str(settings["index"])
+    if settings.get("bits"):
+        query["bits"] = str(settings["bits"])
+    return query
+
+
+def read_player(query: Mapping[str, str]) -> tuple[dict, list[Problem]]:
+    """The player's link -> (its complete settings, problems). A dense model's index is always 'exact'."""
+    defaults = player_defaults()
+    values, problems = validate_params(query, MODELS, {k: v for k, v in defaults.items() if k != "bits"})
+    settings = {**defaults, **{k: v for k, v in values.items() if k in defaults}}
+    if not spec(settings["model"]).sparse:
+        settings["index"] = INDEXES[0]
+    if "bits" in query:
+        text = str(query["bits"])
+        rows, problem = (None, Problem(f"bits in the link are too long ({len(text)} characters; at most "
+                                       f"{MAX_TYPED_CHARS})")) if len(text) > MAX_TYPED_CHARS else \
+            parse_bits(text, settings["task"])
+        if problem:
+            problems.append(_instead(problem._replace(message=f"bits in the link: {problem.message}"), "bits", ""))
+        else:
+            settings["bits"] = format_bits(rows, settings["task"])
+    return settings, problems
+
+
+def compare_query(settings: Mapping) -> dict[str, str]:
+    return {k: str(settings[k]) for k in COMPARE_KEYS}
+
+
+def read_compare(query: Mapping[str, str]) -> tuple[dict, list[Problem]]:
+    """Compare's link -> (its complete settings, problems). A link that names a dense model but no sparse one
+    gets the dense model's sparse partner."""
+    defaults = compare_defaults()
+    values, problems = validate_params(query, MODELS, defaults)
+    settings = {**defaults, **{k: v for k, v in values.items() if k in defaults}}
+    if "dense" in values and "sparse" not in values:
+        settings["sparse"] = sparse_partner(values["dense"])
+    return settings, problems
+
+
+def _new_episode(settings: dict, before: Mapping) -> dict:
+    """A step belongs to its episode: a carried setting that changes the episode starts at step 0."""
+    if any(settings.get(k) != before.get(k) for k in (*SHARED_KEYS, *MODEL_KEYS)):
+        settings["step"] = 0
+    return settings
+
+
+def player_from_shared(shared: Mapping, last: Mapping) -> dict:
+    """The player's settings when it is opened again in a session: its last settings with the shared ones
+    (changed on another page since) over them. Typed bits are kept only for the same task; a dense model's
+    index is 'exact' (it has none)."""
+    before = {**player_defaults(), **last}
+    settings = {**before, **{k: shared[k] for k in SHARED_KEYS if k in shared}}
+    if settings["task"] != before["task"]:
+        settings["bits"] = ""
+    if not spec(settings["model"]).sparse:
+        settings["index"] = INDEXES[0]
+    return _new_episode(settings, before)
+
+
+def shared_from_player(settings: Mapping, shared: Mapping) -> dict:
+    """What the player shares: all its shared settings, but a dense model's index (it has none) leaves the
+    shared index as it was."""
+    out = {k: settings[k] for k in SHARED_KEYS}
+    if not spec(settings["model"]).sparse:
+        out["index"] = shared.get("index", INDEXES[0])
+    return out
+
+
+def compare_from_shared(shared: Mapping, last: Mapping) -> dict:
+    """Compare's settings when opened again: the shared task, level, seed, slots and index; the shared model
+    as one of the pair (kept when it already is one; a dense model gets its sparse partner, a sparse one
+    replaces the sparse model)."""
+    before = {**compare_defaults(), **last}
+    settings = {**before, **{k: shared[k] for k in ("task", "level", "seed", "slots", "index") if k in shared}}
+    model = shared.get("model")
+    if model in MODELS and model not in (settings["dense"], settings["sparse"]):
+        if spec(model).sparse:
+            settings["sparse"] = model
+        else:
+            settings["dense"], settings["sparse"] = model, sparse_partner(model)
+    return _new_episode(settings, before)
+
+
+def shared_from_compare(settings: Mapping, shared: Mapping) -> dict:
+    """What Compare shares: its task, level, seed, slots, index, and as the model the shared one if it is one
+    of the pair, else the dense model."""
+    model = shared.get("model") if shared.get("model") in (settings["dense"], settings["sparse"]) else \
+        settings["dense"]
+    return {"model": model, **{k: settings[k] for k in ("task", "level", "seed", "slots", "index")}}
+
+
+# ------------------------------------------------------------------------------------------ Scaling lab
+# The lab's choices and bounds (samviz/app/pages/scaling_lab.py draws its widgets from these).
+
+LAB_MODELS = ("ntm", "dam", "dnc", "sam-exact", "sam-faiss", "sdnc-exact", "sdnc-faiss")
+LAB_POWERS = tuple(1 << p for p in range(8, 23))          # 2^8 … 2^22
+LAB_BATCHES = (1, 2, 4, 8, 16)
+LAB_MAX_STEPS = 1000
+LAB_MAX_HEADS = 8
+LAB_TIMEOUTS = (30, 60, 120, 300, 600)
+LAB_KEYS = ("models", "slots", "batch", "steps", "heads", "timeout")
+
+
+def lab_defaults() -> dict:
+    return {"models": ["ntm", "sam-faiss"], "slots": (1 << 10, 1 << 14), "batch": 8, "steps": 10, "heads": 4,
+            "timeout": 120}
+
+
+def lab_query(settings: Mapping) -> dict[str, str]:
+    """models=ntm,sam-faiss&slots=1024-16384&batch=8&steps=10&heads=4&timeout=120"""
+    low, high = settings["slots"]
+    return {"models": ",".join(settings["models"]), "slots": f"{low}-{high}",
+            **{k: str(settings[k]) for k in ("batch", "steps", "heads", "timeout")}}
+
+
+def _lab_models(text: str) -> tuple[list[str] | None, Problem | None]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LAB_MODELS]
+    if unknown:
+        return None, Problem(f"models in the link must be among {', '.join(LAB_MODELS)} (comma-separated); "
+                             f"{len(unknown)} {'is' if len(unknown) == 1 else 'are'} not", echo(text))
+    return list(dict.fromkeys(names)), None
+
+
+def _lab_slots(text: str) -> tuple[tuple[int, int] | None, Problem | None]:
+    parts = text.split("-")
+    limits = f"powers of two from {LAB_POWERS[0]} to {LAB_POWERS[-1]}"
+    if len(parts) > 2:
+        return None, Problem(f"slots in the link must be one size or a range from-to ({limits})", echo(text))
+    sizes = []
+    for part in parts:
+        value, problem = parse_int(part, LAB_POWERS[0], LAB_POWERS[-1], "slots")
+        if problem:
+            return None, problem._replace(message=f"{problem.message} ({limits})")
+        if value not in LAB_POWERS:
+            return None, Problem(f"slots must be {limits}, got {value}")
+        sizes.append(value)
+    low, high = sizes[0], sizes[-1]
+    if low > high:
+        return None, Problem(f"slots: the range must go from the smaller size to the larger, got {low}-{high}")
+    return (low, high), None
+
+
+def read_lab(query: Mapping[str, str]) -> tuple[dict, list[Problem]]:
+    """The Scaling lab's link -> (its complete settings, problems), within the lab's own bounds."""
+    settings = lab_defaults()
+    problems: list[Problem] = []
+    readers = {
+        "models": _lab_models,
+        "slots": _lab_slots,
+        "batch": lambda text: _choice(text, LAB_BATCHES, "batch"),
+        "steps": lambda text: parse_int(text, 1, LAB_MAX_STEPS, "steps"),
+        "heads": lambda text: parse_int(text, 1, LAB_MAX_HEADS, "heads"),
+        "timeout": lambda text: _choice(text, LAB_TIMEOUTS, "timeout"),
+    }
+    for key, reader in readers.items():
+        if key in query:
+            value, problem = reader(str(query[key]))
+            if problem:
+                problems.append(_instead(problem, key, settings[key]))
+            else:
+                settings[key] = value
+    return settings, problems
+
+
+def _choice(text: str, choices: tuple[int, ...], name: str) -> tuple[int | None, Problem | None]:
+    value, problem = parse_int(text, -MAX_SEED, MAX_SEED, name)
+    if problem:
+        return None, problem
+    if value not in choices:
+        return None, Problem(f"{name} must be one of {', '.join(map(str, choices))}, got {value}")
+    return value, None

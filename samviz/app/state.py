@@ -1,17 +1,24 @@
 """Session plumbing: widget state that survives page changes, and the URL as the shareable state.
 
+Every page with settings runs `opened` first (settings from a link, or from this session when the visitor
+comes back from another page) and `publish` last (settings into the URL and into the session).
+
 What a visitor may set is validated in params.py; models, traces and timings are loaded and cached in
 loaders.py. Widget keys are f"{KEEP}{page}_{name}" (samviz/app/pages/scaling_lab.py uses KEEP and
 keep_widget_state too).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from samviz.app import params
-from samviz.kinds import MODELS
+from samviz.app import notices, params
 
 KEEP = "keep_"   # widget keys with this prefix survive visits to other pages
+SHARED = "url_shared"          # the settings the pages share (params.SHARED_KEYS)
+_SETTINGS = "url_settings_"    # + page: the page's settings as it last published them
+_URL = "url_written_"          # + page: the query the page last wrote (or last read)
 
 
 def keep_widget_state() -> None:
@@ -21,19 +28,42 @@ def keep_widget_state() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def apply_query_params(page: str, defaults: dict, allowed_models=MODELS) -> list[params.Problem]:
-    """Once per session and page: valid query params -> widget state; returns the problems to show."""
-    done = f"_qp_done_{page}"
-    problems: list[params.Problem] = []
-    if not st.session_state.get(done):
-        values, problems = params.validate_params(st.query_params.to_dict(), allowed_models)
-        for key, value in values.items():
-            if key in defaults:
-                st.session_state[f"{KEEP}{page}_{key}"] = value
-        st.session_state[done] = True
-    for key, value in defaults.items():
-        st.session_state.setdefault(f"{KEEP}{page}_{key}", value)
-    return problems
+def opened(page: str, keys, read: Callable, from_shared: Callable) -> tuple[dict | None, list[params.Problem]]:
+    """At the top of a page's run: its settings when the page is being opened, else (None, []).
+
+    A page is being opened when the address bar does not hold the link this page last wrote: a link was
+    followed (a new session), or the visitor came from another page (Streamlit's navigation clears the query).
+    With any of the page's `keys` in the URL, `read(query)` gives the settings and the problems to show;
+    without, the page's own last settings in this session, with the settings shared by the pages over them
+    (`from_shared(shared, last)`), so switching pages keeps model, task, level, seed, slots and index.
+    """
+    url = st.query_params.to_dict()
+    if url == st.session_state.get(_URL + page):
+        return None, []
+    st.session_state[_URL + page] = url
+    if any(key in url for key in keys):
+        return read(url)
+    return from_shared(st.session_state.get(SHARED, {}), st.session_state.get(_SETTINGS + page, {})), []
+
+
+def publish(page: str, settings: dict, query: dict, shared: dict | None = None) -> None:
+    """At the end of a page's run: its settings into the URL, into this session (for the next time the page is
+    opened) and, where given, into the settings the pages share."""
+    st.session_state[_SETTINGS + page] = dict(settings)
+    if shared is not None:
+        st.session_state[SHARED] = dict(shared)
+    write_query_params(query)
+    st.session_state[_URL + page] = st.query_params.to_dict()
+
+
+def shared() -> dict:
+    return dict(st.session_state.get(SHARED, {}))
+
+
+def link_problems(problems: list[params.Problem]) -> None:
+    """Problems in the page's link: each message names the parameter and the value used instead."""
+    for problem in problems:
+        notices.show(problem, "Link ignored: ", ".")
 
 
 def get(page: str, key: str):

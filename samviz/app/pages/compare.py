@@ -4,28 +4,35 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from samviz.app import explain, figures, loaders, notices, params, state
+from samviz.app import explain, figures, loaders, params, state
 from samviz.app import trace_stats as stats
 from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS, spec
 
 PAGE = "compare"
 
 
-def sparse_partner(dense: str) -> str:
-    """The sparse kind to set beside a dense one: the kind whose dense twin it is (DAM -> SAM, DNC -> SDNC).
-    A dense kind that is no sparse kind's twin (the NTM) gets the first sparse kind, SAM: the paper's sparse
-    successor of the NTM."""
-    return next((kind for kind in SPARSE_MODELS if spec(kind).dense_twin == dense), SPARSE_MODELS[0])
+sparse_partner = params.sparse_partner   # (kept here too: the page's old name for it)
 
 
 def _key(name: str) -> str:
     return f"{state.KEEP}{PAGE}_{name}"
 
 
-def _defaults() -> dict:
-    return {"dense": params.DEFAULT_MODEL, "sparse": sparse_partner(params.DEFAULT_MODEL),
-            "task": params.DEFAULT_TASK, "level": params.default_level(params.DEFAULT_TASK), "seed": 0,
-            "index": INDEXES[0], "slots": "default", "step": 0}
+def _open() -> list[params.Problem]:
+    """Settings from a link, or from this session when the visitor comes back from another page (the model
+    and task the player showed become one of the pair and the task: params.compare_from_shared)."""
+    settings, problems = state.opened(PAGE, params.COMPARE_KEYS, params.read_compare, params.compare_from_shared)
+    if settings is not None:
+        for key, value in settings.items():
+            st.session_state[_key(key)] = value
+    for key, value in params.compare_defaults().items():
+        st.session_state.setdefault(_key(key), value)
+    return problems
+
+
+def _publish(s: dict, step: int) -> None:
+    shown = {**s, "step": step}
+    state.publish(PAGE, shown, params.compare_query(shown), params.shared_from_compare(shown, state.shared()))
 
 
 def _on_dense_change() -> None:
@@ -63,7 +70,7 @@ def _sidebar(problems: list[params.Problem]) -> dict:
                  help=f"'default': as trained (or {params.DEFAULT_SLOTS} untrained). A bigger memory slows the "
                       f"dense model's every step; the sparse one hardly notices. At most {choices[-1]} here — "
                       "the Scaling lab goes to millions.")
-    notices.link_problems(problems)
+    state.link_problems(problems)
     return {k: st.session_state[_key(k)] for k in ("dense", "sparse", "task", "level", "seed", "index", "slots")}
 
 
@@ -77,10 +84,9 @@ def _run(kind: str, s: dict):
 
 def render() -> None:
     state.keep_widget_state()
-    problems = state.apply_query_params(PAGE, _defaults())
+    problems = _open()
     st.title("Compare: dense vs sparse")
     s = _sidebar(problems)
-    state.write_query_params({k: s[k] for k in ("dense", "sparse", "task", "level", "seed")})
     st.caption(params.task_info(s["task"]).describe())
     runs = {}
     for kind in (s["dense"], s["sparse"]):
@@ -89,6 +95,7 @@ def render() -> None:
         except ValueError as error:
             st.error(f"{kind.upper()} cannot run: {error}")
     if not runs:
+        _publish(s, st.session_state[_key("step")])
         return
 
     heads = {kind: run[0].config.heads for kind, run in runs.items()}
@@ -153,6 +160,7 @@ def render() -> None:
         st.session_state[_key("step")] = 0
     st.slider("Step for the views below", 0, max(last, 1), key=_key("step"), disabled=last == 0)
     step = min(st.session_state[_key("step")], last)
+    _publish(s, step)
     columns = st.columns(len(runs))
     for column, (kind, (_, _, trace, _)) in zip(columns, runs.items(), strict=True):
         with column:

@@ -17,9 +17,24 @@ PLAY_CURSOR = "player_play_step"   # the step while playing: no widget's key, so
 
 
 def _defaults() -> dict:
-    return {"model": params.DEFAULT_MODEL, "task": params.DEFAULT_TASK,
-            "level": params.default_level(params.DEFAULT_TASK), "seed": 0, "step": 0, "index": INDEXES[0],
-            "slots": "default", "source": "Random episode", "bits": ""}
+    return {**params.player_defaults(), "source": "Random episode"}
+
+
+def _open() -> list[params.Problem]:
+    """Settings from a link, or from this session when the visitor comes back from another page (state.opened);
+    returns the link's problems to show."""
+    settings, problems = state.opened(PAGE, params.PLAYER_KEYS, params.read_player, params.player_from_shared)
+    if settings is not None:
+        for key in ("model", "task", "level", "seed", "index", "slots"):
+            st.session_state[_key(key)] = settings[key]
+        st.session_state[_key("source")] = "Typed bits" if settings["bits"] else "Random episode"
+        if settings["bits"] or st.session_state.get(_key("task")) != settings["task"]:
+            st.session_state[_key("bits")] = settings["bits"]
+        _set_step(settings["step"])
+        st.session_state["player_playing"] = False
+    for key, value in _defaults().items():
+        st.session_state.setdefault(_key(key), value)
+    return problems
 
 
 def _key(name: str) -> str:
@@ -124,7 +139,7 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
                 "seed": int(st.session_state[_key("seed")]),
                 "index": st.session_state[_key("index")] if sparse else INDEXES[0],
                 "slots": st.session_state[_key("slots")], "bits": None}
-    notices.link_problems(problems)
+    state.link_problems(problems)
     if typed:
         info = params.task_info(task)
         sb.text_area(f"Input bits: one row of {info.input_size} values per step (≤ {params.MAX_TYPED_STEPS} rows)",
@@ -197,12 +212,9 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
         cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
                        disabled=last == 0)
     step = stats.clamp_step(trace, st.session_state[step_key])
-    shared = {k: settings[k] for k in ("model", "task", "level", "seed")} | {"step": step}
-    if spec(settings["model"]).sparse:
-        shared["index"] = settings["index"]
-    if settings["slots"] != "default":
-        shared["slots"] = settings["slots"]
-    state.write_query_params(shared)
+    shown = {**{k: settings[k] for k in params.PLAYER_KEYS if k not in ("step", "bits")}, "step": step,
+             "bits": params.format_bits(settings["bits"], settings["task"]) if settings["bits"] else ""}
+    state.publish(PAGE, shown, params.player_query(shown), params.shared_from_player(shown, state.shared()))
 
     with st.container(border=True):
         st.markdown(f"**What happened at step {step}**")
@@ -236,7 +248,7 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
 
 def render() -> None:
     state.keep_widget_state()
-    problems = state.apply_query_params(PAGE, _defaults())
+    problems = _open()
     st.title("Episode player")
     settings = _sidebar(problems)
     if settings is None:
@@ -276,7 +288,8 @@ def render() -> None:
                                file_name=f"samviz-{settings['model']}-{settings['task']}-seed{settings['seed']}.json",
                                mime="application/json", on_click="ignore", key="player_download")
     st.sidebar.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG. "
-                       "The address bar holds model, task, level, seed and step: copy it to share this view.")
+                       "The address bar holds this view (model, task, level, seed, step, memory slots, index and "
+                       "typed bits): copy it to share it.")
     requested = st.session_state.get(_key("step"))
     if isinstance(requested, int) and requested > len(trace) - 1:
         st.info(f"Step {requested} is past the end of this episode: showing its last step, {len(trace) - 1}.")

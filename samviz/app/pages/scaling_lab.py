@@ -17,7 +17,7 @@ import time
 
 import streamlit as st
 
-from samviz.app import state
+from samviz.app import params, state
 from samviz.bench import SHIPPED_RESULTS, plots
 from samviz.bench.paper import PAPER, PAPER_MACHINE, REFERENCE_RATIOS
 from samviz.bench.runner import (
@@ -38,18 +38,19 @@ PAGE = "scaling"
 KEEP = state.KEEP                    # widget keys with this prefix survive visits to other pages
 RESULTS_KEY = "scaling_lab_rows"     # this session's measured rows
 RUNNING_KEY = "scaling_lab_running"  # True while a run is in progress; still True afterwards = it was stopped
-MODEL_CHOICES = ("ntm", "dam", "dnc", "sam-exact", "sam-faiss", "sdnc-exact", "sdnc-faiss")
+# the choices and bounds a visitor may set, here and in the page's link: samviz/app/params.py
+MODEL_CHOICES = params.LAB_MODELS
 MODEL_HELP = {"ntm": "dense NTM", "dam": "dense twin of SAM", "dnc": "dense DNC (N×N links)",
               "sam-exact": "SAM, exact linear scan", "sam-faiss": "SAM, faiss ANN index",
               "sdnc-exact": "SDNC, exact scan", "sdnc-faiss": "SDNC, faiss ANN index"}
-POWERS = [1 << p for p in range(8, 23)]          # 2^8 … 2^22
-DEFAULT_SLOTS = (1 << 10, 1 << 14)
-BATCHES = (1, 2, 4, 8, 16)
-MAX_STEPS = 1000
-MAX_HEADS = 8
+POWERS = list(params.LAB_POWERS)                 # 2^8 … 2^22
+DEFAULT_SLOTS = params.lab_defaults()["slots"]
+BATCHES = params.LAB_BATCHES
+MAX_STEPS = params.LAB_MAX_STEPS
+MAX_HEADS = params.LAB_MAX_HEADS
 MAX_CONFIGS = 40
 WORD_SIZE, K = 32, 4                             # the paper's benchmark model
-TIMEOUTS = (30, 60, 120, 300, 600)
+TIMEOUTS = params.LAB_TIMEOUTS
 MAX_RUN_S = 1800                                 # one visitor's run holds the machine-wide lock at most this long
 
 
@@ -61,9 +62,23 @@ def _power_text(n: int) -> str:
     return f"2^{n.bit_length() - 1} = {n:,}"
 
 
-def _defaults() -> None:
-    for name, value in {"models": ["ntm", "sam-faiss"], "batch": 8, "steps": 10, "heads": 4, "timeout": 120}.items():
-        st.session_state.setdefault(_key(name), value)
+def _open() -> list[params.Problem]:
+    """Settings from a link, or this session's when the visitor comes back from another page (state.opened);
+    returns the link's problems to show. The lab shares no setting with the other pages."""
+    settings, problems = state.opened(PAGE, params.LAB_KEYS, params.read_lab,
+                                      lambda shared, last: {**params.lab_defaults(), **last})
+    if settings is not None:
+        for name, value in settings.items():
+            st.session_state[_key(name)] = list(value) if name == "models" else value
+    for name, value in params.lab_defaults().items():
+        if name != "slots":                  # the slider's default comes from its value= (see _controls)
+            st.session_state.setdefault(_key(name), value)
+    return problems
+
+
+def _slot_range() -> tuple[int, int]:
+    value = st.session_state.get(_key("slots"), DEFAULT_SLOTS)
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 def _controls() -> dict:
@@ -81,8 +96,7 @@ def _controls() -> dict:
     sb.selectbox("Timeout per configuration (s)", TIMEOUTS, key=_key("timeout"))
     sb.caption(f"Word size W = {WORD_SIZE}, K = {K} neighbours, LSTM controller of 100 units, random 9-bit "
                "inputs — the paper's benchmark model. One CPU thread per measurement.")
-    value = st.session_state.get(_key("slots"), DEFAULT_SLOTS)
-    low, high = (value, value) if isinstance(value, int) else tuple(value)
+    low, high = _slot_range()
     return {"models": [m for m in st.session_state[_key("models")] if m in MODEL_CHOICES],
             "slots": [n for n in POWERS if low <= n <= high], "batch": int(st.session_state[_key("batch")]),
             "steps": int(st.session_state[_key("steps")]), "heads": int(st.session_state[_key("heads")]),
@@ -234,8 +248,11 @@ def render() -> None:
         "Pick models and a range of N in the sidebar and press **Run**: every configuration is measured in "
         "its own process, and refused when its estimated memory exceeds the budget.")
     state.keep_widget_state()
-    _defaults()
+    state.link_problems(_open())
     choice = _controls()
+    shown = {**{k: choice[k] for k in ("models", "batch", "steps", "heads")}, "timeout": int(choice["timeout"]),
+             "slots": _slot_range()}
+    state.publish(PAGE, shown, params.lab_query(shown))
     configs, problems = _plan(choice)
     budget = default_budget_bytes()
     for problem in problems:
