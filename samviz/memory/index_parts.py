@@ -1,0 +1,229 @@
+"""The two parts of FaissIndex's main structure (samviz/memory/index.py): the rows an episode starts from, and
+the rows written since.
+
+A SAM or SDNC memory at any step is its known start (initial.py: every batch element and every episode
+starts from the same seeded jittered rows, or from zero rows) plus the rows written so far, at most
+(K·R + 1)·T of them. So FaissIndex keeps
+
+* `InitialRows`: ONE nearest-neighbour structure over the start's rows, shared by the whole batch and
+  cached across episodes (in-process, keyed by N, W, dtype and the start; on disk for the slow builds).
+  It is never updated: a written slot is filtered out of its answers (over-fetch, drop, re-search with a
+  larger k in the rare case too few remain), because its current row lives in
+* `WrittenRows`: per batch element, a compact buffer of the written slot ids and their current unit rows,
+  searched exactly by one small matmul; an update overwrites or appends, O(n).
+
+Both parts work on unit rows in float32 (faiss' precision); inputs are normalised by the caller.
+Shapes: B batch, N slots, W word size, Q queries per batch element, n rows.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+import math
+import os
+from pathlib import Path
+import zlib
+
+import numpy as np
+import torch
+
+from .initial import INITIAL_MEMORY_JITTER, INITIAL_MEMORY_VALUE, JITTER_SEED, jittered_memory
+
+HNSW_M = 16                 # graph degree of the initial rows' HNSW (2·M links per row on the bottom layer)
+HNSW_EF_CONSTRUCTION = 40   # candidate list while building
+HNSW_EF_SEARCH = 128        # candidate list while searching (fixed: the cost does not grow with N)
+OVERFETCH = 12              # extra neighbours asked of the initial rows, so that written slots can be dropped
+DISK_CACHE_FROM = 1 << 15   # initial-row structures of at least this many slots are also cached on disk
+CACHE_ENV = "SAMVIZ_INDEX_CACHE"   # directory of the disk cache; "off" disables it
+
+
+def _cache_dir() -> Path | None:
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ("", "off", "0", "none"):
+        return None
+    return Path(value) if value else Path.home() / ".cache" / "samviz" / "index"
+
+
+class InitialRows:
+    """The rows an episode starts from, as one structure for every batch element and every episode.
+
+    kind "zero": every row is 0, so every untouched slot scores exactly 0 against any query: no structure.
+    kind "jittered": initial.py's rows c·(1 + 0.01·u), u ~ U[0, 1)^W seeded. Their unit vectors all lie in
+    one narrow cone around their mean m, so cos(q, r_i) = q̂·m + q̂·(r̂_i − m): the ranking is maximum inner
+    product over the tangent vectors t_i = r̂_i − m (norm ~3e-3). They are scaled to unit RMS and held by a
+    faiss `IndexHNSWFlat(M=16, METRIC_INNER_PRODUCT)`, searched with a fixed efSearch; a search returns
+    cosines q̂·m + scale·(q̂·t_i/scale). Indexing the unit rows themselves (L2 HNSW) lost recall: their
+    differences are 1e-3 of their length (measured in FaissIndex's docstring).
+    """
+
+    def __init__(self, kind: str, rows: torch.Tensor | None = None, faiss=None):
+        self.kind = kind
+        self.rows = rows                      # [N, W] in the memory's dtype (what reset compares against)
+        self.hnsw = None
+        self.build_seconds = 0.0
+        self.from_disk = False
+        if kind == "jittered":
+            self._build(faiss)
+
+    # ---------------------------------------------------------------- building
+    def _build(self, faiss) -> None:
+        import time
+        unit = self.rows.to(torch.float64)
+        unit = unit / torch.linalg.vector_norm(unit, dim=-1, keepdim=True)
+        self.mean = unit.mean(0)                                                   # [W] float64
+        tangent = unit - self.mean
+        self.scale = float(torch.sqrt((tangent ** 2).sum(-1).mean())) or 1.0
+        slots, width = self.rows.shape
+        path = None
+        directory = _cache_dir() if slots >= DISK_CACHE_FROM else None
+        if directory is not None:
+            raw = self.rows.contiguous().numpy()
+            name = (f"initial-hnsw-{slots}x{width}-{str(self.rows.dtype).replace('torch.', '')}-M{HNSW_M}"
+                    f"-efc{HNSW_EF_CONSTRUCTION}-{zlib.crc32(raw):08x}.faiss")
+            path = directory / name
+            if path.is_file():
+                try:
+                    index = faiss.read_index(str(path))
+                    if index.ntotal == slots and index.d == width:
+                        self.hnsw, self.from_disk = index, True
+                except RuntimeError:
+                    self.hnsw = None
+        if self.hnsw is None:
+            start = time.perf_counter()
+            index = faiss.IndexHNSWFlat(width, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.add(np.ascontiguousarray((tangent / self.scale).to(torch.float32).numpy()))
+            self.hnsw = index
+            self.build_seconds = time.perf_counter() - start
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+                    faiss.write_index(index, str(temporary))
+                    temporary.replace(path)
+                except (OSError, RuntimeError):
+                    pass                                       # a read-only home: the in-process cache remains
+        self.hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+        self.mean32 = self.mean.to(torch.float32)
+
+    def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit queries [M, W] float32 -> (cosines [M, k] float32, slot ids [M, k] int64; −1 = none)."""
+        count = queries.shape[0]
+        scores = np.empty((count, k), dtype=np.float32)
+        ids = np.empty((count, k), dtype=np.int64)
+        q = np.ascontiguousarray(queries.numpy())
+        params = None
+        if k > HNSW_EF_SEARCH:
+            import faiss
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = k
+        self.hnsw.search(q, k, D=scores, I=ids, params=params)
+        cosines = torch.from_numpy(scores) * self.scale + (queries * self.mean32).sum(-1, keepdim=True)
+        return cosines.masked_fill(torch.from_numpy(ids) < 0, -math.inf), torch.from_numpy(ids)
+
+
+# Built structures over initial rows, most recently used last: (slots, width, dtype, kind) -> InitialRows.
+_INITIAL_CACHE: OrderedDict[tuple, InitialRows] = OrderedDict()
+_INITIAL_CACHE_SIZE = 2
+
+
+def _looks_jittered(memory: torch.Tensor) -> bool:
+    """A cheap first test on one row before the exact comparison (initial.py's value and jitter range)."""
+    row = memory[0, 0]
+    low, high = INITIAL_MEMORY_VALUE, INITIAL_MEMORY_VALUE * (1 + INITIAL_MEMORY_JITTER)
+    return bool(((row >= low * 0.999) & (row <= high * 1.001)).all())
+
+
+def initial_rows_of(memory: torch.Tensor, faiss) -> InitialRows | None:
+    """The shared structure over memory's rows when every batch element holds one of initial.py's starts
+    (jittered with JITTER_SEED in memory's dtype, or zero); None otherwise. O(B·N·W) comparisons (a memcmp,
+    no k-means); the HNSW over the jittered rows is built once per (N, W, dtype) and cached."""
+    batch, slots, width = memory.shape
+    memory = memory.detach()
+    if _looks_jittered(memory):
+        key = (slots, width, memory.dtype, "jittered", JITTER_SEED)
+        cached = _INITIAL_CACHE.get(key)
+        rows = cached.rows if cached is not None else jittered_memory(1, slots, width, memory.dtype)[0].contiguous()
+        if not all(torch.equal(memory[b], rows) for b in range(batch)):
+            return None
+        if cached is None:
+            cached = InitialRows("jittered", rows, faiss)
+            _INITIAL_CACHE[key] = cached
+            while len(_INITIAL_CACHE) > _INITIAL_CACHE_SIZE:
+                _INITIAL_CACHE.popitem(last=False)
+        _INITIAL_CACHE.move_to_end(key)
+        return cached
+    if not bool(memory[:, 0].eq(0).all()) or bool(memory.count_nonzero()):
+        return None
+    return InitialRows("zero")
+
+
+class WrittenRows:
+    """Per batch element, the slots written since the start and their current unit rows; exact search.
+
+    position [B, N] int32 maps a slot to its place in the compact buffer (−1: never written); it is made
+    once per index and `clear()` resets only the entries written (O(written)). The buffers grow by doubling
+    with the number of rows written, never with N.
+    """
+
+    def __init__(self, batch_size: int, slots: int, word_size: int):
+        self.batch_size, self.slots, self.word_size = batch_size, slots, word_size
+        self.position = np.full((batch_size, slots), -1, dtype=np.int32)
+        self.count = np.zeros(batch_size, dtype=np.int64)
+        self.ids = torch.zeros(batch_size, 16, dtype=torch.int64)
+        self.rows = torch.zeros(batch_size, 16, word_size, dtype=torch.float32)
+
+    @property
+    def largest(self) -> int:
+        return int(self.count.max()) if self.batch_size else 0
+
+    def clear(self) -> None:
+        for b in range(self.batch_size):
+            self.position[b, self.ids[b, :self.count[b]].numpy()] = -1
+        self.count[:] = 0
+
+    def written(self, batch_ids: np.ndarray, slot_ids: np.ndarray) -> np.ndarray:
+        """Whether each (batch, slot) pair has been written (bool array of their shape)."""
+        return self.position[batch_ids, slot_ids] >= 0
+
+    def update(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, unit_rows: torch.Tensor) -> None:
+        """Distinct (batch, slot) pairs [n], [n] now hold unit_rows [n, W] (float32)."""
+        b_np, s_np = batch_ids.numpy(), slot_ids.numpy()
+        places = self.position[b_np, s_np].astype(np.int64)
+        new = places < 0
+        if new.any():
+            new_b = b_np[new]
+            order = np.argsort(new_b, kind="stable")
+            per_batch = np.bincount(new_b, minlength=self.batch_size)
+            starts = np.cumsum(per_batch) - per_batch
+            rank = np.empty(len(new_b), dtype=np.int64)
+            rank[order] = np.arange(len(new_b)) - starts[new_b[order]]
+            assigned = self.count[new_b] + rank
+            places[new] = assigned
+            self.position[new_b, s_np[new]] = assigned
+            self.count += per_batch
+            if self.largest > self.ids.shape[1]:
+                self._grow(max(self.largest, 2 * self.ids.shape[1]))
+            self.ids[torch.from_numpy(new_b), torch.from_numpy(assigned)] = slot_ids[torch.from_numpy(new)]
+        self.rows[batch_ids, torch.from_numpy(places)] = unit_rows
+
+    def _grow(self, capacity: int) -> None:
+        ids = torch.zeros(self.batch_size, capacity, dtype=torch.int64)
+        rows = torch.zeros(self.batch_size, capacity, self.word_size, dtype=torch.float32)
+        old = self.ids.shape[1]
+        ids[:, :old], rows[:, :old] = self.ids, self.rows
+        self.ids, self.rows = ids, rows
+
+    def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit queries [B, Q, W] -> (cosines [B, Q, k], −inf where fewer rows were written; slot ids [B, Q, k]);
+        exact. One matmul per batch element over its own rows only, so no batch element's answer depends on
+        another's (bit for bit)."""
+        batch, count = queries.shape[0], queries.shape[1]
+        scores = torch.full((batch, count, k), -math.inf)
+        ids = torch.zeros(batch, count, k, dtype=torch.int64)
+        for b in range(batch):
+            used = int(self.count[b])
+            if used:
+                top, places = torch.topk(queries[b] @ self.rows[b, :used].T, min(k, used), dim=-1)   # [Q, ≤k]
+                scores[b, :, :top.shape[1]] = top
+                ids[b, :, :top.shape[1]] = self.ids[b, places]
+        return scores, ids
