@@ -406,3 +406,23 @@ def test_switching_pages_carries_model_and_task():
     assert at.sidebar.selectbox(key="keep_player_task").value == "associative_recall"
     assert at.slider(key="keep_player_step").value == 4                  # the same episode: the same step
     assert _query(at)["model"] == "dnc" and _query(at)["step"] == "4"
+
+
+def test_typed_bits_of_another_task_are_not_carried_back():
+    at = AppTest.from_string(SWITCH, default_timeout=TIMEOUT)
+    at.query_params.update({"bits": "101100110\n011011010"})
+    at.run()
+    assert at.sidebar.radio(key="keep_player_source").value == "Typed bits"
+    at.session_state["which"] = "compare"
+    at.query_params.clear()
+    at.run()
+    at.sidebar.selectbox(key="keep_compare_task").set_value("associative_recall").run()
+    _no_exception(at)
+    at.session_state["which"] = "episode_player"
+    at.query_params.clear()
+    at.run()
+    _no_exception(at)
+    assert at.sidebar.selectbox(key="keep_player_task").value == "associative_recall"
+    assert at.sidebar.radio(key="keep_player_source").value == "Random episode"
+    assert at.session_state["keep_player_bits"] == ""                   # (no copy bits left for another task)
+    assert "bits" not in _query(at) and _query(at)["task"] == "associative_recall"

@@ -25,11 +25,11 @@ def _open() -> list[params.Problem]:
     returns the link's problems to show."""
     settings, problems = state.opened(PAGE, params.PLAYER_KEYS, params.read_player, params.player_from_shared)
     if settings is not None:
+        if settings["bits"] or st.session_state.get(_key("task")) != settings["task"]:
+            st.session_state[_key("bits")] = settings["bits"]      # (typed bits of another task would not parse)
         for key in ("model", "task", "level", "seed", "index", "slots"):
             st.session_state[_key(key)] = settings[key]
         st.session_state[_key("source")] = "Typed bits" if settings["bits"] else "Random episode"
-        if settings["bits"] or st.session_state.get(_key("task")) != settings["task"]:
-            st.session_state[_key("bits")] = settings["bits"]
         _set_step(settings["step"])
         st.session_state["player_playing"] = False
     for key, value in _defaults().items():
