@@ -172,6 +172,7 @@ def test_landing_page_is_the_story():
     no_exception(at)
     assert "1. Memory is a table" in headers(at)
     assert len(at.get("plotly_chart")) == 1
+    assert query(at, "chapter") == "1"                      # the address always names the chapter (shareable)
 
 
 @pytest.mark.parametrize("number", range(1, 9))
@@ -235,3 +236,13 @@ def test_landing_link_with_player_settings_opens_the_player():
     no_exception(at)
     assert at.sidebar.selectbox(key="keep_player_model").value == "sam"
     assert not at.header or "Memory is a table" not in headers(at)
+
+
+def test_the_story_drops_another_pages_settings_from_its_address():
+    at = AppTest.from_string("from samviz.app import pages\npages.story_page()\n", default_timeout=TIMEOUT)
+    at.query_params.update({"model": "sam", "step": "2", "chapter": "2", "presenter": "1"})
+    at.run()
+    no_exception(at)
+    assert "2. Reading by content" in headers(at)
+    assert query(at, "model") is None and query(at, "step") is None
+    assert query(at, "chapter") == "2" and query(at, "presenter") == "1"

@@ -95,3 +95,19 @@ def test_bad_chapter_link_gives_a_message_and_chapter_1(server, browser):  # noq
         assert _header(page).startswith("1. ")
     finally:
         page.close()
+
+
+def test_old_player_link_opens_the_player_and_the_story_cleans_the_address(server, browser):  # noqa: F811
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(f"{url}/?model=sam&task=copy&step=2", wait_until="domcontentloaded")   # a link from before the story
+        wait_ready(page, 120_000)
+        check_page(page, min_charts=3)
+        assert page.get_by_text("What happened at step 2").count() == 1
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Story").click()
+        page.wait_for_function("() => window.location.search === '?chapter=1'", timeout=30_000)
+        wait_ready(page)
+        assert _header(page).startswith("1. ")      # the address now reopens the story, not the player
+    finally:
+        page.close()

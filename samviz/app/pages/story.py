@@ -254,6 +254,14 @@ def _glossary() -> None:
 
 
 def render() -> None:
+    # The story's address holds only its own state. Another page's settings left in it (arriving from the player
+    # shown at "/" by an old link) would make a shared "/?…" address open that page instead.
+    # The chapter is always written, never an empty query: arriving from the sidebar, the browser can keep the
+    # previous page's query in its address while the server sees none, and only a written query replaces it.
+    own = (story.CHAPTER_PARAM, story.PRESENTER_PARAM)
+    if story.CHAPTER_PARAM not in st.query_params or any(k not in own for k in st.query_params.keys()):
+        kept = {k: st.query_params[k] for k in own if k in st.query_params}
+        st.query_params.from_dict({story.CHAPTER_PARAM: "1", **kept})
     chapters = story.chapters()
     number, chapter_problem = story.parse_chapter(st.query_params.get(story.CHAPTER_PARAM))
     presenter, presenter_problem = story.parse_presenter(st.query_params.get(story.PRESENTER_PARAM))
