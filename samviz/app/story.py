@@ -252,6 +252,17 @@ def glossary() -> tuple[tuple[str, str], ...]:
         ("journal", "SAM's record of each step's written rows and their old contents, used to roll memory back "
                     "during backprop."),
         ("RSS", "Resident set size: the memory a process really occupies in RAM (what the benchmark measures)."),
+        ("NTM, DAM, SAM", "Neural Turing Machine (dense); Dense Access Memory (SAM's equations with dense reads, "
+                          "the fair baseline); Sparse Access Memory."),
+        ("DNC, SDNC", "Differentiable Neural Computer (dense, with links between slots written one after another); "
+                      "its sparse version. In the player: g^w and g^a its write and allocation gates, π its read "
+                      "modes, K_L the links kept per slot."),
+        ("LSTM", "Long short-term memory: the recurrent network used as the controller."),
+        ("ε (epsilon)", "A tiny number added to a denominator so that a zero vector never divides by zero."),
+        ("I^U", "One-hot on the least recently used slot (SAM's write rule)."),
+        ("exact scan", "Comparing a query with all N slots to find the K most similar (O(N), never wrong)."),
+        ("faiss, IVF", "The nearest-neighbour library samviz uses and its inverted-file index: rows grouped around "
+                       "centroids; a query searches only the best groups."),
     )
 
 

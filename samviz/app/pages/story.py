@@ -133,6 +133,9 @@ def _figure_4() -> None:
                 f"touches **{numbers['dense_touched']:,}** slot rows (every slot, for each read head and the write "
                 f"head); a SAM step touches **{numbers['sparse_touched']}** (K = {numbers['k']} per read head, plus "
                 "K·R + 1 written), whatever N is.")
+    st.caption("Both figures are the benchmark's estimates, which it uses to refuse runs that would not fit: the dense "
+               "one is fitted to measured runs; SAM's is a fixed allowance, independent of N, larger than SAM's "
+               "measured overhead (chapter 8 shows measurements).")
 
 
 def _figure_5() -> None:
