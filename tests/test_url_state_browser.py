@@ -208,3 +208,17 @@ def test_switching_pages_keeps_model_and_task(server, browser):  # noqa: F811
         assert "model=sdnc" in page.url and "task=associative_recall" in page.url, page.url
     finally:
         page.close()
+
+
+@pytest.mark.xfail(strict=False, reason="app.py makes the player the default page (url '/') when the query carries "
+                   "player keys, so /player?model=… is 'Page not found' (a dialog over the player, the address "
+                   "rewritten to /?model=…); fix in app.py / samviz/app/pages/__init__.py, e.g. player_first only "
+                   "when st.context.url's path is '/'")
+def test_a_player_address_with_settings_opens_without_page_not_found(server, browser):  # noqa: F811
+    url, _, _ = server
+    context, page = open_fresh(browser, f"{url}/player?model=sam&step=2")
+    try:
+        assert page.get_by_text("What happened at step 2").count() == 1
+        assert page.get_by_text("Page not found").count() == 0
+    finally:
+        context.close()
