@@ -246,3 +246,11 @@ def test_the_story_drops_another_pages_settings_from_its_address():
     assert "2. Reading by content" in headers(at)
     assert query(at, "model") is None and query(at, "step") is None
     assert query(at, "chapter") == "2" and query(at, "presenter") == "1"
+
+
+def test_bad_presenter_value_gives_a_message_and_presenter_off():
+    assert story.parse_presenter("1") == (True, None) and story.parse_presenter(None) == (False, None)
+    at = landing({"chapter": "2", "presenter": "**yes**"})
+    no_exception(at)
+    assert any("presenter" in w.value for w in at.warning) and "You gave: '**yes**'" in [t.value for t in at.text]
+    assert not at.toggle(key="story_presenter").value and "2. Reading" in headers(at)
