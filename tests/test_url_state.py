@@ -166,6 +166,14 @@ def test_a_dnc_link_with_4096_slots_says_the_limit_and_what_was_used():
     assert params.read_compare({"dense": "dnc", "slots": "4096"})[0]["sparse"] == "sdnc"
 
 
+def test_compare_reads_a_players_model_as_one_of_its_pair():
+    for query, pair in (({"model": "sam"}, ("ntm", "sam")), ({"model": "dnc"}, ("dnc", "sdnc")),
+                        ({"model": "sdnc", "dense": "dam"}, ("dam", "sdnc")), ({"model": "dam", "sparse": "sdnc"},
+                                                                               ("dam", "sdnc"))):
+        settings, problems = params.read_compare(query)
+        assert not problems and (settings["dense"], settings["sparse"]) == pair, query
+
+
 COMPARE_BAD = [
     ({"dense": "sam"}, "dense", "using dense = ntm"),
     ({"sparse": "ntm"}, "sparse", "using sparse = sam"),

@@ -349,12 +349,18 @@ def compare_query(settings: Mapping) -> dict[str, str]:
 
 def read_compare(query: Mapping[str, str]) -> tuple[dict, list[Problem]]:
     """Compare's link -> (its complete settings, problems). A link that names a dense model but no sparse one
-    gets the dense model's sparse partner."""
+    gets the dense model's sparse partner. A player's model= (the player's link with /compare) becomes one of
+    the pair, as when the visitor comes from the player."""
     defaults = compare_defaults()
     values, problems = validate_params(query, MODELS, defaults)
     settings = {**defaults, **{k: v for k, v in values.items() if k in defaults}}
-    if "dense" in values and "sparse" not in values:
-        settings["sparse"] = sparse_partner(values["dense"])
+    model = values.get("model")
+    if model and spec(model).sparse and "sparse" not in values:
+        settings["sparse"] = model
+    elif model and not spec(model).sparse and "dense" not in values:
+        settings["dense"] = model
+    if settings["dense"] != defaults["dense"] and "sparse" not in values and not (model and spec(model).sparse):
+        settings["sparse"] = sparse_partner(settings["dense"])
     return settings, problems
 
 

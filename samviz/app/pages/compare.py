@@ -70,6 +70,8 @@ def _sidebar(problems: list[params.Problem]) -> dict:
                  help=f"'default': as trained (or {params.DEFAULT_SLOTS} untrained). A bigger memory slows the "
                       f"dense model's every step; the sparse one hardly notices. At most {choices[-1]} here — "
                       "the Scaling lab goes to millions.")
+    sb.caption("The address bar holds this view (both models, task, level, seed, index, memory slots and step): "
+               "copy it to share it.")
     state.link_problems(problems)
     return {k: st.session_state[_key(k)] for k in ("dense", "sparse", "task", "level", "seed", "index", "slots")}
 

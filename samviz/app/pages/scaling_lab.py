@@ -95,7 +95,8 @@ def _controls() -> dict:
     sb.number_input("Read heads", min_value=1, max_value=MAX_HEADS, step=1, key=_key("heads"))
     sb.selectbox("Timeout per configuration (s)", TIMEOUTS, key=_key("timeout"))
     sb.caption(f"Word size W = {WORD_SIZE}, K = {K} neighbours, LSTM controller of 100 units, random 9-bit "
-               "inputs — the paper's benchmark model. One CPU thread per measurement.")
+               "inputs — the paper's benchmark model. One CPU thread per measurement. The address bar holds "
+               "these settings: copy it to share them (a link never starts a run).")
     low, high = _slot_range()
     return {"models": [m for m in st.session_state[_key("models")] if m in MODEL_CHOICES],
             "slots": [n for n in POWERS if low <= n <= high], "batch": int(st.session_state[_key("batch")]),
