@@ -10,4 +10,5 @@ st.set_page_config(page_title="samviz — sparse memory, step by step", page_ico
 from samviz.app import pages  # noqa: E402  (light: each page imports its module when shown)
 
 # The story is the landing page; an old shared link to the player (/?model=sam&task=copy...) still opens the player.
-st.navigation(list(pages.page_objects(player_first=pages.opens_player(st.query_params.keys())).values())).run()
+player_first = pages.opens_player(st.query_params.keys(), st.context.url)
+st.navigation(list(pages.page_objects(player_first=player_first).values())).run()

@@ -139,6 +139,13 @@ def test_parse_chapter(value, number, problem):
 def test_old_player_links_open_the_player():
     assert pages.opens_player(["model", "task"]) and pages.opens_player(["step"])
     assert not pages.opens_player([]) and not pages.opens_player(["chapter", "presenter"])
+    # only at the root: /player?model=… names its page (the player as default page would make it "Page not found")
+    assert pages.opens_player(["model"], "http://host:8501") and pages.opens_player(["model"], "http://host/")
+    assert pages.opens_player(["model"], "http://host/samviz")                      # a server under a base path
+    assert not pages.opens_player(["model"], "http://host:8501/player")
+    assert not pages.opens_player(["model"], "http://host/samviz/player/")
+    assert not pages.opens_player(["model"], "http://host/compare")
+    assert pages.opens_player(["model"], None)                                      # no browser (AppTest): the root
     from samviz.app import params
     from samviz.app.pages.episode_player import _defaults
     assert set(_defaults()) <= set(pages.PLAYER_LINK_KEYS)

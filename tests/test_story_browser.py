@@ -109,5 +109,11 @@ def test_old_player_link_opens_the_player_and_the_story_cleans_the_address(serve
         page.wait_for_function("() => window.location.search === '?chapter=1'", timeout=30_000)
         wait_ready(page)
         assert _header(page).startswith("1. ")      # the address now reopens the story, not the player
+        # the player's own address with settings opens the player, not "Page not found"
+        page.goto(f"{url}/player?model=sam&task=copy&step=2", wait_until="domcontentloaded")
+        wait_ready(page, 120_000)
+        check_page(page, min_charts=3)
+        assert page.get_by_text("What happened at step 2").count() == 1
+        assert page.get_by_text("Page not found").count() == 0
     finally:
         page.close()

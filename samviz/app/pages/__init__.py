@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 import importlib
+from urllib.parse import urlsplit
 
 # the query keys the Episode player reads (samviz/app/pages/episode_player.py: _defaults, params.validate_params)
 PLAYER_LINK_KEYS = ("model", "task", "level", "seed", "step", "index", "slots", "bits", "source")
@@ -41,9 +42,24 @@ def learn_page() -> None:
     _render("learn")
 
 
-def opens_player(query_keys: Iterable[str]) -> bool:
-    """True when a landing address carries the player's settings (an old shared link to the player)."""
-    return any(key in PLAYER_LINK_KEYS for key in query_keys)
+PAGE_PATHS = ("story", "player", "compare", "scaling_lab", "learn")     # every page's url_path (page_objects)
+
+
+def at_landing(url: str | None) -> bool:
+    """True when the browser's address (st.context.url, without the query) is the app's root rather than a page's
+    own path; None (no browser, e.g. AppTest) counts as the root. Judged by the last path segment, so a server
+    under a base path (/samviz/player) works too."""
+    if not url:
+        return True
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] not in PAGE_PATHS
+
+
+def opens_player(query_keys: Iterable[str], url: str | None = None) -> bool:
+    """True when a landing address carries the player's settings (an old shared link to the player, /?model=…).
+
+    Only at the root: /player?model=… names its page itself, and making the player the default page (served at
+    "/") would turn that address into "Page not found"."""
+    return at_landing(url) and any(key in PLAYER_LINK_KEYS for key in query_keys)
 
 
 def page_objects(player_first: bool = False) -> dict:
