@@ -6,13 +6,16 @@ Two backends behind one interface (`MemoryIndex`):
 
 * `ExactIndex` ("exact", the paper's "SAM linear"): keeps a reference to the model's memory and cached
   inverse row norms; a search is one bmm + scale + topk, O(N) per query, exact.
-* `FaissIndex` ("faiss"): an inverted-file index per batch element (faiss IVF over float16 L2-normalised
-  rows, inner product = cosine, adaptive probing), updated row by row in O(n) list edits; exact
-  `IndexFlatIP` below 4096 slots. See its docstring for the structure and the numbers behind it.
+* `FaissIndex` ("faiss"): exact `IndexFlatIP` below 4096 slots; from 4096 slots, for a memory that starts
+  from initial.py's rows (every SAM/SDNC episode), one faiss HNSW over those initial rows shared by the
+  batch and cached across episodes + an exact search over the rows written since (index_parts.py), the
+  answer being the top k of the union; for any other memory, and past WRITTEN_CAP written rows, an
+  inverted-file index per batch element (`IVFIndex`: faiss IVF over float16 unit rows, adaptive probing,
+  O(n) list edits). See their docstrings for the structures and the numbers behind them.
 
-Search cost (what tests and benchmarks measure): exact O(N) per query; faiss ~√N per query — it scans a
-budget of SCAN_PER_SQRT_N·√N rows in whole lists and scores 4·√N centroids — not the O(log N) of the
-paper's tree indexes (docs/PAPER_NOTES.md, #index): an IVF trades the log for cheap O(n) updates.
+Search cost (what tests and benchmarks measure): exact O(N) per query; faiss on a SAM/SDNC memory ~log N
+per query in the HNSW (fixed efSearch) plus the rows written so far (≤ (K·R + 1)·T, independent of N);
+IVFIndex ~√N per query (a budget of SCAN_PER_SQRT_N·√N rows in whole lists; docs/PAPER_NOTES.md, #index).
 
 Similarity, the same for both (and for `F.cosine_similarity`): addressing.cosine_similarity with
 floor_norms=True — each vector is divided by max(‖v‖, NORM_FLOOR), so a zero row or query scores 0 against
@@ -35,6 +38,7 @@ import zlib
 import numpy as np
 import torch
 
+from . import index_parts
 from .addressing import NORM_FLOOR, cosine_similarity, unit_rows
 from .index_parts import HNSW_EF_SEARCH, HNSW_M, OVERFETCH, InitialRows, WrittenRows, initial_rows_of
 
@@ -608,35 +612,42 @@ class FaissIndex(IVFIndex):
     (index_parts.py):
       * initial rows: ONE structure shared by the whole batch and cached across episodes (in-process by
         (N, W, dtype, start); on disk from 2^15 slots, in ~/.cache/samviz/index or $SAMVIZ_INDEX_CACHE, "off"
-        to disable). Jittered rows: a faiss `IndexHNSWFlat` (M 16, efConstruction 40, fixed efSearch 128)
-        over their tangent vectors (unit row − mean unit row; the cone is narrow, so that is where they
-        differ); all B·Q queries go to it in one call. It is never updated: a written slot's id is dropped
-        from its answers — it asks for k + 12 neighbours and asks again with 4× more for the rare query left
-        with fewer than k unwritten ones. Zero rows need no structure: an untouched slot scores exactly 0,
-        so it only fills up the answers with unwritten slot ids when fewer than k rows score above 0;
+        to disable). Jittered rows: a faiss `IndexHNSWFlat` (M 16, efConstruction 40, efSearch 128) over
+        their tangent vectors (unit row − mean unit row: the cone is narrow, so that is where they differ);
+        all B·Q queries go to it in one call. It is never updated: a written slot's id is dropped from its
+        answers. A query asks for k + 12 neighbours; while fewer than k of them are unwritten or more than
+        half were written (CROWDED), it asks again for 4× as many with efSearch RESEARCH_EF = 4× that.
+        Zero rows need no structure: an untouched slot scores exactly 0, so unwritten slot ids only fill
+        up the answers when fewer than k written rows score above 0;
       * written rows: per batch element, the written slot ids and their current unit rows (a compact
-        buffer; an update overwrites or appends, O(n)), searched exactly by one small bmm;
+        buffer; an update overwrites or appends, O(n)), searched exactly, one matmul per batch element;
       * the answer is the top k of the union by cosine (the written part exact; the initial part's
-        cosines recomputed to float32 precision from the HNSW's inner products).
-    reset() is then an O(B·N·W) comparison with the known start plus O(written) clearing — no k-means
-    (the HNSW is built the first time an (N, W, dtype) is seen in a process without a disk copy: ~0.5 s at
-    4096, ~6-12 s at 2^16 here, see below). Per step: the HNSW search (~log N) plus the bmm over the rows
-    written so far (at most (K·R + 1)·T, not N): flat in N. The only O(N) state is the position map
-    slot -> place in the buffer [B, N] int32, made once per index.
+        cosines are q̂·mean + the HNSW's inner product, float32).
+    reset() is an O(B·N·W) comparison with the known start plus O(written) clearing — no k-means. The HNSW
+    is built the first time an (N, W, dtype) is seen without a disk copy (one thread, shared machine:
+    ~0.3 s at 4096, 6-30 s at 2^16, minutes at 2^20 — then read back from disk in well under a second).
+    Per step: HNSW searches (~log N, fixed efSearch) plus a matmul over the rows written so far (at most
+    (K·R + 1)·T, not N). The only O(N) state is the position map slot -> place in the buffer, [B, N] int32,
+    made once per index; clearing it is O(written).
     Cap: when a batch element has more than min(WRITTEN_CAP, N/2) distinct written rows (a long episode,
     a full memory) the exact part would cost like a scan, so the index switches, once, to IVFIndex's
-    structure built from the memory as it is then (an O(N·nlist·W) build, counted in
-    last_stats["fallbacks"]), which stays correct for any memory. A memory that is not a known start
-    (random rows, a test's own initial memory) uses that structure from the reset on.
+    structure built from the memory as it is then (an O(N·nlist·W) build, last_stats["fallbacks"]), which
+    stays correct for any memory. A memory that is not a known start (random rows, a test's own initial
+    memory) uses that structure from the reset on.
 
-    Why (measured on the memories the shipped models write: `python scripts/index_recall_real.py`, 16
-    fresh-seed episodes per model and N, every SAM and SDNC checkpoint; one thread, shared 2-core machine):
-      * before (IVF tuned on random rows): recall@K 0.68-0.90, exact top-1 found in 64-95 % of queries, bit
-        errors up to 13.6 vs 0.125 exact (sam-copy at 2^16);
-      * HNSW over the unit rows themselves (L2): recall 0.92-0.97 at efSearch 128 — the rows differ by 1e-3
-        of their length; over the tangent vectors (inner product): 0.99-1.0 at efSearch 96-128, 30-200 µs
-        per query; the IVF alternative needs √N-sized scans for that recall on these (isotropic) rows.
-      * results after this change: see pretrained/README.md ("Nearest-neighbour index on real memories").
+    Why (the memories the shipped models write: `python scripts/index_recall_real.py`, every SAM and SDNC
+    checkpoint on fresh-seed episodes of its task at 4096 and 2^16 slots; one thread, shared 2-core machine):
+      * before (IVFIndex for every memory, tuned on random rows): recall@K 0.68-0.90, exact top-1 found for
+        64-95 % of queries, bit errors up to 13.6 vs 0.125 exact (sam-copy at 2^16);
+      * HNSW over the unit rows themselves (L2): recall 0.91-0.97 at efSearch 128 (their differences are
+        1e-3 of their length); over the tangent vectors (inner product): 0.99-1.0 at efSearch 96-128, ~30-200
+        µs per query. An IVF over the tangent vectors needs nprobe 64 of 256 lists (a quarter of the rows)
+        for top-1 0.99 on these uniformly jittered rows;
+      * the crowded re-search: priority sort writes the initial rows nearest to its queries, so the best
+        unwritten one can be the 31st-best initial row, which the HNSW missed at efSearch 128-512 (12 of
+        1184 queries of sdnc-priority_sort at 2^16 missed their top-1); with it, none;
+      * after: recall ≥ 0.99 and top-1 ≥ 0.99 for every model at 4096 and 2^16, same bit errors as exact
+        (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories").
     """
 
     def __init__(self, batch_size: int, slots: int, word_size: int, **options):
@@ -706,24 +717,31 @@ class FaissIndex(IVFIndex):
 
     def _initial_neighbours(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Jittered start: the k best unwritten initial rows per query, from the shared HNSW, over-fetching
-        to drop written slots (written rows are answered by the written part)."""
+        to drop written slots (written rows are answered by the written part). A query is asked again, with
+        4× the neighbours and efSearch RESEARCH_EF× that, while fewer than k of its answers are unwritten or
+        more than CROWDED of them were written (the model wrote the initial rows nearest to it, and an
+        HNSW's recall falls with depth: a 31st-best initial row was missed at efSearch 512)."""
         batch, count, width = q.shape
+        flat = q.reshape(-1, width)
         fetch = min(self.slots, k + OVERFETCH)
-        scores, ids = self.initial.search(q.reshape(-1, width), fetch)                   # [B·Q, fetch]
+        scores, ids = self.initial.search(flat, fetch)                                    # [B·Q, fetch]
         scores, ids = self._drop_written(scores, ids, count)
-        short = ((scores > -math.inf).sum(-1) < k).nonzero().flatten()
-        while short.numel() and fetch < self.slots:                                       # rare: ask again
+        best_scores, best = torch.topk(scores, k, dim=-1)
+        best_ids = torch.gather(ids, 1, best)
+        kept = (scores > -math.inf).sum(-1)
+        crowded = index_parts.CROWDED
+        again = ((kept < k) | (fetch - kept > crowded * fetch)).nonzero().flatten()
+        while again.numel() and fetch < self.slots:
             fetch = min(self.slots, 4 * fetch)
-            self.last_stats["initial_researches"] += int(short.numel())
-            more_scores, more_ids = self.initial.search(q.reshape(-1, width)[short].contiguous(), fetch)
-            more_scores, more_ids = self._drop_written(more_scores, more_ids, count, rows=short)
-            best = torch.topk(more_scores, k, dim=-1)
-            scores[short, :k] = best.values
-            ids[short, :k] = torch.gather(more_ids, 1, best.indices)
-            short = short[(best.values > -math.inf).sum(-1) < k]
-        best = torch.topk(scores, k, dim=-1)
-        ids = torch.gather(ids, 1, best.indices).clamp_min(0)
-        return best.values.reshape(batch, count, k), ids.reshape(batch, count, k)
+            self.last_stats["initial_researches"] += int(again.numel())
+            more_scores, more_ids = self.initial.search(flat[again].contiguous(), fetch,
+                                                        ef=index_parts.RESEARCH_EF * fetch)
+            more_scores, more_ids = self._drop_written(more_scores, more_ids, count, rows=again)
+            top, place = torch.topk(more_scores, k, dim=-1)
+            best_scores[again], best_ids[again] = top, torch.gather(more_ids, 1, place)
+            kept = (more_scores > -math.inf).sum(-1)
+            again = again[(kept < k) | (fetch - kept > crowded * fetch)]
+        return best_scores.reshape(batch, count, k), best_ids.clamp_min(0).reshape(batch, count, k)
 
     def _drop_written(self, scores: torch.Tensor, ids: torch.Tensor, count: int, rows=None):
         """Mark (−inf) the answers [M, f] whose slot has been written in the query's batch element."""

@@ -32,6 +32,8 @@ HNSW_M = 16                 # graph degree of the initial rows' HNSW (2·M links
 HNSW_EF_CONSTRUCTION = 40   # candidate list while building
 HNSW_EF_SEARCH = 128        # candidate list while searching (fixed: the cost does not grow with N)
 OVERFETCH = 12              # extra neighbours asked of the initial rows, so that written slots can be dropped
+CROWDED = 0.5               # a query whose answers were more than this share written is asked again, deeper
+RESEARCH_EF = 4             # efSearch of such a second search = RESEARCH_EF × the neighbours it asks for
 DISK_CACHE_FROM = 1 << 15   # initial-row structures of at least this many slots are also cached on disk
 CACHE_ENV = "SAMVIZ_INDEX_CACHE"   # directory of the disk cache; "off" disables it
 
@@ -105,18 +107,16 @@ class InitialRows:
         self.hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         self.mean32 = self.mean.to(torch.float32)
 
-    def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unit queries [M, W] float32 -> (cosines [M, k] float32, slot ids [M, k] int64; −1 = none)."""
+    def search(self, queries: torch.Tensor, k: int, ef: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit queries [M, W] float32 -> (cosines [M, k] float32, −inf where none; slot ids [M, k] int64, −1 =
+        none). ef: efSearch for this call (default HNSW_EF_SEARCH; at least k)."""
+        import faiss
         count = queries.shape[0]
         scores = np.empty((count, k), dtype=np.float32)
         ids = np.empty((count, k), dtype=np.int64)
-        q = np.ascontiguousarray(queries.numpy())
-        params = None
-        if k > HNSW_EF_SEARCH:
-            import faiss
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = k
-        self.hnsw.search(q, k, D=scores, I=ids, params=params)
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(k, ef or HNSW_EF_SEARCH)
+        self.hnsw.search(np.ascontiguousarray(queries.numpy()), k, D=scores, I=ids, params=params)
         cosines = torch.from_numpy(scores) * self.scale + (queries * self.mean32).sum(-1, keepdim=True)
         return cosines.masked_fill(torch.from_numpy(ids) < 0, -math.inf), torch.from_numpy(ids)
 
