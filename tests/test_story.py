@@ -70,6 +70,9 @@ def test_constants_come_from_the_library():
     from samviz.model import ModelConfig
     assert story.access_threshold() == ACCESS_THRESHOLD
     assert story.neighbours() == ModelConfig().k
+    from samviz.memory.index import SCAN_PER_SQRT_N
+    assert story.scan_per_sqrt_n() == SCAN_PER_SQRT_N
+    assert f"{SCAN_PER_SQRT_N}·√N" in story.chapters()[5].text
 
 
 def test_sam_episode_reads_k_writes_at_most_kr_plus_one_and_rolls_back():

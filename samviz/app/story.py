@@ -60,6 +60,12 @@ def access_threshold() -> float:
     return ACCESS_THRESHOLD
 
 
+def scan_per_sqrt_n() -> int:
+    """The inverted-file index scans about this many × √N rows per query (samviz.memory.index)."""
+    from samviz.memory.index import SCAN_PER_SQRT_N
+    return SCAN_PER_SQRT_N
+
+
 def interpolation_symbol() -> str:
     """SAM's interpolation gate: g^i in this app (the paper's γ; γ is the NTM's sharpening): explain.py."""
     from samviz.app.explain import INTERPOLATION
@@ -93,6 +99,7 @@ def chapters() -> tuple[Chapter, ...]:
     """The eight chapters, one idea each. Constants in the words are the library's."""
     k, r, delta, gi = neighbours(), sam_heads(), access_threshold(), interpolation_symbol()
     written = k * r + 1
+    scan = scan_per_sqrt_n()
     return (
         Chapter(1, "Memory is a table; a head is a spotlight",
                 "A memory-augmented network keeps a **memory**: a table of N rows called **slots**, each holding a "
@@ -171,12 +178,14 @@ def chapters() -> tuple[Chapter, ...]:
         Chapter(6, "Finding the K nearest without looking at all N",
                 "To find the K slots most similar to a query, an **exact scan** compares the query with all N slots: "
                 "correct, but O(N). An **approximate nearest-neighbour (ANN) index** groups similar slots into "
-                "lists and only searches the most promising lists, here about 48·√N rows. It can miss a true "
+                f"lists and only searches the most promising lists, here about {scan}·√N rows. It can miss a true "
                 "neighbour now and then: **recall** is the fraction of the true K nearest it found. Below, random "
-                "memories and queries, searched both ways with samviz's own indexes.",
+                "memories and queries, searched both ways with samviz's own indexes (for an arbitrary memory like "
+                "this one samviz's faiss index is an inverted file; for a model's memory it also keeps a graph "
+                "index over the untouched initial rows).",
                 r"recall@K $= \dfrac{|\,\text{found} \cap \text{exact top-}K\,|}{K}$, averaged over queries "
-                "(`samviz.memory.index.recall_at_k`). The faiss index is an inverted file (IVF): rows are grouped "
-                "around centroids; a query probes its best lists until ~48·√N rows are covered.",
+                "(`samviz.memory.index.recall_at_k`). The inverted file (IVF): rows are grouped around centroids; a "
+                f"query probes its best lists until ~{scan}·√N rows are covered (`SCAN_PER_SQRT_N`).",
                 Question("The approximate index looks at far fewer rows than the exact scan. What does it give up?",
                          ("Nothing: it always finds the same K slots",
                           "Sometimes one of the true K nearest is missed (recall below 1)",
@@ -205,7 +214,7 @@ def chapters() -> tuple[Chapter, ...]:
                 "measurements shipped with samviz (at small N Python overhead dominates and the gap is smaller). "
                 "Now explore for yourself:",
                 r"Dense (NTM) per step: $O(N W)$ time, $O(N W)$ memory kept for backprop. SAM per step: "
-                r"$O(K R W)$ plus the index search ($\approx 48\sqrt{N}$ rows with faiss, $N$ with an exact scan), "
+                r"$O(K R W)$ plus the index search (sub-linear in $N$ with faiss, $N$ rows with an exact scan), "
                 r"$O(K R W)$ memory kept.",
                 Question("Where does SAM's advantage over a dense memory show most?",
                          ("At tiny memories, where fixed overheads dominate",
