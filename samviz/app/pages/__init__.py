@@ -5,7 +5,7 @@ The wrappers are named *_page: a submodule import sets the package attribute of 
 
 The story is the landing page ("/"). Links made before it existed opened the Episode player at "/" with the
 player's settings in the query (/?model=sam&task=copy&...): a landing address that carries any of
-PLAYER_LINK_KEYS makes the player the default page for that run, so such a link still opens the player with
+params.PLAYER_KEYS makes the player the default page for that run, so such a link still opens the player with
 its settings (Streamlit matches pages by url_path; the default flag only decides what "/" shows).
 """
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 import importlib
 from urllib.parse import urlsplit
-
-# the query keys the Episode player reads (samviz/app/pages/episode_player.py: _defaults, params.validate_params)
-PLAYER_LINK_KEYS = ("model", "task", "level", "seed", "step", "index", "slots", "bits", "source")
 
 
 def _render(name: str) -> None:
@@ -59,7 +56,8 @@ def opens_player(query_keys: Iterable[str], url: str | None = None) -> bool:
 
     Only at the root: /player?model=… names its page itself, and making the player the default page (served at
     "/") would turn that address into "Page not found"."""
-    return at_landing(url) and any(key in PLAYER_LINK_KEYS for key in query_keys)
+    from samviz.app.params import PLAYER_KEYS  # the keys of the player's link, defined once there
+    return at_landing(url) and any(key in PLAYER_KEYS for key in query_keys)
 
 
 def page_objects(player_first: bool = False) -> dict:
