@@ -49,14 +49,17 @@ def number(page, key: str) -> str:
 
 
 def slider(page, key: str) -> str:
-    return page.locator(f'.st-key-{key} input[type="range"]').first.input_value()
+    """The value a slider's thumb shows."""
+    return page.locator(f'.st-key-{key} [data-testid="stSliderThumbValue"]').first.inner_text().strip()
 
 
-def open_fresh(browser, address: str):  # noqa: F811
-    """The address in a new browser context: no cookies, no session, nothing but the URL."""
+def open_fresh(browser, address: str, drawn: str):  # noqa: F811
+    """The address in a new browser context (no cookies, no session, nothing but the URL), once the element
+    `drawn` (a selector) is on the page and the app is idle."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     page.goto(address, wait_until="domcontentloaded")
+    page.wait_for_selector(drawn, timeout=120_000)
     settle(page, 120_000)
     no_exception(page)
     return context, page
@@ -71,8 +74,9 @@ def test_player_view_survives_its_address(server, browser):  # noqa: F811
         pick(page, "keep_player_model", "SAM")
         type_number(page, "keep_player_seed", 5)
         pick(page, "keep_player_slots", "256")
-        for _ in range(3):
+        for step in (1, 2, 3):
             page.locator(".st-key-player_next button").click()
+            page.get_by_text(f"What happened at step {step}").wait_for(timeout=60_000)
             settle(page)
         no_exception(page)
         assert page.get_by_text("What happened at step 3").count() == 1
@@ -81,7 +85,7 @@ def test_player_view_survives_its_address(server, browser):  # noqa: F811
             assert part in address, address
     finally:
         page.close()
-    context, fresh = open_fresh(browser, address)
+    context, fresh = open_fresh(browser, address, "text=What happened at step 3")
     try:
         assert fresh.get_by_text("What happened at step 3").count() == 1
         assert slider(fresh, "keep_player_step") == "3"
@@ -111,7 +115,7 @@ def test_player_typed_bits_survive_the_address(server, browser):  # noqa: F811
         assert "bits=" in address, address
     finally:
         page.close()
-    context, fresh = open_fresh(browser, address)
+    context, fresh = open_fresh(browser, address, "text=Step 0 of 4")
     try:
         assert fresh.locator(".st-key-keep_player_bits textarea").input_value() == bits
         assert fresh.get_by_text("Step 0 of 4").count() >= 1
@@ -133,7 +137,7 @@ def test_compare_view_survives_its_address(server, browser):  # noqa: F811
             assert part in address, address
     finally:
         page.close()
-    context, fresh = open_fresh(browser, address)
+    context, fresh = open_fresh(browser, address, "text=DAM at step 4")
     try:
         assert fresh.get_by_text("DAM at step 4").count() == 1
         assert slider(fresh, "keep_compare_step") == "4"
@@ -156,7 +160,7 @@ def test_scaling_lab_settings_survive_its_address(server, browser):  # noqa: F81
         assert "heads=3" in address and "steps=20" in address, address
     finally:
         page.close()
-    context, fresh = open_fresh(browser, address)
+    context, fresh = open_fresh(browser, address, ".st-key-keep_scaling_heads input")
     try:
         assert number(fresh, "keep_scaling_heads") == "3"
         assert number(fresh, "keep_scaling_steps") == "20"
@@ -210,13 +214,10 @@ def test_switching_pages_keeps_model_and_task(server, browser):  # noqa: F811
         page.close()
 
 
-@pytest.mark.xfail(strict=False, reason="app.py makes the player the default page (url '/') when the query carries "
-                   "player keys, so /player?model=… is 'Page not found' (a dialog over the player, the address "
-                   "rewritten to /?model=…); fix in app.py / samviz/app/pages/__init__.py, e.g. player_first only "
-                   "when st.context.url's path is '/'")
 def test_a_player_address_with_settings_opens_without_page_not_found(server, browser):  # noqa: F811
+    """/player?model=… once showed 'Page not found' over the player (fixed in app.py, a3a6cd4)."""
     url, _, _ = server
-    context, page = open_fresh(browser, f"{url}/player?model=sam&step=2")
+    context, page = open_fresh(browser, f"{url}/player?model=sam&step=2", "text=What happened at step")
     try:
         assert page.get_by_text("What happened at step 2").count() == 1
         assert page.get_by_text("Page not found").count() == 0
