@@ -131,6 +131,7 @@ PLAYER_BAD = [
     ({"step": "-5"}, "step", "using step = 0"),
     ({"step": str(params.MAX_STEP + 1)}, "step", "using step = 0"),
     ({"index": "l2", "model": "sam"}, "index", "using index = exact"),
+    ({"index": "faiss", "model": "ntm"}, "index", "using index = exact"),           # a dense model has none
     ({"slots": "100"}, "slots", "using slots = default"),
     ({"slots": "99999999"}, "slots", "using slots = default"),
     ({"slots": "lots"}, "slots", "using slots = default"),

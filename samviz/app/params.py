@@ -325,11 +325,17 @@ def player_query(settings: Mapping) -> dict[str, str]:
 
 
 def read_player(query: Mapping[str, str]) -> tuple[dict, list[Problem]]:
-    """The player's link -> (its complete settings, problems). A dense model's index is always 'exact'."""
+    """The player's link -> (its complete settings, problems). A dense model's index is always 'exact' (a link
+    that gives it another is told so)."""
     defaults = player_defaults()
     values, problems = validate_params(query, MODELS, {k: v for k, v in defaults.items() if k != "bits"})
     settings = {**defaults, **{k: v for k, v in values.items() if k in defaults}}
     if not spec(settings["model"]).sparse:
+        if settings["index"] != INDEXES[0]:
+            sparse = " and ".join(kind.upper() for kind in SPARSE_MODELS)
+            problems.append(_instead(Problem(f"index in the link is for a sparse model ({sparse}); "
+                                             f"{settings['model'].upper()} addresses every slot and has none"),
+                                     "index", INDEXES[0]))
         settings["index"] = INDEXES[0]
     if "bits" in query:
         text = str(query["bits"])
