@@ -16,8 +16,3 @@ def show(problem: Problem, before: str = "", after: str = "", kind: str = "warni
     if problem.echoed is not None:
         st.text(f"You gave: {problem.echoed}")
 
-
-def link_problems(problems: list[Problem]) -> None:
-    """Problems in the page's link (query parameters): each value was dropped for its default."""
-    for problem in problems:
-        show(problem, "Link ignored: ", ". Using the default instead.")
