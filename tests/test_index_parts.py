@@ -91,6 +91,18 @@ def test_the_initial_rows_are_searched_again_when_written_slots_crowd_the_answer
     assert matches_exact(memory, query, found, exact.search(query, 4))
 
 
+def test_a_query_crowded_past_the_deepest_search_still_gets_k_distinct_unwritten_slots(monkeypatch):
+    monkeypatch.setattr(index_parts, "MAX_FETCH", 8)           # the deepest search sees 8 rows only
+    memory = start("jittered", 1)
+    index, exact = pair(memory)
+    query = torch.randn(1, 1, 8, generator=torch.Generator().manual_seed(7))
+    crowd = exact.search(query, 40)[0, 0]
+    write(memory, (index, exact), torch.zeros(40, dtype=torch.long), crowd, -query[0].expand(40, -1))
+    found = index.search(query, 4)[0, 0].tolist()
+    assert index.last_stats["initial_filled"] >= 1
+    assert len(set(found)) == 4 and not set(found) & set(crowd.tolist()) and min(found) >= 0
+
+
 def test_zero_start_fills_with_unwritten_slots_that_score_zero():
     memory = start("zero", 2)
     index, exact = pair(memory)

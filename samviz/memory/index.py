@@ -731,8 +731,11 @@ class FaissIndex(IVFIndex):
         kept = (scores > -math.inf).sum(-1)
         crowded = index_parts.CROWDED
         again = ((kept < k) | (fetch - kept > crowded * fetch)).nonzero().flatten()
-        while again.numel() and fetch < self.slots:
-            fetch = min(self.slots, 4 * fetch)
+        # deepest search: enough to hold every written row of the element + k, at most MAX_FETCH (so a
+        # query's cost is bounded by a constant, never by N or by a long episode's writes)
+        deepest = min(self.slots, index_parts.MAX_FETCH, k + self.written.largest)
+        while again.numel() and fetch < deepest:
+            fetch = min(deepest, 4 * fetch)
             self.last_stats["initial_researches"] += int(again.numel())
             more_scores, more_ids = self.initial.search(flat[again].contiguous(), fetch,
                                                         ef=index_parts.RESEARCH_EF * fetch)
@@ -741,7 +744,19 @@ class FaissIndex(IVFIndex):
             best_scores[again], best_ids[again] = top, torch.gather(more_ids, 1, place)
             kept = (more_scores > -math.inf).sum(-1)
             again = again[(kept < k) | (fetch - kept > crowded * fetch)]
-        return best_scores.reshape(batch, count, k), best_ids.clamp_min(0).reshape(batch, count, k)
+        short = (best_scores == -math.inf).any(-1).nonzero().flatten()
+        for row in short.tolist():      # more than MAX_FETCH written rows crowd this query: any unwritten rows
+            b = row // count
+            span = np.arange(min(self.slots, 2 * k + self.written.largest))
+            taken = best_ids[row][best_scores[row] > -math.inf].numpy()
+            free = span[(self.written.position[b, :span.shape[0]] < 0) & ~np.isin(span, taken)][:k]
+            vectors = torch.from_numpy(self.initial.hnsw.reconstruct_batch(free.astype(np.int64)))
+            cosines = (flat[row] * self.initial.mean32).sum() + self.initial.scale * (vectors @ flat[row])
+            missing = best_scores[row] == -math.inf
+            order = torch.argsort(cosines, descending=True)[:int(missing.sum())]
+            best_scores[row, missing], best_ids[row, missing] = cosines[order], torch.from_numpy(free)[order]
+            self.last_stats["initial_filled"] = self.last_stats.get("initial_filled", 0) + 1
+        return best_scores.reshape(batch, count, k), best_ids.reshape(batch, count, k)
 
     def _drop_written(self, scores: torch.Tensor, ids: torch.Tensor, count: int, rows=None):
         """Mark (−inf) the answers [M, f] whose slot has been written in the query's batch element."""

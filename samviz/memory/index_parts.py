@@ -34,6 +34,7 @@ HNSW_EF_SEARCH = 128        # candidate list while searching (fixed: the cost do
 OVERFETCH = 12              # extra neighbours asked of the initial rows, so that written slots can be dropped
 CROWDED = 0.5               # a query whose answers were more than this share written is asked again, deeper
 RESEARCH_EF = 4             # efSearch of such a second search = RESEARCH_EF × the neighbours it asks for
+MAX_FETCH = 1024            # the most neighbours one query asks of the initial rows (efSearch ≤ 4096)
 DISK_CACHE_FROM = 1 << 15   # initial-row structures of at least this many slots are also cached on disk
 CACHE_ENV = "SAMVIZ_INDEX_CACHE"   # directory of the disk cache; "off" disables it
 
