@@ -1,5 +1,9 @@
 """Recall and speed of the faiss memory index against the exact one, on random memories.
 
+Random rows are not one of initial.py's starts, so this measures FaissIndex's IVF structure (IVFIndex: the
+structure for arbitrary memories and the fallback past WRITTEN_CAP written rows). The memories SAM and SDNC
+actually hold (initial rows + written rows) are measured by scripts/index_recall_real.py.
+
     OMP_NUM_THREADS=1 .venv/bin/python scripts/index_recall.py                 # recall at 100,000 rows + table
     OMP_NUM_THREADS=1 .venv/bin/python scripts/index_recall.py --sizes 1024,16384 --slots 20000
 
