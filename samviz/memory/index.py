@@ -616,7 +616,9 @@ class FaissIndex(IVFIndex):
         their tangent vectors (unit row − mean unit row: the cone is narrow, so that is where they differ);
         all B·Q queries go to it in one call. It is never updated: a written slot's id is dropped from its
         answers. A query asks for k + 12 neighbours; while fewer than k of them are unwritten or more than
-        half were written (CROWDED), it asks again for 4× as many with efSearch RESEARCH_EF = 4× that.
+        half were written (CROWDED), it asks again for 4× as many with efSearch RESEARCH_EF = 4× that, up to
+        k + the rows written in its batch element and at most MAX_FETCH = 1024 (past that, rare, the missing
+        answers are the lowest unwritten slots, scored exactly).
         Zero rows need no structure: an untouched slot scores exactly 0, so unwritten slot ids only fill
         up the answers when fewer than k written rows score above 0;
       * written rows: per batch element, the written slot ids and their current unit rows (a compact
@@ -647,7 +649,12 @@ class FaissIndex(IVFIndex):
         unwritten one can be the 31st-best initial row, which the HNSW missed at efSearch 128-512 (12 of
         1184 queries of sdnc-priority_sort at 2^16 missed their top-1); with it, none;
       * after: recall ≥ 0.99 and top-1 ≥ 0.99 for every model at 4096 and 2^16, same bit errors as exact
-        (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories").
+        (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories"). efSearch 64
+        would halve the search but gave top-1 0.990-0.992 at 2^16 (fresh seed): too close to the target;
+      * cost (`python -m samviz.bench --models sam-faiss --batch 8 --heads 4 --k 4 --word-size 32`, forward +
+        backward): 15.2 / 18.2 / 25.0 ms per step at 4096 / 2^16 / 2^20 (×1.65 over 256× the slots; the IVF
+        before: 7.6 / 13.9 / 26.9, ×3.5; exact: 5.1 / 32 / 507). The HNSW's ~0.3-0.4 ms per query (one
+        thread) is most of it: as cheap as the IVF at 2^20, dearer below it, and dearer than an exact scan below ~2^15.
     """
 
     def __init__(self, batch_size: int, slots: int, word_size: int, **options):
