@@ -617,8 +617,8 @@ class FaissIndex(IVFIndex):
         all B·Q queries go to it in one call. It is never updated: a written slot's id is dropped from its
         answers. A query asks for k + 12 neighbours; while fewer than k of them are unwritten or more than
         half were written (CROWDED), it asks again for 4× as many with efSearch RESEARCH_EF = 4× that, up to
-        k + the rows written in its batch element and at most MAX_FETCH = 1024 (past that, rare, the missing
-        answers are the lowest unwritten slots, scored exactly).
+        MAX_FETCH = 1024 neighbours (past that, rare, the missing answers are the lowest unwritten slots,
+        scored exactly).
         Zero rows need no structure: an untouched slot scores exactly 0, so unwritten slot ids only fill
         up the answers when fewer than k written rows score above 0;
       * written rows: per batch element, the written slot ids and their current unit rows (a compact
@@ -652,9 +652,10 @@ class FaissIndex(IVFIndex):
         (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories"). efSearch 64
         would halve the search but gave top-1 0.990-0.992 at 2^16 (fresh seed): too close to the target;
       * cost (`python -m samviz.bench --models sam-faiss --batch 8 --heads 4 --k 4 --word-size 32`, forward +
-        backward): 15.2 / 18.2 / 25.0 ms per step at 4096 / 2^16 / 2^20 (×1.65 over 256× the slots; the IVF
-        before: 7.6 / 13.9 / 26.9, ×3.5; exact: 5.1 / 32 / 507). The HNSW's ~0.3-0.4 ms per query (one
-        thread) is most of it: as cheap as the IVF at 2^20, dearer below it, and dearer than an exact scan below ~2^15.
+        backward, T 10): 13.2 / 14.2 / 22.2 ms per step at 4096 / 2^16 / 2^20 (×1.7 over 256× the slots;
+        the IVF before: 6.9 / 13.3 / 31.7, ×4.6; exact, measured earlier under more load: 5.1 / 32 / 507;
+        2.9 at 1024, the exact flat fallback). The HNSW's ~0.2-0.4 ms per query (one thread) is most of it:
+        cheaper than the IVF at 2^20, dearer at 4096, where an exact scan is cheaper still.
     """
 
     def __init__(self, batch_size: int, slots: int, word_size: int, **options):
@@ -738,9 +739,10 @@ class FaissIndex(IVFIndex):
         kept = (scores > -math.inf).sum(-1)
         crowded = index_parts.CROWDED
         again = ((kept < k) | (fetch - kept > crowded * fetch)).nonzero().flatten()
-        # deepest search: enough to hold every written row of the element + k, at most MAX_FETCH (so a
-        # query's cost is bounded by a constant, never by N or by a long episode's writes)
-        deepest = min(self.slots, index_parts.MAX_FETCH, k + self.written.largest)
+        # deepest search: at most MAX_FETCH neighbours (a query's cost is bounded by a constant, never by N
+        # or by a long episode's writes). Not bounded by k + the rows written: the HNSW needs the slack
+        # (measured: that bound cost sdnc-priority_sort at 2^16 23 more missed top-1s of 2368)
+        deepest = min(self.slots, index_parts.MAX_FETCH)
         while again.numel() and fetch < deepest:
             fetch = min(deepest, 4 * fetch)
             self.last_stats["initial_researches"] += int(again.numel())
