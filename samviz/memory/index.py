@@ -626,8 +626,10 @@ class FaissIndex(IVFIndex):
       * the answer is the top k of the union by cosine (the written part exact; the initial part's
         cosines are q̂·mean + the HNSW's inner product, float32).
     reset() is an O(B·N·W) comparison with the known start plus O(written) clearing — no k-means. The HNSW
-    is built the first time an (N, W, dtype) is seen without a disk copy (one thread, shared machine:
-    ~0.3 s at 4096, 6-30 s at 2^16, minutes at 2^20 — then read back from disk in well under a second).
+    is built the first time an (N, W, dtype) is seen without a disk copy, on every core even when searches
+    are pinned to one thread (2 cores, two niced training runs beside it: 1.3 s at 2^16 × 8, 6 s at 2^18 × 8,
+    28 s at 2^20 × 8, 69 s at 2^20 × 32; about twice that on one thread) — then read back from disk in well
+    under a second.
     Per step: HNSW searches (~log N, fixed efSearch) plus a matmul over the rows written so far (at most
     (K·R + 1)·T, not N). The only O(N) state is the position map slot -> place in the buffer, [B, N] int32,
     made once per index; clearing it is O(written).
