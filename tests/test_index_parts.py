@@ -2,6 +2,8 @@
 an exact search over the rows written since. Checked against ExactIndex on small hand-made cases: written
 rows beat initial rows, a written slot is never answered from the initial rows, the zero start's fill,
 a memory filled with random rows (the fallback), non-finite rows, and that nothing per step is O(N)."""
+import math
+
 import pytest
 import torch
 
@@ -79,25 +81,36 @@ def test_written_rows_beat_initial_rows_and_a_written_slot_is_not_answered_from_
     assert matches_exact(memory, query, found, exact.search(query, 4))
 
 
-def test_the_initial_rows_are_searched_again_when_written_slots_crowd_the_answer():
+def test_written_slots_crowding_the_answer_are_excluded_inside_the_search():
+    """The 300 initial rows nearest the query are overwritten with rows pointing away from it: the answer is
+    the exact top-4 among the unwritten rows, 300 deep, from one filtered graph walk (no deeper re-search)."""
     memory = start("jittered", 1)
     index, exact = pair(memory)
     query = torch.randn(1, 1, 8, generator=torch.Generator().manual_seed(2))
-    crowd = exact.search(query, 40)[0, 0]                        # the 40 best initial rows, all overwritten
-    write(memory, (index, exact), torch.zeros(40, dtype=torch.long), crowd, -query[0].expand(40, -1))
+    crowd = exact.search(query, 300)[0, 0]
+    write(memory, (index, exact), torch.zeros(300, dtype=torch.long), crowd, -query[0].expand(300, -1))
+    calls = []
+    original = index.initial.search
+    index.initial.search = lambda *args, **kwargs: calls.append(kwargs) or original(*args, **kwargs)
     found = index.search(query, 4)
-    assert index.last_stats["initial_researches"] >= 1
+    assert len(calls) == 1 and calls[0]["exclude"].size == 300
     assert not set(found[0, 0].tolist()) & set(crowd.tolist())
     assert matches_exact(memory, query, found, exact.search(query, 4))
 
 
-def test_a_query_crowded_past_the_deepest_search_still_gets_k_distinct_unwritten_slots(monkeypatch):
-    monkeypatch.setattr(index_parts, "MAX_FETCH", 8)           # the deepest search sees 8 rows only
+def test_a_walk_that_finds_fewer_than_k_unwritten_rows_still_gets_k_distinct_unwritten_slots():
     memory = start("jittered", 1)
     index, exact = pair(memory)
     query = torch.randn(1, 1, 8, generator=torch.Generator().manual_seed(7))
     crowd = exact.search(query, 40)[0, 0]
     write(memory, (index, exact), torch.zeros(40, dtype=torch.long), crowd, -query[0].expand(40, -1))
+    original = index.initial.search
+
+    def short_walk(*args, **kwargs):                    # as if the walk had found only 2 of the k rows
+        scores, ids = original(*args, **kwargs)
+        return scores.index_fill(1, torch.tensor([2, 3]), -math.inf), ids.index_fill(1, torch.tensor([2, 3]), -1)
+
+    index.initial.search = short_walk
     found = index.search(query, 4)[0, 0].tolist()
     assert index.last_stats["initial_filled"] >= 1
     assert len(set(found)) == 4 and not set(found) & set(crowd.tolist()) and min(found) >= 0

@@ -38,9 +38,8 @@ import zlib
 import numpy as np
 import torch
 
-from . import index_parts
 from .addressing import NORM_FLOOR, cosine_similarity, unit_rows
-from .index_parts import HNSW_EF_SEARCH, HNSW_M, OVERFETCH, InitialRows, WrittenRows, initial_rows_of
+from .index_parts import HNSW_EF_SEARCH, HNSW_M, InitialRows, WrittenRows, initial_rows_of
 
 EPSILON = NORM_FLOOR   # norm floor of the indexes' cosine (addressing.cosine_similarity, floor_norms=True)
 
@@ -612,13 +611,12 @@ class FaissIndex(IVFIndex):
     (index_parts.py):
       * initial rows: ONE structure shared by the whole batch and cached across episodes (in-process by
         (N, W, dtype, start); on disk from 2^15 slots, in ~/.cache/samviz/index or $SAMVIZ_INDEX_CACHE, "off"
-        to disable). Jittered rows: a faiss `IndexHNSWFlat` (M 16, efConstruction 40, efSearch 128) over
-        their tangent vectors (unit row − mean unit row: the cone is narrow, so that is where they differ);
-        all B·Q queries go to it in one call. It is never updated: a written slot's id is dropped from its
-        answers. A query asks for k + 12 neighbours; while fewer than k of them are unwritten or more than
-        half were written (CROWDED), it asks again for 4× as many with efSearch RESEARCH_EF = 4× that, up to
-        MAX_FETCH = 1024 neighbours (past that, rare, the missing answers are the lowest unwritten slots,
-        scored exactly).
+        to disable). Jittered rows: a faiss `IndexHNSWFlat` (M 16, efConstruction 80, efSearch 256) over
+        their tangent vectors (unit row − mean unit row: the cone is narrow, so that is where they differ).
+        It is never updated: each batch element's queries search it with that element's written slots
+        excluded (a faiss IDSelector: the graph walk passes through them but only unwritten rows fill the
+        answer), one call per batch element with writes, one call for all elements without. If the walk
+        finds fewer than k (never seen on real memories), the lowest unwritten slots fill in, scored exactly.
         Zero rows need no structure: an untouched slot scores exactly 0, so unwritten slot ids only fill
         up the answers when fewer than k written rows score above 0;
       * written rows: per batch element, the written slot ids and their current unit rows (a compact
@@ -647,9 +645,14 @@ class FaissIndex(IVFIndex):
         1e-3 of their length); over the tangent vectors (inner product): 0.99-1.0 at efSearch 96-128, ~30-200
         µs per query. An IVF over the tangent vectors needs nprobe 64 of 256 lists (a quarter of the rows)
         for top-1 0.99 on these uniformly jittered rows;
-      * the crowded re-search: priority sort writes the initial rows nearest to its queries, so the best
-        unwritten one can be the 31st-best initial row, which the HNSW missed at efSearch 128-512 (12 of
-        1184 queries of sdnc-priority_sort at 2^16 missed their top-1); with it, none;
+      * written slots excluded inside the search: a model writes the initial rows nearest its own queries
+        (priority sort most of all), so after t steps a query's best unwritten row can be ~17·t deep. An
+        earlier version over-fetched, dropped written slots and searched again 4× deeper when crowded (up to
+        1,024 neighbours, efSearch 4,096): correct, but an untrained SAM (the benchmark) crowded every query
+        and paid 130-430 ms per step at 4096-2^20 (`scripts/sam_vs_controller.py`, T 20); the filtered walk
+        costs one search per batch element. It needed a better graph: with efConstruction 40 a few initial
+        rows were hard to reach (sdnc-priority_sort at 2^16 missed 67 of 3552 top-1s, at any efSearch up to
+        512); efConstruction 80 + efSearch 256 misses 6 (M 32 misses none but doubles the build);
       * after: recall ≥ 0.99 and top-1 ≥ 0.99 for every model at 4096 and 2^16, same bit errors as exact
         (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories"). efSearch 64
         would halve the search but gave top-1 0.990-0.992 at 2^16 (fresh seed): too close to the target;
@@ -666,7 +669,7 @@ class FaissIndex(IVFIndex):
         self.initial: InitialRows | None = None
         self.written: WrittenRows | None = None
         self.written_cap = min(WRITTEN_CAP, max(1, slots // 2))
-        self.last_stats.update(fallbacks=0, initial_researches=0, written_rows=0, initial_build_s=0.0)
+        self.last_stats.update(fallbacks=0, written_rows=0, initial_build_s=0.0)
 
     def reset(self, memory: torch.Tensor) -> None:
         self._check_memory(memory)
@@ -726,37 +729,29 @@ class FaissIndex(IVFIndex):
         return torch.zeros(ids.shape, dtype=torch.float32), ids
 
     def _initial_neighbours(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Jittered start: the k best unwritten initial rows per query, from the shared HNSW, over-fetching
-        to drop written slots (written rows are answered by the written part). A query is asked again, with
-        4× the neighbours and efSearch RESEARCH_EF× that, while fewer than k of its answers are unwritten or
-        more than CROWDED of them were written (the model wrote the initial rows nearest to it, and an
-        HNSW's recall falls with depth: a 31st-best initial row was missed at efSearch 512)."""
+        """Jittered start: the k best unwritten initial rows per query, from the shared HNSW searched with the
+        batch element's written slots excluded (written rows are answered by the written part). Excluding
+        them inside the search, rather than over-fetching and dropping them, matters: a model writes the
+        initial rows nearest to its own queries, so after t steps the best unwritten row of a query can be
+        ~17·t deep — found by the filtered graph walk within its fixed budget, where a deeper unfiltered
+        search (measured before: 4× re-searches up to 1,024 neighbours) cost ~100 ms per step."""
         batch, count, width = q.shape
+        best_scores = torch.full((batch, count, k), -math.inf)
+        best_ids = torch.full((batch, count, k), -1, dtype=torch.int64)
+        clean = [b for b in range(batch) if self.written.count[b] == 0]
+        if clean:                                    # nothing written yet: one call for all these queries
+            scores, ids = self.initial.search(q[clean].reshape(-1, width).contiguous(), k)
+            best_scores[clean] = scores.reshape(len(clean), count, k)
+            best_ids[clean] = ids.reshape(len(clean), count, k)
+        for b in range(batch):
+            used = int(self.written.count[b])
+            if used:
+                scores, ids = self.initial.search(q[b].contiguous(), k, exclude=self.written.ids[b, :used].numpy())
+                best_scores[b], best_ids[b] = scores, ids
+        best_scores, best_ids = best_scores.reshape(-1, k), best_ids.reshape(-1, k)
         flat = q.reshape(-1, width)
-        fetch = min(self.slots, k + OVERFETCH)
-        scores, ids = self.initial.search(flat, fetch)                                    # [B·Q, fetch]
-        scores, ids = self._drop_written(scores, ids, count)
-        best_scores, best = torch.topk(scores, k, dim=-1)
-        best_ids = torch.gather(ids, 1, best)
-        kept = (scores > -math.inf).sum(-1)
-        crowded = index_parts.CROWDED
-        again = ((kept < k) | (fetch - kept > crowded * fetch)).nonzero().flatten()
-        # deepest search: at most MAX_FETCH neighbours (a query's cost is bounded by a constant, never by N
-        # or by a long episode's writes). Not bounded by k + the rows written: the HNSW needs the slack
-        # (measured: that bound cost sdnc-priority_sort at 2^16 23 more missed top-1s of 2368)
-        deepest = min(self.slots, index_parts.MAX_FETCH)
-        while again.numel() and fetch < deepest:
-            fetch = min(deepest, 4 * fetch)
-            self.last_stats["initial_researches"] += int(again.numel())
-            more_scores, more_ids = self.initial.search(flat[again].contiguous(), fetch,
-                                                        ef=index_parts.RESEARCH_EF * fetch)
-            more_scores, more_ids = self._drop_written(more_scores, more_ids, count, rows=again)
-            top, place = torch.topk(more_scores, k, dim=-1)
-            best_scores[again], best_ids[again] = top, torch.gather(more_ids, 1, place)
-            kept = (more_scores > -math.inf).sum(-1)
-            again = again[(kept < k) | (fetch - kept > crowded * fetch)]
         short = (best_scores == -math.inf).any(-1).nonzero().flatten()
-        for row in short.tolist():      # more than MAX_FETCH written rows crowd this query: any unwritten rows
+        for row in short.tolist():      # the graph walk found fewer than k unwritten rows (rare): the lowest ones
             b = row // count
             span = np.arange(min(self.slots, 2 * k + self.written.largest))
             taken = best_ids[row][best_scores[row] > -math.inf].numpy()
@@ -768,14 +763,6 @@ class FaissIndex(IVFIndex):
             best_scores[row, missing], best_ids[row, missing] = cosines[order], torch.from_numpy(free)[order]
             self.last_stats["initial_filled"] = self.last_stats.get("initial_filled", 0) + 1
         return best_scores.reshape(batch, count, k), best_ids.reshape(batch, count, k)
-
-    def _drop_written(self, scores: torch.Tensor, ids: torch.Tensor, count: int, rows=None):
-        """Mark (−inf) the answers [M, f] whose slot has been written in the query's batch element."""
-        query_rows = torch.arange(scores.shape[0]) if rows is None else rows
-        batch_of = (query_rows // count).numpy()
-        ids_np = ids.numpy()
-        written = self.written.written(np.broadcast_to(batch_of[:, None], ids_np.shape), np.maximum(ids_np, 0))
-        return scores.masked_fill(torch.from_numpy(written) | (ids < 0), -math.inf), ids
 
     def describe(self) -> str:
         if self.initial is None:

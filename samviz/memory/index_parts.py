@@ -7,8 +7,8 @@ starts from the same seeded jittered rows, or from zero rows) plus the rows writ
 
 * `InitialRows`: ONE nearest-neighbour structure over the start's rows, shared by the whole batch and
   cached across episodes (in-process, keyed by N, W, dtype and the start; on disk for the slow builds).
-  It is never updated: a written slot is filtered out of its answers (over-fetch, drop, re-search with a
-  larger k in the rare case too few remain), because its current row lives in
+  It is never updated: a written slot is excluded inside the search (a faiss IDSelector over the batch
+  element's written slots), because its current row lives in
 * `WrittenRows`: per batch element, a compact buffer of the written slot ids and their current unit rows,
   searched exactly by one small matmul; an update overwrites or appends, O(n).
 
@@ -29,12 +29,8 @@ import torch
 from .initial import INITIAL_MEMORY_JITTER, INITIAL_MEMORY_VALUE, JITTER_SEED, jittered_memory
 
 HNSW_M = 16                 # graph degree of the initial rows' HNSW (2·M links per row on the bottom layer)
-HNSW_EF_CONSTRUCTION = 40   # candidate list while building
-HNSW_EF_SEARCH = 128        # candidate list while searching (fixed: the cost does not grow with N)
-OVERFETCH = 12              # extra neighbours asked of the initial rows, so that written slots can be dropped
-CROWDED = 0.5               # a query whose answers were more than this share written is asked again, deeper
-RESEARCH_EF = 4             # efSearch of such a second search = RESEARCH_EF × the neighbours it asks for
-MAX_FETCH = 1024            # the most neighbours one query asks of the initial rows (efSearch ≤ 4096)
+HNSW_EF_CONSTRUCTION = 80   # candidate list while building
+HNSW_EF_SEARCH = 256        # candidate list while searching (fixed: the cost does not grow with N)
 DISK_CACHE_FROM = 1 << 15   # initial-row structures of at least this many slots are also cached on disk
 CACHE_ENV = "SAMVIZ_INDEX_CACHE"   # directory of the disk cache; "off" disables it
 
@@ -123,15 +119,22 @@ class InitialRows:
         self.hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         self.mean32 = self.mean.to(torch.float32)
 
-    def search(self, queries: torch.Tensor, k: int, ef: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def search(self, queries: torch.Tensor, k: int, ef: int | None = None,
+               exclude: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit queries [M, W] float32 -> (cosines [M, k] float32, −inf where none; slot ids [M, k] int64, −1 =
-        none). ef: efSearch for this call (default HNSW_EF_SEARCH; at least k)."""
+        none). ef: efSearch for this call (default HNSW_EF_SEARCH; at least k). exclude: slot ids [n] int64
+        never to answer (the written slots of the queries' batch element): the graph is still walked through
+        them, but only other rows fill the answer, so a query whose nearest rows were all written still gets
+        the best unwritten ones within the fixed budget (an O(n) hash set per call, never O(N))."""
         import faiss
         count = queries.shape[0]
         scores = np.empty((count, k), dtype=np.float32)
         ids = np.empty((count, k), dtype=np.int64)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(k, ef or HNSW_EF_SEARCH)
+        if exclude is not None and exclude.size:
+            written = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
+            params.sel = selector = faiss.IDSelectorNot(written)   # noqa: F841 (both must outlive the search)
         self.hnsw.search(np.ascontiguousarray(queries.numpy()), k, D=scores, I=ids, params=params)
         cosines = torch.from_numpy(scores) * self.scale + (queries * self.mean32).sum(-1, keepdim=True)
         return cosines.masked_fill(torch.from_numpy(ids) < 0, -math.inf), torch.from_numpy(ids)
