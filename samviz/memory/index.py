@@ -656,11 +656,11 @@ class FaissIndex(IVFIndex):
       * after: recall ≥ 0.99 and top-1 ≥ 0.99 for every model at 4096 and 2^16, same bit errors as exact
         (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories"). efSearch 64
         would halve the search but gave top-1 0.990-0.992 at 2^16 (fresh seed): too close to the target;
-      * cost (`python -m samviz.bench --models sam-faiss --batch 8 --heads 4 --k 4 --word-size 32`, forward +
-        backward, T 10): 13.2 / 14.2 / 22.2 ms per step at 4096 / 2^16 / 2^20 (×1.7 over 256× the slots;
-        the IVF before: 6.9 / 13.3 / 31.7, ×4.6; exact, measured earlier under more load: 5.1 / 32 / 507;
-        2.9 at 1024, the exact flat fallback). The HNSW's ~0.2-0.4 ms per query (one thread) is most of it:
-        cheaper than the IVF at 2^20, dearer at 4096, where an exact scan is cheaper still.
+      * cost (`OMP_NUM_THREADS=1 python scripts/sam_vs_controller.py --slots 1024,4096,65536,1048576 --index
+        faiss`, untrained SAM, forward + backward, batch 8, 4 heads, K 4, W 32, T 20, shared machine):
+        4.5 / 11.0 / 22.5 / 31.8 ms per step at 2^10 (exact flat) / 4096 / 2^16 / 2^20, bare controller
+        0.37 ms. The HNSW walk (efSearch 256) is most of it; the IVF this replaced was faster (15.4 ms at
+        2^20, earlier session) but missed on the models' memories (recall 0.68-0.90).
     """
 
     def __init__(self, batch_size: int, slots: int, word_size: int, **options):
