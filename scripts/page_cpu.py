@@ -17,19 +17,11 @@ import argparse
 import asyncio
 import os
 from pathlib import Path
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+from local_app import CHROMIUM, CHROMIUM_ARGS, READY, ROOT, local_app
 
 
 def cpu_seconds(processes) -> float:
@@ -60,22 +52,7 @@ def server_processes(server_pid: int):
 
 
 async def measure(pages: list[str], rounds: int, app: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(base + "/_stcore/health", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with local_app(app) as (base, server):
         from playwright.async_api import async_playwright
         results: dict[str, list[tuple[float, float, float]]] = {page: [] for page in pages}
         async with async_playwright() as playwright:
@@ -107,9 +84,6 @@ async def measure(pages: list[str], rounds: int, app: Path) -> None:
                 print(f"  {path:<12} browser CPU {statistics.median(r[1] for r in warm):.2f} s   "
                       f"server CPU {statistics.median(r[2] for r in warm):.2f} s   "
                       f"wall {statistics.median(r[0] for r in warm):.1f} s")
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
 
 
 def main() -> None:
