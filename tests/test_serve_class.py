@@ -85,7 +85,7 @@ class Service:
         self.process = subprocess.Popen(
             ["bash", str(SCRIPT), "--replicas", "2", "--port", str(self.port), "--run-dir", str(self.run_dir),
              "--timeout", str(START_TIMEOUT_S)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.exit_code: int | None = None
 
     def output(self) -> str:
@@ -131,10 +131,15 @@ class Service:
             time.sleep(0.1)
 
     def stop(self, how: signal.Signals = signal.SIGTERM) -> int:
-        """SIGTERM as a service manager sends, or SIGINT as a terminal's Ctrl-C does; the script's exit code."""
+        """SIGTERM as a service manager sends (to the script), or SIGINT as a terminal's Ctrl-C does (to the
+        script's whole foreground process group: bash waiting for a foreground command that outlives a SIGINT
+        sent to bash alone may let it pass); the script's exit code."""
         if self.exit_code is None:
             if self.process.poll() is None:
-                self.process.send_signal(how)
+                if how == signal.SIGINT:
+                    os.killpg(self.process.pid, how)
+                else:
+                    self.process.send_signal(how)
             try:
                 self.exit_code = self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
