@@ -73,6 +73,10 @@ def run_script(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Service:
     """The script running in the background, with what it started."""
 
@@ -85,7 +89,10 @@ class Service:
         self.process = subprocess.Popen(
             ["bash", str(SCRIPT), "--replicas", "2", "--port", str(self.port), "--run-dir", str(self.run_dir),
              "--timeout", str(START_TIMEOUT_S)],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            # as from a terminal: SIGINT at its default. A signal ignored on entry cannot be trapped by bash, and
+            # an earlier test in the same pytest process can leave SIGINT ignored (the whole suite failed this way)
+            preexec_fn=_default_sigint)
         self.exit_code: int | None = None
 
     def output(self) -> str:
