@@ -669,7 +669,7 @@ class FaissIndex(IVFIndex):
         self.initial: InitialRows | None = None
         self.written: WrittenRows | None = None
         self.written_cap = min(WRITTEN_CAP, max(1, slots // 2))
-        self.last_stats.update(fallbacks=0, written_rows=0, initial_build_s=0.0)
+        self.last_stats.update(fallbacks=0, written_rows=0, initial_build_s=0.0, initial_filled=0)
 
     def reset(self, memory: torch.Tensor) -> None:
         self._check_memory(memory)
@@ -761,7 +761,7 @@ class FaissIndex(IVFIndex):
             missing = best_scores[row] == -math.inf
             order = torch.argsort(cosines, descending=True)[:int(missing.sum())]
             best_scores[row, missing], best_ids[row, missing] = cosines[order], torch.from_numpy(free)[order]
-            self.last_stats["initial_filled"] = self.last_stats.get("initial_filled", 0) + 1
+            self.last_stats["initial_filled"] += 1
         return best_scores.reshape(batch, count, k), best_ids.reshape(batch, count, k)
 
     def describe(self) -> str:

@@ -119,10 +119,10 @@ class InitialRows:
         self.hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         self.mean32 = self.mean.to(torch.float32)
 
-    def search(self, queries: torch.Tensor, k: int, ef: int | None = None,
+    def search(self, queries: torch.Tensor, k: int,
                exclude: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit queries [M, W] float32 -> (cosines [M, k] float32, −inf where none; slot ids [M, k] int64, −1 =
-        none). ef: efSearch for this call (default HNSW_EF_SEARCH; at least k). exclude: slot ids [n] int64
+        none), searched with efSearch max(k, HNSW_EF_SEARCH). exclude: slot ids [n] int64
         never to answer (the written slots of the queries' batch element): the graph is still walked through
         them, but only other rows fill the answer, so a query whose nearest rows were all written still gets
         the best unwritten ones within the fixed budget (an O(n) hash set per call, never O(N))."""
@@ -131,7 +131,7 @@ class InitialRows:
         scores = np.empty((count, k), dtype=np.float32)
         ids = np.empty((count, k), dtype=np.int64)
         params = faiss.SearchParametersHNSW()
-        params.efSearch = max(k, ef or HNSW_EF_SEARCH)
+        params.efSearch = max(k, HNSW_EF_SEARCH)
         if exclude is not None and exclude.size:
             written = faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64))
             params.sel = selector = faiss.IDSelectorNot(written)   # noqa: F841 (both must outlive the search)
