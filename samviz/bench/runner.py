@@ -38,6 +38,7 @@ import time
 from samviz.kinds import is_sparse, spec
 from samviz.paths import PACKAGE_DIR
 
+from .cost import DENSE_LINK_COPIES_PER_STEP, DENSE_STEP_BYTES, dense_step_bytes  # noqa: F401
 from .measure import MODEL_NAMES, PARENT_ENV, RESULT_PREFIX, WORKER_ENV, split_model_name
 
 MIB = 1 << 20
@@ -62,19 +63,8 @@ LIMITS = {"slots": (2, MAX_SLOTS), "batch": (1, 4096), "heads": (1, 64), "k": (1
 # Resident memory of a worker after `import torch, samviz, faiss` and a tiny model (measured: ~250 MiB),
 # with headroom.
 WORKER_BASE_BYTES = 350 * MIB
-# Training overhead of the dense cores, in bytes per (time step × batch element × slot), as
-# a·W + b·(R + 1) + c for word size W and R read heads (+1 write head). Fitted on this machine from
-# measured peak_mib at N = 8192, B = 2, T = 8 with (W, R) in {(32, 4), (64, 4), (32, 1), (16, 8)}
-# (samviz.bench.measure, VmHWM method): the NTM keeps ~2.2 copies of the N×W memory per step plus ~6
-# [B, R+1, N] weight tensors per head pass; DAM ~1.4 copies plus ~3 weight tensors.
-DENSE_STEP_BYTES = {          # model: (a per W, b per head, c)
-    "ntm": (8.8, 23.0, 126.0),
-    "dam": (5.5, 13.0, 44.0),
-    "dnc": (8.8, 23.0, 126.0),   # the N×W part; DNC's links are counted separately below
-}
-# DNC: the N×N temporal link matrix. Each step builds a new [B, N, N] link out of place and keeps it (and a
-# few [B, N, N] intermediates) for backward: measured 2.3–2.4 link copies per step at N = 512, 1024 (B = 2, T = 5).
-DENSE_LINK_COPIES_PER_STEP = {"dnc": 3.0}      # kinds with an N×N link matrix: copies kept per step
+# Training overhead of the dense cores per step (fitted, measured) and the DNC's link copies: samviz.bench.cost,
+# the one place that counts what a step keeps for backward (the Compare page reads the same formulas).
 # The sparse twin of a kind with links (the SDNC) keeps forward and backward sparse links: K_L = 8 float32
 # values + int64 ids per row.
 SPARSE_LINK_BYTES_PER_ROW = 2 * 8 * (4 + 8)
@@ -133,11 +123,9 @@ def estimate_bytes(config: BenchConfig) -> dict:
     memory = b * n * w * 4
     if not is_sparse(kind):
         state = memory + b * (r + 2) * n * 4
-        a, per_head, c = DENSE_STEP_BYTES[kind]
-        overhead = t * b * n * (a * w + per_head * (r + 1) + c)
+        overhead = t * b * dense_step_bytes(kind, n, w, r)
         if kind in DENSE_LINK_COPIES_PER_STEP:
             state += 2 * b * n * n * 4
-            overhead += t * DENSE_LINK_COPIES_PER_STEP[kind] * b * n * n * 4
     else:
         # buffer + sparse-gradient position map (int64) + least-recently-used tracker (int64 last access
         # and a 2N queue of slot and time entries)
