@@ -6,6 +6,9 @@ trained length (generalisation; GENERALISATION_LEVELS below says which level tha
 Prints a markdown table; `--write-readme` puts the same table into pretrained/README.md between
 the marker comments, and `--write-meta` stores the scores in each checkpoint's meta.json
 ("evaluation", "meets_target"), so the README table is what `samviz.evaluate` prints today.
+
+`--scale` runs samviz.evaluate_scale instead (the sparse models at N up to 2^20 with the exact and the
+faiss index; its own arguments, table, README section and JSON).
 """
 from __future__ import annotations
 
@@ -179,6 +182,10 @@ def _evaluate_job(job: tuple) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--scale" in argv:         # the sparse models at large N, exact vs faiss: samviz/evaluate_scale.py
+        from . import evaluate_scale
+        return evaluate_scale.main([arg for arg in argv if arg != "--scale"], prog="python -m samviz.evaluate --scale")
     parser = argparse.ArgumentParser(prog="python -m samviz.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="*", help="checkpoint directories or shipped names")
     parser.add_argument("--all", action="store_true", help="every shipped checkpoint in pretrained/")
@@ -194,6 +201,9 @@ def main(argv=None) -> int:
                         help="checkpoints evaluated in parallel processes")
     parser.add_argument("--write-readme", action="store_true", help="put the table into pretrained/README.md")
     parser.add_argument("--write-meta", action="store_true", help="store the scores in each meta.json")
+    parser.add_argument("--scale", action="store_true",
+                        help="instead: the sparse models at N up to 2^20, exact vs faiss index "
+                             "(python -m samviz.evaluate --scale --help; samviz/evaluate_scale.py)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = list(args.checkpoints) + (pretrained.available() if args.all else [])

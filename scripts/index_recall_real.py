@@ -32,89 +32,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from samviz import tasks as tasks_module  # noqa: E402
-from samviz.memory import index as index_module  # noqa: E402
-from samviz.memory import journal  # noqa: E402
+from samviz.evaluate_scale import TIE, compare_search, probing  # noqa: E402
 import samviz.pretrained as pretrained  # noqa: E402
 
 SPARSE_MODELS = ("sam-copy", "sam-associative_recall", "sam-priority_sort",
                  "sdnc-copy", "sdnc-associative_recall", "sdnc-priority_sort")
-TIE = 1e-6
 SEED = 7_000_000      # far from training seeds and from samviz.evaluate's 1234
 
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    x = index_module.finite_rows(x.to(torch.float64))
-    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(index_module.EPSILON)
-
-
 def compare(found: torch.Tensor, exact: torch.Tensor, queries: torch.Tensor, memory: torch.Tensor) -> tuple:
-    """found, exact [B, Q, K] ids; queries [B, Q, W]; memory [B, N, W] -> (hits [B, Q], top1 [B, Q] bool).
-
-    hits: how many of the K found ids are in the exact top-K or tie its K-th similarity within TIE."""
-    batch = torch.arange(memory.shape[0]).view(-1, 1, 1)
-    q = _unit(queries).unsqueeze(2)                                          # [B, Q, 1, W]
-    sim_found = (q * _unit(memory[batch, found])).sum(-1)                    # [B, Q, K]
-    sim_exact = (q * _unit(memory[batch, exact])).sum(-1)
-    kth = sim_exact.min(-1).values                                            # the K-th exact similarity
-    best = sim_exact.max(-1).values
-    member = (found.unsqueeze(-1) == exact.unsqueeze(-2)).any(-1)            # [B, Q, K]
-    hits = (member | (sim_found >= kth.unsqueeze(-1) - TIE)).sum(-1).clamp_max(found.shape[-1])
-    top1 = (found == exact[..., :1]).any(-1) | (sim_found.max(-1).values >= best - TIE)
-    return hits, top1
-
-
-class Probe(index_module.MemoryIndex):
-    """The index under test plus an ExactIndex on the same live memory; search answers with the former's ids
-    and records how they compare with the latter's. Times only the index under test."""
-
-    name = "probe"
-    log: list = []
-
-    def __init__(self, kind, batch_size, slots, word_size, **options):
-        super().__init__(batch_size, slots, word_size)
-        self.inner = index_module.make_index(kind, batch_size, slots, word_size, **options)
-        self.exact = None if kind == "exact" else index_module.ExactIndex(batch_size, slots, word_size)
-        self.stats = {"queries": 0, "hits": 0, "top1": 0, "k": 0, "search_s": 0.0, "update_s": 0.0, "reset_s": 0.0,
-                      "searches": 0}
-        Probe.log.append(self.stats)
-
-    def reset(self, memory):
-        self.memory = memory
-        start = time.perf_counter()
-        self.inner.reset(memory)
-        self.stats["reset_s"] += time.perf_counter() - start
-        if self.exact is not None:
-            self.exact.reset(memory)
-
-    def update(self, batch_ids, slot_ids, rows):
-        start = time.perf_counter()
-        self.inner.update(batch_ids, slot_ids, rows)
-        self.stats["update_s"] += time.perf_counter() - start
-        if self.exact is not None:
-            self.exact.update(batch_ids, slot_ids, rows)
-
-    def search(self, queries, k):
-        start = time.perf_counter()
-        found = self.inner.search(queries, k)
-        self.stats["search_s"] += time.perf_counter() - start
-        if self.exact is None:
-            return found
-        exact = self.exact.search(queries, k)
-        hits, top1 = compare(found, exact, queries, self.memory)
-        self.stats["queries"] += hits.numel()
-        self.stats["hits"] += int(hits.sum())
-        self.stats["top1"] += int(top1.sum())
-        self.stats["k"] = k
-        self.stats["searches"] += 1
-        return found
+    """found, exact [B, Q, K] ids; queries [B, Q, W]; memory [B, N, W] -> (hits [B, Q], top1 [B, Q] bool)
+    (samviz.evaluate_scale.compare_search, which defines them)."""
+    comparison = compare_search(found, exact, queries, memory)
+    return comparison.hits, comparison.top1
 
 
 def run_model(name: str, slots: int, batches: int, batch_size: int, seed: int) -> dict:
-    original = journal.make_index
-
-    def probed(kind, batch, n, width, **options):
-        return Probe(kind, batch, n, width, **options)
-
     row = {"model": name, "slots": slots, "episodes": batches * batch_size, "seed": seed}
     errors = {}
     timing = {}
@@ -122,22 +55,16 @@ def run_model(name: str, slots: int, batches: int, batch_size: int, seed: int) -
         model = pretrained.load(name, index=kind, memory_slots=slots)
         task = tasks_module.get(model.meta["task"])
         generator = torch.Generator().manual_seed(seed)
-        Probe.log = []
-        journal.make_index = probed
         total, steps, wall = 0.0, 0, 0.0
-        try:
-            with torch.no_grad():
-                for _ in range(batches):
-                    episode = task.sample(batch_size=batch_size, level=None, generator=generator)
-                    start = time.perf_counter()
-                    logits = model(episode.inputs)
-                    wall += time.perf_counter() - start
-                    steps += episode.inputs.shape[0]
-                    total += tasks_module.bit_errors_per_sequence(logits, episode) * batch_size
-        finally:
-            journal.make_index = original
+        with probing(check=True) as log, torch.no_grad():
+            for _ in range(batches):
+                episode = task.sample(batch_size=batch_size, level=None, generator=generator)
+                start = time.perf_counter()
+                logits = model(episode.inputs)
+                wall += time.perf_counter() - start
+                steps += episode.inputs.shape[0]
+                total += tasks_module.bit_errors_per_sequence(logits, episode) * batch_size
         errors[kind] = total / (batches * batch_size)
-        log = Probe.log
         index_s = sum(s["search_s"] + s["update_s"] for s in log)
         resets = [s["reset_s"] for s in log]
         timing[kind] = {"ms_per_step": (wall - sum(resets)) / steps * 1e3, "index_ms_per_step": index_s / steps * 1e3,
