@@ -117,3 +117,24 @@ def test_old_player_link_opens_the_player_and_the_story_cleans_the_address(serve
         assert page.get_by_text("Page not found").count() == 0
     finally:
         page.close()
+
+
+def test_the_story_at_its_own_path_opens_the_chapter_without_page_not_found(server, browser):  # noqa: F811
+    """Streamlit serves its default page at "/" only; /story?chapter=3 (a hand-typed or older address) must open
+    chapter 3 with no "Page not found" message (a hidden page at /story renders the story: pages.page_objects)."""
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    messages = []
+    page.on("console", lambda message: messages.append(message.text))
+    try:
+        page.goto(f"{url}/story?chapter=3", wait_until="domcontentloaded")
+        wait_ready(page, 120_000)
+        assert _header(page).startswith("3. ")
+        assert page.get_by_text("Page not found").count() == 0
+        page.get_by_role("button", name="Next").first.click()
+        page.wait_for_function("() => window.location.search.includes('chapter=4')", timeout=30_000)
+        wait_ready(page)
+        assert _header(page).startswith("4. ")
+        assert page.get_by_text("Page not found").count() == 0
+    finally:
+        page.close()

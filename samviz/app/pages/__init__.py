@@ -62,11 +62,17 @@ def opens_player(query_keys: Iterable[str], url: str | None = None) -> bool:
 
 def page_objects(player_first: bool = False) -> dict:
     """The app's pages as st.Page objects by url_path, in navigation order; the story is the default page
-    unless player_first (then the player is, for a landing address carrying its settings)."""
+    unless player_first (then the player is, for a landing address carrying its settings).
+
+    Streamlit serves the default page at "/" only (its url_path is ""), so /story?chapter=3 would flash "Page
+    not found" before falling back (and reserves the default's url_path all the same). While the story is the
+    default, its url_path is "landing" and a hidden page at /story renders it too (key "story_link"; the visible
+    default keeps the key "story")."""
     import streamlit as st
-    return {
-        "story": st.Page(story_page, title="Story", icon=":material/auto_stories:", url_path="story",
-                         default=not player_first),
+    objects = {
+        # the default page keeps its url_path reserved though it is served at "/": "landing", never linked
+        "story": st.Page(story_page, title="Story", icon=":material/auto_stories:",
+                         url_path="story" if player_first else "landing", default=not player_first),
         "player": st.Page(episode_player_page, title="Episode player", icon=":material/play_circle:",
                           url_path="player", default=player_first),
         "compare": st.Page(compare_page, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
@@ -74,3 +80,7 @@ def page_objects(player_first: bool = False) -> dict:
                                url_path="scaling_lab"),
         "learn": st.Page(learn_page, title="Learn", icon=":material/school:", url_path="learn"),
     }
+    if not player_first:
+        objects["story_link"] = st.Page(story_page, title="Story", icon=":material/auto_stories:", url_path="story",
+                                        visibility="hidden")
+    return objects
