@@ -8,6 +8,7 @@ import math
 
 import plotly.graph_objects as go
 
+from .cost import crossover, crossover_sentence
 from .paper import REFERENCE_POINTS, reference_ratio
 
 # (dense, sparse) label pairs compared in the ratio tables, in display order
@@ -123,6 +124,27 @@ def ratios(rows: list[dict]) -> list[dict]:
     return table
 
 
+def crossovers(rows: list[dict]) -> list[dict]:
+    """For each (dense, sparse) pair of PAIRS measured at 2 or more common sizes on one machine (one setting is
+    assumed: pass rows of one setting): where dense ms ÷ sparse ms crosses 1 (samviz.bench.cost.crossover).
+    Rows from different machines are never mixed in one curve. -> [{"dense", "sparse", "machine",
+    "result", "text"}] in PAIRS order."""
+    good = ok(rows)
+    machines = list(dict.fromkeys(r.get("machine") for r in good))
+    table = []
+    for dense, sparse in PAIRS:
+        for machine in machines:
+            d = {r["slots"]: r["ms_per_step"] for r in good if label(r) == dense and r.get("machine") == machine}
+            s = {r["slots"]: r["ms_per_step"] for r in good if label(r) == sparse and r.get("machine") == machine}
+            common = sorted(set(d) & set(s))
+            if len(common) < 2:
+                continue
+            result = crossover([(n, d[n], s[n]) for n in common])
+            table.append({"dense": dense, "sparse": sparse, "machine": machine, "result": result,
+                          "text": crossover_sentence(result, dense.upper(), sparse.upper())})
+    return table
+
+
 def to_csv(rows: list[dict]) -> str:
     """Rows as CSV text (known columns first, then any others)."""
     extra = sorted({key for row in rows for key in row} - set(CSV_COLUMNS))
@@ -196,13 +218,57 @@ def _scaling_figure(rows: list[dict], metric: str, title: str, y_title: str, ref
     return figure
 
 
-def speed_figure(rows: list[dict], references: bool = True) -> go.Figure:
-    """Log-log ms per step (forward + backward) against N, one line per model; the paper's points as stars."""
-    return _scaling_figure(rows, "ms_per_step", "Time per training step", "ms per step (forward + backward)",
-                           references)
+def speed_figure(rows: list[dict], references: bool = True, crossings: list[dict] | None = None) -> go.Figure:
+    """Log-log ms per step (forward + backward) against N, one line per model; the paper's points as stars;
+    a dashed vertical line at each crossover of `crossings` (entries of crossovers(rows)) that crosses."""
+    figure = _scaling_figure(rows, "ms_per_step", "Time per training step", "ms per step (forward + backward)",
+                             references)
+    for entry in crossings or []:
+        result = entry["result"]
+        if result.status == "crosses":
+            figure.add_vline(x=result.n, line={"dash": "dash", "color": COLOURS.get(entry["sparse"], "grey")},
+                             annotation_text=f"{entry['dense']}/{entry['sparse']} ≈ {round(result.n):,}",
+                             annotation_position="bottom right", annotation_textangle=-90)
+    return figure
 
 
 def memory_figure(rows: list[dict], references: bool = True) -> go.Figure:
     """Log-log training memory overhead (MiB above the initialised memory) against N."""
     return _scaling_figure(rows, "peak_mib", "Training memory overhead", "overhead MiB (peak RSS − initialised)",
                            references)
+
+
+def crossover_figure(series: dict, crossing=None, marks: dict | None = None, estimates: dict | None = None,
+                     title: str = "Time per step against N", y_title: str = "ms per step") -> go.Figure:
+    """Log-log curves of measured (N, ms) points, one per label; a dashed vertical line at the crossover
+    (samviz.bench.cost.Crossover with status "crosses"); `marks` {label: (N, ms)}: this page's own measurement
+    now (stars); `estimates` {label: (N, ms, from (N, ms))}: an extrapolated estimate (open circle, dotted line
+    from the last measured point it was fitted through)."""
+    figure = go.Figure()
+    for name, points in series.items():
+        points = sorted(points)
+        figure.add_trace(go.Scatter(x=[n for n, _ in points], y=[ms for _, ms in points], mode="lines+markers",
+                                    name=f"{name} (measured)", legendgroup=name,
+                                    line={"color": COLOURS.get(name.lower().split(" ")[0])},
+                                    hovertemplate=f"<b>{name}</b><br>N = %{{x:,}}<br>%{{y:.3g}} ms<extra></extra>"))
+    for name, (n, ms) in (marks or {}).items():
+        figure.add_trace(go.Scatter(x=[n], y=[ms], mode="markers", name=f"{name}: this page, now",
+                                    marker={"symbol": "star", "size": 13, "line": {"width": 1, "color": "black"},
+                                            "color": COLOURS.get(name.lower().split(" ")[0])},
+                                    hovertemplate=f"<b>{name}</b> measured now<br>N = %{{x:,}}<br>%{{y:.3g}} ms"
+                                                  "<extra></extra>"))
+    for name, (n, ms, start) in (estimates or {}).items():
+        figure.add_trace(go.Scatter(x=[start[0], n], y=[start[1], ms], mode="lines+markers",
+                                    name=f"{name}: estimate (not run)",
+                                    line={"dash": "dot", "color": COLOURS.get(name.lower().split(" ")[0])},
+                                    marker={"symbol": ["circle", "circle-open"], "size": [1, 12]},
+                                    hovertemplate=f"<b>{name}</b> estimate<br>N = %{{x:,}}<br>%{{y:.3g}} ms"
+                                                  "<extra></extra>"))
+    if crossing is not None and getattr(crossing, "status", None) == "crosses":
+        figure.add_vline(x=crossing.n, line={"dash": "dash", "color": "grey"},
+                         annotation_text=f"cross ≈ {round(crossing.n):,}", annotation_position="top left")
+    figure.update_layout(title=title, xaxis={"type": "log", "title": "memory slots N", "dtick": math.log10(2) * 2,
+                                             "tickformat": ","},
+                         yaxis={"type": "log", "title": y_title}, legend={"title": "model"},
+                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=380)
+    return figure

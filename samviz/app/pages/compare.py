@@ -6,6 +6,8 @@ import streamlit as st
 
 from samviz.app import explain, figures, loaders, params, state
 from samviz.app import trace_stats as stats
+from samviz.bench import FORWARD_RESULTS, cost, plots
+from samviz.bench.forward import DEFAULT_COMMAND, read_forward_rows
 from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS, spec
 
 PAGE = "compare"
@@ -59,17 +61,19 @@ def _sidebar(problems: list[params.Problem]) -> dict:
     sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=_key("level"))
     sb.number_input("Seed", min_value=0, max_value=params.MAX_SEED, step=1, key=_key("seed"))
     sb.selectbox("Sparse index", INDEXES, key=_key("index"))
-    kinds = (st.session_state[_key("dense")], st.session_state[_key("sparse")])
-    choices = params.slot_choices(*kinds)
+    dense, sparse = st.session_state[_key("dense")], st.session_state[_key("sparse")]
+    choices = params.slot_choices(sparse)          # the sparse model's sizes; the dense one stops at its own limit
     slots = st.session_state.get(_key("slots"))
     if slots not in choices:
         if isinstance(slots, int):
-            st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, *kinds)}.")
+            st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, sparse)}.")
         st.session_state[_key("slots")] = "default"
-    sb.selectbox("Memory slots (both models)", choices, key=_key("slots"),
+    dense_limit = spec(dense).app_slot_limit
+    sb.selectbox("Memory slots", choices, key=_key("slots"),
                  help=f"'default': as trained (or {params.DEFAULT_SLOTS} untrained). A bigger memory slows the "
-                      f"dense model's every step; the sparse one hardly notices. At most {choices[-1]} here — "
-                      "the Scaling lab goes to millions.")
+                      f"dense model's every step; the sparse one hardly notices. {sparse.upper()} runs up to "
+                      f"{choices[-1]:,} slots here, {dense.upper()} up to {dense_limit:,}: above that the page shows "
+                      f"what {dense.upper()} would compute and an estimate of its time instead of running it.")
     sb.caption("The address bar holds this view (both models, task, level, seed, index, memory slots and step): "
                "copy it to share it.")
     state.link_problems(problems)
@@ -84,14 +88,144 @@ def _run(kind: str, s: dict):
     return model, info, trace, times
 
 
+def _label(kind: str, index: str | None) -> str:
+    return kind.upper() if not spec(kind).sparse else f"{kind.upper()} ({index})"
+
+
+def _step_cost(model, kind: str, slots: int) -> cost.StepCost:
+    c = model.config
+    return cost.step_cost(kind, int(slots), c.word_size, c.heads, k=c.k,
+                          index=c.index if spec(kind).sparse else None, link_k=getattr(c, "link_k", 8))
+
+
+def _bytes_text(value: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value} B"
+
+
+def _cost_metrics(step: cost.StepCost, first, second) -> None:
+    first.metric("multiply-adds / step", f"{step.multiply_adds:,}",
+                 help="Counted, not timed: W multiply-adds for every memory row a step scores against a key, reads "
+                      "into its weighted sum, or erases/adds to" + (" (its N×N links add N² per link operation)"
+                      if step.kind == "dnc" else "") + (", plus the exact index's scan of all N rows per read head"
+                      if step.rows_scored and spec(step.kind).sparse else "")
+                      + (". The faiss index's own search is a fixed budget, not counted here"
+                         if spec(step.kind).sparse and step.rows_scored is None else "")
+                      + ". Formulas: samviz/bench/cost.py.")
+    second.metric("kept for backprop / step", _bytes_text(step.backprop_bytes),
+                  help=(f"{step.backprop_bytes:,} bytes per step that training would keep for the backward pass: "
+                        + ("the benchmark's fitted bytes per slot for this dense kind (measured copies of the N×W "
+                           "memory and the [heads, N] weights"
+                           + (", plus 3 copies of the N×N links" if step.kind == "dnc" else "") + ")"
+                           if step.estimated_bytes else
+                           "the journal of the rows it writes (old row + id) and the rows it gathers to read"
+                           + (", plus its journalled link rows" if spec(step.kind).temporal_links else ""))
+                        + ". Nothing is trained on this page; this is what a training step would keep."))
+
+
+def _sweep(task: str, kind: str, index: str | None) -> list[tuple[int, float]]:
+    rows = read_forward_rows(FORWARD_RESULTS)
+    return sorted((r["slots"], r["ms_per_step"]) for r in rows
+                  if r.get("status") == "ok" and r.get("task") == task and r.get("model") == kind
+                  and r.get("index") == index and r.get("ms_per_step"))
+
+
+def _sweep_source(task: str) -> str:
+    rows = [r for r in read_forward_rows(FORWARD_RESULTS) if r.get("task") == task and r.get("status") == "ok"]
+    dates = sorted({str(r.get("date", ""))[:10] for r in rows if r.get("date")})
+    machines = sorted({r.get("machine") for r in rows if r.get("machine")})
+    return (f"measured {' … '.join(dict.fromkeys([dates[0], dates[-1]])) if dates else 'on an unrecorded date'} "
+            f"on {'; '.join(machines) or 'an unrecorded machine'}")
+
+
+def dense_estimate(task: str, kind: str, slots: int) -> dict | None:
+    """The dense model's forward ms/step at `slots`, extrapolated from the stored sweep, or None without one."""
+    points = _sweep(task, kind, None)
+    try:
+        estimate = cost.extrapolate(points, slots)
+    except ValueError:
+        return None
+    last = max(estimate["from_slots"])
+    return {**estimate, "start": (last, dict(points)[last])}
+
+
+def _refused_column(kind: str, s: dict, slots: int, estimate: dict | None) -> None:
+    st.subheader(f"{kind.upper()} — not run")
+    st.warning(f"{params.slot_limit_message(slots, kind)}. What it would compute at N = {slots:,} is counted below; "
+               "its time is an **estimate**, not a measurement.")
+    model, _ = loaders.load_model(kind, s["task"], INDEXES[0], "default")   # its word size and heads (not N)
+    step = _step_cost(model, kind, slots)
+    a, b = st.columns(2)
+    c, d = st.columns(2)
+    a.metric("rows / step", f"{step.rows_touched:,}", help="A dense step weights every one of the N rows.")
+    if estimate is None:
+        b.metric("forward ms / step (estimate)", "—", help="No stored forward sweep to extrapolate from.")
+    else:
+        sizes = ", ".join(f"{n:,}" for n in estimate["from_slots"])
+        b.metric("forward ms / step (estimate)", f"{estimate['ms']:.3g}",
+                 help=f"Not measured: a power law (slope {estimate['slope']:.2f} on log-log) through the stored "
+                      f"sweep's largest measured sizes ({sizes}), extrapolated to N = {slots:,}.")
+    _cost_metrics(step, c, d)
+
+
+def _crossover_section(s: dict, runs: dict, refused: dict, slots: int | None) -> None:
+    dense, sparse, index = s["dense"], s["sparse"], s["index"]
+    names = {dense: _label(dense, None), sparse: _label(sparse, index)}
+    series = {names[dense]: _sweep(s["task"], dense, None), names[sparse]: _sweep(s["task"], sparse, index)}
+    st.subheader("Where the curves cross, on this page's measure")
+    if not all(series.values()):
+        st.info(f"No stored forward sweep for {names[dense]} and {names[sparse]} on this task "
+                f"({FORWARD_RESULTS} has none): make it with `{DEFAULT_COMMAND}`.")
+        _why_different()
+        return
+    both = dict(series[names[sparse]])
+    result = cost.crossover([(n, ms, both[n]) for n, ms in series[names[dense]] if n in both])
+    marks = {}
+    for kind, run in runs.items():
+        if run[3]:
+            marks[names[kind]] = (run[0].config.memory_slots, float(np.mean(run[3])))
+    estimates = {}
+    if dense in refused and refused[dense] is not None:
+        estimates[names[dense]] = (slots, refused[dense]["ms"], refused[dense]["start"])
+    left, right = st.columns([3, 2])
+    left.plotly_chart(plots.crossover_figure(series, result, marks, estimates,
+                                             title="Forward ms per step against N (batch 1, stored sweep)",
+                                             y_title="forward ms per step"),
+                      config=figures.png_config("compare-crossover"), width="stretch")
+    with right:
+        st.markdown(f"**{cost.crossover_sentence(result, names[dense], names[sparse])}**")
+        st.caption(f"This page's measure: a plain forward per step (no gradients), batch 1, the models this page "
+                   f"runs on the {s['task'].replace('_', ' ')} task at its default level, seed 0, one thread; "
+                   f"{_sweep_source(s['task'])}. Made by `{DEFAULT_COMMAND}`. The stars are this page's own "
+                   "measurement now; an open circle is an estimate for a model not run.")
+    _why_different()
+
+
+def _why_different() -> None:
+    st.markdown(
+        "**Why the [Scaling lab](scaling_lab) finds its crossover at a different N.** The lab times a *training* "
+        "step — forward + backward — of its benchmark model with **batch 8** and **4 heads**. Backward makes a "
+        "dense step far dearer: autograd keeps a copy of the N-slot memory (and the weights over N) for every step "
+        "and walks them again, while SAM's journal keeps only the rows it wrote. A batch of 8 and 4 heads multiply "
+        "the dense model's N·W arithmetic, but not the fixed Python overhead of each step (the controller, the "
+        "sparse model's index and bookkeeping), which is what a batch-1 forward here mostly measures at small N.")
+
+
 def render() -> None:
     state.keep_widget_state()
     problems = _open()
     st.title("Compare: dense vs sparse")
     s = _sidebar(problems)
     st.caption(params.task_info(s["task"]).describe())
+    slots = s["slots"] if isinstance(s["slots"], int) else None
+    refused: dict = {}
     runs = {}
     for kind in (s["dense"], s["sparse"]):
+        if slots is not None and not spec(kind).sparse and slots > spec(kind).app_slot_limit:
+            refused[kind] = dense_estimate(s["task"], kind, slots)
+            continue
         try:
             runs[kind] = _run(kind, s)
         except ValueError as error:
@@ -105,9 +239,14 @@ def render() -> None:
     if len(set(heads.values())) > 1:
         st.info(f"The same episode through two models that do **not** have the same number of read heads ({said}): "
                 "each runs as it was trained, so the rows touched and the time per step are per model, not per head.")
-    columns = st.columns(len(runs))
-    for column, (kind, (model, info, trace, times)) in zip(columns, runs.items(), strict=True):
+    shown = [kind for kind in (s["dense"], s["sparse"]) if kind in runs or kind in refused]
+    columns = st.columns(len(shown))
+    for column, kind in zip(columns, shown, strict=True):
         with column:
+            if kind in refused:
+                _refused_column(kind, s, slots, refused[kind])
+                continue
+            model, info, trace, times = runs[kind]
             st.subheader(kind.upper())
             source = "pretrained" if info["source"] == "pretrained" else "untrained (random weights)"
             if info.get("meets_target") is False:
@@ -115,6 +254,7 @@ def render() -> None:
             st.caption(f"{loaders.describe_model(model)} — {source}")
             a, b = st.columns(2)
             c, d = st.columns(2)
+            e, f = st.columns(2)
             a.metric("wrong bits", int(stats.bit_errors_per_step(trace).sum()),
                      help="Wrong output bits over the answer phase of this episode.")
             rows = stats.rows_touched(trace)
@@ -131,6 +271,7 @@ def render() -> None:
                      help=f"Measured forward time per step at this size (N = {model.config.memory_slots} slots; no "
                           "recording, no gradients), best of 3, mean over the steps. At small N the per-step "
                           "overhead dominates: see below.")
+            _cost_metrics(_step_cost(model, kind, model.config.memory_slots), e, f)
     traces = {kind.upper(): run[2] for kind, run in runs.items()}
     times = {kind.upper(): run[3] for kind, run in runs.items()}
     title = " vs ".join(f"{kind.upper()} ({h} read head{'s' if h != 1 else ''})" for kind, h in heads.items())
@@ -144,14 +285,15 @@ def render() -> None:
         "- **Rows touched** — an exact count, no timing noise: what a step's arithmetic reads or writes, N rows "
         "for a dense model, at most K·R read plus K·R + 1 written rows for a sparse one, whatever N is. The "
         "metric above is the mean over the episode's steps. [→ why sparse access scales](learn#why-sparse-scales)\n"
+        "- **Multiply-adds and bytes kept for backprop** — counted from the model's size, not timed: they grow "
+        "with N for the dense model and stay put for the sparse one. They explain the clock below.\n"
         "- **Wrong bits** — the task's score on the answer steps (0 is perfect). [→ tasks](learn#tasks)\n"
         "- **Measured forward time per step at this size** — `time.perf_counter` at each step of a plain forward "
-        "(no recording, no gradients), best of 3. It is **not** the dense-vs-sparse comparison: at these small "
-        "N the per-step overhead (Python, the LSTM controller, the sparse model's index bookkeeping) dominates, "
-        "so the sparse model can even be slower here. The rows touched are what grows with N; the "
-        "[Scaling lab](scaling_lab) measures forward + backward from thousands to millions of slots, where the "
-        "dense and sparse curves cross.")
+        "(no recording, no gradients), best of 3. At small N the per-step overhead (Python, the LSTM "
+        "controller, the sparse model's index bookkeeping) dominates, so the sparse model can be slower; where "
+        "its curve crosses the dense one on this measure is below.")
     st.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG.")
+    _crossover_section(s, runs, refused, slots)
 
     st.divider()
     last = min(len(run[2]) for run in runs.values()) - 1

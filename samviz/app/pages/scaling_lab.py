@@ -151,10 +151,31 @@ def _merge(existing: list[dict], new: dict) -> list[dict]:
     return plots.latest(existing + [new])
 
 
-def _figures(rows: list[dict], prefix: str) -> None:
+def _figures(rows: list[dict], prefix: str, crossings: list[dict] | None = None) -> None:
     left, right = st.columns(2)
-    left.plotly_chart(plots.speed_figure(rows), key=f"{prefix}_speed", width="stretch")
+    left.plotly_chart(plots.speed_figure(rows, crossings=crossings), key=f"{prefix}_speed", width="stretch")
     right.plotly_chart(plots.memory_figure(rows), key=f"{prefix}_memory", width="stretch")
+
+
+def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
+    """Where each measured dense/sparse pair crosses on this page's measure, and why Compare's differs."""
+    st.markdown(f"**Where dense and sparse cross, on this page's measure** (forward + backward, "
+                f"{plots.setting_text(chosen)}; the dashed lines in the time chart)")
+    if not crossings:
+        st.caption("No dense and sparse model measured at two or more common sizes on one machine here.")
+        return
+    machines = {entry["machine"] for entry in crossings}
+    st.markdown("\n".join(f"- {entry['text']}" + (f" *(measured on {entry['machine']})*" if len(machines) > 1 else "")
+                          for entry in crossings))
+    st.caption(
+        "The crossover is where dense ms ÷ sparse ms passes 1, interpolated on log N between the two measured sizes "
+        "around it; curves measured on different machines are never mixed. **Why [Compare](compare) finds a "
+        "different N:** Compare times a plain forward of its trained models, batch 1, no backward pass. Here a "
+        "training step also runs backward, for which a dense model keeps a copy of its N-slot memory at every step "
+        "(SAM journals only the rows it wrote), with a batch of 8 and 4 heads multiplying the dense model's N·W "
+        "arithmetic. The per-step Python overhead (the controller, the sparse model's index and bookkeeping) does "
+        "not grow with batch or heads, so it weighs far more in Compare's batch-1 forward: there the sparse "
+        "model needs a larger N to overtake.")
 
 
 def _tables(rows: list[dict], prefix: str) -> None:
@@ -181,7 +202,9 @@ def _show(rows: list[dict], prefix: str, title: str) -> None:
         chosen = st.selectbox(f"Setting ({title})", available, format_func=plots.setting_text, key=f"{prefix}_setting")
     shown = [r for r in rows if plots.setting(r) == chosen]
     st.caption(f"{plots.setting_text(chosen)} — {_source_text(shown)}")
-    _figures(shown, prefix)
+    crossings = plots.crossovers(shown)
+    _figures(shown, prefix, crossings)
+    _crossover_text(crossings, chosen)
     st.caption("✖ along the top: not measured — hover for why (refused: estimated memory over the budget; "
                "timeout; failed). ★: the paper's measured points (Rae et al. 2016: Torch7 on a Xeon E5-1650, "
                f"another machine and framework). Overheads below {plots.MIN_MIB_DRAWN} MiB are drawn at "

@@ -1,0 +1,153 @@
+"""Compare states its own crossover, shows the counted cost per step, and refuses a dense model above its limit
+(showing the counts and an extrapolated estimate instead); the Scaling lab states its crossovers."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz import kinds
+from samviz.bench import FORWARD_RESULTS, cost, plots
+from samviz.bench.forward import read_forward_rows
+
+TIMEOUT = 120
+
+
+def _compare():
+    from samviz.app.pages import compare
+    compare.render()
+
+
+def _lab():
+    from samviz.app.pages import scaling_lab
+    scaling_lab.render()
+
+
+def _text(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def _metrics(at: AppTest, label: str) -> list[str]:
+    return [m.value for m in at.metric if m.label == label]
+
+
+def _has_sweep(task: str, *models: tuple[str, str | None]) -> bool:
+    rows = read_forward_rows(FORWARD_RESULTS)
+    return all(any(r["task"] == task and r["model"] == m and r["index"] == i and r["status"] == "ok" for r in rows)
+               for m, i in models)
+
+
+def test_compare_states_its_crossover_and_the_counted_cost():
+    at = AppTest.from_function(_compare, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    # the default view: the NTM (copy: W 20, 1 head) and SAM (copy: W 20, 2 heads, K 4, exact index), 128 slots
+    ntm = cost.step_cost("ntm", 128, 20, 1)
+    sam = cost.step_cost("sam", 128, 20, 2, k=4, index="exact")
+    assert _metrics(at, "multiply-adds / step") == [f"{ntm.multiply_adds:,}", f"{sam.multiply_adds:,}"]
+    assert ntm.multiply_adds == 20 * 128 * 5
+    kept = _metrics(at, "kept for backprop / step")
+    assert len(kept) == 2 and kept[0].endswith("KiB")
+    text = _text(at)
+    assert "Why the [Scaling lab](scaling_lab) finds its crossover at a different N" in text
+    assert "forward + backward" in text and "batch 8" in text
+    if _has_sweep("copy", ("ntm", None), ("sam", "exact")):
+        rows = read_forward_rows(FORWARD_RESULTS)
+        pick = {(r["model"], r["index"]): {} for r in rows}
+        for r in rows:
+            if r["task"] == "copy" and r["status"] == "ok":
+                pick[(r["model"], r["index"])][r["slots"]] = r["ms_per_step"]
+        d, s = pick[("ntm", None)], pick[("sam", "exact")]
+        expected = cost.crossover_sentence(cost.crossover([(n, d[n], s[n]) for n in sorted(set(d) & set(s))]),
+                                           "NTM", "SAM (exact)")
+        assert expected in text
+        figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                      if "stored sweep" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        names = {t.get("name") for t in figure["data"]}
+        assert {"NTM (measured)", "SAM (exact) (measured)"} <= names
+    else:
+        assert "python -m samviz.bench.forward" in text
+
+
+@pytest.fixture
+def small_dense_limit(monkeypatch):
+    """The NTM's app limit lowered to 64 slots, so 128 slots is above it (a small, fast stand-in for 2^20)."""
+    limited = dataclasses.replace(kinds.KINDS["ntm"], app_slot_limit=64)
+    monkeypatch.setitem(kinds.KINDS, "ntm", limited)
+    from samviz.app import loaders
+    ran = []
+    real = loaders.get_trace
+
+    def recording(kind, *args, **kwargs):
+        ran.append(kind)
+        return real(kind, *args, **kwargs)
+    monkeypatch.setattr(loaders, "get_trace", recording)
+    return ran
+
+
+def test_compare_above_the_dense_limit_shows_the_refusal_and_an_estimate(small_dense_limit):
+    at = AppTest.from_function(_compare, default_timeout=TIMEOUT).run()
+    small_dense_limit.clear()
+    at.sidebar.selectbox(key="keep_compare_slots").set_value(128).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "ntm" not in small_dense_limit and "sam" in small_dense_limit      # the dense model never ran
+    assert any("NTM runs with at most 64 memory slots here, not 128" in w.value and "estimate" in w.value
+               for w in at.warning)
+    assert any("NTM — not run" in h.value for h in at.subheader)
+    ntm = cost.step_cost("ntm", 128, 20, 1)
+    assert _metrics(at, "rows / step") == ["128"]
+    assert _metrics(at, "multiply-adds / step")[0] == f"{ntm.multiply_adds:,}"
+    from samviz.app.pages.compare import dense_estimate
+    estimate = dense_estimate("copy", "ntm", 128)
+    shown = _metrics(at, "forward ms / step (estimate)")
+    assert shown == (["—"] if estimate is None else [f"{estimate['ms']:.3g}"])
+    if estimate is not None:
+        figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                      if "stored sweep" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        drawn = [t for t in figure["data"] if t.get("name") == "NTM: estimate (not run)"]
+        assert drawn and drawn[0]["x"][-1] == 128 and drawn[0]["y"][-1] == pytest.approx(estimate["ms"])
+
+
+@pytest.mark.slow
+def test_compare_at_a_large_sparse_memory_does_not_run_the_dense_model():
+    from samviz.app import params
+    large = [c for c in params.slot_choices("sam") if c != "default" and c > kinds.spec("ntm").app_slot_limit]
+    if not large:
+        pytest.skip("the sparse kinds are not offered above the dense limit yet (params.slot_choices)")
+    at = AppTest.from_function(_compare, default_timeout=600).run()
+    at.sidebar.selectbox(key="keep_compare_slots").set_value(large[0]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("NTM — not run" in h.value for h in at.subheader)
+    assert _metrics(at, "rows / step") == [f"{large[0]:,}"]
+
+
+SETTING = {"batch": 8, "steps": 10, "heads": 4, "k": 4, "word_size": 32, "peak_mib": 1.0}
+
+
+def test_crossovers_never_mix_machines():
+    rows = [{"model": "ntm", "index": None, "slots": n, "ms_per_step": ms, "status": "ok", "machine": m, **SETTING}
+            for n, ms, m in ((32, 1.0, "A"), (64, 4.0, "A"), (1024, 10.0, "B"), (2048, 20.0, "B"))]
+    rows += [{"model": "sam", "index": "exact", "slots": n, "ms_per_step": 2.0, "status": "ok", "machine": m, **SETTING}
+             for n, m in ((32, "A"), (64, "A"), (1024, "B"), (2048, "B"))]
+    table = plots.crossovers(rows)
+    assert [(e["machine"], e["result"].status) for e in table] == [("A", "crosses"), ("B", "sparse_faster")]
+    assert table[0]["result"].n == pytest.approx(45.254833995939045)      # sqrt(32·64): ratios 1/2 and 2
+    figure = plots.speed_figure(rows, references=False, crossings=table)
+    assert [round(shape["x0"], 6) for shape in figure.layout.shapes] == [pytest.approx(45.254834)]
+
+
+def test_scaling_lab_states_the_crossover_of_its_shipped_curves(tmp_path, monkeypatch):
+    from samviz.app.pages.scaling_lab import shipped_rows
+    from samviz.bench import runner
+    monkeypatch.setenv(runner.LOCK_ENV, str(tmp_path / "bench.lock"))
+    rows = shipped_rows()
+    if not rows:
+        pytest.skip("no shipped results")
+    at = AppTest.from_function(_lab, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = _text(at)
+    first = plots.settings(rows)[0]
+    for entry in plots.crossovers([r for r in rows if plots.setting(r) == first]):
+        assert entry["text"] in text
+    assert "Why [Compare](compare) finds a different N" in text
