@@ -119,3 +119,11 @@ def test_extrapolate_power_law_by_hand():
     assert estimate["from_slots"] == [10, 100, 1000]     # the three largest sizes
     with pytest.raises(ValueError, match="at least 2"):
         cost.extrapolate([(10, 1.0)], 100)
+
+
+def test_crossover_names_the_sizes_that_disagree():
+    result = cost.crossover([(32, 3.0, 2.0), (64, 1.0, 2.0), (128, 4.0, 2.0), (256, 1.0, 2.0), (512, 8.0, 2.0)])
+    assert (result.below, result.above, result.against) == (64, 128, (32, 256))
+    assert "at N = 32, 256 the ratio is on the other side of 1" in cost.crossover_sentence(result, "NTM", "SAM")
+    clean = cost.crossover([(32, 1.0, 2.0), (64, 4.0, 2.0)])
+    assert clean.against == () and "back and forth" not in cost.crossover_sentence(clean, "NTM", "SAM")

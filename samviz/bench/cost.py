@@ -138,6 +138,8 @@ class Crossover:
     low: int | None = None
     high: int | None = None
     points: int = 0
+    against: tuple = ()           # measured sizes on the other side of 1 than the crossing says (noise): sizes
+                                  # below it where the sparse model was already faster, or above it where it was not
 
 
 def crossover(points) -> Crossover:
@@ -159,17 +161,21 @@ def crossover(points) -> Crossover:
     low, high = sizes[0], sizes[-1]
     for a, b in zip(sizes, sizes[1:], strict=False):
         ra, rb = clean[a], clean[b]
-        if ra == 0:
-            return Crossover("crosses", float(a), a, a, low, high, len(sizes))
-        if ra < 0 and rb == 0:
-            return Crossover("crosses", float(b), b, b, low, high, len(sizes))
+        if ra == 0 or (ra < 0 and rb == 0):
+            at = a if ra == 0 else b
+            return Crossover("crosses", float(at), at, at, low, high, len(sizes), _against(clean, at, at))
         if ra < 0 < rb:
             la, lb = math.log(a), math.log(b)
             n = math.exp(la + (lb - la) * (0 - ra) / (rb - ra))
-            return Crossover("crosses", n, a, b, low, high, len(sizes))
+            return Crossover("crosses", n, a, b, low, high, len(sizes), _against(clean, a, b))
     if all(clean[s] > 0 for s in sizes):
         return Crossover("sparse_faster", low=low, high=high, points=len(sizes))
     return Crossover("dense_faster", low=low, high=high, points=len(sizes))
+
+
+def _against(log_ratios: dict, below: int, above: int) -> tuple:
+    return tuple(n for n in sorted(log_ratios)
+                 if (n < below and log_ratios[n] > 0) or (n > above and log_ratios[n] < 0))
 
 
 def power_text(n: int) -> str:
@@ -190,9 +196,15 @@ def crossover_sentence(result: Crossover, dense: str, sparse: str) -> str:
         return (f"No crossover within the measured range {span}: {dense} is faster than {sparse} at every measured "
                 "size, so the curves cross above it, if at all.")
     if result.below == result.above:
-        return f"{sparse} and {dense} take the same time at N = {result.below:,} (measured over {span})."
-    return (f"{sparse} overtakes {dense} at N ≈ {round(result.n):,}, between the measured sizes "
-            f"{result.below:,} and {result.above:,} (interpolated on log N; measured over {span}).")
+        text = f"{sparse} and {dense} take the same time at N = {result.below:,} (measured over {span})."
+    else:
+        text = (f"{sparse} overtakes {dense} at N ≈ {round(result.n):,}, between the measured sizes "
+                f"{result.below:,} and {result.above:,} (interpolated on log N; measured over {span}).")
+    if result.against:
+        sizes = ", ".join(f"{n:,}" for n in result.against)
+        text += (f" The measured curves also cross back and forth (at N = {sizes} the ratio is on the other side "
+                 "of 1): they are close there and the timings noisy, so read this size as approximate.")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------- extrapolation

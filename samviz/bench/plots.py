@@ -124,6 +124,12 @@ def ratios(rows: list[dict]) -> list[dict]:
     return table
 
 
+def display_name(name: str) -> str:
+    """"sam-faiss" -> "SAM (faiss)", "ntm" -> "NTM"."""
+    kind, _, index = name.partition("-")
+    return kind.upper() + (f" ({index})" if index else "")
+
+
 def crossovers(rows: list[dict]) -> list[dict]:
     """For each (dense, sparse) pair of PAIRS measured at 2 or more common sizes on one machine (one setting is
     assumed: pass rows of one setting): where dense ms ÷ sparse ms crosses 1 (samviz.bench.cost.crossover).
@@ -141,7 +147,7 @@ def crossovers(rows: list[dict]) -> list[dict]:
                 continue
             result = crossover([(n, d[n], s[n]) for n in common])
             table.append({"dense": dense, "sparse": sparse, "machine": machine, "result": result,
-                          "text": crossover_sentence(result, dense.upper(), sparse.upper())})
+                          "text": crossover_sentence(result, display_name(dense), display_name(sparse))})
     return table
 
 

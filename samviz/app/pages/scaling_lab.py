@@ -164,9 +164,11 @@ def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
     if not crossings:
         st.caption("No dense and sparse model measured at two or more common sizes on one machine here.")
         return
-    machines = {entry["machine"] for entry in crossings}
-    st.markdown("\n".join(f"- {entry['text']}" + (f" *(measured on {entry['machine']})*" if len(machines) > 1 else "")
-                          for entry in crossings))
+    machines = list(dict.fromkeys(entry["machine"] for entry in crossings))
+    for machine in machines:
+        mine = [entry for entry in crossings if entry["machine"] == machine]
+        st.markdown((f"Measured on {machine}:\n" if len(machines) > 1 else "")
+                    + "\n".join(f"- {entry['text']}" for entry in mine))
     st.caption(
         "The crossover is where dense ms ÷ sparse ms passes 1, interpolated on log N between the two measured sizes "
         "around it; curves measured on different machines are never mixed. **Why [Compare](compare) finds a "
