@@ -5,6 +5,7 @@ same budget, then summarise updates-to-target and the best validation score, med
         --steps 8000 --variant jittered: --variant zero:--initial-rows=zero --out runs/curves
     python scripts/learning_curves.py summary --out runs/curves          # markdown table
     python scripts/learning_curves.py summary --out runs/curves --json   # one JSON object per row
+    python scripts/learning_curves.py export --out runs/curves --to assets/learning_curves/curves.jsonl  # the app's
 
 Each run is an ordinary `python -m samviz.train` run in OUT/<model>-<task>-<variant>-s<seed>, started with
 --resume when its folder already has a training state, so the grid can be stopped and continued at any time.
@@ -22,13 +23,13 @@ import json
 import os
 from pathlib import Path
 import shlex
-import statistics
 import subprocess
 import sys
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from anywhere without installing
 
+from samviz import learning_curves  # noqa: E402
 from samviz.kinds import MODELS  # noqa: E402
 from samviz.tasks import NAMES, TARGETS  # noqa: E402
 
@@ -63,47 +64,31 @@ def train_one(out: Path, model: str, task: str, variant: tuple[str, list[str]], 
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def read_run(folder: Path, task: str) -> dict | None:
-    log = folder / "train_log.jsonl"
-    if not log.exists():
-        return None
-    validations = []
-    for line in log.read_text().splitlines():
-        row = json.loads(line)
-        if "validation_bit_errors" in row:
-            validations.append((row["step"], row["validation_bit_errors"]))
-    if not validations:
-        return None
-    reached = next((step for step, errors in validations if errors <= TARGETS[task]), None)
-    return {"updates": validations[-1][0], "best": min(errors for _, errors in validations), "reached": reached,
-            "curve": validations}
-
-
-def summary(out: Path, as_json: bool, every: int = 2000) -> None:
-    groups: dict[tuple, list[tuple[int, dict]]] = {}
+def grid_runs(out: Path) -> list[learning_curves.Run]:
+    """Every run folder OUT/<model>-<task>-<variant>-s<seed> with validations, as learning_curves.Run."""
+    runs = []
     for folder in sorted(p for p in out.iterdir() if p.is_dir()):
         name, _, seed = folder.name.rpartition("-s")
-        model, task_and_variant = name.split("-", 1)
+        model, _, task_and_variant = name.partition("-")
         task = next((t for t in NAMES if task_and_variant.startswith(t + "-")), None)
         if task is None or not seed.isdigit():
             continue
-        variant = task_and_variant[len(task) + 1:]
-        result = read_run(folder, task)
-        if result is not None:
-            groups.setdefault((model, task, variant), []).append((int(seed), result))
+        run = learning_curves.read_training_log(folder, model, task, task_and_variant[len(task) + 1:], int(seed))
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def summary(out: Path, as_json: bool, every: int = 2000) -> None:
+    groups = learning_curves.group(grid_runs(out))
     rows = []
-    for (model, task, variant), runs in sorted(groups.items()):
-        reached = [r["reached"] for _, r in runs]
-        done = [value for value in reached if value is not None]
-        # a run that has not reached the target counts as "more than its updates so far" in the median
-        keyed = sorted((value if value is not None else float("inf")) for value in reached)
-        median = statistics.median(keyed) if keyed else None
-        rows.append({"model": model, "task": task, "variant": variant, "seeds": [s for s, _ in runs],
-                     "target": TARGETS[task], "updates_to_target": reached,
-                     "median_updates_to_target": None if median in (None, float("inf")) else median,
-                     "reached": f"{len(done)}/{len(runs)}",
-                     "best_validation": [round(r["best"], 3) for _, r in runs],
-                     "updates_done": [r["updates"] for _, r in runs]})
+    for g in groups:
+        median = g.median_updates_to_target
+        rows.append({"model": g.model, "task": g.task, "variant": g.variant, "seeds": [r.seed for r in g.runs],
+                     "target": TARGETS[g.task], "updates_to_target": [r.updates_to_target for r in g.runs],
+                     "median_updates_to_target": median, "reached": f"{g.reached}/{len(g.runs)}",
+                     "best_validation": [round(r.best, 3) for r in g.runs],
+                     "updates_done": [r.updates_done for r in g.runs]})
     if as_json:
         for row in rows:
             print(json.dumps(row))
@@ -120,16 +105,9 @@ def summary(out: Path, as_json: bool, every: int = 2000) -> None:
     curve_table(groups, every)
 
 
-def value_at(curve: list[tuple[int, float]], updates: int) -> float | None:
-    """The validation at `updates` (the last one at or before it), None when the run has not got that far."""
-    if not curve or curve[-1][0] < updates:
-        return None
-    return [errors for step, errors in curve if step <= updates][-1]
-
-
-def curve_table(groups: dict, every: int) -> None:
+def curve_table(groups: list[learning_curves.Group], every: int) -> None:
     """The learning curves as a table: median [min, max] over seeds of the validation bit errors every `every`."""
-    longest = max((r["curve"][-1][0] for runs in groups.values() for _, r in runs), default=0)
+    longest = max((r.updates_done for g in groups for r in g.runs), default=0)
     marks = list(range(every, longest + 1, every))
     if not marks:
         return
@@ -137,13 +115,25 @@ def curve_table(groups: dict, every: int) -> None:
           "updates")
     print("| model | task | variant | " + " | ".join(f"{m:,}" for m in marks) + " |")
     print("|---|---|---|" + "---|" * len(marks))
-    for (model, task, variant), runs in sorted(groups.items()):
+    for g in groups:
+        band = {mark: (median, low, high, seeds) for mark, median, low, high, seeds in g.band(every)}
         cells = []
         for mark in marks:
-            values = [v for v in (value_at(r["curve"], mark) for _, r in runs) if v is not None]
-            cells.append(f"{statistics.median(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
-                         + ("" if len(values) == len(runs) else f" ({len(values)} seeds)") if values else "—")
-        print(f"| {model} | {task} | {variant} | " + " | ".join(cells) + " |")
+            if mark not in band:
+                cells.append("—")
+                continue
+            median, low, high, seeds = band[mark]
+            partial = "" if seeds == len(g.runs) else f" ({seeds} seeds)"
+            cells.append(f"{median:.2f} [{low:.2f}, {high:.2f}]{partial}")
+        print(f"| {g.model} | {g.task} | {g.variant} | " + " | ".join(cells) + " |")
+
+
+def export(out: Path, to: Path) -> int:
+    """Write every run's validation curve to `to` (one JSON object per line) for the app's learning-curves page."""
+    runs = grid_runs(out)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    to.write_text("".join(run.to_json() + "\n" for run in runs))
+    return len(runs)
 
 
 def positive_list(text: str, choices=None, kind=str) -> list:
@@ -176,7 +166,17 @@ def main(argv=None) -> int:
     show.add_argument("--out", type=Path, default=ROOT / "runs" / "curves")
     show.add_argument("--json", action="store_true")
     show.add_argument("--every", type=int, default=2000, help="updates between the curve table's columns")
+    save = sub.add_parser("export", help="write the runs' curves for the app (assets/learning_curves/NAME.jsonl)")
+    save.add_argument("--out", type=Path, default=ROOT / "runs" / "curves")
+    save.add_argument("--to", type=Path, required=True, help="e.g. assets/learning_curves/sam-recall-16k.jsonl")
     args = parser.parse_args(argv)
+    if args.command == "export":
+        if not args.out.is_dir():
+            parser.error(f"no runs in {args.out}")
+        if args.to.suffix != ".jsonl":
+            parser.error("--to must name a .jsonl file")
+        print(f"{export(args.out, args.to)} runs written to {args.to}")
+        return 0
     if args.command == "summary":
         if not args.out.is_dir():
             parser.error(f"no runs in {args.out}")

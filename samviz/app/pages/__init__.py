@@ -39,7 +39,12 @@ def learn_page() -> None:
     _render("learn")
 
 
-PAGE_PATHS = ("story", "player", "compare", "scaling_lab", "learn")     # every page's url_path (page_objects)
+def learning_curves_page() -> None:
+    _render("learning_curves")
+
+
+# every page's url_path (page_objects)
+PAGE_PATHS = ("story", "player", "compare", "scaling_lab", "learning_curves", "learn")
 
 
 def at_landing(url: str | None) -> bool:
@@ -78,6 +83,8 @@ def page_objects(player_first: bool = False) -> dict:
         "compare": st.Page(compare_page, title="Compare", icon=":material/compare_arrows:", url_path="compare"),
         "scaling_lab": st.Page(scaling_lab_page, title="Scaling lab", icon=":material/monitoring:",
                                url_path="scaling_lab"),
+        "learning_curves": st.Page(learning_curves_page, title="Learning curves", icon=":material/show_chart:",
+                                   url_path="learning_curves"),
         "learn": st.Page(learn_page, title="Learn", icon=":material/school:", url_path="learn"),
     }
     if not player_first:

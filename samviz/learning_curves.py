@@ -1,0 +1,164 @@
+"""Learning curves: validation bit errors against training updates, read from training logs, and what they say.
+
+Two sources, one shape (a `Run`):
+- the shipped checkpoints: each pretrained/<name>/meta.json keeps its run's validations and command
+  (one seed per model and task, each trained with its own settings — not a controlled comparison);
+- experiment grids (scripts/learning_curves.py): several seeds per (model, task, variant) with the same
+  budget; `scripts/learning_curves.py export` writes them to assets/learning_curves/<grid>.jsonl, one JSON
+  object per run, which `read_runs` loads.
+
+"Updates to target" is the first validation (on the task's full level range) at or below the task's target
+(samviz.tasks.TARGETS); a run that never got there has None. Plain data, no torch: the app reads it cheaply.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import json
+from pathlib import Path
+import statistics
+
+from samviz.paths import ASSETS_DIR, PRETRAINED_DIR
+from samviz.tasks import TARGETS
+
+CURVES_DIR = ASSETS_DIR / "learning_curves"
+MAX_RUN_FILE_BYTES = 16 << 20     # an exported grid is a few hundred KB; refuse anything far larger
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run's validation curve."""
+    model: str                    # "sam"
+    task: str                     # "associative_recall"
+    variant: str                  # "shipped", or the grid's variant name ("jittered", "zero", ...)
+    seed: int
+    curve: tuple[tuple[int, float], ...]   # (updates, validation bit errors per sequence), increasing updates
+    command: str = ""             # how it was trained
+
+    @property
+    def target(self) -> float:
+        return TARGETS[self.task]
+
+    @property
+    def updates_done(self) -> int:
+        return self.curve[-1][0] if self.curve else 0
+
+    @property
+    def best(self) -> float | None:
+        return min(errors for _, errors in self.curve) if self.curve else None
+
+    @property
+    def updates_to_target(self) -> int | None:
+        """The first validation at or below the target, None when the run never reached it."""
+        return next((step for step, errors in self.curve if errors <= self.target), None)
+
+    def value_at(self, updates: int) -> float | None:
+        """The validation at `updates` (the last one at or before it); None before the first or past the end."""
+        if not self.curve or updates > self.updates_done or updates < self.curve[0][0]:
+            return None
+        return [errors for step, errors in self.curve if step <= updates][-1]
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "curve": [list(point) for point in self.curve]})
+
+
+def run_from_dict(row: dict) -> Run:
+    """A Run from an exported JSON object; ValueError naming what is wrong."""
+    try:
+        task = str(row["task"])
+        if task not in TARGETS:
+            raise ValueError(f"unknown task {task!r}")
+        curve = tuple((int(step), float(errors)) for step, errors in row["curve"])
+        return Run(model=str(row["model"]), task=task, variant=str(row["variant"]), seed=int(row["seed"]),
+                   curve=curve, command=str(row.get("command", "")))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a learning-curve run: {error}") from None
+
+
+def read_runs(path: Path) -> list[Run]:
+    """Runs from an exported grid file (one JSON object per line)."""
+    path = Path(path)
+    if path.stat().st_size > MAX_RUN_FILE_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_RUN_FILE_BYTES >> 20} MiB; not a learning-curve export")
+    return [run_from_dict(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_training_log(folder: Path, model: str, task: str, variant: str, seed: int) -> Run | None:
+    """A Run from a `python -m samviz.train` run folder's train_log.jsonl (validations only); None without one."""
+    log = Path(folder) / "train_log.jsonl"
+    if not log.exists():
+        return None
+    curve = []
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        if "validation_bit_errors" in row:
+            curve.append((int(row["step"]), float(row["validation_bit_errors"])))
+    command = ""
+    meta = Path(folder) / "meta.json"
+    if meta.exists():
+        command = json.loads(meta.read_text()).get("command", "")
+    return Run(model, task, variant, seed, tuple(curve), command) if curve else None
+
+
+def shipped_runs(directory: Path = PRETRAINED_DIR) -> list[Run]:
+    """The shipped checkpoints' training curves, from each meta.json's validations (scheduled ones only)."""
+    runs = []
+    for meta_path in sorted(Path(directory).glob("*/meta.json")):
+        meta = json.loads(meta_path.read_text())
+        model = meta.get("config", {}).get("kind") or meta_path.parent.name.split("-", 1)[0]
+        task = meta.get("task")
+        if task not in TARGETS:
+            continue
+        curve = tuple((int(v["step"]), float(v["bit_errors"])) for v in meta.get("validations", [])
+                      if v.get("scheduled", True))
+        if curve:
+            runs.append(Run(model, task, "shipped", int(meta.get("training", {}).get("seed", 0)), curve,
+                            meta.get("command", "")))
+    return runs
+
+
+@dataclass(frozen=True)
+class Group:
+    """Every seed of one (model, task, variant), summarised."""
+    model: str
+    task: str
+    variant: str
+    runs: tuple[Run, ...]
+
+    @property
+    def reached(self) -> int:
+        return sum(run.updates_to_target is not None for run in self.runs)
+
+    @property
+    def median_updates_to_target(self) -> float | None:
+        """Median over seeds, a run that never reached the target counting as more than any that did; None when
+        the median itself is such a run (fewer than half reached it)."""
+        keyed = sorted(run.updates_to_target if run.updates_to_target is not None else float("inf")
+                       for run in self.runs)
+        median = statistics.median(keyed) if keyed else float("inf")
+        return None if median == float("inf") else median
+
+    def band(self, every: int) -> list[tuple[int, float, float, float, int]]:
+        """(updates, median, min, max, seeds there) over the seeds' validations every `every` updates, from
+        `every` to the longest run; a run that has stopped (reached its target or was cut) drops out."""
+        longest = max((run.updates_done for run in self.runs), default=0)
+        points = []
+        for mark in range(every, longest + 1, every):
+            values = [v for v in (run.value_at(mark) for run in self.runs) if v is not None]
+            if values:
+                points.append((mark, statistics.median(values), min(values), max(values), len(values)))
+        return points
+
+
+def group(runs: list[Run]) -> list[Group]:
+    """Runs grouped by (model, task, variant), sorted; the runs in each by seed."""
+    keyed: dict[tuple[str, str, str], list[Run]] = {}
+    for run in runs:
+        keyed.setdefault((run.model, run.task, run.variant), []).append(run)
+    return [Group(*key, tuple(sorted(members, key=lambda r: r.seed))) for key, members in sorted(keyed.items())]
+
+
+def exported_grids(directory: Path = CURVES_DIR) -> dict[str, list[Run]]:
+    """Every exported grid under assets/learning_curves/, by file stem."""
+    if not Path(directory).is_dir():
+        return {}
+    return {path.stem: read_runs(path) for path in sorted(Path(directory).glob("*.jsonl"))}

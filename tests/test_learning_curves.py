@@ -1,0 +1,119 @@
+"""Learning curves: updates to target, medians over seeds, the exported grids and the page that draws them.
+
+Hand-made runs with known answers, the shipped checkpoints' own logs, and the page through AppTest.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz import learning_curves as curves
+from samviz.app.pages import learning_curves as page
+from samviz.paths import PRETRAINED_DIR
+
+
+def run(curve, seed=1, task="associative_recall", variant="v", model="sam") -> curves.Run:
+    return curves.Run(model, task, variant, seed, tuple(curve))
+
+
+def test_updates_to_target_is_the_first_validation_at_or_below_the_target():
+    # associative recall's target is 0.5: 0.6 is above, 0.5 is at it (counts), later dips do not matter
+    assert run([(250, 3.0), (500, 0.6), (750, 0.5), (1000, 0.1)]).updates_to_target == 750
+    assert run([(250, 3.0), (500, 0.51)]).updates_to_target is None
+    assert run([(250, 0.09)], task="copy").updates_to_target == 250        # copy's target is 0.1
+
+
+def test_value_at_is_the_last_validation_at_or_before_and_nothing_outside_the_run():
+    r = run([(250, 4.0), (500, 3.0), (750, 2.0)])
+    assert r.value_at(500) == 3.0 and r.value_at(600) == 3.0 and r.value_at(750) == 2.0
+    assert r.value_at(100) is None and r.value_at(1000) is None
+    assert r.best == 2.0 and r.updates_done == 750
+
+
+def test_median_updates_to_target_counts_a_miss_as_more_than_any_hit():
+    hits = [run([(100, 1.0), (200, 0.4)], seed=1), run([(100, 0.3)], seed=2), run([(300, 0.2)], seed=3)]
+    assert curves.group(hits)[0].median_updates_to_target == 200           # 100, 200, 300
+    one_miss = hits[:2] + [run([(300, 0.9)], seed=3)]
+    assert curves.group(one_miss)[0].median_updates_to_target == 200       # 100, 200, inf
+    two_misses = hits[:1] + [run([(300, 0.9)], seed=2), run([(300, 0.8)], seed=3)]
+    g = curves.group(two_misses)[0]
+    assert g.median_updates_to_target is None and g.reached == 1           # 200, inf, inf: the median missed
+
+
+def test_band_is_median_min_max_over_the_seeds_still_running():
+    a = run([(1000, 4.0), (2000, 2.0)], seed=1)
+    b = run([(1000, 6.0), (2000, 3.0), (3000, 1.0)], seed=2)
+    c = run([(1000, 5.0)], seed=3)                                         # stopped at 1000 updates
+    (g,) = curves.group([b, c, a])
+    assert [r.seed for r in g.runs] == [1, 2, 3]
+    assert g.band(1000) == [(1000, 5.0, 4.0, 6.0, 3), (2000, 2.5, 2.0, 3.0, 2), (3000, 1.0, 1.0, 1.0, 1)]
+
+
+def test_groups_are_split_by_model_task_and_variant():
+    runs = [run([(1, 1.0)], variant="zero"), run([(1, 1.0)], variant="jittered"), run([(1, 1.0)], model="ntm")]
+    assert [(g.model, g.variant) for g in curves.group(runs)] == [("ntm", "v"), ("sam", "jittered"), ("sam", "zero")]
+
+
+def test_export_round_trip_and_bad_files(tmp_path):
+    runs = [run([(250, 2.0), (500, 0.4)], seed=1), run([(250, 3.0)], seed=2, task="copy", model="ntm")]
+    path = tmp_path / "grid.jsonl"
+    path.write_text("".join(r.to_json() + "\n" for r in runs))
+    assert curves.read_runs(path) == runs
+    assert curves.exported_grids(tmp_path) == {"grid": runs}
+    path.write_text(json.dumps({"model": "sam", "task": "juggling", "variant": "v", "seed": 1, "curve": []}) + "\n")
+    with pytest.raises(ValueError, match="juggling"):
+        curves.read_runs(path)
+    path.write_text(json.dumps({"model": "sam"}) + "\n")
+    with pytest.raises(ValueError, match="not a learning-curve run"):
+        curves.read_runs(path)
+
+
+def test_read_training_log_keeps_the_validations_only(tmp_path):
+    (tmp_path / "train_log.jsonl").write_text(
+        '{"step": 250, "validation_bit_errors": 3.5, "level": 2}\n{"step": 250, "loss": 0.3, "bit_errors": 1.0}\n'
+        '{"step": 500, "validation_bit_errors": 0.4, "level": 4}\n')
+    (tmp_path / "meta.json").write_text(json.dumps({"command": "python -m samviz.train --seed 7"}))
+    r = curves.read_training_log(tmp_path, "sam", "associative_recall", "zero", 7)
+    assert r.curve == ((250, 3.5), (500, 0.4)) and r.updates_to_target == 500 and r.command.endswith("--seed 7")
+    assert curves.read_training_log(tmp_path / "missing", "sam", "copy", "v", 1) is None
+
+
+def test_shipped_runs_are_every_checkpoint_s_scheduled_validations():
+    runs = {(r.model, r.task): r for r in curves.shipped_runs()}
+    for meta_path in PRETRAINED_DIR.glob("*/meta.json"):
+        meta = json.loads(meta_path.read_text())
+        expected = [(v["step"], v["bit_errors"]) for v in meta["validations"] if v.get("scheduled", True)]
+        r = runs[(meta["config"]["kind"], meta["task"])]
+        assert list(r.curve) == expected and r.command == meta["command"]
+
+
+def test_the_comparison_sentence_says_what_the_numbers_say():
+    ntm = run([(1000, 1.0), (2000, 0.4)], model="ntm")
+    fast, slow = run([(1000, 0.3)]), run([(1000, 2.0), (8000, 0.2)])
+    assert page.comparison_sentence([ntm, fast], "associative_recall").endswith(
+        "SAM needed 2.0× fewer updates than the NTM.")
+    assert "NTM reached the target at 2,000 updates and SAM at 8,000: SAM needed 4.0× more" in \
+        page.comparison_sentence([ntm, slow], "associative_recall")
+    assert "SAM at not reached" in page.comparison_sentence([ntm, run([(1000, 2.0)])], "associative_recall")
+    assert page.comparison_sentence([ntm], "associative_recall") is None
+
+
+def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
+    at = AppTest.from_string("from samviz.app import pages\npages.learning_curves_page()\n", default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shipped = curves.shipped_runs()
+    tasks = {r.task for r in shipped}
+    grids = curves.exported_grids()
+    assert len(at.get("plotly_chart")) == len(tasks) + len(grids)
+    text = " ".join(m.value for m in at.markdown)
+    for task in tasks:
+        sentence = page.comparison_sentence([r for r in shipped if r.task == task], task)
+        if sentence:
+            assert sentence in text
+    tables = [frame.value for frame in at.dataframe]
+    shown = {(row["model"], row["updates to target"]) for table in tables[:len(tasks)] for _, row in table.iterrows()}
+    for r in shipped:
+        assert (r.model.upper(), page._updates(r.updates_to_target)) in shown
+    assert "Fig. 2" in text
