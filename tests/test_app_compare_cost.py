@@ -102,11 +102,28 @@ def test_compare_above_the_dense_limit_shows_the_refusal_and_an_estimate(small_d
     estimate = dense_estimate("copy", "ntm", 128)
     shown = _metrics(at, "forward ms / step (estimate)")
     assert shown == (["—"] if estimate is None else [f"{estimate['ms']:.3g}"])
-    if estimate is not None:
+    if estimate is not None:       # 128 slots is in the stored sweep: its measurement there, drawn on its curve
+        assert estimate["measured"]
         figure = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                       if "stored sweep" in json.loads(c.proto.spec)["layout"]["title"]["text"])
-        drawn = [t for t in figure["data"] if t.get("name") == "NTM: estimate (not run)"]
-        assert drawn and drawn[0]["x"][-1] == 128 and drawn[0]["y"][-1] == pytest.approx(estimate["ms"])
+        curve = next(t for t in figure["data"] if t.get("name") == "NTM (measured)")
+        assert estimate["ms"] == curve["y"][curve["x"].index(128)]
+
+
+def test_dense_estimate_beyond_the_sweep_is_an_extrapolation(monkeypatch):
+    from samviz.app.pages import compare
+    monkeypatch.setattr(compare, "_sweep", lambda task, kind, index: [(1024, 1.0), (2048, 2.0), (4096, 4.0)])
+    beyond = compare.dense_estimate("copy", "ntm", 1 << 20)
+    assert not beyond["measured"] and beyond["slope"] == pytest.approx(1)
+    assert beyond["ms"] == pytest.approx(4.0 * 2 ** 20 / 4096)
+    assert beyond["start"] == (4096, 4.0)
+    assert compare.dense_estimate("copy", "ntm", 2048)["measured"]
+    monkeypatch.setattr(compare, "_sweep", lambda task, kind, index: [])
+    assert compare.dense_estimate("copy", "ntm", 1 << 20) is None
+    figure = plots.crossover_figure({"NTM": [(1024, 1.0), (4096, 4.0)]},
+                                    estimates={"NTM": (1 << 20, beyond["ms"], beyond["start"])})
+    drawn = [t for t in figure.data if t.name == "NTM: estimate (not run)"]
+    assert drawn and drawn[0].x[-1] == 1 << 20 and drawn[0].y[-1] == pytest.approx(1024.0)
 
 
 @pytest.mark.slow

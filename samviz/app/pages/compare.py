@@ -141,20 +141,26 @@ def _sweep_source(task: str) -> str:
 
 
 def dense_estimate(task: str, kind: str, slots: int) -> dict | None:
-    """The dense model's forward ms/step at `slots`, extrapolated from the stored sweep, or None without one."""
+    """The dense model's forward ms/step at `slots` without running it here: the stored sweep's own measurement
+    at that size ("measured": True), else a power law through its largest measured sizes, extrapolated
+    (samviz.bench.cost.extrapolate). None without a sweep of at least 2 sizes."""
     points = _sweep(task, kind, None)
+    measured = dict(points)
+    if slots in measured:
+        return {"ms": measured[slots], "measured": True, "slope": None, "from_slots": [slots],
+                "start": (slots, measured[slots])}
     try:
         estimate = cost.extrapolate(points, slots)
     except ValueError:
         return None
     last = max(estimate["from_slots"])
-    return {**estimate, "start": (last, dict(points)[last])}
+    return {**estimate, "measured": False, "start": (last, measured[last])}
 
 
 def _refused_column(kind: str, s: dict, slots: int, estimate: dict | None) -> None:
     st.subheader(f"{kind.upper()} — not run")
     st.warning(f"{params.slot_limit_message(slots, kind)}. What it would compute at N = {slots:,} is counted below; "
-               "its time is an **estimate**, not a measurement.")
+               "its time is an **estimate**, not a measurement on this page.")
     model, _ = loaders.load_model(kind, s["task"], INDEXES[0], "default")   # its word size and heads (not N)
     step = _step_cost(model, kind, slots)
     a, b = st.columns(2)
@@ -162,6 +168,10 @@ def _refused_column(kind: str, s: dict, slots: int, estimate: dict | None) -> No
     a.metric("rows / step", f"{step.rows_touched:,}", help="A dense step weights every one of the N rows.")
     if estimate is None:
         b.metric("forward ms / step (estimate)", "—", help="No stored forward sweep to extrapolate from.")
+    elif estimate["measured"]:
+        b.metric("forward ms / step (estimate)", f"{estimate['ms']:.3g}",
+                 help=f"Not measured now: the stored sweep's measurement of this model at N = {slots:,} (see the "
+                      "chart below).")
     else:
         sizes = ", ".join(f"{n:,}" for n in estimate["from_slots"])
         b.metric("forward ms / step (estimate)", f"{estimate['ms']:.3g}",
@@ -187,7 +197,7 @@ def _crossover_section(s: dict, runs: dict, refused: dict, slots: int | None) ->
         if run[3]:
             marks[names[kind]] = (run[0].config.memory_slots, float(np.mean(run[3])))
     estimates = {}
-    if dense in refused and refused[dense] is not None:
+    if dense in refused and refused[dense] is not None and not refused[dense]["measured"]:
         estimates[names[dense]] = (slots, refused[dense]["ms"], refused[dense]["start"])
     left, right = st.columns([3, 2])
     left.plotly_chart(plots.crossover_figure(series, result, marks, estimates,
