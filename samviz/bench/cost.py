@@ -138,17 +138,19 @@ class Crossover:
     low: int | None = None
     high: int | None = None
     points: int = 0
-    against: tuple = ()           # measured sizes on the other side of 1 than the crossing says (noise): sizes
-                                  # below it where the sparse model was already faster, or above it where it was not
+    against: tuple = ()           # measured sizes below the crossing (or, for "dense_faster", anywhere) where the
+                                  # sparse model was already faster: noise, or curves that run close
 
 
 def crossover(points) -> Crossover:
-    """points: (N, dense ms, sparse ms) at each size both were measured (any order; non-positive times and
-    duplicates of N are dropped). The first size, from small to large, at which the ratio dense ÷ sparse goes
-    from ≤ 1 to > 1 is found; N there is interpolated linearly on log N against log(ratio):
+    """points: (N, dense ms, sparse ms) at each size both were measured (any order; non-positive or non-finite
+    times are dropped). The sparse model overtakes after the LAST measured size at which dense ÷ sparse ≤ 1, if a
+    larger size was measured: from there on it is faster at every measured size. N is interpolated linearly on
+    log N against log(ratio) between that size and the next:
         log N* = log N₁ + (log N₂ − log N₁) · (0 − log ρ₁) / (log ρ₂ − log ρ₁)
-    A ratio of exactly 1 at a measured size is that size. Noise can make the ratio cross more than once;
-    the first crossing from dense-faster to sparse-faster is the one reported."""
+    (N* = N₁ when ρ₁ = 1). Smaller sizes where the sparse model was already faster (noise, or curves that run
+    close together) are listed in `against`. Status "dense_faster": the dense model is faster at the largest
+    measured size (and `against` lists the sizes where it was not)."""
     clean = {}
     for n, dense, sparse in points:
         if n and dense and sparse and n > 0 and dense > 0 and sparse > 0 \
@@ -159,23 +161,18 @@ def crossover(points) -> Crossover:
         return Crossover("none", points=len(sizes),
                          low=sizes[0] if sizes else None, high=sizes[-1] if sizes else None)
     low, high = sizes[0], sizes[-1]
-    for a, b in zip(sizes, sizes[1:], strict=False):
-        ra, rb = clean[a], clean[b]
-        if ra == 0 or (ra < 0 and rb == 0):
-            at = a if ra == 0 else b
-            return Crossover("crosses", float(at), at, at, low, high, len(sizes), _against(clean, at, at))
-        if ra < 0 < rb:
-            la, lb = math.log(a), math.log(b)
-            n = math.exp(la + (lb - la) * (0 - ra) / (rb - ra))
-            return Crossover("crosses", n, a, b, low, high, len(sizes), _against(clean, a, b))
-    if all(clean[s] > 0 for s in sizes):
+    behind = [n for n in sizes if clean[n] <= 0]
+    if not behind:
         return Crossover("sparse_faster", low=low, high=high, points=len(sizes))
-    return Crossover("dense_faster", low=low, high=high, points=len(sizes))
-
-
-def _against(log_ratios: dict, below: int, above: int) -> tuple:
-    return tuple(n for n in sorted(log_ratios)
-                 if (n < below and log_ratios[n] > 0) or (n > above and log_ratios[n] < 0))
+    if behind[-1] == high:
+        return Crossover("dense_faster", low=low, high=high, points=len(sizes),
+                         against=tuple(n for n in sizes if clean[n] > 0))
+    a = behind[-1]
+    b = sizes[sizes.index(a) + 1]
+    ra, rb = clean[a], clean[b]
+    la, lb = math.log(a), math.log(b)
+    n = math.exp(la + (lb - la) * (0 - ra) / (rb - ra))
+    return Crossover("crosses", n, a, b, low, high, len(sizes), tuple(x for x in sizes if x < a and clean[x] > 0))
 
 
 def power_text(n: int) -> str:
@@ -192,18 +189,20 @@ def crossover_sentence(result: Crossover, dense: str, sparse: str) -> str:
     if result.status == "sparse_faster":
         return (f"No crossover within the measured range {span}: {sparse} is faster than {dense} at every measured "
                 "size, so the curves cross below it.")
+    sizes = ", ".join(f"{n:,}" for n in result.against)
     if result.status == "dense_faster":
-        return (f"No crossover within the measured range {span}: {dense} is faster than {sparse} at every measured "
-                "size, so the curves cross above it, if at all.")
-    if result.below == result.above:
-        text = f"{sparse} and {dense} take the same time at N = {result.below:,} (measured over {span})."
-    else:
-        text = (f"{sparse} overtakes {dense} at N ≈ {round(result.n):,}, between the measured sizes "
-                f"{result.below:,} and {result.above:,} (interpolated on log N; measured over {span}).")
+        if not result.against:
+            return (f"No crossover within the measured range {span}: {dense} is faster than {sparse} at every "
+                    "measured size, so the curves cross above it, if at all.")
+        return (f"No lasting crossover within the measured range {span}: {dense} is faster than {sparse} at the "
+                f"largest measured size, {result.high:,} ({sparse} was faster at N = {sizes}: the curves run close "
+                "and the timings are noisy).")
+    text = (f"{sparse} overtakes {dense} at N ≈ {round(result.n):,}, between the measured sizes "
+            f"{result.below:,} and {result.above:,}, and is faster at every larger measured size (interpolated on "
+            f"log N; measured over {span}).")
     if result.against:
-        sizes = ", ".join(f"{n:,}" for n in result.against)
-        text += (f" The measured curves also cross back and forth (at N = {sizes} the ratio is on the other side "
-                 "of 1): they are close there and the timings noisy, so read this size as approximate.")
+        text += (f" It was also faster at the smaller N = {sizes}: the curves run close there and the timings "
+                 "are noisy.")
     return text
 
 
