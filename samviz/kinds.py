@@ -17,6 +17,11 @@ INDEXES = ("exact", "faiss")      # nearest-neighbour indexes a sparse core can 
 # reads and writes, so a slot accessed at step t − 1 shows 1, never 0 (samviz/trace/schema.py, "usage")
 SPARSE_USAGE_MEANING = "steps since last access, before this step's reads and writes"
 
+# The sparse kinds touch K rows per head per step, so the player records them up to 2^20 slots (issue 13 item 4);
+# what such a memory costs the server (its N×W buffer, the index over its initial rows) is bounded in
+# samviz/app/loaders.py. Dense kinds stop at 4096: every step of theirs reads and writes all N rows.
+SPARSE_APP_SLOTS = 1 << 20
+
 
 @dataclass(frozen=True)
 class KindSpec:
@@ -44,7 +49,7 @@ KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (
              core_options=("initial_rows",)),
     KindSpec("sam", "SAM (sparse access memory)", ("samviz.memory.sam", "SAMMemory"), sparse=True,
              dense_twin="dam", usage_meaning=SPARSE_USAGE_MEANING,
-             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016",
+             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=SPARSE_APP_SLOTS, paper="Rae et al. 2016",
              core_options=("k", "index", "initial_rows")),
     # the DNC's N×N link matrix makes a step O(N²): at 4096 slots one traced episode takes ~30 s of CPU
     KindSpec("dnc", "DNC (differentiable neural computer)", ("samviz.memory.dnc", "DNCMemory"), sparse=False,
@@ -53,7 +58,7 @@ KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (
              temporal_links=True),
     KindSpec("sdnc", "SDNC (sparse DNC)", ("samviz.memory.sdnc", "SDNCMemory"), sparse=True,
              dense_twin="dnc", usage_meaning=SPARSE_USAGE_MEANING,
-             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=4096, paper="Rae et al. 2016",
+             usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=SPARSE_APP_SLOTS, paper="Rae et al. 2016",
              core_options=("k", "index", "link_k", "initial_rows"), temporal_links=True),
 )}
 

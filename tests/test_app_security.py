@@ -111,10 +111,19 @@ def test_typed_bits_position_is_shown_in_the_player():
 
 
 def _limited_kind() -> str:
-    """A kind whose app slot limit is below the largest slot choice (the DNC today)."""
+    """A kind whose app slot limit is below the largest slot choice (the dense kinds today: the NTM first)."""
     kinds = [k for k in KINDS if spec(k).app_slot_limit < params.MAX_APP_SLOTS]
     assert kinds, "every kind allows the largest memory: nothing to test"
     return kinds[0]
+
+
+def _roomier_size(kind: str) -> int:
+    """The smallest slot choice above `kind`'s limit that some other kind allows (4096 → 16384 for the NTM)."""
+    return min(c for c in params.SLOT_CHOICES if c != "default" and spec(kind).app_slot_limit < c)
+
+
+def _roomier_kind(size: int) -> str:
+    return next(k for k in KINDS if spec(k).app_slot_limit >= size)
 
 
 def test_slots_above_a_kinds_limit_are_refused_with_the_reason():
@@ -144,8 +153,9 @@ def test_compare_says_why_slots_fell_back():
 
 def test_switching_to_a_kind_with_a_smaller_limit_says_so():
     kind = _limited_kind()
-    at = player({"slots": str(params.MAX_APP_SLOTS)})
-    assert at.sidebar.selectbox(key="keep_player_slots").value == params.MAX_APP_SLOTS
+    size = _roomier_size(kind)
+    at = player({"model": _roomier_kind(size), "slots": str(size), "index": "faiss"})
+    assert at.sidebar.selectbox(key="keep_player_slots").value == size
     at.sidebar.selectbox(key="keep_player_model").set_value(kind).run()
     no_exception(at)
     assert any("back to 'default'" in i.value and f"at most {spec(kind).app_slot_limit}" in i.value for i in at.info)

@@ -74,7 +74,7 @@ def test_the_budget_adds_up_and_shipped_models_fit_it():
     names = pretrained.available()
     assert names
     for name in names:
-        model = pretrained.load(name, memory_slots=params.MAX_APP_SLOTS)
+        model = pretrained.load(name, memory_slots=params.slot_limit(name.split("-")[0]))
         assert loaders.model_bytes(model) <= loaders.MODEL_BYTES_LIMIT, name
 
 

@@ -18,10 +18,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 from samviz.app import trace_stats as stats
+from samviz.kinds import KINDS
 
 MAX_CELLS = 100_000          # never draw more heatmap cells than this in one figure
 MAX_SLOT_ROWS = 256          # slot rows in the weights-over-time figure (legibility)
 MAX_USAGE_BARS = 4096        # usage vectors longer than this are binned
+NEIGHBOUR_COLUMNS = 2        # read heads side by side in the neighbours figure; more wrap to another row
 
 READ_COLOUR = "#1f77b4"
 WRITE_COLOUR = "#ff7f0e"
@@ -247,11 +249,51 @@ def weights_figure(trace, step: int, max_cells: int = MAX_CELLS) -> go.Figure:
     layout["yaxis"]["title"] = dict(text=axis)
     axes = [_suffix(i + 1) for i in range(panels)]
     layout["shapes"] = _answer_shapes(trace, axes) + _cursor_shapes(step, axes)
-    layout["meta"] = {"cursor_axes": axes}
+    # what the slot axis holds, for the page's caption (slot_scope): the caption's numbers are the figure's own
+    layout["meta"] = {"cursor_axes": axes, "slots_shown": len(slots), "slots_touched": total, "slots": n}
     height = min(900, 300 + 5 * len(slots))
     answer = "; green frame: answer phase" if stats.answer_steps(trace) else ""
     return _figure(traces, layout, "Read and write weights over slots × time", height,
                    subtitle=scope + "; red line: this step" + ("; ○ least-used slot" if lru else "") + answer)
+
+
+def slot_scope(fig: go.Figure) -> str:
+    """The weights figure's slot axis in words, from the numbers the figure itself drew (weights_figure's meta):
+    "showing the 37 slots this episode touched out of 1,048,576"."""
+    meta = fig.layout.meta or {}
+    shown, touched, n = meta.get("slots_shown", 0), meta.get("slots_touched", 0), meta.get("slots", 0)
+    if shown >= n:
+        return f"showing all {n:,} slots"
+    if shown < touched:
+        return (f"showing the {shown:,} most weighted of the {touched:,} slots this episode touched, out of "
+                f"{n:,}")
+    return f"showing the {shown:,} slots this episode touched out of {n:,}"
+
+
+def hidden_views(trace, step: int) -> list[str]:
+    """Why a view the player can show is not shown for this trace (plain sentences, our own words): the whole
+    memory M_t and the rows read (the trace keeps the memory only while N·W ≤ MEMORY_CELLS_LIMIT), the usage
+    (SAM and SDNC keep it only while N ≤ SPARSE_USAGE_LIMIT)."""
+    from samviz.trace.schema import MEMORY_CELLS_LIMIT, SPARSE_USAGE_LIMIT
+    step = stats.clamp_step(trace, step)
+    record = trace.steps[step]
+    n = stats.memory_slots(trace)
+    width = int(trace.config.get("word_size", 0) or 0)
+    out = []
+    memory = record.get("memory")
+    if not memory:
+        out.append(f"Memory M_t and the \"rows read\" panel are hidden: a trace keeps the whole memory only while "
+                   f"N × W ≤ {MEMORY_CELLS_LIMIT:,} numbers, and this one is {n:,} × {width} = {n * width:,}. "
+                   f"The rows this step wrote are shown above; its reads are the read vectors r_t.")
+    elif len(memory) * len(memory[0]) > MAX_CELLS:
+        out.append(f"Memory M_t is hidden: {len(memory):,} × {len(memory[0])} cells are more than a figure draws "
+                   f"({MAX_CELLS:,}).")
+    kind = KINDS.get(trace.model)
+    if kind is not None and kind.sparse and kind.usage_meaning and n > SPARSE_USAGE_LIMIT:
+        out.append(f"Usage is hidden: {kind.name.upper()} traces keep the usage vector (one number per slot, every "
+                   f"step) only while N ≤ {SPARSE_USAGE_LIMIT:,}; this memory has {n:,} slots. The least-used slot "
+                   f"each write chose is still marked ○ in the weights figure.")
+    return out
 
 
 def usage_figure(trace, step: int) -> go.Figure | None:
@@ -390,10 +432,15 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
         return None
     index = trace.steps[step].get("index", trace.config.get("index", "?"))
     titles = [f"head {h + 1}: recall {float(n.get('recall', float('nan'))):.2f}" for h, n in enumerate(neighbours)]
-    layout, refs = _grid(1, len(neighbours), titles, hspace=0.05, shared_y=True)
+    # at most NEIGHBOUR_COLUMNS heads side by side (the figure often has half the page): more heads wrap to
+    # further rows, so neighbouring subplot titles never run into each other (issue 12 item 8)
+    columns = min(len(neighbours), NEIGHBOUR_COLUMNS)
+    grid_rows = math.ceil(len(neighbours) / columns)
+    layout, refs = _grid(grid_rows, columns, titles, hspace=0.08, vspace=0.3 if grid_rows > 1 else 0.1,
+                         shared_y=True)
     traces = []
     for h, n in enumerate(neighbours):
-        x_ref, y_ref = refs[0][h]
+        x_ref, y_ref = refs[h // columns][h % columns]
         exact = [int(i) for i in n.get("exact", [])]
         found = [int(i) for i in n.get("found", [])]
         found_ok = ["in exact top-K" if i in exact else "missed by exact" for i in found]
@@ -410,10 +457,16 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
                            xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="slot %{text}<br>cosine %{y:.3f}<extra>exact</extra>"))
         layout[_axis_key(x_ref)]["title"] = dict(text="rank (label = slot id)")
-    layout["yaxis"]["title"] = dict(text="cosine similarity to the query")
+    for row in range(1, grid_rows):               # each row's first subplot names its axis too
+        layout[_axis_key(refs[row][0][1])]["title"] = dict(text="cosine")
+    for extra in range(len(neighbours), grid_rows * columns):     # an empty cell of the last row draws nothing
+        x_ref, y_ref = refs[extra // columns][extra % columns]
+        layout[_axis_key(x_ref)]["visible"] = False
+        layout[_axis_key(y_ref)]["visible"] = False
+    layout["yaxis"]["title"] = dict(text="cosine similarity to the query" if grid_rows == 1 else "cosine")
     layout["barmode"] = "group"
     layout["showlegend"] = False
-    return _figure(traces, layout, f"Nearest neighbours at step {step}", 360,
+    return _figure(traces, layout, f"Nearest neighbours at step {step}", 360 + 220 * (grid_rows - 1),
                    subtitle=f"{index} index (blue) vs exact top-K (grey); bar labels are slot ids")
 
 

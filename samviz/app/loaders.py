@@ -15,10 +15,24 @@ caches together stay under CACHE_BUDGET_BYTES (384 MiB), whatever is asked for:
 The rest is transient: one episode being recorded (its plain lists, up to ~75 MiB, until compacted) and
 what each session shows (figures of one episode; the traces themselves are the cache's).
 Models are only ever used read-only (eval mode, no_grad; a memory core's state is created per run).
+
+Large sparse memories (SAM and SDNC above LARGE_MEMORY_SLOTS = 4096 slots, up to 2^20; issue 13 item 4) add
+LARGE_MEMORY_BYTES on top of SERVER_BUDGET_BYTES, whatever is asked for:
+
+    one run  at a time on the server (LARGE_RUN, a lock: a second visitor waits, with a message, at most
+             LARGE_RUN_WAIT_S, then is told to try again). A run's memory is its N×W buffer plus the O(N)
+             tables of the core, the index and the trace recorder (run_bytes, an over-estimate checked against
+             the kernel's peak RSS in tests/test_player_scale.py); a model whose run_bytes passes
+             LARGE_RUN_BYTES is refused before anything is allocated.
+    one index structure  over a large memory's initial rows (samviz/memory/index_parts.py; N×(4W + 144) bytes:
+             ~240 MiB at 2^20 × 24) stays resident after a run (keep_one_large_structure); another size is read
+             back from its disk cache in about a second. Building one the first time at a size takes minutes
+             at 2^20 on a small server (all its cores); the player says so while it waits.
 """
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -41,6 +55,19 @@ TIMING_ENTRY_BYTES = 64 + 32 * MAX_STEPS    # a list of MAX_STEPS floats, genero
 UNTRAINED = dict(word_size=20, k=4, controller_size=100, link_k=8)
 
 TRACES = trace_cache.ByteBudgetLRU(TRACE_CACHE_BYTES)
+
+LARGE_MEMORY_SLOTS = 4096     # sparse memories above this many slots run one at a time (LARGE_RUN)
+LARGE_RUN_BYTES = 896 * MIB   # the most one large run may take (run_bytes); a model that would take more is refused
+HNSW_BYTES_PER_ROW = 144      # an initial-rows HNSW (M 16): 2·M int32 links per row + level bookkeeping, beside 4·W
+LARGEST_WORD = 32             # the widest word a large memory may have here (the shipped models: 20 and 24)
+LARGE_INDEX_BYTES = params.MAX_APP_SLOTS * (4 * LARGEST_WORD + HNSW_BYTES_PER_ROW)
+LARGE_MEMORY_BYTES = LARGE_RUN_BYTES + LARGE_INDEX_BYTES
+LARGE_RUN_WAIT_S = 300        # how long a visitor waits for another visitor's large run before being told to retry
+LARGE_RUN = threading.Lock()
+
+
+class ServerBusy(ValueError):
+    """Another visitor's large-memory run held the server longer than LARGE_RUN_WAIT_S."""
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -99,6 +126,11 @@ def load_model(kind: str, task: str, index: str = "exact", slots="default"):
     if model_bytes(model) > MODEL_BYTES_LIMIT:
         raise ValueError(f"the {name} model takes {model_bytes(model) / MIB:.0f} MiB, more than the app's "
                          f"{MODEL_BYTES_LIMIT // MIB} MiB per model")
+    if is_large(kind, slots) and (run_bytes(model.config) > LARGE_RUN_BYTES
+                                  or model.config.word_size > LARGEST_WORD):
+        raise ValueError(f"one episode of {name} at {int(slots):,} slots (word size {model.config.word_size}) would "
+                         f"take about {run_bytes(model.config) / MIB:.0f} MiB; this server runs large memories "
+                         f"within {LARGE_RUN_BYTES // MIB} MiB and words of at most {LARGEST_WORD} numbers")
     model.eval()
     return model, info
 
@@ -109,6 +141,107 @@ def describe_model(model) -> str:
     if spec(c.kind).sparse:
         text += f", K = {c.k}, {c.index} index"
     return text + f", LSTM controller {c.controller_size}"
+
+
+# ------------------------------------------------------------------------------------------ large memories
+
+def is_large(kind: str, slots) -> bool:
+    """A sparse memory above LARGE_MEMORY_SLOTS: runs one at a time, within LARGE_RUN_BYTES."""
+    return spec(kind).sparse and slots != "default" and int(slots) > LARGE_MEMORY_SLOTS
+
+
+def run_bytes(config) -> int:
+    """An over-estimate of the memory one traced run of a sparse model takes beyond the process (batch 1):
+    per slot, the N×W buffer and about four N×W temporaries (the recorder's exact neighbours copy and normalise
+    the memory; the exact index scores it), the R-head score rows, the usage tracker's queue and the journal's
+    and the index's position maps (~128 bytes), and the SDNC's sparse links (ids and values, K_L each way).
+    Measured (kernel peak RSS while recording at 2^18 slots, exact index; tests/test_player_scale.py checks it):
+    sam-copy 93-117 MiB against this 140 MiB, sdnc-associative_recall 164 MiB against 208 MiB."""
+    per_slot = 20 * config.word_size + 16 * config.heads + 128
+    if spec(config.kind).temporal_links:
+        per_slot += 24 * config.link_k
+    return int(config.memory_slots) * per_slot
+
+
+def index_structure(config) -> str | None:
+    """What a run's faiss index needs over the memory's initial rows before its first step: None when it needs
+    nothing (exact index, a small memory, zero initial rows), "resident" (built in this process), "on disk"
+    (read back from samviz's index cache in about a second) or "build" (the first time at this size on this
+    server: minutes at 2^20)."""
+    import torch
+
+    from samviz.memory import index_parts
+    from samviz.memory.index import FLAT_BELOW
+    from samviz.memory.initial import JITTER_SEED
+    if not spec(config.kind).sparse or config.index != "faiss" or config.memory_slots < FLAT_BELOW \
+            or config.initial_rows != "jittered":
+        return None
+    key = (config.memory_slots, config.word_size, torch.float32, "jittered", JITTER_SEED)
+    if key in index_parts._INITIAL_CACHE:
+        return "resident"
+    return "on disk" if _on_disk(config.memory_slots, config.word_size) else "build"
+
+
+def _on_disk(slots: int, word_size: int) -> bool:
+    from samviz.memory import index_parts
+    directory = index_parts._cache_dir()
+    if directory is None or slots < index_parts.DISK_CACHE_FROM or not directory.is_dir():
+        return False
+    pattern = (f"initial-hnsw-{slots}x{word_size}-float32-M{index_parts.HNSW_M}"
+               f"-efc{index_parts.HNSW_EF_CONSTRUCTION}-*.faiss")
+    return any(directory.glob(pattern))
+
+
+def keep_one_large_structure() -> None:
+    """Drop every index structure over a large memory's initial rows from the process except the most recently
+    used, when its disk copy exists (so the next visit at that size reads it back in about a second)."""
+    from samviz.memory import index_parts
+    cache = index_parts._INITIAL_CACHE
+    large = [key for key in cache if key[0] >= index_parts.DISK_CACHE_FROM]
+    for key in large[:-1]:
+        if _on_disk(key[0], key[1]):
+            cache.pop(key, None)
+
+
+@contextlib.contextmanager
+def large_run(kind: str, slots):
+    """Hold LARGE_RUN for a large memory's run (nothing for others); ServerBusy after LARGE_RUN_WAIT_S."""
+    if not is_large(kind, slots):
+        yield
+        return
+    if not LARGE_RUN.acquire(timeout=LARGE_RUN_WAIT_S):
+        raise ServerBusy(f"another visitor's large-memory episode has held this server for over "
+                         f"{LARGE_RUN_WAIT_S // 60} minutes; try again in a minute, or choose 4096 slots or fewer")
+    try:
+        yield
+    finally:
+        keep_one_large_structure()
+        LARGE_RUN.release()
+
+
+def run_message(kind: str, task: str, index: str, slots) -> str:
+    """What the spinner says while an episode is recorded: for a large memory, what is being built and why."""
+    if not is_large(kind, slots):
+        return "Running the episode…"
+    model, _ = load_model(kind, task, index, slots)
+    c = model.config
+    waiting = ("Another visitor's large-memory episode is running on this server (one runs at a time); waiting "
+               "for it, then: " if LARGE_RUN.locked() else "")
+    status = index_structure(c)
+    if status == "build":
+        what = (f"building the faiss index (an HNSW graph) over this memory's {c.memory_slots:,} initial rows of "
+                f"{c.word_size} numbers — the first time at this size on this server, then cached on disk for "
+                "every visitor. At 2^20 slots that can take several minutes on a small or busy server (it uses "
+                "all its cores) — then recording the episode")
+    elif status == "on disk":
+        what = f"reading the cached faiss index for {c.memory_slots:,} slots from disk, then recording the episode"
+    elif c.index == "exact":
+        what = (f"recording the episode with the exact index: every step scans all {c.memory_slots:,} rows "
+                "(O(N) per step, the cost the faiss index avoids)")
+    else:
+        what = f"recording the episode at {c.memory_slots:,} slots"
+    text = waiting + what
+    return text[0].upper() + text[1:] + "…"
 
 
 # ------------------------------------------------------------------------------------------ episodes and traces
@@ -127,11 +260,18 @@ def episode(task: str, level: int, seed: int, bits: tuple | None):
 def record_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None = None, index: str = "exact",
                  slots="default"):
     """The traced episode (batch element 0) for these settings, compact (trace_cache.compact_trace); not cached."""
+    import time
     model, info = load_model(kind, task, index, slots)
     x, targets, mask, level_used = episode(task, level, seed, bits)
-    trace = model.trace(x, targets=targets, mask=mask, task=task)
+    with large_run(kind, slots):
+        structure = index_structure(model.config)
+        start = time.perf_counter()
+        trace = model.trace(x, targets=targets, mask=mask, task=task)
+        seconds = time.perf_counter() - start
+    # how long this server took to record it, and what the index needed first (the player says both)
     trace.meta = {**trace.meta, "app": {"source": info["source"], "seed": None if bits else int(seed),
-                                        "level": level_used, "typed_input": bits is not None}}
+                                        "level": level_used, "typed_input": bits is not None,
+                                        "record_s": round(seconds, 3), "index_structure": structure}}
     return trace_cache.compact_trace(trace)
 
 
@@ -142,14 +282,18 @@ def get_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None = 
 
     def compute():
         in_a_page = get_script_run_ctx(suppress_warning=True) is not None      # not in plain tests
-        with st.spinner("Running the episode…") if in_a_page else contextlib.nullcontext():
+        message = run_message(kind, task, index, slots) if in_a_page else ""
+        with st.spinner(message, show_time=True) if in_a_page else contextlib.nullcontext():
             return record_trace(kind, task, level, seed, bits, index, slots)
 
     return TRACES.get_or_compute(key, compute)
 
 
 @st.cache_data(max_entries=TIMING_CACHE_ENTRIES, show_spinner="Timing the forward pass…")
-def get_step_times(kind: str, task: str, level: int, seed: int, index: str = "exact", slots="default") -> list[float]:
+def get_step_times(kind: str, task: str, level: int, seed: int, index: str = "exact", slots="default",
+                   bits: tuple | None = None) -> list[float]:
+    """Per step, the plain forward pass's wall time in ms (timing.step_times_ms: best of 3, no recording)."""
     model, _ = load_model(kind, task, index, slots)
-    x, _, _, _ = episode(task, level, seed, None)
-    return timing.step_times_ms(model, x)[:MAX_STEPS]
+    x, _, _, _ = episode(task, level, seed, bits)
+    with large_run(kind, slots):
+        return timing.step_times_ms(model, x)[:MAX_STEPS]

@@ -34,7 +34,10 @@ MAX_TYPED_STEPS = 60
 MAX_TYPED_CHARS = 10_000
 ECHO_CHARS = 40               # what a visitor typed is echoed back cut to this many characters
 BAD_CHARACTERS_NAMED = 3      # a typed row names at most this many bad characters
-SLOT_CHOICES = ("default", 64, 128, 256, 512, 1024, 2048, 4096)
+# 2^14 … 2^20 are offered only to the sparse kinds (their app_slot_limit); slot_choices takes the smallest limit
+# of the kinds shown, so a page showing a dense kind beside a sparse one stops at the dense kind's limit
+LARGE_SLOT_CHOICES = (1 << 14, 1 << 16, 1 << 18, 1 << 20)
+SLOT_CHOICES = ("default", 64, 128, 256, 512, 1024, 2048, 4096, *LARGE_SLOT_CHOICES)
 MAX_APP_SLOTS = max(spec(kind).app_slot_limit for kind in MODELS)
 DEFAULT_SLOTS = 128           # memory slots of an untrained model when the visitor keeps "default"
 

@@ -47,6 +47,13 @@ def _names(kinds) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
+def _slots_label(value) -> str:
+    """1048576 -> "1,048,576 (2^20)"; 'default' and small sizes as they are."""
+    if isinstance(value, int) and value > loaders.LARGE_MEMORY_SLOTS:
+        return f"{value:,} (2^{value.bit_length() - 1})"
+    return str(value)
+
+
 # ------------------------------------------------------------------------------------------ callbacks
 # The cursor changes only here (they run before the rerun, so the views never lag one step behind).
 
@@ -132,9 +139,11 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
         if isinstance(slots, int):
             st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, kind)}.")
         st.session_state[_key("slots")] = "default"
-    sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change,
+    sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change, format_func=_slots_label,
                  help=f"'default': the pretrained model's size (or {params.DEFAULT_SLOTS} untrained). "
-                      f"At most {choices[-1]} here: this page records every step.")
+                      f"{_names(SPARSE_MODELS)} go up to {params.slot_limit(*SPARSE_MODELS):,}: they touch K rows "
+                      f"per head per step. {_names(DENSE_MODELS)} stop at {params.slot_limit(*DENSE_MODELS):,}: "
+                      "every step reads and writes all N rows, and this page records every step.")
     settings = {"model": kind, "task": task, "level": st.session_state[level_key],
                 "seed": int(st.session_state[_key("seed")]),
                 "index": st.session_state[_key("index")] if sparse else INDEXES[0],
@@ -218,10 +227,16 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
 
     with st.container(border=True):
         st.markdown(f"**What happened at step {step}**")
+        st.caption(_step_cost(trace, settings, step))
         st.markdown(explain.to_markdown(explain.narrate(trace, step)))
 
     _chart(_timeline(trace, settings, "bits", step), f"bits-{trace.model}-step{step}")
-    _chart(_timeline(trace, settings, "weights", step), f"weights-{trace.model}-step{step}")
+    weights = _timeline(trace, settings, "weights", step)
+    _chart(weights, f"weights-{trace.model}-step{step}")
+    n = stats.memory_slots(trace)
+    st.caption(f"Weights: {figures.slot_scope(weights)}"
+               + (" — a memory this large is never drawn whole: only the slots the episode touched are sent to "
+                  "your browser." if n > loaders.LARGE_MEMORY_SLOTS else "."))
     usage = figures.usage_figure(trace, step)
     neighbours = figures.neighbours_figure(trace, step)
     modes = figures.read_modes_figure(trace, step)
@@ -242,6 +257,24 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
     _chart(figures.links_figure(trace, step), f"links-{trace.model}-step{step}")
     _chart(figures.rows_figure(trace, step), f"rows-{trace.model}-step{step}")
     _chart(figures.memory_figure(trace, step), f"memory-{trace.model}-step{step}")
+    for note in figures.hidden_views(trace, step):
+        st.caption(f":material/visibility_off: {note}")
+
+
+def _step_cost(trace, settings: dict, step: int) -> str:
+    """The step's exact count of rows touched out of N and its measured forward time on this server."""
+    touched = stats.rows_touched(trace)[step]
+    n = stats.memory_slots(trace)
+    text = f"Rows touched at this step: {touched:,} of {n:,}"
+    try:
+        times = loaders.get_step_times(settings["model"], settings["task"], settings["level"], settings["seed"],
+                                       settings["index"], settings["slots"], settings["bits"])
+    except ValueError:                      # (a busy server: the recorded episode is still shown, untimed)
+        times = []
+    if step < len(times):
+        text += (f" · forward time {times[step]:.2f} ms (measured on this server: the plain forward pass of this "
+                 "episode, no recording, best of 3 runs)")
+    return text
 
 
 # ------------------------------------------------------------------------------------------ page
@@ -262,6 +295,15 @@ def render() -> None:
         st.error(f"Cannot run this model: {error}")
         return
     st.caption(task.describe())
+    recorded = trace.meta.get("app", {})
+    if loaders.is_large(settings["model"], settings["slots"]) and recorded.get("record_s") is not None:
+        built = {"build": " — including building its faiss index over the initial rows, the first time at this "
+                          "size on this server (now cached on disk for every visitor)",
+                 "on disk": ", its faiss index read back from this server's disk cache"}.get(
+            recorded.get("index_structure"), "")
+        st.info(f"{int(settings['slots']):,} slots: this episode took {recorded['record_s']:.1f} s to record on this "
+                f"server{built}. Recording also computes the exact nearest neighbours of every query (an O(N) scan "
+                "per step) to show the index's recall; the per-step times below are of the plain forward pass.")
     if info["source"] == "pretrained":
         measured = explain.measured_metric(getattr(model, "meta", None), model.config.memory_slots,
                                            model.config.index if spec(settings["model"]).sparse else INDEXES[0])

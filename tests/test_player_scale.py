@@ -1,0 +1,297 @@
+"""The episode player at scale (issue 13 item 4; issue 12 item 8): SAM and SDNC up to 2^20 slots, dense kinds not.
+
+Pure functions first (choices, links, figures of a large trace), then the page under AppTest. The large traces
+here use the exact index at 2^18 slots: the same figure and caption code as 2^20, no index structure to build.
+The one test at 2^20 is marked slow (it records a real 2^20 episode: ~100 MiB of memory, an O(N) scan per step).
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz.app import figures, loaders, params
+from samviz.bench.measure import PeakProbe, current_rss, trim_heap
+from samviz.kinds import DENSE_MODELS, SPARSE_MODELS, spec
+from samviz.trace.schema import SPARSE_USAGE_LIMIT
+
+APP_PLAYER = "from samviz.app import pages\npages.episode_player_page()\n"
+TIMEOUT = 120
+BIG = 1 << 18                 # above SPARSE_USAGE_LIMIT and MEMORY_CELLS_LIMIT: every view a 2^20 trace hides
+BUILDERS = (figures.bits_figure, figures.weights_figure, figures.usage_figure, figures.rows_figure,
+            figures.memory_figure, figures.neighbours_figure, figures.read_modes_figure, figures.links_figure)
+
+
+# ------------------------------------------------------------------------------------------ choices and links
+
+@pytest.mark.parametrize("kind", SPARSE_MODELS)
+def test_sparse_kinds_are_offered_up_to_2_to_the_20(kind):
+    choices = params.slot_choices(kind)
+    assert 1 << 20 in choices and set(params.LARGE_SLOT_CHOICES) <= set(choices)
+    assert max(c for c in choices if c != "default") == spec(kind).app_slot_limit == 1 << 20
+
+
+@pytest.mark.parametrize("kind", DENSE_MODELS)
+def test_dense_kinds_keep_their_limits(kind):
+    choices = params.slot_choices(kind)
+    assert not set(params.LARGE_SLOT_CHOICES) & set(choices)
+    assert max(c for c in choices if c != "default") == spec(kind).app_slot_limit <= 4096
+
+
+def test_a_dense_kind_beside_a_sparse_one_stops_at_the_dense_limit():
+    for sparse in SPARSE_MODELS:
+        for dense in DENSE_MODELS:
+            assert max(c for c in params.slot_choices(dense, sparse) if c != "default") == spec(dense).app_slot_limit
+
+
+@pytest.mark.parametrize("kind", SPARSE_MODELS)
+def test_a_link_with_2_to_the_20_slots_opens_it_for_a_sparse_kind(kind):
+    settings, problems = params.read_player({"model": kind, "slots": "1048576", "index": "faiss"})
+    assert not problems and settings["slots"] == 1 << 20 and settings["index"] == "faiss"
+    assert params.read_player(params.player_query(settings)) == (settings, [])
+
+
+@pytest.mark.parametrize("kind", DENSE_MODELS)
+def test_a_link_with_2_to_the_20_slots_names_the_refusal_for_a_dense_kind(kind):
+    settings, problems = params.read_player({"model": kind, "slots": "1048576"})
+    assert settings["slots"] == "default"
+    assert len(problems) == 1
+    message = problems[0].message
+    assert kind.upper() in message and f"at most {spec(kind).app_slot_limit}" in message and "1048576" in message
+    assert "using slots = default" in message
+
+
+def test_a_size_between_the_choices_is_refused_with_the_choices():
+    _, problems = params.read_player({"model": "sam", "slots": str(1 << 19)})
+    assert len(problems) == 1 and "1048576" in problems[0].message and str(1 << 19) in problems[0].message
+
+
+# ------------------------------------------------------------------------------------------ figures of a large trace
+
+@pytest.fixture(scope="module")
+def big_trace():
+    """sam-copy (pretrained) at 2^18 slots, exact index, through the player's own loader."""
+    return loaders.record_trace("sam", "copy", 10, 0, None, "exact", BIG)
+
+
+def _lengths(value):
+    """Every list's length inside a plotly figure's JSON-like dict."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _lengths(item)
+    elif isinstance(value, (list, tuple)):
+        yield len(value)
+        for item in value:
+            yield from _lengths(item)
+    elif hasattr(value, "shape") and hasattr(value, "size"):          # a numpy array
+        yield int(value.size)
+
+
+def test_nothing_n_sized_is_sent_to_a_figure(big_trace):
+    n = big_trace.config["memory_slots"]
+    assert n == BIG
+    for step in (0, len(big_trace) // 2, len(big_trace) - 1):
+        for build in BUILDERS:
+            fig = build(big_trace, step)
+            if fig is None:
+                continue
+            largest = max(_lengths(fig.to_plotly_json()), default=0)
+            assert largest < n // 16, (build.__name__, largest)
+            assert len(fig.to_json()) < 2_000_000, build.__name__
+
+
+def test_the_touched_slot_caption_counts_what_the_figure_draws(big_trace):
+    fig = figures.weights_figure(big_trace, 3)
+    drawn = {label for trace in fig.data if trace.type == "heatmap" for label in trace.y}
+    caption = figures.slot_scope(fig)
+    assert caption == f"showing the {len(drawn):,} slots this episode touched out of {BIG:,}"
+    assert 0 < len(drawn) < 200
+    assert all(len(trace.y) == len(drawn) for trace in fig.data if trace.type == "heatmap")
+
+
+def test_a_zoomed_weights_figure_says_it_shows_fewer_than_were_touched(big_trace):
+    fig = figures.weights_figure(big_trace, 3, max_cells=10 * len(big_trace) * 3)     # 10 rows per panel
+    drawn = {label for trace in fig.data if trace.type == "heatmap" for label in trace.y}
+    touched = fig.layout.meta["slots_touched"]
+    assert len(drawn) < touched
+    assert figures.slot_scope(fig) == (f"showing the {len(drawn):,} most weighted of the {touched:,} slots this "
+                                       f"episode touched, out of {BIG:,}")
+
+
+def test_hidden_views_say_why(big_trace):
+    assert figures.memory_figure(big_trace, 2) is None and figures.usage_figure(big_trace, 2) is None
+    notes = figures.hidden_views(big_trace, 2)
+    assert len(notes) == 2
+    memory, usage = notes
+    width = big_trace.config["word_size"]
+    assert "Memory M_t" in memory and '"rows read"' in memory and f"{BIG:,} × {width} = {BIG * width:,}" in memory
+    assert "Usage is hidden" in usage and f"N ≤ {SPARSE_USAGE_LIMIT:,}" in usage and f"{BIG:,} slots" in usage
+    rows = figures.rows_figure(big_trace, 2)
+    assert "rows read (top weights)" not in {a.text for a in rows.layout.annotations}
+
+
+def test_a_small_memory_hides_nothing():
+    trace = loaders.record_trace("sam", "copy", 4, 0, None, "exact", 64)
+    assert figures.hidden_views(trace, 1) == []
+    assert figures.slot_scope(figures.weights_figure(trace, 1)).startswith("showing ")
+
+
+# ------------------------------------------------------------------------------------- four heads (issue 12 item 8)
+
+def _title_rows(fig) -> dict[float, list[str]]:
+    rows: dict[float, list[str]] = {}
+    for a in fig.layout.annotations:
+        if a.text.startswith("head "):
+            rows.setdefault(round(a.y, 4), []).append(a.text)
+    return rows
+
+
+def test_four_heads_wrap_so_neighbour_titles_do_not_collide():
+    trace = loaders.record_trace("sam", "priority_sort", 5, 0, None, "faiss", 4096)
+    assert trace.config["heads"] == 4
+    fig = figures.neighbours_figure(trace, 3)
+    rows = _title_rows(fig)
+    assert sum(len(r) for r in rows.values()) == 4
+    assert all(len(r) <= figures.NEIGHBOUR_COLUMNS for r in rows.values()) and len(rows) == 2
+    # each title fits its column: at the half-page width the figure gets (~560 px), ~7 px per character
+    column_px = 560 * (1 - 0.08) / figures.NEIGHBOUR_COLUMNS
+    assert all(len(title) * 7 < column_px for r in rows.values() for title in r)
+    # the bars are the record's, head by head
+    found = [t for t in fig.data if t.name.startswith("found")]
+    assert [[int(s) for s in t.text] for t in found] == [n["found"] for n in trace.steps[3]["neighbours"]]
+
+
+# ------------------------------------------------------------------------------------------ the server's budget
+
+@pytest.mark.parametrize("kind", SPARSE_MODELS)
+def test_a_large_run_stays_within_its_estimate(kind):
+    """The kernel's peak RSS while recording a 2^18-slot episode (exact index: the O(N) temporaries) stays under
+    loaders.run_bytes, the estimate the app refuses a model by."""
+    model, _ = loaders.load_model(kind, "copy", "exact", BIG)
+    loaders.record_trace(kind, "copy", 2, 1, None, "exact", 4096)          # warm-up: code paths, allocator
+    trim_heap()
+    before = current_rss()
+    with PeakProbe() as probe:
+        loaders.record_trace(kind, "copy", 10, 1, None, "exact", BIG)
+    used = probe.peak - before
+    assert used <= loaders.run_bytes(model.config), (kind, used / loaders.MIB, loaders.run_bytes(model.config))
+    assert loaders.run_bytes(model.config) * (1 << 20) // BIG <= loaders.LARGE_RUN_BYTES      # 2^20 fits too
+
+
+def test_the_large_memory_budget_adds_up():
+    for name in ("sam-copy", "sam-associative_recall", "sdnc-associative_recall", "sdnc-priority_sort"):
+        kind, task = name.split("-", 1)
+        model, _ = loaders.load_model(kind, task, "faiss", 1 << 16)
+        config = dataclasses.replace(model.config, memory_slots=1 << 20)
+        assert loaders.run_bytes(config) <= loaders.LARGE_RUN_BYTES, name
+        assert config.word_size <= loaders.LARGEST_WORD
+    assert loaders.LARGE_MEMORY_BYTES == loaders.LARGE_RUN_BYTES + loaders.LARGE_INDEX_BYTES
+
+
+def test_one_large_run_at_a_time_and_a_clear_refusal_when_held_too_long(monkeypatch):
+    monkeypatch.setattr(loaders, "LARGE_RUN_WAIT_S", 0.2)
+    assert loaders.LARGE_RUN.acquire(timeout=5)
+    try:
+        with pytest.raises(loaders.ServerBusy, match="another visitor's large-memory episode"):
+            with loaders.large_run("sam", 1 << 16):
+                pass
+        with loaders.large_run("sam", 4096):          # not large: never waits
+            pass
+        with loaders.large_run("ntm", 4096):
+            pass
+        assert "waiting for it" in loaders.run_message("sam", "copy", "exact", 1 << 16)
+    finally:
+        loaders.LARGE_RUN.release()
+    done = threading.Event()
+
+    def run():
+        with loaders.large_run("sam", 1 << 16):
+            done.set()
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(5)
+    assert done.is_set() and not loaders.LARGE_RUN.locked()
+
+
+def test_the_spinner_says_what_is_built_and_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAMVIZ_INDEX_CACHE", str(tmp_path))
+    from samviz.memory import index_parts
+    monkeypatch.setattr(index_parts, "_INITIAL_CACHE", type(index_parts._INITIAL_CACHE)())
+    model, _ = loaders.load_model("sam", "copy", "faiss", 1 << 20)
+    assert loaders.index_structure(model.config) == "build"
+    text = loaders.run_message("sam", "copy", "faiss", 1 << 20)
+    assert text.startswith("Building the faiss index") and "1,048,576 initial rows" in text
+    assert "first time at this size on this server, then cached" in text
+    name = (f"initial-hnsw-{1 << 20}x{model.config.word_size}-float32-M{index_parts.HNSW_M}"
+            f"-efc{index_parts.HNSW_EF_CONSTRUCTION}-0.faiss")
+    (tmp_path / name).write_bytes(b"")
+    assert loaders.index_structure(model.config) == "on disk"
+    assert "Reading the cached faiss index" in loaders.run_message("sam", "copy", "faiss", 1 << 20)
+    assert "every step scans all 1,048,576 rows" in loaders.run_message("sam", "copy", "exact", 1 << 20)
+    assert loaders.run_message("sam", "copy", "faiss", 4096) == "Running the episode…"
+
+
+def test_only_one_large_index_structure_stays_resident(monkeypatch):
+    from collections import OrderedDict
+
+    from samviz.memory import index_parts
+    cache = OrderedDict([((1 << 16, 20, "f", "jittered", 0), "a"), ((4096, 20, "f", "jittered", 0), "small"),
+                         ((1 << 20, 24, "f", "jittered", 0), "b"), ((1 << 20, 20, "f", "jittered", 0), "c")])
+    monkeypatch.setattr(index_parts, "_INITIAL_CACHE", cache)
+    monkeypatch.setattr(loaders, "_on_disk", lambda slots, width: True)
+    loaders.keep_one_large_structure()
+    assert list(cache.values()) == ["small", "c"]
+
+
+def test_a_model_too_big_for_a_large_run_is_refused_before_it_runs(monkeypatch):
+    monkeypatch.setattr(loaders, "LARGE_RUN_BYTES", 1 << 20)
+    loaders.load_model.clear()
+    try:
+        with pytest.raises(ValueError, match="this server runs large memories within 1 MiB"):
+            loaders.load_model("sam", "copy", "exact", 1 << 16)
+    finally:
+        loaders.load_model.clear()
+
+
+# ------------------------------------------------------------------------------------------ the page
+
+def _player(query: dict) -> AppTest:
+    at = AppTest.from_string(APP_PLAYER, default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    return at.run()
+
+
+def test_the_player_opens_a_large_sparse_memory_and_says_what_it_shows():
+    at = _player({"model": "sam", "task": "copy", "slots": str(BIG), "index": "exact", "step": "3"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.selectbox(key="keep_player_slots").value == BIG
+    assert "1,048,576 (2^20)" in at.sidebar.selectbox(key="keep_player_slots").options
+    captions = [c.value for c in at.caption]
+    scope = [c for c in captions if c.startswith("Weights: showing the ")]
+    assert scope and f"slots this episode touched out of {BIG:,}" in scope[0] and "never drawn whole" in scope[0]
+    assert any(c.startswith("Rows touched at this step: ") and f" of {BIG:,}" in c and "forward time" in c
+               and " ms " in c for c in captions)
+    assert any("Memory M_t" in c and "hidden" in c for c in captions)
+    assert any("Usage is hidden" in c for c in captions)
+    assert any(f"{BIG:,} slots: this episode took" in i.value for i in at.info)
+
+
+def test_the_player_refuses_2_to_the_20_for_a_dense_model_by_name():
+    at = _player({"model": "ntm", "slots": str(1 << 20)})
+    assert not at.exception
+    assert any("NTM runs with at most 4096" in w.value for w in at.warning)
+    assert at.sidebar.selectbox(key="keep_player_slots").value == "default"
+    options = at.sidebar.selectbox(key="keep_player_slots").options
+    assert not any("1,048,576" in str(o) or str(o) == str(1 << 20) for o in options)
+
+
+@pytest.mark.slow
+def test_the_player_runs_sam_copy_at_2_to_the_20_with_the_exact_index():
+    """A real 2^20-slot episode (no index structure to build: the exact index scans the 2^20 rows each step)."""
+    at = _player({"model": "sam", "task": "copy", "slots": str(1 << 20), "index": "exact"})
+    assert not at.exception, [e.value for e in at.exception]
+    scope = [c.value for c in at.caption if c.value.startswith("Weights: showing the ")]
+    assert scope and "out of 1,048,576" in scope[0]
+    assert any("1,048,576 slots: this episode took" in i.value for i in at.info)
