@@ -232,9 +232,8 @@ def speed_figure(rows: list[dict], references: bool = True, crossings: list[dict
     for entry in crossings or []:
         result = entry["result"]
         if result.status == "crosses":
-            figure.add_vline(x=result.n, line={"dash": "dash", "color": COLOURS.get(entry["sparse"], "grey")},
-                             annotation_text=f"{entry['dense']}/{entry['sparse']} ≈ {round(result.n):,}",
-                             annotation_position="bottom right", annotation_textangle=-90)
+            _crossing_line(figure, result.n, f"{entry['dense']}/{entry['sparse']} ≈ {round(result.n):,}",
+                           COLOURS.get(entry["sparse"], "grey"), vertical_text=True)
     return figure
 
 
@@ -242,6 +241,21 @@ def memory_figure(rows: list[dict], references: bool = True) -> go.Figure:
     """Log-log training memory overhead (MiB above the initialised memory) against N."""
     return _scaling_figure(rows, "peak_mib", "Training memory overhead", "overhead MiB (peak RSS − initialised)",
                            references)
+
+
+def _crossing_line(figure: go.Figure, n: float, text: str, colour: str, vertical_text: bool = False) -> None:
+    """A dashed vertical line at N = n on a log x axis, labelled (an annotation's x on a log axis is log10 of it;
+    a shape's is the value itself)."""
+    figure.add_vline(x=n, line={"dash": "dash", "color": colour})
+    figure.add_annotation(x=math.log10(n), xref="x", y=0.02, yref="y domain", text=text, showarrow=False,
+                          xanchor="left", yanchor="bottom", textangle=-90 if vertical_text else 0,
+                          font={"size": 11, "color": colour})
+
+
+def _colour(name: str) -> str | None:
+    """"SAM (exact)" -> the colour of "sam-exact"; "NTM" -> "ntm"'s."""
+    kind, _, rest = name.partition(" (")
+    return COLOURS.get(kind.lower() + (f"-{rest.rstrip(')')}" if rest else ""))
 
 
 def crossover_figure(series: dict, crossing=None, marks: dict | None = None, estimates: dict | None = None,
@@ -255,24 +269,23 @@ def crossover_figure(series: dict, crossing=None, marks: dict | None = None, est
         points = sorted(points)
         figure.add_trace(go.Scatter(x=[n for n, _ in points], y=[ms for _, ms in points], mode="lines+markers",
                                     name=f"{name} (measured)", legendgroup=name,
-                                    line={"color": COLOURS.get(name.lower().split(" ")[0])},
+                                    line={"color": _colour(name)},
                                     hovertemplate=f"<b>{name}</b><br>N = %{{x:,}}<br>%{{y:.3g}} ms<extra></extra>"))
     for name, (n, ms) in (marks or {}).items():
         figure.add_trace(go.Scatter(x=[n], y=[ms], mode="markers", name=f"{name}: this page, now",
                                     marker={"symbol": "star", "size": 13, "line": {"width": 1, "color": "black"},
-                                            "color": COLOURS.get(name.lower().split(" ")[0])},
+                                            "color": _colour(name)},
                                     hovertemplate=f"<b>{name}</b> measured now<br>N = %{{x:,}}<br>%{{y:.3g}} ms"
                                                   "<extra></extra>"))
     for name, (n, ms, start) in (estimates or {}).items():
         figure.add_trace(go.Scatter(x=[start[0], n], y=[start[1], ms], mode="lines+markers",
                                     name=f"{name}: estimate (not run)",
-                                    line={"dash": "dot", "color": COLOURS.get(name.lower().split(" ")[0])},
+                                    line={"dash": "dot", "color": _colour(name)},
                                     marker={"symbol": ["circle", "circle-open"], "size": [1, 12]},
                                     hovertemplate=f"<b>{name}</b> estimate<br>N = %{{x:,}}<br>%{{y:.3g}} ms"
                                                   "<extra></extra>"))
     if crossing is not None and getattr(crossing, "status", None) == "crosses":
-        figure.add_vline(x=crossing.n, line={"dash": "dash", "color": "grey"},
-                         annotation_text=f"cross ≈ {round(crossing.n):,}", annotation_position="top left")
+        _crossing_line(figure, crossing.n, f"cross ≈ {round(crossing.n):,}", "grey")
     figure.update_layout(title=title, xaxis={"type": "log", "title": "memory slots N", "dtick": math.log10(2) * 2,
                                              "tickformat": ","},
                          yaxis={"type": "log", "title": y_title}, legend={"title": "model"},
