@@ -198,3 +198,20 @@ def test_a_small_real_run_end_to_end(tmp_path, capsys):
     assert len(rows) == 1 and rows[0]["slots"] == 4096 and rows[0]["episodes"] == 1
     assert 0 <= rows[0]["recall"] <= 1 and rows[0]["build_cold_s"] > 0
     assert scale.markdown_table(rows, settings) == out
+
+
+def test_build_is_measured_cold_then_from_disk_then_in_process(tmp_path, monkeypatch):
+    """The cold stage builds into a temporary directory, the second reads it back, the third is in process;
+    $SAMVIZ_INDEX_CACHE is left as it was and the shared cache untouched. With the shared cache, a structure
+    found there counts as a read. (4,096 slots of word size 4, cached on disk from that size for the test.)"""
+    from samviz.memory import index_parts
+    monkeypatch.setenv(index_parts.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(index_parts, "DISK_CACHE_FROM", 4096)
+    cold = scale.measure_build(4096, 4, batch_size=1)
+    assert cold["build_cache"] == "cold" and cold["build_cold_s"] > 0 and cold["build_from_disk_s"] > 0
+    assert cold["build_reset_s"] >= 0 and "HNSW" in cold["index"]
+    assert list(tmp_path.iterdir()) == [] and str(tmp_path) == __import__("os").environ[index_parts.CACHE_ENV]
+    shared = scale.measure_build(4096, 4, batch_size=1, cache="shared")     # builds into tmp_path
+    assert shared["build_cold_s"] > 0 and shared["build_from_disk_s"] is None and list(tmp_path.iterdir())
+    again = scale.measure_build(4096, 4, batch_size=1, cache="shared")      # reads it back
+    assert again["build_cold_s"] is None and again["build_from_disk_s"] > 0
