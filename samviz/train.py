@@ -19,11 +19,15 @@ settings it was started with: giving a different one (--model, --task, a model s
 Every setting is checked before anything is allocated (ranges, finite numbers, memory against this
 machine's); a refusal is an argparse-style message and exit status 2. Weights that become NaN or infinite
 stop the run with a message and exit status 1; they are never saved.
+
+More than one process: `torchrun --standalone --nproc_per_node=P -m samviz.train …` — each process trains on
+B/P episodes of every batch of B with its own memories, DDP over gloo (samviz.training.distributed).
 """
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+import os
 from pathlib import Path
 import shlex
 import signal
@@ -34,7 +38,7 @@ from samviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError
 from samviz.kinds import INDEXES, MODELS
 from samviz.memory.initial import INITIAL_ROWS
 from samviz.tasks import NAMES
-from samviz.training import state
+from samviz.training import distributed, state
 from samviz.training.config import CLI_FLAGS, OPTIMIZERS, InvalidSetting, TrainConfig
 from samviz.training.progress import Progress
 from samviz.training.trainer import Trainer
@@ -108,6 +112,10 @@ def main(argv=None) -> int:
     except InvalidSetting as problem:
         return error(parser, f"argument {'/'.join(CLI_FLAGS[problem.field])}: {problem}"
                      if problem.field in CLI_FLAGS else str(problem))
+    processes = distributed.world_size_from_environment()
+    if config.batch % processes:
+        return error(parser, f"argument --batch: {config.batch} episodes cannot be shared equally by {processes} "
+                             f"processes; give a multiple of {processes}")
     out = Path(args.out) if args.out else Path("runs") / f"{args.kind}-{args.task}"
     command = shlex.join(["python", "-m", "samviz.train", *(sys.argv[1:] if argv is None else argv)])
     progress = Progress()
@@ -138,12 +146,18 @@ def main(argv=None) -> int:
     problem = writable(out)
     if problem:
         return error(parser, f"argument --out: cannot write to {out} ({problem})")
+    group = distributed.join_from_environment()     # under torchrun: every process checked the same things above
+    if group is not None and not group.writes:
+        progress = Progress(stream=open(os.devnull, "w"))       # rank 0 prints the progress
     try:
         if saved is not None:
-            trainer = state.restore(saved, config, command=command, progress=progress)
+            trainer = state.restore(saved, config, command=command, progress=progress, group=group)
             progress.message(f"resuming {out} at step {trainer.step} (curriculum h {trainer.curriculum.level})")
         else:
-            trainer = Trainer(config, out, command=command, progress=progress)
+            trainer = Trainer(config, out, command=command, progress=progress, group=group)
+            if group is not None:
+                progress.message(f"training on {group.world_size} processes, {config.batch // group.world_size} "
+                                 f"of the {config.batch} episodes of each batch each")
     except CheckpointError as problem:
         return error(parser, f"cannot resume: {problem}")
     except ImportError as problem:     # e.g. --index faiss without faiss installed
@@ -155,6 +169,8 @@ def main(argv=None) -> int:
     except OSError as problem:
         print(f"{PROG}: error: cannot write to {out}: {problem}", file=sys.stderr)
         return 1
+    finally:
+        distributed.leave(group)
     return 1 if summary["reason"] == "weights not finite" else 0
 
 

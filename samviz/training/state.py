@@ -47,7 +47,10 @@ class SavedRun(NamedTuple):
 
 
 def save(trainer: Trainer) -> None:
-    """Write the trainer's whole state to <out>/train_state.safetensors (atomically), and its readable copy."""
+    """Write the trainer's whole state to <out>/train_state.safetensors (atomically), and its readable copy.
+    Under torchrun only rank 0 writes (every process holds the same state)."""
+    if not trainer.writes:
+        return
     tensors = {f"model/{k}": v for k, v in trainer.model.state_dict().items()}
     optim_tensors, optim_info = optimizer_to_tensors(trainer.optimizer)
     tensors.update(optim_tensors)
@@ -85,9 +88,11 @@ def read(out: Path) -> SavedRun:
     return SavedRun(config, tensors, info, path)
 
 
-def restore(saved: SavedRun, session: TrainConfig, command: str | None = None, progress=None) -> Trainer:
+def restore(saved: SavedRun, session: TrainConfig, command: str | None = None, progress=None,
+            group=None) -> Trainer:
     """A Trainer continuing `saved` exactly, with `session`'s session settings (steps, threads, ...)."""
-    trainer = Trainer(saved.config.with_session(session), saved.path.parent, command=command, progress=progress)
+    trainer = Trainer(saved.config.with_session(session), saved.path.parent, command=command, progress=progress,
+                      group=group)
     tensors, info = saved.tensors, saved.info
     try:
         trainer.model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})

@@ -5,6 +5,9 @@ samviz.tasks.loss; Adam (or RMSProp) with gradient-norm clipping. Updates whose 
 finite are skipped; MAX_SKIPPED_IN_A_ROW in a row stop the run ("diverged"). Weights that become
 non-finite all the same stop it at once, and are never saved.
 
+Under torchrun (`group`), each process trains on its share of every batch and DDP averages the gradients
+(samviz.training.distributed says how the processes agree); rank 0 alone writes files.
+
 Every `eval_every` updates a fixed validation set covering level=None (the task's full default range: one
 batch per level, equally weighted) is scored in bit errors per sequence; the best-scoring weights are the
 checkpoint in `out` (model.safetensors + meta.json, samviz.checkpoint). Training stops early once the
@@ -26,7 +29,9 @@ from samviz.curriculum import Curriculum
 from samviz.model import MemoryModel
 from samviz.tasks import TARGETS
 
+from . import distributed
 from .config import TrainConfig
+from .distributed import ProcessGroup
 from .progress import Progress, format_seconds
 
 LOG_FILE = "train_log.jsonl"
@@ -76,15 +81,21 @@ class Trainer:
     """Owns one run. `config` must be validated; `out` is the run directory (None: nothing is written)."""
 
     def __init__(self, config: TrainConfig, out: Path | None, command: str | None = None,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, group: ProcessGroup | None = None):
         self.config = config
         self.out = Path(out) if out is not None else None
         self.command = command                 # the invocation, recorded in meta.json
+        self.group = group                     # None: one process
+        self.writes = group is None or group.writes
         self.progress = progress or Progress()
         self.task = tasks_module.get(config.task)
         torch.manual_seed(config.seed)         # the initial weights
         self.model = MemoryModel(config.model_config(self.task))
         self.model.train()
+        self.network = self.model              # what an update calls: the model, or DDP around it
+        if group is not None:
+            from torch.nn.parallel import DistributedDataParallel
+            self.network = DistributedDataParallel(self.model)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr)
         self.curriculum = Curriculum(self.task.min_level, self.task.max_level, config.start_level,
                                      config.threshold, config.window)
@@ -117,7 +128,8 @@ class Trainer:
         self.validations.append(entry)
         if self.best is None or bits < self.best["bit_errors"]:
             self.best = dict(entry)
-            save_checkpoint(self.model, self.out, self.meta(self.best))
+            if self.writes:
+                save_checkpoint(self.model, self.out, self.meta(self.best))
         return entry
 
     def target_met(self, entry: dict) -> bool:
@@ -152,7 +164,7 @@ class Trainer:
     def refresh_best_meta(self) -> None:
         """Rewrite meta.json (and the weights file's header) of the best weights with the final totals."""
         path = self.out / WEIGHTS_FILE
-        if self.best is None or not path.is_file():
+        if not self.writes or self.best is None or not path.is_file():
             return
         model = MemoryModel(self.config.model_config(self.task))
         model.load_state_dict(read_tensors(path))
@@ -160,13 +172,15 @@ class Trainer:
 
     # -- the learning curve
     def log(self, record: dict) -> None:
+        if not self.writes:
+            return
         with open(self.out / LOG_FILE, "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
     def truncate_log(self) -> None:
         """Drop log lines past the resumed step (written after the last state save)."""
         path = self.out / LOG_FILE
-        if not path.is_file():
+        if not self.writes or not path.is_file():
             return
         kept = []
         for line in path.read_text().splitlines():
@@ -185,11 +199,21 @@ class Trainer:
     def update(self) -> float:
         """One update; returns its training loss (NaN or inf when the update was skipped)."""
         level = self.curriculum.sample_level(self.generator)
-        episode = self.task.sample(batch_size=self.config.batch, level=level, generator=self.generator)
-        logits = self.model(episode.inputs)
-        loss = tasks_module.loss(logits, episode)
+        whole = self.task.sample(batch_size=self.config.batch, level=level, generator=self.generator)
+        if self.group is None:
+            episode = whole
+            logits = self.network(episode.inputs)
+            loss = tasks_module.loss(logits, episode)
+            value = float(loss.item())
+            bits = tasks_module.bit_errors_per_sequence(logits.detach(), episode)
+        else:                                  # this process's share; the whole batch's loss and bit errors
+            episode = distributed.share(whole, self.group)
+            logits = self.network(episode.inputs)
+            loss = distributed.share_loss(logits, episode, whole, self.group)
+            share_bits = tasks_module.bit_errors_per_sequence(logits.detach(), episode) * episode.inputs.shape[1]
+            value, bits = distributed.all_sum([float(loss.item()) / self.group.world_size, share_bits])
+            bits /= whole.inputs.shape[1]
         self.optimizer.zero_grad(set_to_none=True)
-        value = float(loss.item())
         self.step += 1
         if not math.isfinite(value):
             self.skip()
@@ -205,7 +229,7 @@ class Trainer:
         self.optimizer.step()
         self.weights_finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
         self.loss_window.append(value)
-        self.bits_window.append(tasks_module.bit_errors_per_sequence(logits.detach(), episode))
+        self.bits_window.append(bits)
         if self.curriculum.update(value, self.step):
             self.progress.message(f"step {self.step}: curriculum level h → {self.curriculum.level}")
         return value
@@ -231,9 +255,11 @@ class Trainer:
         while self.step < steps:
             if self._stop_requested:
                 stop_reason = "interrupted"
-                break
-            if time_limit is not None and time.monotonic() - start >= time_limit:
+            elif time_limit is not None and time.monotonic() - start >= time_limit:
                 stop_reason = "time limit"
+            if self.group is not None and distributed.any_process(stop_reason is not None):
+                stop_reason = stop_reason or "stopped by another process"    # every process stops here
+            if stop_reason:
                 break
             self.update()
             if not self.weights_finite:
