@@ -177,7 +177,7 @@ def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
         "(SAM journals only the rows it wrote), with a batch of 8 and 4 heads multiplying the dense model's N·W "
         "arithmetic. The per-step Python overhead (the controller, the sparse model's index and bookkeeping) does "
         "not grow with batch or heads, so it weighs far more in Compare's batch-1 forward: there the sparse "
-        "model needs a larger N to overtake.")
+        "model needs a larger N to overtake (Compare states the N it measured).")
 
 
 def _tables(rows: list[dict], prefix: str) -> None:
