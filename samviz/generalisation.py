@@ -24,6 +24,7 @@ import torch
 from samviz import tasks as tasks_module
 from samviz.evaluate import bounded_int
 from samviz.kinds import MODELS, spec
+from samviz.paths import ASSETS_DIR
 import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
 
 SEED = 4242                  # fresh episodes: not a training (small ints), validation (999) or evaluation (1234) seed
@@ -32,6 +33,9 @@ BATCH_SIZE = 32
 MAX_SLOTS = 1 << 20
 MAX_EPISODES = 4096
 MAX_LEVELS = 64
+CURVES_DIR = ASSETS_DIR / "generalisation"      # <task>.json: the rows of a run with --json, for the app
+ROW_KEYS = ("name", "model", "task", "level", "trained_max_level", "memory_slots", "bit_errors", "chance")
+MAX_FILE_BYTES = 4 << 20
 
 
 def chance_bit_errors(episode: tasks_module.Episode) -> float:
@@ -104,6 +108,24 @@ def run(task_name: str, names: list[str], levels: list[int], slots: dict[str, in
             print(f"{name} N={model.config.memory_slots} level {level}: {errors:.3f} bit errors/seq "
                   f"(chance {chance:.1f}) in {rows[-1]['seconds']:.0f} s", file=progress, flush=True)
     return rows
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The rows a run wrote with --json; ValueError naming what is wrong with the file."""
+    path = Path(path)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{path.name}: larger than {MAX_FILE_BYTES >> 20} MiB, not a generalisation curve")
+    rows = json.loads(path.read_text())
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in ROW_KEYS) for r in rows):
+        raise ValueError(f"{path.name}: not a list of generalisation rows with {', '.join(ROW_KEYS)}")
+    return rows
+
+
+def stored_curves(directory: Path = CURVES_DIR) -> dict[str, list[dict]]:
+    """Every stored curve under assets/generalisation/, by task."""
+    if not Path(directory).is_dir():
+        return {}
+    return {path.stem: load_rows(path) for path in sorted(Path(directory).glob("*.json"))}
 
 
 def markdown(rows: list[dict]) -> str:

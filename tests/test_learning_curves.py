@@ -9,6 +9,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from samviz import generalisation
 from samviz import learning_curves as curves
 from samviz.app.pages import learning_curves as page
 from samviz.paths import PRETRAINED_DIR
@@ -106,8 +107,11 @@ def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
     shipped = curves.shipped_runs()
     tasks = {r.task for r in shipped}
     grids = curves.exported_grids()
-    assert len(at.get("plotly_chart")) == len(tasks) + len(grids)
+    stored = generalisation.stored_curves()
+    assert len(at.get("plotly_chart")) == len(tasks) + len(grids) + len(stored)
     text = " ".join(m.value for m in at.markdown)
+    for rows in stored.values():
+        assert page.generalisation_sentence(rows) in text
     for task in tasks:
         sentence = page.comparison_sentence([r for r in shipped if r.task == task], task)
         if sentence:
@@ -117,3 +121,19 @@ def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
     for r in shipped:
         assert (r.model.upper(), page._updates(r.updates_to_target)) in shown
     assert "Fig. 2" in text
+
+
+def test_the_generalisation_sentence_reads_the_longest_level_of_the_rows():
+    rows = [{"name": f"{m}-associative_recall", "model": m, "task": "associative_recall", "level": level,
+             "trained_max_level": 6, "memory_slots": 128, "bit_errors": errors, "chance": 9.0}
+            for m, level, errors in [("ntm", 6, 0.1), ("ntm", 60, 3.19), ("sam", 6, 0.3), ("sam", 60, 7.5)]]
+    assert page.generalisation_sentence(rows) == ("Trained on at most 6; at 60 (10× that) the bit errors per "
+                                                  "sequence are NTM 3.19, SAM 7.50, where guessing makes 9.0.")
+    figure = page.generalisation_figure(rows)
+    assert [list(trace.y) for trace in figure.data] == [[0.1, 3.19], [0.3, 7.5], [9.0, 9.0]]
+
+
+def test_stored_generalisation_rows_are_checked(tmp_path):
+    (tmp_path / "copy.json").write_text('[{"name": "x"}]')
+    with pytest.raises(ValueError, match="not a list of generalisation rows"):
+        generalisation.stored_curves(tmp_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from samviz import generalisation
 from samviz import learning_curves as curves
 from samviz.app import figures
 from samviz.tasks import TARGETS
@@ -27,6 +28,11 @@ def _task_label(task: str) -> str:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _shipped() -> list[curves.Run]:
     return curves.shipped_runs()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _generalisation() -> dict[str, list[dict]]:
+    return generalisation.stored_curves()
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -73,6 +79,37 @@ def grid_figure(groups: list[curves.Group], every: int, title: str) -> go.Figure
                       yaxis_title="validation bit errors / sequence", margin={"l": 60, "r": 20, "t": 50, "b": 50},
                       legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def generalisation_figure(rows: list[dict]) -> go.Figure:
+    """Bit errors per sequence against the level, one line per model, chance and the trained maximum marked."""
+    fig = go.Figure()
+    for name in dict.fromkeys(row["name"] for row in rows):
+        mine = sorted((row for row in rows if row["name"] == name), key=lambda row: row["level"])
+        fig.add_trace(go.Scatter(x=[row["level"] for row in mine], y=[row["bit_errors"] for row in mine],
+                                 mode="lines+markers", line={"color": COLOURS.get(mine[0]["model"])},
+                                 name=f"{mine[0]['model'].upper()} (N = {mine[0]['memory_slots']:,})"))
+    levels = sorted({row["level"] for row in rows})
+    chance = [next(row["chance"] for row in rows if row["level"] == level) for level in levels]
+    fig.add_trace(go.Scatter(x=levels, y=chance, mode="lines", name="chance (guessing)",
+                             line={"color": "grey", "dash": "dot"}))
+    fig.add_vline(x=rows[0]["trained_max_level"], line_dash="dash", line_color="grey",
+                  annotation_text="longest trained", annotation_position="top left")
+    fig.update_layout(title=f"{_task_label(rows[0]['task'])}: past the trained length", height=360,
+                      xaxis_title="level (items)" if rows[0]["task"] == "associative_recall" else "level",
+                      yaxis_title="bit errors / sequence", margin={"l": 60, "r": 20, "t": 50, "b": 50},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def generalisation_sentence(rows: list[dict]) -> str:
+    """The longest level's errors per model and chance, read from the rows the figure draws."""
+    top = max(row["level"] for row in rows)
+    at_top = [row for row in rows if row["level"] == top]
+    trained = rows[0]["trained_max_level"]
+    said = ", ".join(f"{row['model'].upper()} {row['bit_errors']:.2f}" for row in at_top)
+    return (f"Trained on at most {trained}; at {top} ({top / trained:g}× that) the bit errors per sequence are "
+            f"{said}, where guessing makes {at_top[0]['chance']:.1f}.")
 
 
 def _updates(value) -> str:
@@ -129,6 +166,17 @@ def render() -> None:
         sentence = comparison_sentence(runs, task)
         if sentence:
             right.markdown(sentence)
+
+    stored = _generalisation()
+    if stored:
+        st.header("Longer than trained")
+        st.caption("Each shipped model on fresh episodes (the same for every model) at levels up to 10× the "
+                   "longest it was trained on; the sparse models with a large memory, as the paper's long-episode "
+                   "claim is about large memories. Reproduce: `python -m samviz.generalisation --help`.")
+        for task, rows in stored.items():
+            st.plotly_chart(generalisation_figure(rows), config=figures.png_config(f"generalisation-{task}"),
+                            width="stretch")
+            st.markdown(generalisation_sentence(rows))
 
     st.header("Experiments: several seeds, the same budget")
     grids = _grids()
