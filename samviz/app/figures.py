@@ -127,7 +127,7 @@ def set_cursor(fig: go.Figure, step: int) -> go.Figure:
 
 
 def _figure(traces: list[dict], layout: dict, title: str, height: int, subtitle: str | None = None) -> go.Figure:
-    top, bottom = (96 if subtitle else 72), 40
+    top, bottom = (96 + 16 * subtitle.count("<br>") if subtitle else 72), 40
     plot_height = max(60, height - top - bottom)
     heading = dict(text=title, x=0, xanchor="left", font=dict(size=15))
     if subtitle:
@@ -340,7 +340,8 @@ def usage_figure(trace, step: int) -> go.Figure | None:
                            name=label, meta="least used slot", hovertemplate="%{text}<extra></extra>",
                            marker=dict(color=MARK_COLOUR, size=11, symbol="triangle-left")))
     layout["showlegend"] = False
-    marked = f"; ◀ slot {least}: least used, so this step's write went there" if least is not None else ""
+    # on a line of its own: beside the meaning it ran past the figure's edge in a half-page column
+    marked = f"<br>◀ slot {least}: least used, so this step's write went there" if least is not None else ""
     return _figure(traces, layout, f"Usage at step {step}", 380, subtitle=f"{meaning}{binned}{marked}")
 
 
@@ -434,6 +435,9 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
     titles = [f"head {h + 1}: recall {float(n.get('recall', float('nan'))):.2f}" for h, n in enumerate(neighbours)]
     # at most NEIGHBOUR_COLUMNS heads side by side (the figure often has half the page): more heads wrap to
     # further rows, so neighbouring subplot titles never run into each other (issue 12 item 8)
+    values = [float(v) for n in neighbours for v in [*n.get("found_similarity", []), *n.get("exact_similarity", [])]
+              if math.isfinite(float(v))]
+    top, lowest = max(values, default=1.0), min(values, default=0.0)
     columns = min(len(neighbours), NEIGHBOUR_COLUMNS)
     grid_rows = math.ceil(len(neighbours) / columns)
     layout, refs = _grid(grid_rows, columns, titles, hspace=0.08, vspace=0.3 if grid_rows > 1 else 0.1,
@@ -444,19 +448,22 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
         exact = [int(i) for i in n.get("exact", [])]
         found = [int(i) for i in n.get("found", [])]
         found_ok = ["in exact top-K" if i in exact else "missed by exact" for i in found]
+        # slot ids stand upright above their bars: side by side, two 7-digit ids ran into each other
         traces.append(dict(type="bar", x=[f"#{r + 1}" for r in range(len(found))], y=n.get("found_similarity", []),
                            text=[str(i) for i in found], textposition="outside", name=f"found ({index})",
-                           textfont=dict(size=10),
+                           textfont=dict(size=10), textangle=-90, cliponaxis=False,
                            marker_color=READ_COLOUR, showlegend=h == 0, customdata=found_ok, legendgroup="found",
                            xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="slot %{text}<br>cosine %{y:.3f}<br>%{customdata}<extra>found</extra>"))
         traces.append(dict(type="bar", x=[f"#{r + 1}" for r in range(len(exact))], y=n.get("exact_similarity", []),
                            text=[str(i) for i in exact], textposition="outside", name="exact top-K",
-                           textfont=dict(size=10),
+                           textfont=dict(size=10), textangle=-90, cliponaxis=False,
                            marker_color=EXACT_COLOUR, showlegend=h == 0, legendgroup="exact",
                            xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="slot %{text}<br>cosine %{y:.3f}<extra>exact</extra>"))
         layout[_axis_key(x_ref)]["title"] = dict(text="rank (label = slot id)")
+        # room above the tallest bar for its upright label (about 7 digits)
+        layout[_axis_key(y_ref)]["range"] = [min(0.0, lowest), top * 1.6 if top > 0 else 1.0]
     for row in range(1, grid_rows):               # each row's first subplot names its axis too
         layout[_axis_key(refs[row][0][1])]["title"] = dict(text="cosine")
     for extra in range(len(neighbours), grid_rows * columns):     # an empty cell of the last row draws nothing

@@ -137,7 +137,8 @@ def load_model(kind: str, task: str, index: str = "exact", slots="default"):
 
 def describe_model(model) -> str:
     c = model.config
-    text = f"{c.kind.upper()}: {c.memory_slots} slots × {c.word_size}, {c.heads} read head{'s' if c.heads != 1 else ''}"
+    heads = f"{c.heads} read head{'s' if c.heads != 1 else ''}"
+    text = f"{c.kind.upper()}: {c.memory_slots:,} slots × {c.word_size}, {heads}"
     if spec(c.kind).sparse:
         text += f", K = {c.k}, {c.index} index"
     return text + f", LSTM controller {c.controller_size}"

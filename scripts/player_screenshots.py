@@ -1,0 +1,51 @@
+"""Screenshots of the episode player at scale, and the time from opening its link to the episode drawn (Chromium).
+
+    .venv/bin/python scripts/player_screenshots.py        # docs/screenshots/player_2p20.png, player_4096_4heads.png
+
+Starts its own Streamlit server on 127.0.0.1 (a fresh process: nothing in memory, the index's disk cache as it
+is) and Debian's /usr/bin/chromium (playwright, no download); opens each link, waits until the narration of the
+step is shown and the app's script has finished, prints that time, and saves a full-page PNG.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import time
+
+from local_app import CHROMIUM, CHROMIUM_ARGS, READY, ROOT, local_app
+
+TALL = 6000                   # px: the whole player fits, so every chart is drawn (none waits to be scrolled to)
+SHOTS = [
+    ("player_2p20.png", "model=sam&task=copy&level=10&seed=0&step=12&index=faiss&slots=1048576", 12),
+    ("player_4096_4heads.png", "model=sam&task=priority_sort&level=20&seed=0&step=8&index=faiss&slots=4096", 8),
+]
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+    if not os.path.exists(CHROMIUM):
+        raise SystemExit(f"{CHROMIUM} is missing: run `make browser`")
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    with local_app() as (base, _server), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": TALL})
+        for name, query, step in SHOTS:
+            started = time.perf_counter()
+            page.goto(f"{base}/player?{query}", wait_until="domcontentloaded")
+            page.get_by_text(f"What happened at step {step}").first.wait_for(timeout=900_000)
+            page.wait_for_selector(READY, timeout=900_000)
+            page.wait_for_timeout(1500)                       # plotly finishes drawing
+            seconds = time.perf_counter() - started
+            # Streamlit scrolls inside its own container: the window is TALL, and the shot is cut at the content's end
+            box = page.locator('[data-testid="stMainBlockContainer"]').bounding_box()
+            bottom = min(TALL, int(box["y"] + box["height"]) + 40) if box else TALL
+            path: Path = out / name
+            page.screenshot(path=str(path), clip={"x": 0, "y": 0, "width": 1400, "height": bottom})
+            print(f"{name}: /player?{query} drawn in {seconds:.1f} s (link opened to step shown, script done)",
+                  flush=True)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
