@@ -17,7 +17,8 @@ what each session shows (figures of one episode; the traces themselves are the c
 Models are only ever used read-only (eval mode, no_grad; a memory core's state is created per run).
 
 Large sparse memories (SAM and SDNC above LARGE_MEMORY_SLOTS = 4096 slots, up to 2^20; issue 13 item 4) add
-LARGE_MEMORY_BYTES on top of SERVER_BUDGET_BYTES, whatever is asked for:
+LARGE_MEMORY_BYTES (1,168 MiB: 896 for one run, 272 for one resident index structure at 2^20 × 32) on top of
+SERVER_BUDGET_BYTES, whatever is asked for:
 
     one run  at a time on the server (LARGE_RUN, a lock: a second visitor waits, with a message, at most
              LARGE_RUN_WAIT_S, then is told to try again). A run's memory is its N×W buffer plus the O(N)
@@ -32,6 +33,7 @@ LARGE_MEMORY_BYTES on top of SERVER_BUDGET_BYTES, whatever is asked for:
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 
 import streamlit as st
@@ -40,6 +42,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import samviz
 from samviz.app import params, timing, trace_cache
 from samviz.kinds import INDEXES, MODELS, spec
+from samviz.trace.schema import SPARSE_USAGE_LIMIT
 
 MIB = 1 << 20
 SERVER_BUDGET_BYTES = 1024 * MIB
@@ -151,16 +154,35 @@ def is_large(kind: str, slots) -> bool:
     return spec(kind).sparse and slots != "default" and int(slots) > LARGE_MEMORY_SLOTS
 
 
-def run_bytes(config) -> int:
+@functools.cache
+def longest_episode() -> int:
+    """The most steps an episode of the app has: every task at the highest level a visitor may ask for, or typed
+    bits (params.MAX_TYPED_STEPS rows)."""
+    import torch
+    lengths = [params.MAX_TYPED_STEPS]
+    for task in params.TASKS:
+        level = params.level_range(task)[1]
+        episode = params.task_info(task).sample(1, level=level, generator=torch.Generator().manual_seed(0))
+        lengths.append(int(episode.inputs.shape[0]))
+    return max(lengths)
+
+
+def run_bytes(config, steps: int | None = None) -> int:
     """An over-estimate of the memory one traced run of a sparse model takes beyond the process (batch 1):
     per slot, the N×W buffer and about four N×W temporaries (the recorder's exact neighbours copy and normalise
     the memory; the exact index scores it), the R-head score rows, the usage tracker's queue and the journal's
-    and the index's position maps (~128 bytes), and the SDNC's sparse links (ids and values, K_L each way).
+    and the index's position maps (~128 bytes), the SDNC's sparse links (ids and values, K_L each way), and up
+    to SPARSE_USAGE_LIMIT slots the usage the trace keeps per step (`steps`: by default the longest episode).
     Measured (kernel peak RSS while recording at 2^18 slots, exact index; tests/test_player_scale.py checks it):
-    sam-copy 93-117 MiB against this 140 MiB, sdnc-associative_recall 164 MiB against 208 MiB."""
+    sam-copy 93-117 MiB against this 140 MiB, sdnc-associative_recall 164 MiB against 208 MiB; at 2^16 slots
+    with usage, sam-copy level 40 (81 steps) 66 MiB against 117 MiB."""
     per_slot = 20 * config.word_size + 16 * config.heads + 128
     if spec(config.kind).temporal_links:
         per_slot += 24 * config.link_k
+    if int(config.memory_slots) <= SPARSE_USAGE_LIMIT:
+        # the usage vector the trace keeps at every step: a list of small ints (8-byte pointers) until it is
+        # compacted into int32 arrays, both held for a moment
+        per_slot += 16 * (longest_episode() if steps is None else int(steps))
     return int(config.memory_slots) * per_slot
 
 
