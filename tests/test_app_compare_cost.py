@@ -150,8 +150,10 @@ def test_crossovers_never_mix_machines():
     table = plots.crossovers(rows)
     assert [(e["machine"], e["result"].status) for e in table] == [("A", "crosses"), ("B", "sparse_faster")]
     assert table[0]["result"].n == pytest.approx(45.254833995939045)      # sqrt(32·64): ratios 1/2 and 2
+    assert table[0]["ms"] == pytest.approx(2.0)                              # where the curves meet: 1·√4
     figure = plots.speed_figure(rows, references=False, crossings=table)
-    assert [round(shape["x0"], 6) for shape in figure.layout.shapes] == [pytest.approx(45.254834)]
+    marks = [t for t in figure.data if t.name == "crossover (hover)"]
+    assert list(marks[0].x) == [pytest.approx(45.254834)] and list(marks[0].y) == [pytest.approx(2.0)]
 
 
 def test_scaling_lab_states_the_crossover_of_its_shipped_curves(tmp_path, monkeypatch):

@@ -146,7 +146,12 @@ def crossovers(rows: list[dict]) -> list[dict]:
             if len(common) < 2:
                 continue
             result = crossover([(n, d[n], s[n]) for n in common])
-            table.append({"dense": dense, "sparse": sparse, "machine": machine, "result": result,
+            ms = None
+            if result.status == "crosses":        # the dense curve's time at the crossing (log-log interpolation)
+                a, b = result.below, result.above
+                t = 0.0 if a == b else (math.log(result.n) - math.log(a)) / (math.log(b) - math.log(a))
+                ms = math.exp(math.log(d[a]) + t * (math.log(d[b]) - math.log(d[a])))
+            table.append({"dense": dense, "sparse": sparse, "machine": machine, "result": result, "ms": ms,
                           "text": crossover_sentence(result, display_name(dense), display_name(sparse))})
     return table
 
@@ -226,14 +231,19 @@ def _scaling_figure(rows: list[dict], metric: str, title: str, y_title: str, ref
 
 def speed_figure(rows: list[dict], references: bool = True, crossings: list[dict] | None = None) -> go.Figure:
     """Log-log ms per step (forward + backward) against N, one line per model; the paper's points as stars;
-    a dashed vertical line at each crossover of `crossings` (entries of crossovers(rows)) that crosses."""
+    a diamond at each crossover of `crossings` (entries of crossovers(rows)) that crosses, at (N, ms) where the
+    dense and sparse curves meet."""
     figure = _scaling_figure(rows, "ms_per_step", "Time per training step", "ms per step (forward + backward)",
                              references)
-    for entry in crossings or []:
-        result = entry["result"]
-        if result.status == "crosses":
-            _crossing_line(figure, result.n, f"{entry['dense']}/{entry['sparse']} ≈ {round(result.n):,}",
-                           COLOURS.get(entry["sparse"], "grey"), vertical_text=True)
+    crossing = [e for e in crossings or [] if e["result"].status == "crosses" and e.get("ms")]
+    if crossing:
+        figure.add_trace(go.Scatter(
+            x=[e["result"].n for e in crossing], y=[e["ms"] for e in crossing], mode="markers",
+            name="crossover (hover)", marker={"symbol": "diamond", "size": 11, "line": {"width": 1.5, "color": "black"},
+                                              "color": [COLOURS.get(e["sparse"], "grey") for e in crossing]},
+            text=[f"{display_name(e['sparse'])} overtakes {display_name(e['dense'])} at N ≈ {round(e['result'].n):,}"
+                  for e in crossing],
+            hovertemplate="%{text}<extra></extra>"))
     return figure
 
 
@@ -243,13 +253,12 @@ def memory_figure(rows: list[dict], references: bool = True) -> go.Figure:
                            references)
 
 
-def _crossing_line(figure: go.Figure, n: float, text: str, colour: str, vertical_text: bool = False) -> None:
+def _crossing_line(figure: go.Figure, n: float, text: str, colour: str) -> None:
     """A dashed vertical line at N = n on a log x axis, labelled (an annotation's x on a log axis is log10 of it;
     a shape's is the value itself)."""
     figure.add_vline(x=n, line={"dash": "dash", "color": colour})
     figure.add_annotation(x=math.log10(n), xref="x", y=0.02, yref="y domain", text=text, showarrow=False,
-                          xanchor="left", yanchor="bottom", textangle=-90 if vertical_text else 0,
-                          font={"size": 11, "color": colour})
+                          xanchor="left", yanchor="bottom", font={"size": 11, "color": colour})
 
 
 def _colour(name: str) -> str | None:

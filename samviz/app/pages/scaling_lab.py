@@ -160,7 +160,7 @@ def _figures(rows: list[dict], prefix: str, crossings: list[dict] | None = None)
 def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
     """Where each measured dense/sparse pair crosses on this page's measure, and why Compare's differs."""
     st.markdown(f"**Where dense and sparse cross, on this page's measure** (forward + backward, "
-                f"{plots.setting_text(chosen)}; the dashed lines in the time chart)")
+                f"{plots.setting_text(chosen)}; the diamonds in the time chart)")
     if not crossings:
         st.caption("No dense and sparse model measured at two or more common sizes on one machine here.")
         return
