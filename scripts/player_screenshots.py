@@ -1,6 +1,6 @@
 """Screenshots of the episode player at scale, and the time from opening its link to the episode drawn (Chromium).
 
-    .venv/bin/python scripts/player_screenshots.py        # docs/screenshots/player_2p20.png, player_4096_4heads.png
+    .venv/bin/python scripts/player_screenshots.py        # docs/screenshots/player_2p20.png, player_4096_4heads*.png
 
 Starts its own Streamlit server on 127.0.0.1 (a fresh process: nothing in memory, the index's disk cache as it
 is) and Debian's /usr/bin/chromium (playwright, no download); opens each link, waits until the narration of the
@@ -18,6 +18,8 @@ TALL = 6000                   # px: the whole player fits, so every chart is dra
 SHOTS = [
     ("player_2p20.png", "model=sam&task=copy&level=10&seed=0&step=12&index=faiss&slots=1048576", 12),
     ("player_4096_4heads.png", "model=sam&task=priority_sort&level=20&seed=0&step=8&index=faiss&slots=4096", 8),
+    ("player_4096_4heads_sdnc.png", "model=sdnc&task=priority_sort&level=20&seed=0&step=8&index=faiss&slots=4096",
+     8),
 ]
 
 

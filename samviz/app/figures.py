@@ -437,7 +437,13 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
     # further rows, so neighbouring subplot titles never run into each other (issue 12 item 8)
     values = [float(v) for n in neighbours for v in [*n.get("found_similarity", []), *n.get("exact_similarity", [])]
               if math.isfinite(float(v))]
-    top, lowest = max(values, default=1.0), min(values, default=0.0)
+    # room beyond the longest bar, either way, for its upright label (about 7 digits): the labels of negative
+    # cosines (an SDNC reading its initial rows) go below their bars
+    high, low = max(0.0, max(values, default=1.0)), min(0.0, min(values, default=0.0))
+    pad = 0.5 * ((high - low) or 1.0)
+    span = [low - pad if low < 0 else 0.0, high + pad if high > 0 else 0.0]
+    if span[0] == span[1]:                       # every cosine 0
+        span = [0.0, 1.0]
     columns = min(len(neighbours), NEIGHBOUR_COLUMNS)
     grid_rows = math.ceil(len(neighbours) / columns)
     layout, refs = _grid(grid_rows, columns, titles, hspace=0.08, vspace=0.3 if grid_rows > 1 else 0.1,
@@ -462,8 +468,7 @@ def neighbours_figure(trace, step: int) -> go.Figure | None:
                            xaxis=x_ref, yaxis=y_ref,
                            hovertemplate="slot %{text}<br>cosine %{y:.3f}<extra>exact</extra>"))
         layout[_axis_key(x_ref)]["title"] = dict(text="rank (label = slot id)")
-        # room above the tallest bar for its upright label (about 7 digits)
-        layout[_axis_key(y_ref)]["range"] = [min(0.0, lowest), top * 1.6 if top > 0 else 1.0]
+        layout[_axis_key(y_ref)]["range"] = span
     for row in range(1, grid_rows):               # each row's first subplot names its axis too
         layout[_axis_key(refs[row][0][1])]["title"] = dict(text="cosine")
     for extra in range(len(neighbours), grid_rows * columns):     # an empty cell of the last row draws nothing
