@@ -126,6 +126,20 @@ def test_dense_estimate_beyond_the_sweep_is_an_extrapolation(monkeypatch):
     assert drawn and drawn[0].x[-1] == 1 << 20 and drawn[0].y[-1] == pytest.approx(1024.0)
 
 
+def test_a_link_above_the_dense_limit_opens_that_view(small_dense_limit):
+    at = AppTest.from_string("from samviz.app import pages\npages.compare_page()\n", default_timeout=TIMEOUT)
+    at.query_params.update({"dense": "ntm", "sparse": "sam", "slots": "128"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [w.value for w in at.warning if "Link ignored" in w.value]
+    assert at.session_state["keep_compare_slots"] == 128
+    assert "ntm" not in small_dense_limit and any("NTM — not run" in h.value for h in at.subheader)
+    at = AppTest.from_string("from samviz.app import pages\npages.compare_page()\n", default_timeout=TIMEOUT)
+    at.query_params.update({"dense": "ntm", "sparse": "sam", "slots": "3"})          # still validated
+    at.run()
+    assert any("slots" in w.value for w in at.warning) and at.session_state["keep_compare_slots"] == "default"
+
+
 @pytest.mark.slow
 def test_compare_at_a_large_sparse_memory_does_not_run_the_dense_model():
     from samviz.app import params

@@ -325,14 +325,23 @@ def test_player_page_names_a_bad_bits_value():
     assert "bits" not in _query(at)
 
 
-@pytest.mark.parametrize("name,query", [("episode_player", {"model": "dnc", "slots": "4096"}),
-                                        ("compare", {"dense": "dnc", "slots": "4096"})])
+@pytest.mark.parametrize("name,query", [("episode_player", {"model": "dnc", "slots": "4096"})])
 def test_a_dnc_link_with_4096_slots_is_a_visible_message(name, query):
     at = _page(name, query)
     _no_exception(at)
     warnings = [w.value for w in at.warning]
     assert any("at most 1024" in w and "not 4096" in w and "using slots = default" in w for w in warnings), warnings
     assert _query(at)["slots"] == "default"
+
+
+def test_a_compare_link_with_4096_slots_runs_the_sdnc_and_says_why_the_dnc_is_not_run():
+    """Compare takes the sparse model's sizes (issue 13 item 4): above the DNC's limit the SDNC runs and the page
+    says, visibly, that the DNC does not (its counts and an estimate stand in for it)."""
+    at = _page("compare", {"dense": "dnc", "slots": "4096"})
+    _no_exception(at)
+    warnings = [w.value for w in at.warning]
+    assert any("at most 1024" in w and "not 4096" in w and "estimate" in w for w in warnings), warnings
+    assert _query(at)["slots"] == "4096"
 
 
 def test_compare_page_keeps_slots_and_step_in_its_url():

@@ -20,10 +20,23 @@ def _key(name: str) -> str:
     return f"{state.KEEP}{PAGE}_{name}"
 
 
+def read_link(query) -> tuple[dict, list[params.Problem]]:
+    """Compare's link (params.read_compare), with its memory size checked against the SPARSE model alone: above
+    the dense model's own limit the page shows the dense model's counts and an estimate instead of running it,
+    so such a link is valid here."""
+    settings, problems = params.read_compare({k: v for k, v in query.items() if k != "slots"})
+    if "slots" in query:
+        values, slot_problems = params.validate_params({"slots": query["slots"]},
+                                                       defaults={"sparse": settings["sparse"], "slots": "default"})
+        settings["slots"] = values.get("slots", "default")
+        problems = [*problems, *slot_problems]
+    return settings, problems
+
+
 def _open() -> list[params.Problem]:
     """Settings from a link, or from this session when the visitor comes back from another page (the model
     and task the player showed become one of the pair and the task: params.compare_from_shared)."""
-    settings, problems = state.opened(PAGE, params.COMPARE_KEYS, params.read_compare, params.compare_from_shared)
+    settings, problems = state.opened(PAGE, params.COMPARE_KEYS, read_link, params.compare_from_shared)
     if settings is not None:
         for key, value in settings.items():
             st.session_state[_key(key)] = value
