@@ -282,7 +282,8 @@ def test_the_player_opens_a_large_sparse_memory_and_says_what_it_shows():
                and " ms " in c for c in captions)
     assert any("Memory M_t" in c and "hidden" in c for c in captions)
     assert any("Usage is hidden" in c for c in captions)
-    assert any(f"{BIG:,} slots: this episode took" in i.value for i in at.info)
+    assert any(f"{BIG:,} slots: this episode took" in i.value and f"The exact index scans all {BIG:,} rows" in i.value
+               for i in at.info)
 
 
 def test_the_player_refuses_2_to_the_20_for_a_dense_model_by_name():

@@ -304,12 +304,14 @@ def get_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None = 
     key = (kind, task, int(level), int(seed), bits, index, slots)
 
     def compute():
-        in_a_page = get_script_run_ctx(suppress_warning=True) is not None      # not in plain tests
-        message = run_message(kind, task, index, slots) if in_a_page else ""
-        with st.spinner(message, show_time=True) if in_a_page else contextlib.nullcontext():
-            return record_trace(kind, task, level, seed, bits, index, slots)
+        return record_trace(kind, task, level, seed, bits, index, slots)
 
-    return TRACES.get_or_compute(key, compute)
+    in_a_page = get_script_run_ctx(suppress_warning=True) is not None      # not in plain tests
+    if key in TRACES or not in_a_page:
+        return TRACES.get_or_compute(key, compute)
+    # the spinner covers waiting too: for another visitor's run of the same episode, or any large run
+    with st.spinner(run_message(kind, task, index, slots), show_time=True):
+        return TRACES.get_or_compute(key, compute)
 
 
 @st.cache_data(max_entries=TIMING_CACHE_ENTRIES, show_spinner="Timing the forward pass…")

@@ -301,9 +301,12 @@ def render() -> None:
                           "size on this server (now cached on disk for every visitor)",
                  "on disk": ", its faiss index read back from this server's disk cache"}.get(
             recorded.get("index_structure"), "")
+        exact = (f" The exact index scans all {int(settings['slots']):,} rows at every step (O(N): the cost the "
+                 "faiss index avoids); each step's forward time below says what that costs here."
+                 if settings["index"] == "exact" else "")
         st.info(f"{int(settings['slots']):,} slots: this episode took {recorded['record_s']:.1f} s to record on this "
                 f"server{built}. Recording also computes the exact nearest neighbours of every query (an O(N) scan "
-                "per step) to show the index's recall; the per-step times below are of the plain forward pass.")
+                f"per step) to show the index's recall; the per-step times below are of the plain forward pass.{exact}")
     if info["source"] == "pretrained":
         measured = explain.measured_metric(getattr(model, "meta", None), model.config.memory_slots,
                                            model.config.index if spec(settings["model"]).sparse else INDEXES[0])
