@@ -193,8 +193,8 @@ def test_the_large_memory_budget_adds_up():
     assert loaders.LARGE_MEMORY_BYTES == loaders.LARGE_RUN_BYTES + loaders.LARGE_INDEX_BYTES
     # the figure loaders' docstring states
     assert (loaders.LARGE_MEMORY_BYTES // loaders.MIB, loaders.LARGE_RUN_BYTES // loaders.MIB,
-            loaders.LARGE_INDEX_BYTES // loaders.MIB) == (1168, 896, 272)
-    assert "1,168 MiB: 896 for one run, 272 for one resident index structure" in " ".join(loaders.__doc__.split())
+            loaders.LARGE_INDEX_BYTES // loaders.MIB) == (1296, 896, 400)
+    assert "1,296 MiB: 896 for one run, 400 for one resident index structure" in " ".join(loaders.__doc__.split())
 
 
 def test_one_large_run_at_a_time_and_a_clear_refusal_when_held_too_long(monkeypatch):

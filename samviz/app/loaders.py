@@ -17,7 +17,7 @@ what each session shows (figures of one episode; the traces themselves are the c
 Models are only ever used read-only (eval mode, no_grad; a memory core's state is created per run).
 
 Large sparse memories (SAM and SDNC above LARGE_MEMORY_SLOTS = 4096 slots, up to 2^20; issue 13 item 4) add
-LARGE_MEMORY_BYTES (1,168 MiB: 896 for one run, 272 for one resident index structure at 2^20 × 32) on top of
+LARGE_MEMORY_BYTES (1,296 MiB: 896 for one run, 400 for one resident index structure at 2^20 × 32) on top of
 SERVER_BUDGET_BYTES, whatever is asked for:
 
     one run  at a time on the server (LARGE_RUN, a lock: a second visitor waits, with a message, at most
@@ -25,10 +25,13 @@ SERVER_BUDGET_BYTES, whatever is asked for:
              tables of the core, the index and the trace recorder (run_bytes, an over-estimate checked against
              the kernel's peak RSS in tests/test_player_scale.py); a model whose run_bytes passes
              LARGE_RUN_BYTES is refused before anything is allocated.
-    one index structure  over a large memory's initial rows (samviz/memory/index_parts.py; N×(4W + 144) bytes:
-             ~240 MiB at 2^20 × 24) stays resident after a run (keep_one_large_structure); another size is read
-             back from its disk cache in about a second. Building one the first time at a size takes minutes
-             at 2^20 on a small server (all its cores); the player says so while it waits.
+    one index structure  over a large memory's initial rows (samviz/memory/index_parts.py: the HNSW, N×(4W + 144)
+             bytes, and the initial rows it compares memories with, N×4W: ~304 MiB at 2^20 × 20) stays resident
+             after a run (keep_one_large_structure); another size is read back from its disk cache in about a
+             second. Measured (one process, sam-copy at 2^20, 2^16, 2^20 with faiss, then exact, ...): RSS went
+             251 → 610 → 331 → 616 → 617 → 337 → 622 MiB (faiss imported by the first; the 2^20 structure
+             resident or not). Building one the first time at a size takes minutes at 2^20 on a small server (all
+             its cores); the player says so while it waits.
 """
 from __future__ import annotations
 
@@ -61,9 +64,10 @@ TRACES = trace_cache.ByteBudgetLRU(TRACE_CACHE_BYTES)
 
 LARGE_MEMORY_SLOTS = 4096     # sparse memories above this many slots run one at a time (LARGE_RUN)
 LARGE_RUN_BYTES = 896 * MIB   # the most one large run may take (run_bytes); a model that would take more is refused
-HNSW_BYTES_PER_ROW = 144      # an initial-rows HNSW (M 16): 2·M int32 links per row + level bookkeeping, beside 4·W
+HNSW_BYTES_PER_ROW = 144      # an initial-rows HNSW (M 16): 2·M int32 links per row + level bookkeeping, beside its
+                              # 4·W bytes of vectors and the 4·W of the initial row itself (InitialRows.rows)
 LARGEST_WORD = 32             # the widest word a large memory may have here (the shipped models: 20 and 24)
-LARGE_INDEX_BYTES = params.MAX_APP_SLOTS * (4 * LARGEST_WORD + HNSW_BYTES_PER_ROW)
+LARGE_INDEX_BYTES = params.MAX_APP_SLOTS * (8 * LARGEST_WORD + HNSW_BYTES_PER_ROW)
 LARGE_MEMORY_BYTES = LARGE_RUN_BYTES + LARGE_INDEX_BYTES
 LARGE_RUN_WAIT_S = 300        # how long a visitor waits for another visitor's large run before being told to retry
 LARGE_RUN = threading.Lock()
