@@ -113,6 +113,21 @@ def test_payoff_is_read_from_the_shipped_measurements():
                for r in rows)
 
 
+def test_payoff_keeps_to_the_machine_that_measured_sam_at_the_largest_size(tmp_path):
+    import json
+
+    def row(model, index, slots, ms, machine):
+        return {"model": model, "index": index, "slots": slots, "batch": 8, "heads": 4, "k": 4, "word_size": 32,
+                "steps": 10, "ms_per_step": ms, "peak_mib": ms, "status": "ok", "machine": machine}
+    rows = [row("ntm", None, 1024, 20.0, "big"), row("sam", "faiss", 1024, 2.0, "big"),
+            row("ntm", None, 65536, 900.0, "big"), row("sam", "faiss", 65536, 3.0, "big"),
+            row("ntm", None, 64, 4.0, "small"), row("sam", "faiss", 64, 10.0, "small")]
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = story.measured_payoff(str(path))
+    assert [(r["N"], r["speed ratio"]) for r in table] == [(65536, 300.0), (1024, 10.0)]   # not the 64-slot 0.4
+
+
 def test_every_chapter_has_a_question_whose_answer_is_one_of_its_choices():
     chapters = story.chapters()
     assert [c.number for c in chapters] == list(range(1, len(chapters) + 1)) and len(chapters) == 8

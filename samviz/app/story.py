@@ -455,8 +455,11 @@ def rollback(episode: dict, undone: int) -> dict:
 
 
 def journal_bytes(slots: int, word_size: int, written: int) -> dict:
-    """Bytes kept per step: a dense copy of the N×W memory vs a journal of `written` float32 rows + int64 ids."""
-    return {"dense": slots * word_size * 4, "journal": written * (word_size * 4 + 8)}
+    """Bytes kept per step: a dense copy of the N×W float32 memory vs a journal of `written` rows
+    (samviz.bench.cost.journal_bytes: float32 values + an int64 id each)."""
+    from samviz.bench.cost import FLOAT_BYTES
+    from samviz.bench.cost import journal_bytes as journal
+    return {"dense": slots * word_size * FLOAT_BYTES, "journal": journal(written, word_size)}
 
 
 def index_recall(slots: int, seed: int = TOY_SEED) -> dict:
@@ -484,12 +487,20 @@ def index_recall(slots: int, seed: int = TOY_SEED) -> dict:
 
 
 def measured_payoff(path: str | None = None) -> list[dict]:
-    """Chapter 8: dense ÷ sparse ratios (NTM vs SAM with faiss) from the shipped measurements, largest N first."""
+    """Chapter 8: dense ÷ sparse ratios (NTM vs SAM with faiss) from the shipped measurements, largest N first.
+
+    One machine only (the file gathers runs from several): the one that measured SAM at the largest N, so the
+    curve is never a machine's small sizes joined to another's large ones."""
     from samviz.bench import SHIPPED_RESULTS
-    from samviz.bench.plots import latest, ratios
+    from samviz.bench.plots import label, latest, ok, ratios
     from samviz.bench.runner import read_rows
-    rows = latest(read_rows(path or SHIPPED_RESULTS))
-    table = [r for r in ratios(rows) if r["dense / sparse"] == "ntm / sam-faiss"]
+    rows = read_rows(path or SHIPPED_RESULTS)
+    sparse = [r for r in ok(rows) if label(r) == "sam-faiss"]
+    if not sparse:
+        return []
+    machine = max(sparse, key=lambda r: r["slots"]).get("machine")
+    table = [r for r in ratios(latest([r for r in rows if r.get("machine") == machine]))
+             if r["dense / sparse"] == "ntm / sam-faiss"]
     return sorted(table, key=lambda r: r["N"], reverse=True)
 
 
