@@ -63,6 +63,12 @@ def test_a_link_with_2_to_the_20_slots_names_the_refusal_for_a_dense_kind(kind):
     assert "using slots = default" in message
 
 
+def test_large_choices_read_with_their_power_of_two():
+    assert [params.slots_label(c) for c in params.LARGE_SLOT_CHOICES] == [
+        "16,384 (2^14)", "65,536 (2^16)", "262,144 (2^18)", "1,048,576 (2^20)"]
+    assert params.slots_label(4096) == "4096" and params.slots_label("default") == "default"
+
+
 def test_a_size_between_the_choices_is_refused_with_the_choices():
     _, problems = params.read_player({"model": "sam", "slots": str(1 << 19)})
     assert len(problems) == 1 and "1048576" in problems[0].message and str(1 << 19) in problems[0].message

@@ -118,6 +118,14 @@ def slot_choices(*kinds: str) -> tuple:
     return tuple(c for c in SLOT_CHOICES if c == "default" or c <= limit)
 
 
+def slots_label(value) -> str:
+    """How a slot choice reads in a select box: 1048576 -> "1,048,576 (2^20)"; 'default' and sizes up to 4096 as
+    they are."""
+    if isinstance(value, int) and value in LARGE_SLOT_CHOICES:
+        return f"{value:,} (2^{value.bit_length() - 1})"
+    return str(value)
+
+
 def slot_limit_message(slots: int, *kinds: str) -> str:
     """Why `slots` is refused for these kinds (names the kind whose limit is the smallest)."""
     limit = slot_limit(*kinds)

@@ -47,13 +47,6 @@ def _names(kinds) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
-def _slots_label(value) -> str:
-    """1048576 -> "1,048,576 (2^20)"; 'default' and small sizes as they are."""
-    if isinstance(value, int) and value > loaders.LARGE_MEMORY_SLOTS:
-        return f"{value:,} (2^{value.bit_length() - 1})"
-    return str(value)
-
-
 # ------------------------------------------------------------------------------------------ callbacks
 # The cursor changes only here (they run before the rerun, so the views never lag one step behind).
 
@@ -139,7 +132,8 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
         if isinstance(slots, int):
             st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, kind)}.")
         st.session_state[_key("slots")] = "default"
-    sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change, format_func=_slots_label,
+    sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change,
+                 format_func=params.slots_label,
                  help=f"'default': the pretrained model's size (or {params.DEFAULT_SLOTS} untrained). "
                       f"{_names(SPARSE_MODELS)} go up to {params.slot_limit(*SPARSE_MODELS):,}: they touch K rows "
                       f"per head per step. {_names(DENSE_MODELS)} stop at {params.slot_limit(*DENSE_MODELS):,}: "
