@@ -138,6 +138,13 @@ def test_hidden_views_say_why(big_trace):
     assert "rows read (top weights)" not in {a.text for a in rows.layout.annotations}
 
 
+def test_a_dense_memory_zoomed_says_of_all_its_slots():
+    trace = loaders.record_trace("ntm", "copy", 4, 0, None, "exact", 4096)
+    fig = figures.weights_figure(trace, 1)
+    drawn = {label for t in fig.data if t.type == "heatmap" for label in t.y}
+    assert figures.slot_scope(fig) == f"showing the {len(drawn):,} most weighted of all 4,096 slots"
+
+
 def test_a_small_memory_hides_nothing():
     trace = loaders.record_trace("sam", "copy", 4, 0, None, "exact", 64)
     assert figures.hidden_views(trace, 1) == []

@@ -264,6 +264,8 @@ def slot_scope(fig: go.Figure) -> str:
     shown, touched, n = meta.get("slots_shown", 0), meta.get("slots_touched", 0), meta.get("slots", 0)
     if shown >= n:
         return f"showing all {n:,} slots"
+    if shown < touched == n:                     # a dense model weights every slot
+        return f"showing the {shown:,} most weighted of all {n:,} slots"
     if shown < touched:
         return (f"showing the {shown:,} most weighted of the {touched:,} slots this episode touched, out of "
                 f"{n:,}")
