@@ -1,6 +1,7 @@
 """Screenshots of the episode player at scale, and the time from opening its link to the episode drawn (Chromium).
 
     .venv/bin/python scripts/player_screenshots.py        # docs/screenshots/player_2p20.png, player_4096_4heads*.png
+    .venv/bin/python scripts/player_screenshots.py --spinner   # player_building_index.png (an empty index cache)
 
 Starts its own Streamlit server on 127.0.0.1 (a fresh process: nothing in memory, the index's disk cache as it
 is) and Debian's /usr/bin/chromium (playwright, no download); opens each link, waits until the narration of the
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import sys
+import tempfile
 import time
 
 from local_app import CHROMIUM, CHROMIUM_ARGS, READY, ROOT, local_app
@@ -23,12 +26,38 @@ SHOTS = [
 ]
 
 
+SPINNER = ("player_building_index.png", "model=sam&task=copy&level=10&seed=0&index=faiss&slots=262144")
+
+
+def spinner(out: Path) -> None:
+    """The player while it builds an index structure for the first time (a server with an empty index cache):
+    the spinner says what is built and why."""
+    from playwright.sync_api import sync_playwright
+    with tempfile.TemporaryDirectory() as empty:
+        os.environ["SAMVIZ_INDEX_CACHE"] = empty
+        try:
+            with local_app() as (base, _server), sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                name, query = SPINNER
+                page.goto(f"{base}/player?{query}", wait_until="domcontentloaded")
+                page.get_by_text("Building the faiss index").first.wait_for(timeout=120_000)
+                page.wait_for_timeout(3000)
+                page.screenshot(path=str(out / name))
+                print(f"{name}: /player?{query} while its index is built", flush=True)
+                browser.close()
+        finally:
+            del os.environ["SAMVIZ_INDEX_CACHE"]
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} is missing: run `make browser`")
     out = ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
+    if "--spinner" in sys.argv[1:]:
+        return spinner(out)
     with local_app() as (base, _server), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": TALL})
