@@ -243,7 +243,8 @@ def test_the_spinner_says_what_is_built_and_why(monkeypatch, tmp_path):
     assert loaders.index_structure(model.config) == "build"
     text = loaders.run_message("sam", "copy", "faiss", 1 << 20)
     assert text.startswith("Building the faiss index") and "1,048,576 initial rows" in text
-    assert "first time at this size on this server, then cached" in text
+    assert "first time at this size on this server, then cached on disk for every visitor" in text
+    assert "then cached in this server's memory" in loaders.run_message("sam", "copy", "faiss", 1 << 14)
     name = (f"initial-hnsw-{1 << 20}x{model.config.word_size}-float32-M{index_parts.HNSW_M}"
             f"-efc{index_parts.HNSW_EF_CONSTRUCTION}-0.faiss")
     (tmp_path / name).write_bytes(b"")

@@ -219,6 +219,15 @@ def _on_disk(slots: int, word_size: int) -> bool:
     return any(directory.glob(pattern))
 
 
+def cache_place(slots: int) -> str:
+    """Where an index structure built at this size is kept for later episodes (index_parts: on disk from
+    DISK_CACHE_FROM slots, when the cache directory is on)."""
+    from samviz.memory import index_parts
+    if slots >= index_parts.DISK_CACHE_FROM and index_parts._cache_dir() is not None:
+        return "on disk for every visitor"
+    return "in this server's memory"
+
+
 def keep_one_large_structure() -> None:
     """Drop every index structure over a large memory's initial rows from the process except the most recently
     used, when its disk copy exists (so the next visit at that size reads it back in about a second)."""
@@ -257,9 +266,9 @@ def run_message(kind: str, task: str, index: str, slots) -> str:
     status = index_structure(c)
     if status == "build":
         what = (f"building the faiss index (an HNSW graph) over this memory's {c.memory_slots:,} initial rows of "
-                f"{c.word_size} numbers — the first time at this size on this server, then cached on disk for "
-                "every visitor. At 2^20 slots that can take several minutes on a small or busy server (it uses "
-                "all its cores) — then recording the episode")
+                f"{c.word_size} numbers — the first time at this size on this server, then cached "
+                f"{cache_place(c.memory_slots)}. At 2^20 slots that can take several minutes on a small or busy "
+                "server (it uses all its cores) — then recording the episode")
     elif status == "on disk":
         what = f"reading the cached faiss index for {c.memory_slots:,} slots from disk, then recording the episode"
     elif c.index == "exact":

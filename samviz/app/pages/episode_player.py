@@ -292,7 +292,7 @@ def render() -> None:
     recorded = trace.meta.get("app", {})
     if loaders.is_large(settings["model"], settings["slots"]) and recorded.get("record_s") is not None:
         built = {"build": " — including building its faiss index over the initial rows, the first time at this "
-                          "size on this server (now cached on disk for every visitor)",
+                          f"size on this server (now cached {loaders.cache_place(int(settings['slots']))})",
                  "on disk": ", its faiss index read back from this server's disk cache"}.get(
             recorded.get("index_structure"), "")
         exact = (f" The exact index scans all {int(settings['slots']):,} rows at every step (O(N): the cost the "
