@@ -30,6 +30,12 @@ Per model and N it reports (`compare_search` defines each, per query):
   (another episode's reset in the same process: what every later episode pays). Below 4,096 slots faiss
   is an exact flat index per batch element: the three are the same small cost.
 
+Defaults: N 4,096 / 2^16 / 2^20 with 16 / 16 / 8 episodes per model (batches of 8). Most of a default run on a
+small machine is the two cold 2^20 builds (word sizes 20 and 24; pretrained/README.md gives the measured
+run time); `--index-cache shared` times a read of the usual disk cache instead, once the structures are there.
+No --jobs (unlike samviz.evaluate): every pass times itself on one thread, and processes in parallel would
+share the cores being timed, and could not share the in-process index cache.
+
 Rows go to the markdown table (`markdown_table`), to pretrained/README.md between this module's own marker
 comments (--write-readme) and to a JSON file (--json; assets/bench/scale.json is the shipped one, read with
 `load_rows`). Arguments are checked before anything is loaded or allocated.
@@ -414,6 +420,28 @@ def write_json(rows: list[dict], settings: dict, path: Path) -> None:
     temporary.replace(path)
 
 
+COLUMNS = {   # what each key of a row means (the JSON's rows; a page can label its columns from this)
+    "model": "shipped checkpoint (sam-*, sdnc-*)", "kind": "model kind", "task": "the checkpoint's task",
+    "slots": "N, memory slots", "word_size": "W", "heads": "read heads", "k": "K, rows read per head",
+    "episodes": "fresh episodes (the same for every pass)", "batch_size": "episodes per batch", "seed": "seed",
+    "steps": "time steps summed over the batches",
+    "bit_errors_exact": "bit errors per sequence, exact index", "bit_errors_faiss": "same, faiss index",
+    "bit_errors_faiss_checked": "same, the checked faiss pass (the same ids: the same errors)",
+    "exact_ms_per_step": "forward ms per step, exact index (memory set-up not timed)",
+    "faiss_ms_per_step": "forward ms per step, faiss index",
+    "exact_index_ms_per_step": "of which in the exact index (search + update)",
+    "faiss_index_ms_per_step": "of which in the faiss index (search + update)",
+    "faiss_reset_s": "mean faiss reset per batch during the runs (structure already built)",
+    "queries": "searches × batch × heads compared", "recall": "recall@K by ids, K-th ties within TIE count",
+    "top1": "share of queries whose exact top-1 was found", "top1_missed": "queries that missed it",
+    "similarity_share": "Σ found cosines / Σ exact top-K cosines (queries with a positive exact sum)",
+    "similarity_queries": "queries in that share", "written_expected": "queries whose exact top-K held a "
+    "row written in the episode", "found_none": "of those, queries that found none of those rows",
+    "build_cold_s": "faiss reset with nothing cached (None: not measured)",
+    "build_from_disk_s": "faiss reset reading the disk cache (None: not measured)",
+    "build_reset_s": "faiss reset in the same process", "build_cache": "cold | shared (--index-cache)",
+    "index": "the faiss index's own description at this N",
+}
 ROW_KEYS = ("model", "slots", "episodes", "bit_errors_exact", "bit_errors_faiss", "exact_ms_per_step",
             "faiss_ms_per_step", "exact_index_ms_per_step", "faiss_index_ms_per_step")
 

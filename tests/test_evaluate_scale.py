@@ -215,3 +215,10 @@ def test_build_is_measured_cold_then_from_disk_then_in_process(tmp_path, monkeyp
     assert shared["build_cold_s"] > 0 and shared["build_from_disk_s"] is None and list(tmp_path.iterdir())
     again = scale.measure_build(4096, 4, batch_size=1, cache="shared")      # reads it back
     assert again["build_cold_s"] is None and again["build_from_disk_s"] > 0
+
+
+def test_every_row_key_has_a_meaning():
+    row = scale.run_model("sam-copy", 256, episodes=1, batch_size=1)
+    row.update(scale.measure_build(256, row["word_size"], batch_size=1))
+    assert set(row) <= set(scale.COLUMNS), set(row) - set(scale.COLUMNS)
+    assert set(scale.ROW_KEYS) <= set(row)
