@@ -222,6 +222,8 @@ def test_one_large_run_at_a_time_and_a_clear_refusal_when_held_too_long(monkeypa
         with loaders.large_run("ntm", 4096):
             pass
         assert "waiting for it" in loaders.run_message("sam", "copy", "exact", 1 << 16)
+        with pytest.raises(loaders.ServerBusy):                # the player's step times never wait
+            loaders.get_step_times("sam", "copy", 2, 0, "exact", 1 << 16, None, wait=False)
     finally:
         loaders.LARGE_RUN.release()
     done = threading.Event()

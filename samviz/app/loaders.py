@@ -240,12 +240,13 @@ def keep_one_large_structure() -> None:
 
 
 @contextlib.contextmanager
-def large_run(kind: str, slots):
-    """Hold LARGE_RUN for a large memory's run (nothing for others); ServerBusy after LARGE_RUN_WAIT_S."""
+def large_run(kind: str, slots, wait: bool = True):
+    """Hold LARGE_RUN for a large memory's run (nothing for others); ServerBusy after LARGE_RUN_WAIT_S, or at
+    once when not `wait`."""
     if not is_large(kind, slots):
         yield
         return
-    if not LARGE_RUN.acquire(timeout=LARGE_RUN_WAIT_S):
+    if not (LARGE_RUN.acquire(timeout=LARGE_RUN_WAIT_S) if wait else LARGE_RUN.acquire(blocking=False)):
         raise ServerBusy(f"another visitor's large-memory episode has held this server for over "
                          f"{LARGE_RUN_WAIT_S // 60} minutes; try again in a minute, or choose 4096 slots or fewer")
     try:
@@ -329,9 +330,11 @@ def get_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None = 
 
 @st.cache_data(max_entries=TIMING_CACHE_ENTRIES, show_spinner="Timing the forward pass…")
 def get_step_times(kind: str, task: str, level: int, seed: int, index: str = "exact", slots="default",
-                   bits: tuple | None = None) -> list[float]:
-    """Per step, the plain forward pass's wall time in ms (timing.step_times_ms: best of 3, no recording)."""
+                   bits: tuple | None = None, wait: bool = True) -> list[float]:
+    """Per step, the plain forward pass's wall time in ms (timing.step_times_ms: best of 3, no recording).
+    A large memory waits for another visitor's large run (ServerBusy past LARGE_RUN_WAIT_S), or with wait=False
+    raises ServerBusy at once (nothing is cached then)."""
     model, _ = load_model(kind, task, index, slots)
     x, _, _, _ = episode(task, level, seed, bits)
-    with large_run(kind, slots):
+    with large_run(kind, slots, wait):
         return timing.step_times_ms(model, x)[:MAX_STEPS]

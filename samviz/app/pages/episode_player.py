@@ -261,9 +261,13 @@ def _step_cost(trace, settings: dict, step: int) -> str:
     n = stats.memory_slots(trace)
     text = f"Rows touched at this step: {touched:,} of {n:,}"
     try:
+        # never waits for another visitor's large run: a step change must not block on it
         times = loaders.get_step_times(settings["model"], settings["task"], settings["level"], settings["seed"],
-                                       settings["index"], settings["slots"], settings["bits"])
-    except ValueError:                      # (a busy server: the recorded episode is still shown, untimed)
+                                       settings["index"], settings["slots"], settings["bits"], wait=False)
+    except loaders.ServerBusy:
+        return text + (" · forward time not measured yet: another visitor's large-memory episode is running on this "
+                       "server (one at a time); it appears at a later step")
+    except ValueError:
         times = []
     if step < len(times):
         text += (f" · forward time {times[step]:.2f} ms (measured on this server: the plain forward pass of this "
