@@ -509,6 +509,17 @@ def _bounded(name: str, low: int, high: int):
     return parse
 
 
+def _writable(path: Path) -> bool:
+    """Whether path can be written: the file itself if it exists, else its nearest existing folder."""
+    path = path.absolute()
+    if path.exists():
+        return os.access(path, os.W_OK)
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
 def parse_args(argv=None, prog: str = "python -m samviz.evaluate_scale") -> argparse.Namespace:
     """Parse and check every argument (exit status 2 with a message on a bad one); loads nothing."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
@@ -554,8 +565,13 @@ def parse_args(argv=None, prog: str = "python -m samviz.evaluate_scale") -> argp
                          f"({', '.join(shipped) or 'none shipped'})")
     if not args.models:
         parser.error("no shipped sparse model (sam-*, sdnc-*) in " + str(PRETRAINED_DIR))
-    if args.json is not None and args.json.is_dir():
-        parser.error(f"--json: {args.json} is a directory")
+    if args.json is not None:                  # refused now, not after a run of many minutes
+        if args.json.is_dir():
+            parser.error(f"--json: {args.json} is a directory")
+        if not _writable(args.json):
+            parser.error(f"--json: cannot write {args.json}")
+    if args.write_readme and not (README_PATH.is_file() and _writable(README_PATH)):
+        parser.error(f"--write-readme: cannot write {README_PATH}")
     return args
 
 

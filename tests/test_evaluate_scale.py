@@ -46,6 +46,19 @@ def test_bad_arguments_are_refused_before_anything_is_loaded(argv, message, caps
     assert message in capsys.readouterr().err
 
 
+def test_an_unwritable_output_is_refused_before_the_run(tmp_path, capsys, nothing_loaded, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    for argv, message in ((["--json", str(tmp_path)], "is a directory"),
+                          (["--json", str(tmp_path / "a-file" / "scale.json")], "--json: cannot write")):
+        with pytest.raises(SystemExit):
+            scale.main(argv)
+        assert message in capsys.readouterr().err
+    monkeypatch.setattr(scale, "README_PATH", tmp_path / "missing" / "README.md")
+    with pytest.raises(SystemExit):
+        scale.main(["--write-readme"])
+    assert "--write-readme: cannot write" in capsys.readouterr().err
+
+
 def test_evaluate_scale_flag_forwards_its_arguments(capsys, nothing_loaded):
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main(["--scale", "--slots", "64"])
