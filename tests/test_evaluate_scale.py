@@ -201,9 +201,9 @@ def test_exact_compared_with_exact_finds_everything():
     assert result["bit_errors_checked"] == result["bit_errors"]
 
 
-@pytest.mark.slow
 def test_a_small_real_run_end_to_end(tmp_path, capsys):
-    """One model at 4,096 slots, one episode: the CLI writes a table and a JSON that load back."""
+    """One model at 4,096 slots, one episode: the CLI writes a table and a JSON that load back (a few
+    seconds: the cold build at 4,096 slots is small)."""
     path = tmp_path / "scale.json"
     assert scale.main(["--models", "sam-copy", "--slots", "4096", "--episodes", "1", "--json", str(path)]) == 0
     out = capsys.readouterr().out
