@@ -277,3 +277,21 @@ def test_bad_presenter_value_gives_a_message_and_presenter_off():
     no_exception(at)
     assert any("presenter" in w.value for w in at.warning) and "You gave: '**yes**'" in [t.value for t in at.text]
     assert not at.toggle(key="story_presenter").value and "2. Reading" in headers(at)
+
+
+def test_the_payoff_chapter_shows_the_trained_models_at_the_largest_measured_memory():
+    from samviz import evaluate_scale
+    at = landing({"chapter": "8"})
+    no_exception(at)
+    rows = story.trained_at_scale()
+    assert rows, "assets/bench/scale.json has the shipped SAM models at 2^20"
+    everything, _ = evaluate_scale.load_rows()
+    assert rows[0]["slots"] == max(r["slots"] for r in everything if r["kind"] == "sam")
+    tables = [frame.value for frame in at.dataframe]
+    shown = next(t for t in tables if "bit errors / sequence, faiss" in t.columns)
+    for row, (_, cells) in zip(rows, shown.iterrows(), strict=True):
+        assert cells["model"] == row["model"]
+        assert cells["bit errors / sequence, faiss"] == round(row["bit_errors_faiss"], 3)
+        assert cells["forward ms / step, faiss"] == round(row["faiss_ms_per_step"], 1)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"N = {rows[0]['slots']:,}" in text

@@ -46,6 +46,11 @@ def _recall(slots: int) -> dict:
 
 
 @st.cache_data(show_spinner=False)
+def _trained_at_scale() -> list[dict]:
+    return story.trained_at_scale()
+
+
+@st.cache_data(show_spinner=False)
 def _payoff() -> list[dict]:
     return story.measured_payoff()
 
@@ -211,6 +216,20 @@ def _figure_8() -> None:
                      hide_index=True, width="stretch")
     else:
         st.info("No shipped measurements of the NTM and SAM side by side were found.")
+    scaled = _trained_at_scale()
+    if scaled:
+        n = scaled[0]["slots"]
+        st.markdown(f"**The same trained models at N = {n:,}** (trained with 128 slots; `python -m samviz.evaluate "
+                    f"--scale`, {scaled[0]['episodes']} fresh episodes each, faiss and exact index on the same "
+                    "episodes):")
+        st.dataframe([{"model": r["model"], "bit errors / sequence, faiss": round(r["bit_errors_faiss"], 3),
+                       "bit errors / sequence, exact": round(r["bit_errors_exact"], 3),
+                       "recall@K": round(r["recall"], 3), "forward ms / step, faiss": round(r["faiss_ms_per_step"], 1),
+                       "forward ms / step, exact": round(r["exact_ms_per_step"], 1)} for r in scaled],
+                     hide_index=True, width="stretch")
+        st.page_link(pages.page_objects()["player"], label=f"Watch sam-copy step by step with {n:,} slots",
+                     icon=":material/play_circle:",
+                     query_params={"model": "sam", "task": "copy", "slots": str(n), "index": "faiss"})
     objects = pages.page_objects()
     a, b, c = st.columns(3)
     a.page_link(objects["player"], label="Episode player: watch a trained model step by step",
