@@ -197,9 +197,10 @@ def check_step(trace, step: int) -> int:
             assert "leaning" in sentence and max(mode) < stats.MOSTLY, where
         ties += 1
     # sparse: rows touched at this step
-    m = re.search(r"Only (\d+) of (\d+) rows were touched at this step", text)
+    m = re.search(r"Only ([\d,]+) of ([\d,]+) rows were touched at this step", text)
     if m:
-        assert int(m[1]) == stats.rows_touched(trace)[step] and int(m[2]) == stats.memory_slots(trace), where
+        touched, slots = (int(m[i].replace(",", "")) for i in (1, 2))
+        assert touched == stats.rows_touched(trace)[step] and slots == stats.memory_slots(trace), where
         ties += 1
     # one symbol per meaning: γ only for the NTM's sharpening
     for sentence in sentences:

@@ -225,7 +225,7 @@ def _sparse_reads(trace, record, step: int) -> list[Sentence]:
     n = stats.memory_slots(trace)
     written = len({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
     if touched:
-        out.append(Sentence(f"Only {touched} of {n} rows were touched at this step; backpropagation will roll back "
+        out.append(Sentence(f"Only {touched:,} of {n:,} rows were touched at this step; backpropagation will roll back "
                             f"just the {written} rows this write changed (every journalled row, whatever its "
                             f"weight).", "sam-bptt"))
     return out
@@ -242,10 +242,10 @@ def _dense_reads(trace, record) -> list[Sentence]:
         strength = strengths[h] if isinstance(strengths, list) and h < len(strengths) else strengths
         n = stats.memory_slots(trace)
         if not record.get("read_modes"):
-            text = (f"Read head {h + 1}: softmax over all {n} slots (β = {_f(strength)}); it read "
+            text = (f"Read head {h + 1}: softmax over all {n:,} slots (β = {_f(strength)}); it read "
                     f"{_focus_text(head, 'from')}.")
         else:
-            text = (f"Read head {h + 1}: its weights cover all {n} slots (content β = {_f(strength)} mixed with "
+            text = (f"Read head {h + 1}: its weights cover all {n:,} slots (content β = {_f(strength)} mixed with "
                     f"the links by the read modes); it read {_focus_text(head, 'from')}.")
         out.append(Sentence(text, "dnc-read-modes" if record.get("read_modes") else "dam"))
     return out
