@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -254,6 +255,42 @@ def large_run(kind: str, slots, wait: bool = True):
     finally:
         keep_one_large_structure()
         LARGE_RUN.release()
+
+
+@contextlib.contextmanager
+def long_run(waiting=None):
+    """Hold LARGE_RUN for one long episode (long_episode.py), whatever its memory size: one long or large run at a
+    time on the server. While another visitor's run holds it, calls waiting(seconds waited) about every half
+    second (whatever that raises, e.g. Streamlit stopping a page the visitor left, ends the wait); ServerBusy after
+    LARGE_RUN_WAIT_S. The lock is released however the run ends."""
+    start = time.monotonic()
+    while not LARGE_RUN.acquire(timeout=0.5):
+        waited = time.monotonic() - start
+        if waited > LARGE_RUN_WAIT_S:
+            raise ServerBusy(f"another visitor's long or large-memory episode has held this server for over "
+                             f"{LARGE_RUN_WAIT_S // 60} minutes; try again in a minute")
+        if waiting is not None:
+            waiting(waited)
+    try:
+        yield
+    finally:
+        try:
+            keep_one_large_structure()
+        finally:
+            LARGE_RUN.release()
+
+
+def long_run_problem(model, episodes: int) -> str | None:
+    """Why `episodes` long episodes of `model` at once would not fit this server (None when they fit): the run's
+    memory (run_bytes with no trace, per episode) must stay within LARGE_RUN_BYTES."""
+    c = model.config
+    need = run_bytes(c, steps=0) * int(episodes)
+    if need <= LARGE_RUN_BYTES and c.word_size <= LARGEST_WORD:
+        return None
+    return (f"{episodes} episode{'s' if episodes != 1 else ''} of {c.kind.upper()} at {c.memory_slots:,} slots "
+            f"(word size {c.word_size}) would take about {need / MIB:,.0f} MiB; this server runs one long episode "
+            f"within {LARGE_RUN_BYTES // MIB} MiB and words of at most {LARGEST_WORD} numbers: choose fewer episodes "
+            "or fewer slots")
 
 
 def run_message(kind: str, task: str, index: str, slots) -> str:

@@ -6,9 +6,10 @@ import time
 
 import streamlit as st
 
-from samviz.app import explain, figures, loaders, notices, params, state, trace_cache
+from samviz.app import explain, figures, loaders, long_episode, notices, pages, params, state, trace_cache
 from samviz.app import trace_stats as stats
 from samviz.kinds import DENSE_MODELS, INDEXES, MODELS, SPARSE_MODELS, spec
+import samviz.tasks as tasks_module
 from samviz.tasks import TARGETS
 
 PAGE = "player"
@@ -275,6 +276,114 @@ def _step_cost(trace, settings: dict, step: int) -> str:
     return text
 
 
+# ------------------------------------------------------------------------------------------ long episodes
+
+LONG_RESULT = "player_long_result"     # this session's last long run: (settings, LongResult); one per session
+
+
+def _long_default(task: str) -> int:
+    low, high = long_episode.level_range(task)
+    return min(high, 2 * low)
+
+
+def _long_view(settings: dict) -> None:
+    """The long-episode mode: a pretrained sparse model forward over hundreds of steps, no trace, the wrong bits
+    along the answer (long_episode.py). Runs only on the button, one long run at a time on the server."""
+    kind, task = settings["model"], settings["task"]
+    low, high = long_episode.level_range(task)
+    st.caption(f"{params.task_info(task).describe()} Here the episode runs far past the trained length "
+               f"(up to {high}, {tasks_module.GENERALISATION_FACTOR}× the trained maximum), forward only: no trace "
+               "is recorded, only the answers are scored. Memory slots, index and seed come from the sidebar.")
+    if kind not in SPARSE_MODELS:
+        notices.show(long_episode.check(kind, task, low, long_episode.DEFAULT_EPISODES), after=
+                     ". Choose SAM or SDNC in the sidebar.", kind="info")
+        return
+    if settings["bits"] is not None:
+        st.info("A long episode is drawn at random from the seed: choose 'Random episode' in the sidebar.")
+        return
+    level_key, episodes_key = _key("long_level"), _key("long_episodes")
+    level = st.session_state.get(level_key)
+    if level is not None:
+        problem = long_episode.check(kind, task, level, long_episode.DEFAULT_EPISODES)
+        if problem is not None:
+            notices.show(problem, after=f". Set to {_long_default(task)}.")
+            st.session_state[level_key] = _long_default(task)
+    st.session_state.setdefault(level_key, _long_default(task))
+    if st.session_state.get(episodes_key) not in long_episode.EPISODE_CHOICES:
+        st.session_state[episodes_key] = long_episode.DEFAULT_EPISODES
+    left, right = st.columns(2)
+    left.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=level_key,
+                      help=f"Trained up to {params.task_info(task).max_level}; the normal player stops at {low}.")
+    right.selectbox("Episodes (their mean is shown)", long_episode.EPISODE_CHOICES, key=episodes_key)
+    level, episodes = int(st.session_state[level_key]), int(st.session_state[episodes_key])
+    problem = long_episode.check(kind, task, level, episodes)
+    if problem is not None:
+        notices.show(problem, kind="error")
+        return
+    try:
+        model, info = loaders.load_model(kind, task, settings["index"], settings["slots"])
+    except ValueError as error:
+        st.error(f"Cannot run this model: {error}")
+        return
+    if info["source"] != "pretrained":
+        st.warning(f"{info['note'][0].upper() + info['note'][1:]}: the long-episode mode runs trained models only "
+                   "(an untrained model's errors along the episode say nothing).")
+        return
+    too_big = loaders.long_run_problem(model, episodes)
+    if too_big is not None:
+        st.error(f"Not run: {too_big}.")
+        return
+    steps, answered = long_episode.episode_steps(task, level)
+    c = model.config
+    structure = loaders.index_structure(c)
+    first = {"build": f" The faiss index over {c.memory_slots:,} initial rows is built first (the first time at "
+                      "this size on this server: minutes at 2^20), then cached "
+                      f"{loaders.cache_place(c.memory_slots)}.",
+             "on disk": " The faiss index for this size is read back from the disk cache first (about a second)."
+             }.get(structure, "")
+    st.markdown(f"**{episodes} episode{'s' if episodes != 1 else ''} of {steps:,} steps** "
+                f"({answered} answer steps each) with {loaders.describe_model(model)}.{first}")
+    run = {"model": kind, "task": task, "level": level, "episodes": episodes, "seed": settings["seed"],
+           "index": c.index, "slots": c.memory_slots}
+    if st.button(f"Run {steps:,} steps", key="player_long_run", icon=":material/play_arrow:", type="primary"):
+        st.session_state.pop(LONG_RESULT, None)
+        bar = st.progress(0.0, text="Waiting for the server…")
+        started = time.monotonic()
+
+        def waiting(seconds: float) -> None:
+            bar.progress(0.0, text=f"Another visitor's long or large-memory episode is running on this server (one at "
+                                   f"a time): waiting {seconds:.0f} s…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total, text=f"Step {done:,} of {total:,} · {time.monotonic() - started:.0f} s")
+
+        episode = long_episode.sample(task, level, settings["seed"], episodes)
+        try:
+            with loaders.long_run(waiting):
+                started = time.monotonic()
+                bar.progress(0.0, text="Setting up the memory" + (" and its faiss index…" if structure else "…"))
+                result = long_episode.run(model, episode, progress)
+        except loaders.ServerBusy as error:
+            bar.empty()
+            st.warning(f"Not run: {error}.")
+            return
+        st.session_state[LONG_RESULT] = (run, result)
+    kept = st.session_state.get(LONG_RESULT)
+    if kept is None or kept[0] != run:
+        st.caption("Nothing run yet for these settings: press the button. Leaving the page stops a run.")
+        return
+    result = kept[1]
+    _chart(long_episode.result_figure(result, kind), f"long-{kind}-{task}-level{level}")
+    st.markdown(long_episode.sentence(result, kind, c.memory_slots))
+    per_step = 1000 * result.seconds / len(result.wrong)
+    count = result.per_episode.size
+    st.caption(f"The run took {result.seconds:.1f} s on this server ({per_step:.1f} ms per step for {count} "
+               f"episode{'s' if count != 1 else ''} at once, memory and index set-up included).")
+    label = long_episode.stored_curve_label(task)
+    if label is not None:
+        st.page_link(pages.page_objects()["learning_curves"], icon=":material/show_chart:", label=label)
+
+
 # ------------------------------------------------------------------------------------------ page
 
 def render() -> None:
@@ -283,6 +392,11 @@ def render() -> None:
     st.title("Episode player")
     settings = _sidebar(problems)
     if settings is None:
+        return
+    if st.toggle("Long episode (hundreds of steps, sparse models)", key=_key("long"),
+                 help="Run SAM or SDNC far past its trained length, forward only, and see the wrong bits along the "
+                      "answer."):
+        _long_view(settings)
         return
     task = params.task_info(settings["task"])
     try:

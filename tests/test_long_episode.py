@@ -1,0 +1,189 @@
+"""The player's long-episode mode (issue 14 item 5): per-step errors, validation, and the page through AppTest."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+import torch
+
+from samviz.app import loaders, long_episode
+import samviz.generalisation as generalisation
+import samviz.tasks as tasks
+
+TIMEOUT = 120
+KEY = "keep_player_"
+
+
+# ------------------------------------------------------------------------------------------ pure functions
+
+def _episode_and_logits():
+    """Associative recall at 2 items, batch 2, with hand-set logits: 16 steps, the answer at steps 13–15."""
+    episode = tasks.get("associative_recall").sample(2, level=2, generator=torch.Generator().manual_seed(3))
+    logits = (episode.targets * 2 - 1).clone()             # every bit right (positive for 1, negative for 0)
+    logits[13, 0, :2] *= -1                                 # episode 0: 2 wrong bits at step 13
+    logits[15, 0, 5] *= -1                                  # ... and 1 at step 15
+    logits[14, 1, :] *= -1                                  # episode 1: all 6 wrong at step 14
+    logits[3, 1, :] *= -1                                   # input phase: not scored
+    return episode, logits
+
+
+def test_wrong_per_step_by_hand_and_against_the_task_scorer():
+    episode, logits = _episode_and_logits()
+    wrong, answer, per_episode = long_episode.wrong_per_step(logits, episode)
+    assert answer.tolist() == [False] * 13 + [True] * 3
+    assert wrong.tolist() == [0.0] * 13 + [1.0, 3.0, 0.5]        # (2 + 0) / 2, (0 + 6) / 2, (1 + 0) / 2
+    assert per_episode.tolist() == [3.0, 6.0]
+    assert wrong.sum() == pytest.approx(tasks.bit_errors_per_sequence(logits, episode)) == 4.5
+    one = tasks.Episode(episode.inputs[:, :1], episode.targets[:, :1], episode.mask[:, :1], episode.level)
+    single, _, _ = long_episode.wrong_per_step(logits[:, :1], one)
+    assert single.tolist() == tasks.bit_errors_per_step(logits[:, :1], one).tolist()
+
+
+def test_summary_sentence_and_figure_say_the_same_numbers():
+    episode, logits = _episode_and_logits()
+    wrong, answer, per_episode = long_episode.wrong_per_step(logits, episode)
+    result = long_episode.LongResult(wrong, answer, per_episode, 6, 2, 0.1)
+    s = long_episode.summary(result)
+    assert (s.per_sequence, s.chance, s.worst_step, s.worst) == (4.5, 9.0, 14, 3.0)
+    assert s.chance == generalisation.chance_bit_errors(episode)
+    _sentence_matches_figure(long_episode.sentence(result, "sam", 128), long_episode.result_figure(result, "sam")
+                             .to_plotly_json())
+
+
+def _sentence_matches_figure(text: str, figure: dict) -> None:
+    bars, running, chance = figure["data"]
+    per_sequence = float(re.search(r"\*\*([\d.]+) bits wrong per sequence\*\*", text)[1])
+    guess = float(re.search(r"against \*\*([\d.]+)\*\* for guessing", text)[1])
+    assert per_sequence == round(sum(bars["y"]), 2) == round(running["y"][-1], 2)
+    assert guess == round(chance["y"][0] * len(bars["x"]), 1)
+    worst = re.search(r"The worst answer step, ([\d,]+), had ([\d.]+) wrong bits", text)
+    if worst:
+        step, value = int(worst[1].replace(",", "")), float(worst[2])
+        assert value == round(max(bars["y"]), 2) and bars["y"][list(bars["x"]).index(step)] == max(bars["y"])
+    else:
+        assert sum(bars["y"]) == 0 and "Every answer bit was right" in text
+
+
+def test_levels_and_refusals():
+    assert long_episode.level_range("associative_recall") == (12, 60)
+    assert long_episode.level_range("copy") == (40, 200)
+    assert long_episode.episode_steps("associative_recall", 60) == (248, 3)
+    assert long_episode.episode_steps("copy", 200) == (401, 200)
+    assert long_episode.check("sam", "associative_recall", 60, 4) is None
+    for kind, level, episodes, words in [("ntm", 12, 4, "sparse models"), ("sam", 61, 4, "not 61"),
+                                         ("sam", 11, 4, "not 11"), ("sam", "12", 4, "whole number"),
+                                         ("sam", True, 4, "whole number"), ("sdnc", 12, 5, "one of 1, 4, 16")]:
+        problem = long_episode.check(kind, "associative_recall", level, episodes)
+        assert problem is not None and words in problem.message, (kind, level, episodes, problem)
+
+
+def test_too_many_episodes_at_the_largest_memory_are_refused_before_a_run():
+    model, _ = loaders.load_model("sam", "associative_recall", "faiss", 1 << 20)
+    assert loaders.long_run_problem(model, 1) is None
+    assert "choose fewer episodes" in loaders.long_run_problem(model, 16)
+
+
+def test_run_reports_progress_and_matches_the_task_scorer():
+    model, _ = loaders.load_model("sam", "associative_recall", "exact", 128)
+    episode = long_episode.sample("associative_recall", 12, 5, 2)
+    calls = []
+    result = long_episode.run(model, episode, lambda done, total: calls.append((done, total)))
+    done = [c[0] for c in calls]
+    assert calls[-1] == (56, 56) and all(total == 56 for _, total in calls)
+    assert done == sorted(done) and done[0] > 0 and len(calls) > 10
+    with torch.no_grad():
+        logits, _ = model.run(episode.inputs)
+    assert result.wrong.sum() == pytest.approx(tasks.bit_errors_per_sequence(logits, episode))
+    assert not model.controller._forward_pre_hooks             # the shared model was never hooked
+
+
+def test_a_stopped_run_leaves_no_lock_held():
+    model, _ = loaders.load_model("sam", "associative_recall", "exact", 128)
+    episode = long_episode.sample("associative_recall", 12, 5, 1)
+
+    def stop(done, total):
+        raise KeyboardInterrupt("the visitor left")
+
+    with pytest.raises(KeyboardInterrupt):
+        with loaders.long_run():
+            long_episode.run(model, episode, stop)
+    assert not loaders.LARGE_RUN.locked()
+
+
+def test_a_busy_server_calls_waiting_which_can_end_the_wait():
+    waited = []
+
+    def leave(seconds):
+        waited.append(seconds)
+        raise KeyboardInterrupt
+
+    assert loaders.LARGE_RUN.acquire(timeout=5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with loaders.long_run(leave):
+                pytest.fail("ran while another run held the lock")
+    finally:
+        loaders.LARGE_RUN.release()
+    assert len(waited) == 1 and not loaders.LARGE_RUN.locked()
+    assert isinstance(loaders.LARGE_RUN, type(threading.Lock()))
+
+
+# ------------------------------------------------------------------------------------------ the page
+
+def _player(model: str, task: str, slots=128, **state) -> AppTest:
+    """The player with these sidebar choices (set through its widgets, as a visitor would), then `state`."""
+    at = AppTest.from_string("from samviz.app import pages\npages.episode_player_page()\n", default_timeout=TIMEOUT)
+    at.run()
+    at.selectbox(key=KEY + "model").set_value(model)
+    at.selectbox(key=KEY + "task").set_value(task)
+    at.selectbox(key=KEY + "slots").set_value(slots)
+    at.run()
+    for key, value in state.items():
+        at.session_state[KEY + key] = value
+    return at.run() if state else at
+
+
+def test_long_mode_is_off_by_default_and_runs_a_short_long_episode():
+    at = _player("sam", "associative_recall")
+    assert not at.exception and len(at.get("plotly_chart")) > 0
+    assert at.toggle(key=KEY + "long").value is False
+    at.toggle(key=KEY + "long").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "4 episodes of 104 steps" in "\n".join(m.value for m in at.markdown)     # said before running
+    assert not at.get("plotly_chart")
+    at.number_input(key=KEY + "long_level").set_value(12)
+    at.selectbox(key=KEY + "long_episodes").set_value(1).run()
+    assert "1 episode of 56 steps" in "\n".join(m.value for m in at.markdown)
+    at.button(key="player_long_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(figures) == 1 and "wrong bits along the answer" in figures[0]["layout"]["title"]["text"]
+    text = next(m.value for m in at.markdown if "bits wrong per sequence" in m.value)
+    _sentence_matches_figure(text, figures[0])
+    assert "SAM with 128 slots" in text and "(one episode)" in text
+    assert not loaders.LARGE_RUN.locked()
+    at.run()                                                                # a rerun shows the kept result
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_long_mode_refuses_an_out_of_range_level_and_dense_models():
+    at = _player("sam", "associative_recall", long=True, long_level=500)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("levels 12 to 60" in w.value and "not 500" in w.value for w in at.warning)
+    assert at.number_input(key=KEY + "long_level").value == 24 and not at.get("plotly_chart")
+    at = _player("ntm", "associative_recall", slots="default", long=True)
+    assert not at.exception and any("sparse models" in i.value for i in at.info)
+
+
+def test_the_sentence_numbers_are_the_arrays_numbers_for_every_task():
+    for task in ("copy", "priority_sort"):
+        low, _ = long_episode.level_range(task)
+        model, _ = loaders.load_model("sam", task, "exact", 64)
+        result = long_episode.run(model, long_episode.sample(task, low, 0, 1))
+        assert np.isclose(result.wrong.sum(), result.per_episode.mean())
+        _sentence_matches_figure(long_episode.sentence(result, "sam", 64),
+                                 long_episode.result_figure(result, "sam").to_plotly_json())
