@@ -175,6 +175,8 @@ def test_long_mode_refuses_an_out_of_range_level_and_dense_models():
     assert not at.exception, [e.value for e in at.exception]
     assert any("levels 12 to 60" in w.value and "not 500" in w.value for w in at.warning)
     assert at.number_input(key=KEY + "long_level").value == 24 and not at.get("plotly_chart")
+    at.selectbox(key=KEY + "task").set_value("copy").run()                  # a new task: its own levels, no warning
+    assert not at.exception and not at.warning and at.number_input(key=KEY + "long_level").value == 80
     at = _player("ntm", "associative_recall", slots="default", long=True)
     assert not at.exception and any("sparse models" in i.value for i in at.info)
 

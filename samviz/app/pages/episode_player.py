@@ -54,6 +54,7 @@ def _names(kinds) -> str:
 def _on_task_change() -> None:
     task = st.session_state[_key("task")]
     st.session_state[_key("level")] = params.default_level(task)
+    st.session_state.pop(_key("long_level"), None)           # the long mode's levels differ per task too
     _set_step(0)
     st.session_state[_key("bits")] = ""
 
