@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import re
 import threading
 
@@ -16,6 +17,7 @@ import samviz.tasks as tasks
 
 TIMEOUT = 120
 KEY = "keep_player_"
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 # ------------------------------------------------------------------------------------------ pure functions
@@ -134,13 +136,19 @@ def test_a_busy_server_calls_waiting_which_can_end_the_wait():
 
 # ------------------------------------------------------------------------------------------ the page
 
-def _player(model: str, task: str, slots=128, **state) -> AppTest:
-    """The player with these sidebar choices (set through its widgets, as a visitor would), then `state`."""
+def _player(model: str, task: str, slots=128, index: str = "exact", **state) -> AppTest:
+    """The player with these sidebar choices (set through its widgets, as a visitor would), then `state`. The long
+    mode is switched on first when `state` is given (so no large memory is recorded by the normal player)."""
     at = AppTest.from_string("from samviz.app import pages\npages.episode_player_page()\n", default_timeout=TIMEOUT)
     at.run()
+    if state:
+        at.toggle(key=KEY + "long").set_value(True)
     at.selectbox(key=KEY + "model").set_value(model)
     at.selectbox(key=KEY + "task").set_value(task)
+    at.run()
     at.selectbox(key=KEY + "slots").set_value(slots)
+    if model in ("sam", "sdnc"):
+        at.selectbox(key=KEY + "index").set_value(index)
     at.run()
     for key, value in state.items():
         at.session_state[KEY + key] = value
@@ -165,20 +173,49 @@ def test_long_mode_is_off_by_default_and_runs_a_short_long_episode():
     text = next(m.value for m in at.markdown if "bits wrong per sequence" in m.value)
     _sentence_matches_figure(text, figures[0])
     assert "SAM with 128 slots" in text and "(one episode)" in text
+    bar = at.get("progress")
+    assert len(bar) == 1 and bar[0].proto.value == 100 and "Step 56 of 56" in bar[0].proto.text
     assert not loaders.LARGE_RUN.locked()
     at.run()                                                                # a rerun shows the kept result
     assert len(at.get("plotly_chart")) == 1
 
 
+def _link(query: dict) -> AppTest:
+    """app.py opened from a player link (its landing address carrying the player's keys)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    return at.run()
+
+
 def test_long_mode_refuses_an_out_of_range_level_and_dense_models():
-    at = _player("sam", "associative_recall", long=True, long_level=500)
+    # a stale level (kept from before) is refused with a message and reset to the task's default
+    at = _player("sam", "associative_recall", long_level=500)
     assert not at.exception, [e.value for e in at.exception]
-    assert any("levels 12 to 60" in w.value and "not 500" in w.value for w in at.warning)
-    assert at.number_input(key=KEY + "long_level").value == 24 and not at.get("plotly_chart")
+    assert at.number_input(key=KEY + "long_level").value in (12, 24) and not at.get("plotly_chart")
     at.selectbox(key=KEY + "task").set_value("copy").run()                  # a new task: its own levels, no warning
     assert not at.exception and not at.warning and at.number_input(key=KEY + "long_level").value == 80
+    # a link's level out of range: refused, named, the mode stays off (nothing is run)
+    base = {"model": "sam", "task": "associative_recall", "slots": "128"}
+    at = _link({**base, "long": "500"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("long (a long episode's level for associative recall) must be between 12 and 60, got 500" in w.value
+               and "stays off" in w.value for w in at.warning)
+    assert at.toggle(key=KEY + "long").value is False
+    at = _link({**base, "model": "ntm", "slots": "default", "long": "20"})
+    assert any("sparse models (SAM and SDNC) only, not NTM" in w.value for w in at.warning)
     at = _player("ntm", "associative_recall", slots="default", long=True)
     assert not at.exception and any("sparse models" in i.value for i in at.info)
+
+
+def test_a_link_opens_the_long_mode_and_the_mode_writes_its_link():
+    at = _link({"model": "sam", "task": "associative_recall", "slots": "128", "long": "12", "episodes": "3"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("episodes must be one of 1, 4, 16, got 3; using episodes = 4 instead" in w.value for w in at.warning)
+    assert at.toggle(key=KEY + "long").value is True
+    assert "4 episodes of 56 steps" in "\n".join(m.value for m in at.markdown)
+    assert at.query_params["long"] in ("12", ["12"]) and at.query_params["episodes"] in ("4", ["4"])
+    at.toggle(key=KEY + "long").set_value(False).run()                       # off: the normal player, its own link
+    assert not at.exception and "long" not in at.query_params and at.get("plotly_chart")
 
 
 def test_the_sentence_numbers_are_the_arrays_numbers_for_every_task():
@@ -189,3 +226,16 @@ def test_the_sentence_numbers_are_the_arrays_numbers_for_every_task():
         assert np.isclose(result.wrong.sum(), result.per_episode.mean())
         _sentence_matches_figure(long_episode.sentence(result, "sam", 64),
                                  long_episode.result_figure(result, "sam").to_plotly_json())
+
+
+@pytest.mark.slow
+def test_long_mode_at_65536_slots_with_faiss_runs_and_frees_the_lock():
+    at = _player("sdnc", "associative_recall", slots=1 << 16, index="faiss", long_level=12, long_episodes=1)
+    assert not at.exception, [e.value for e in at.exception]
+    assert "1 episode of 56 steps" in "\n".join(m.value for m in at.markdown)
+    at.button(key="player_long_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = next(m.value for m in at.markdown if "bits wrong per sequence" in m.value)
+    assert "SDNC with 65,536 slots" in text
+    _sentence_matches_figure(text, json.loads(at.get("plotly_chart")[0].proto.spec))
+    assert not loaders.LARGE_RUN.locked()

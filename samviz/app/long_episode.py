@@ -76,6 +76,40 @@ def check(kind: str, task: str, level, episodes) -> params.Problem | None:
     return None
 
 
+LINK_KEYS = ("long", "episodes")     # in the player's link: ?...&long=60&episodes=4 opens this mode at level 60
+
+
+def link(level: int, episodes: int) -> dict[str, str]:
+    """The long mode's part of the player's link."""
+    return {"long": str(int(level)), "episodes": str(int(episodes))}
+
+
+def read_link(query, kind: str, task: str) -> tuple[dict | None, list[params.Problem]]:
+    """A player link's long-mode keys -> ({"level", "episodes"} or None when the mode stays off, problems). Each
+    problem names the parameter, the refused value, and what is done instead."""
+    if "long" not in query:
+        return None, []
+    low, high = level_range(task)
+    level, problem = params.parse_int(query["long"], low, high,
+                                      f"long (a long episode's level for {task.replace('_', ' ')})")
+    if problem is None and kind not in SPARSE_MODELS:
+        names = " and ".join(k.upper() for k in SPARSE_MODELS)
+        problem = params.Problem(f"long in the link runs the sparse models ({names}) only, not {str(kind).upper()}")
+    if problem is not None:
+        return None, [problem._replace(message=problem.message + "; the long-episode mode stays off")]
+    episodes, problems = DEFAULT_EPISODES, []
+    if "episodes" in query:
+        value, problem = params.parse_int(query["episodes"], min(EPISODE_CHOICES), max(EPISODE_CHOICES), "episodes")
+        if problem is None and value not in EPISODE_CHOICES:
+            problem = params.Problem(f"episodes must be one of {', '.join(map(str, EPISODE_CHOICES))}, got {value}")
+        if problem is None:
+            episodes = value
+        else:
+            problems.append(problem._replace(message=f"{problem.message}; using episodes = {DEFAULT_EPISODES} "
+                                                     "instead"))
+    return {"level": level, "episodes": episodes}, problems
+
+
 # ------------------------------------------------------------------------------------------ the run
 
 def wrong_per_step(logits, episode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -33,6 +33,14 @@ def _open() -> list[params.Problem]:
         st.session_state[_key("source")] = "Typed bits" if settings["bits"] else "Random episode"
         _set_step(settings["step"])
         st.session_state["player_playing"] = False
+        query = st.query_params.to_dict()
+        if any(key in query for key in params.PLAYER_KEYS):         # a link: its long-mode keys, or the mode off
+            long, long_problems = long_episode.read_link(query, settings["model"], settings["task"])
+            problems = [*problems, *long_problems]
+            st.session_state[_key("long")] = long is not None
+            if long is not None:
+                st.session_state[_key("long_level")] = long["level"]
+                st.session_state[_key("long_episodes")] = long["episodes"]
     for key, value in _defaults().items():
         st.session_state.setdefault(_key(key), value)
     return problems
@@ -217,9 +225,7 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
         cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
                        disabled=last == 0)
     step = stats.clamp_step(trace, st.session_state[step_key])
-    shown = {**{k: settings[k] for k in params.PLAYER_KEYS if k not in ("step", "bits")}, "step": step,
-             "bits": params.format_bits(settings["bits"], settings["task"]) if settings["bits"] else ""}
-    state.publish(PAGE, shown, params.player_query(shown), params.shared_from_player(shown, state.shared()))
+    _publish(settings, step)
 
     with st.container(border=True):
         st.markdown(f"**What happened at step {step}**")
@@ -255,6 +261,14 @@ def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
     _chart(figures.memory_figure(trace, step), f"memory-{trace.model}-step{step}")
     for note in figures.hidden_views(trace, step):
         st.caption(f":material/visibility_off: {note}")
+
+
+def _publish(settings: dict, step: int, long: dict | None = None) -> None:
+    """This view into the URL (and the session): the long mode's level and episodes when it is on."""
+    shown = {**{k: settings[k] for k in params.PLAYER_KEYS if k not in ("step", "bits")}, "step": step,
+             "bits": params.format_bits(settings["bits"], settings["task"]) if settings["bits"] else ""}
+    query = {**params.player_query(shown), **(long_episode.link(**long) if long else {})}
+    state.publish(PAGE, shown, query, params.shared_from_player(shown, state.shared()))
 
 
 def _step_cost(trace, settings: dict, step: int) -> str:
@@ -321,6 +335,7 @@ def _long_view(settings: dict) -> None:
     if problem is not None:
         notices.show(problem, kind="error")
         return
+    _publish(settings, 0, {"level": level, "episodes": episodes})
     try:
         model, info = loaders.load_model(kind, task, settings["index"], settings["slots"])
     except ValueError as error:
