@@ -21,7 +21,10 @@ LARGE_MEMORY_BYTES (1,296 MiB: 896 for one run, 400 for one resident index struc
 SERVER_BUDGET_BYTES, whatever is asked for:
 
     one run  at a time on the server (LARGE_RUN, a lock: a second visitor waits, with a message, at most
-             LARGE_RUN_WAIT_S, then is told to try again). A run's memory is its N×W buffer plus the O(N)
+             LARGE_RUN_WAIT_S, then is told to try again). The player's long episodes (long_episode.py) take the
+             same lock at every memory size (long_run: a wait that a visitor leaving ends, released in finally),
+             and their episodes × run_bytes (no trace) stay within LARGE_RUN_BYTES (long_run_problem).
+             A run's memory is its N×W buffer plus the O(N)
              tables of the core, the index and the trace recorder (run_bytes, an over-estimate checked against
              the kernel's peak RSS in tests/test_player_scale.py); a model whose run_bytes passes
              LARGE_RUN_BYTES is refused before anything is allocated.

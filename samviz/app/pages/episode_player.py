@@ -377,7 +377,11 @@ def _long_view(settings: dict) -> None:
         try:
             with loaders.long_run(waiting):
                 started = time.monotonic()
-                bar.progress(0.0, text="Setting up the memory" + (" and its faiss index…" if structure else "…"))
+                bar.progress(0.0, text={
+                    "build": f"Building the faiss index over {c.memory_slots:,} initial rows (the first time at this "
+                             "size on this server: minutes at 2^20), then running…",
+                    "on disk": "Reading the faiss index from the disk cache, then running…"}.get(
+                        structure, "Setting up the memory…"))
                 result = long_episode.run(model, episode, progress)
         except loaders.ServerBusy as error:
             bar.empty()
