@@ -61,7 +61,7 @@ def _sentence_matches_figure(text: str, figure: dict) -> None:
     per_sequence = float(re.search(r"\*\*([\d.]+) bits wrong per sequence\*\*", text)[1])
     guess = float(re.search(r"against \*\*([\d.]+)\*\* for guessing", text)[1])
     assert per_sequence == round(sum(bars["y"]), 2) == round(running["y"][-1], 2)
-    assert guess == round(chance["y"][0] * len(bars["x"]), 1)
+    assert guess == round(chance["y"][-1], 1) == round(chance["y"][0] * len(bars["x"]), 1)
     worst = re.search(r"The worst answer step, ([\d,]+), had ([\d.]+) wrong bits", text)
     if worst:
         step, value = int(worst[1].replace(",", "")), float(worst[2])

@@ -201,22 +201,29 @@ def sentence(result: LongResult, kind: str, slots: int) -> str:
 
 
 def result_figure(result: LongResult, kind: str):
-    """Bars: wrong bits at each answer step (mean over the episodes); a line: the running total per sequence; a
-    dashed line: guessing (half the bits of a step)."""
+    """Bars (left axis): wrong bits at each answer step, mean over the episodes, out of the step's bits. Lines
+    (right axis): the running total per sequence, and guessing's running total (half the bits of each step), whose
+    last points are the sentence's two totals."""
     import plotly.graph_objects as go
     s = summary(result)
-    steps = np.flatnonzero(result.answer)
+    steps = np.flatnonzero(result.answer).tolist()
+    guess = (s.chance_per_step * np.arange(1, len(steps) + 1)).tolist()
     fig = go.Figure()
-    fig.add_bar(x=steps.tolist(), y=result.wrong[steps].tolist(), name="wrong bits at this step",
-                marker_color="#d62728")
-    fig.add_scatter(x=steps.tolist(), y=s.cumulative.tolist(), name="wrong bits so far (per sequence)",
-                    mode="lines+markers", line=dict(color="#444"))
-    fig.add_scatter(x=steps.tolist(), y=[s.chance_per_step] * len(steps), name="guessing, per step",
-                    mode="lines", line=dict(color="#888", dash="dash"))
+    fig.add_bar(x=steps, y=result.wrong[steps].tolist(), name="wrong bits at this step (left)",
+                marker_color="#d62728", opacity=0.8)
+    fig.add_scatter(x=steps, y=s.cumulative.tolist(), name="wrong bits so far, per sequence (right)",
+                    mode="lines+markers" if len(steps) <= 40 else "lines", line=dict(color="#222"), yaxis="y2")
+    fig.add_scatter(x=steps, y=guess, name="guessing so far (right)", mode="lines",
+                    line=dict(color="#888", dash="dash"), yaxis="y2")
     over = "" if s.episodes == 1 else f", mean over {s.episodes} episodes"
     fig.update_layout(title=f"{kind.upper()}: wrong bits along the answer of a {s.steps:,}-step episode{over}",
-                      xaxis_title="time step", yaxis_title="wrong bits", height=360, bargap=0.2,
-                      legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=10, l=10, r=10))
+                      xaxis=dict(title="time step", tickvals=steps if len(steps) <= 12 else None, tickformat="d"),
+                      yaxis=dict(title=f"wrong bits at a step (of {result.bits_per_step})",
+                                 range=[0, result.bits_per_step]),
+                      yaxis2=dict(title="wrong bits so far", overlaying="y", side="right", rangemode="tozero",
+                                  showgrid=False),
+                      height=380, bargap=0.2, legend=dict(orientation="h", y=-0.25),
+                      margin=dict(t=50, b=10, l=10, r=10))
     return fig
 
 
