@@ -191,8 +191,8 @@ def sentence(result: LongResult, kind: str, slots: int) -> str:
     over = "one episode" if s.episodes == 1 else f"the mean over {s.episodes} episodes"
     text = (f"At level {result.level} ({s.steps:,} steps, the answer at steps {s.first_answer:,}–{s.steps - 1:,}), "
             f"{kind.upper()} with {slots:,} slots got **{s.per_sequence:.2f} bits wrong per sequence** "
-            f"({over}), against **{s.chance:.1f}** for guessing (half of the {s.answer_steps * result.bits_per_step} "
-            f"scored bits: {s.answer_steps} answer steps × {result.bits_per_step} bits).")
+            f"({over}), against **{s.chance:.1f}** for guessing (half of the {s.answer_steps * result.bits_per_step:,} "
+            f"scored bits: {s.answer_steps:,} answer steps × {result.bits_per_step} bits).")
     if s.per_sequence > 0:
         text += f" The worst answer step, {s.worst_step:,}, had {s.worst:.2f} wrong bits of {result.bits_per_step}."
     else:
