@@ -51,7 +51,7 @@ HELP = {
     "word_size": "word size W", "heads": "read heads R", "k": "neighbours per sparse read (sam, sdnc)",
     "controller_size": "LSTM controller units", "index": "nearest-neighbour index of sparse models",
     "link_k": "SDNC: entries kept per sparse link row",
-    "initial_rows": "DAM/SAM/SDNC: memory starts as tiny jittered rows (as shipped) or zero rows",
+    "initial_rows": "DAM/SAM/SDNC: memory starts as tiny jittered rows (default) or zero rows",
     "batch": "episodes per update",
     "lr": "learning rate (default 1e-3)", "optimizer": "optimizer (default adam)",
     "clip": "gradient-norm clipping (default 10)",
