@@ -301,8 +301,10 @@ def _mean(values):
     return sum(values) / len(values) if values else None
 
 
-def measure_build(slots: int, word_size: int, batch_size: int = BATCH_SIZE, cache: str = "cold") -> dict:
-    """The faiss index's reset on a fresh SAM/SDNC memory [batch, N, W], in stages, each with this (N, W)'s
+def measure_build(slots: int, word_size: int, batch_size: int = BATCH_SIZE, cache: str = "cold",
+                  start: str = "jittered") -> dict:
+    """The faiss index's reset on a fresh SAM/SDNC memory [batch, N, W] that starts as `start` (the model's
+    initial rows: "jittered" needs the HNSW over them, "zero" needs no structure), in stages, each with this (N, W)'s
     structure dropped from the in-process cache first (other structures stay):
     cache "cold": the on-disk cache is an empty temporary directory: "cold" (faiss builds the initial rows'
     structure), then "from disk" (read back from that directory; below index_parts.DISK_CACHE_FROM slots
@@ -316,10 +318,10 @@ def measure_build(slots: int, word_size: int, batch_size: int = BATCH_SIZE, cach
     "index" (the index's description)}."""
     from .memory import index as index_module
     from .memory import index_parts
-    from .memory.initial import jittered_memory
+    from .memory.initial import initial_memory
     if cache not in ("cold", "shared"):
         raise ValueError(f"cache must be 'cold' or 'shared', got {cache!r}")
-    memory = jittered_memory(batch_size, slots, word_size, torch.float32)
+    memory = initial_memory(start, batch_size, slots, word_size, torch.float32)
     previous = os.environ.get(index_parts.CACHE_ENV)
     seconds = {"cold": None, "from_disk": None}
 
@@ -585,18 +587,21 @@ def main(argv=None, prog: str = "python -m samviz.evaluate_scale") -> int:
     except ImportError:
         pass
     from . import pretrained
-    words = {name: pretrained.read_meta(name)["config"]["word_size"] for name in args.models}
+    configs = {name: pretrained.read_meta(name)["config"] for name in args.models}
+    # (word size, initial rows) of each model: what its index has to build at each N
+    starts = {name: (c["word_size"], c.get("initial_rows", "jittered")) for name, c in configs.items()}
     rows = []
     for slots, episodes in zip(args.slots, args.episodes, strict=True):
         builds = {}
-        for word in sorted(set(words.values())):
-            builds[word] = measure_build(slots, word, min(args.batch_size, episodes), args.index_cache)
-            print(f"N={slots:,} W={word}: build cold {_number(builds[word]['build_cold_s'], 2)} s, from disk "
-                  f"{_number(builds[word]['build_from_disk_s'], 2)} s, reset {builds[word]['build_reset_s']:.2f} s",
+        for word, start in sorted(set(starts.values())):
+            build = measure_build(slots, word, min(args.batch_size, episodes), args.index_cache, start)
+            builds[word, start] = build
+            print(f"N={slots:,} W={word} {start} rows: build cold {_number(build['build_cold_s'], 2)} s, from disk "
+                  f"{_number(build['build_from_disk_s'], 2)} s, reset {build['build_reset_s']:.2f} s",
                   file=sys.stderr, flush=True)
         for name in args.models:
             row = run_model(name, slots, episodes, args.batch_size, args.seed, check=not args.no_check)
-            row.update({key: value for key, value in builds[words[name]].items()})
+            row.update({key: value for key, value in builds[starts[name]].items()})
             rows.append(row)
             print(markdown_table([row]).splitlines()[-1], file=sys.stderr, flush=True)
     settings = {"command": f"{prog} " + shlex.join(argv if argv is not None else sys.argv[1:]),

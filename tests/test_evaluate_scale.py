@@ -235,3 +235,15 @@ def test_every_row_key_has_a_meaning():
     row.update(scale.measure_build(256, row["word_size"], batch_size=1))
     assert set(row) <= set(scale.COLUMNS), set(row) - set(scale.COLUMNS)
     assert set(scale.ROW_KEYS) <= set(row)
+
+
+def test_a_zero_rows_start_builds_nothing(tmp_path, monkeypatch):
+    """A model whose memory starts from zero rows (the shipped sam-associative_recall) needs no structure over
+    its untouched rows: the measured reset writes nothing to the disk cache and describes no HNSW."""
+    from samviz.memory import index_parts
+    monkeypatch.setenv(index_parts.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(index_parts, "DISK_CACHE_FROM", 4096)
+    zero = scale.measure_build(4096, 4, batch_size=1, cache="shared", start="zero")
+    assert list(tmp_path.iterdir()) == [] and "HNSW" not in zero["index"]
+    jittered = scale.measure_build(4096, 4, batch_size=1, cache="shared")
+    assert list(tmp_path.iterdir()) and "HNSW" in jittered["index"]
