@@ -38,6 +38,8 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--initial-rows", default="jittered", choices=("jittered", "zero"),
+                        help="how the memory starts (zero rows: faiss searches only the rows written so far)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:
@@ -66,7 +68,8 @@ def main():
     base = time_per_step(controller_only, args.steps, args.repeats)
     print(f"bare controller: {base:.3f} ms/step")
     for slots in [int(s) for s in args.slots.split(",")]:
-        model = samviz.build_model("sam", memory_slots=slots, word_size=word, heads=heads, k=4, index=args.index)
+        model = samviz.build_model("sam", memory_slots=slots, word_size=word, heads=heads, k=4, index=args.index,
+                                   initial_rows=args.initial_rows)
         # the memory's set-up (buffer + index build) is excluded, as in the paper: built once, reused;
         # backward rolls the buffer back to its initial contents after every run
         start = time.perf_counter()
@@ -77,7 +80,8 @@ def main():
             model.run(x, memory_state=state._replace(time=0))[0].sum().backward()
 
         per_step = time_per_step(sam_step, args.steps, args.repeats)
-        print(f"SAM-{args.index} N={slots:>8}: {per_step:.3f} ms/step (set-up {setup * 1e3:.0f} ms, not timed) "
+        print(f"SAM-{args.index} ({args.initial_rows} rows) N={slots:>8}: {per_step:.3f} ms/step "
+              f"(set-up {setup * 1e3:.0f} ms, not timed) "
               f"= {per_step / base:.1f}× the controller", flush=True)
 
 
