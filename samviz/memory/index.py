@@ -721,11 +721,7 @@ class FaissIndex(IVFIndex):
 
     def _unwritten_zero_rows(self, count: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero start: k unwritten slot ids per batch element (the lowest), each scoring exactly 0."""
-        span = min(self.slots, k + self.written.largest)             # among k + n slots, k are unwritten
-        candidates = np.arange(span)
-        unwritten = self.written.position[:, :span] < 0                                  # [B, span]
-        order = np.argsort(~unwritten, axis=1, kind="stable")[:, :k]                      # unwritten first
-        ids = torch.from_numpy(candidates[order]).unsqueeze(1).expand(-1, count, -1)
+        ids = torch.from_numpy(self.written.lowest_unwritten(k)).unsqueeze(1).expand(-1, count, -1)
         return torch.zeros(ids.shape, dtype=torch.float32), ids
 
     def _initial_neighbours(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

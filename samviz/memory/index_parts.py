@@ -188,8 +188,18 @@ class WrittenRows:
         self.batch_size, self.slots, self.word_size = batch_size, slots, word_size
         self.position = np.full((batch_size, slots), -1, dtype=np.int32)
         self.count = np.zeros(batch_size, dtype=np.int64)
+        # every slot below cursor[b] is written: the lowest unwritten slots are searched for from there, so
+        # finding them costs the slots passed since the last call, not the written count (lowest_unwritten)
+        self.cursor = np.zeros(batch_size, dtype=np.int64)
         self.ids = torch.zeros(batch_size, 16, dtype=torch.int64)
-        self.rows = torch.zeros(batch_size, 16, word_size, dtype=torch.float32)
+        # the unit rows stored as columns [B, W, capacity]: the search's bmm (queries [Q, W] @ [W, n]) runs
+        # ~1.5× faster on this layout than on rows [n, W] transposed (measured at n 2,500, B 8, Q 4, W 32)
+        self.columns = torch.zeros(batch_size, word_size, 16, dtype=torch.float32)
+
+    @property
+    def rows(self) -> torch.Tensor:
+        """[B, capacity, W] the written unit rows in place order (a view of the columns)."""
+        return self.columns.transpose(1, 2)
 
     @property
     def largest(self) -> int:
@@ -199,6 +209,31 @@ class WrittenRows:
         for b in range(self.batch_size):
             self.position[b, self.ids[b, :self.count[b]].numpy()] = -1
         self.count[:] = 0
+        self.cursor[:] = 0
+
+    def lowest_unwritten(self, k: int) -> np.ndarray:
+        """-> slot ids [B, k] int64: each batch element's k lowest never-written slots, ascending.
+
+        Scans position from cursor[b] in windows of 2k slots (doubling for a batch element that found fewer
+        than k), then moves the cursor to the first unwritten slot found. Slots only become written between
+        clears, so the cursor never moves back: O(k + slots passed) per call, never O(N) and not O(written)
+        — what an argsort over the first k + written slots cost per step (~0.3 ms at T 1,000, growing).
+        At most min(WRITTEN_CAP, N/2) < N − k slots are written (FaissIndex's cap), so k are always found.
+        """
+        found = np.empty((self.batch_size, k), dtype=np.int64)
+        rows = np.arange(self.batch_size)
+        width = 2 * k
+        while rows.size:
+            offsets = self.cursor[rows, None] + np.arange(width)                        # [b, width]
+            inside = offsets < self.slots
+            free = inside & (self.position[rows[:, None], np.minimum(offsets, self.slots - 1)] < 0)
+            enough = free.sum(1) >= k
+            first = np.argsort(~free[enough], axis=1, kind="stable")[:, :k]      # free places, in order
+            slots = np.take_along_axis(offsets[enough], first, 1)
+            found[rows[enough]] = slots
+            self.cursor[rows[enough]] = slots[:, 0]
+            rows, width = rows[~enough], 2 * width
+        return found
 
     def written(self, batch_ids: np.ndarray, slot_ids: np.ndarray) -> np.ndarray:
         """Whether each (batch, slot) pair has been written (bool array of their shape)."""
@@ -223,26 +258,35 @@ class WrittenRows:
             if self.largest > self.ids.shape[1]:
                 self._grow(max(self.largest, 2 * self.ids.shape[1]))
             self.ids[torch.from_numpy(new_b), torch.from_numpy(assigned)] = slot_ids[torch.from_numpy(new)]
-        self.rows[batch_ids, torch.from_numpy(places)] = unit_rows
+        self.columns[batch_ids, :, torch.from_numpy(places)] = unit_rows
 
     def _grow(self, capacity: int) -> None:
         ids = torch.zeros(self.batch_size, capacity, dtype=torch.int64)
-        rows = torch.zeros(self.batch_size, capacity, self.word_size, dtype=torch.float32)
+        columns = torch.zeros(self.batch_size, self.word_size, capacity, dtype=torch.float32)
         old = self.ids.shape[1]
-        ids[:, :old], rows[:, :old] = self.ids, self.rows
-        self.ids, self.rows = ids, rows
+        ids[:, :old], columns[:, :, :old] = self.ids, self.columns
+        self.ids, self.columns = ids, columns
 
     def search(self, queries: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unit queries [B, Q, W] -> (cosines [B, Q, k], −inf where fewer rows were written; slot ids [B, Q, k]);
-        exact. One matmul per batch element over its own rows only, so no batch element's answer depends on
-        another's (bit for bit)."""
+        """Unit queries [B, Q, W] -> (cosines [B, Q, k], −inf where fewer rows were written; slot ids [B, Q, k],
+        0 there); exact. One bmm over the first `largest` places of every batch element, the places past a
+        batch element's own count masked to −inf (they may hold stale rows from before a clear), then one
+        topk: a loop of B matmuls and topks cost ~45 µs per batch element per step in call overhead (0.35 ms
+        per step at B 8, T 1,000). A batch element's scores come from its own rows only; the padding can
+        change their last bit only where a batch element holds fewer than 17 rows (torch takes another
+        kernel for such narrow products), never which rows are candidates."""
         batch, count = queries.shape[0], queries.shape[1]
-        scores = torch.full((batch, count, k), -math.inf)
-        ids = torch.zeros(batch, count, k, dtype=torch.int64)
-        for b in range(batch):
-            used = int(self.count[b])
-            if used:
-                top, places = torch.topk(queries[b] @ self.rows[b, :used].T, min(k, used), dim=-1)   # [Q, ≤k]
-                scores[b, :, :top.shape[1]] = top
-                ids[b, :, :top.shape[1]] = self.ids[b, places]
-        return scores, ids
+        used = self.largest
+        if used == 0:
+            return torch.full((batch, count, k), -math.inf), torch.zeros(batch, count, k, dtype=torch.int64)
+        scores = torch.bmm(queries, self.columns[:, :, :used])                                 # [B, Q, used]
+        if int(self.count.min()) < used:                     # places past a batch element's count: stale rows
+            unused = torch.arange(used) >= torch.from_numpy(self.count).unsqueeze(1)         # [B, used]
+            scores.masked_fill_(unused.unsqueeze(1), -math.inf)
+        top, places = torch.topk(scores, min(k, used), dim=-1)                               # [B, Q, ≤k]
+        ids = torch.gather(self.ids[:, :used].unsqueeze(1).expand(-1, count, -1), 2, places)
+        ids.masked_fill_(top == -math.inf, 0)
+        if used < k:
+            top = torch.cat([top, torch.full((batch, count, k - used), -math.inf)], -1)
+            ids = torch.cat([ids, torch.zeros(batch, count, k - used, dtype=torch.int64)], -1)
+        return top, ids
