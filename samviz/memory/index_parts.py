@@ -176,6 +176,12 @@ def initial_rows_of(memory: torch.Tensor, faiss) -> InitialRows | None:
     return InitialRows("zero")
 
 
+# Two cosines within TIE of each other are a tie: a found row tying the exact K-th one counts as found (such rows
+# are interchangeable for the read; the trace's recall and samviz.evaluate_scale both count so)
+TIE = 1e-6
+SEARCH_BLOCK = 64   # WrittenRows: its buffers' capacity and the columns it searches come in whole blocks of this
+
+
 class WrittenRows:
     """Per batch element, the slots written since the start and their current unit rows; exact search.
 
@@ -191,10 +197,10 @@ class WrittenRows:
         # every slot below cursor[b] is written: the lowest unwritten slots are searched for from there, so
         # finding them costs the slots passed since the last call, not the written count (lowest_unwritten)
         self.cursor = np.zeros(batch_size, dtype=np.int64)
-        self.ids = torch.zeros(batch_size, 16, dtype=torch.int64)
+        self.ids = torch.zeros(batch_size, SEARCH_BLOCK, dtype=torch.int64)
         # the unit rows stored as columns [B, W, capacity]: the search's bmm (queries [Q, W] @ [W, n]) runs
         # ~1.5× faster on this layout than on rows [n, W] transposed (measured at n 2,500, B 8, Q 4, W 32)
-        self.columns = torch.zeros(batch_size, word_size, 16, dtype=torch.float32)
+        self.columns = torch.zeros(batch_size, word_size, SEARCH_BLOCK, dtype=torch.float32)
 
     @property
     def rows(self) -> torch.Tensor:
@@ -256,7 +262,7 @@ class WrittenRows:
             self.position[new_b, s_np[new]] = assigned
             self.count += per_batch
             if self.largest > self.ids.shape[1]:
-                self._grow(max(self.largest, 2 * self.ids.shape[1]))
+                self._grow(-(-max(self.largest, 2 * self.ids.shape[1]) // SEARCH_BLOCK) * SEARCH_BLOCK)
             self.ids[torch.from_numpy(new_b), torch.from_numpy(assigned)] = slot_ids[torch.from_numpy(new)]
         self.columns[batch_ids, :, torch.from_numpy(places)] = unit_rows
 
@@ -273,12 +279,17 @@ class WrittenRows:
         batch element's own count masked to −inf (they may hold stale rows from before a clear), then one
         topk: a loop of B matmuls and topks cost ~45 µs per batch element per step in call overhead (0.35 ms
         per step at B 8, T 1,000). A batch element's scores come from its own rows only; the padding can
-        change their last bit only where a batch element holds fewer than 17 rows (torch takes another
-        kernel for such narrow products), never which rows are candidates."""
+        change a score's last bit when the width changes with other batch elements; searching whole blocks
+        (below) keeps the bits (measured for widths 64 to 1,024 columns: W 8-64 with 1-16 queries, not W 4
+        with one query)."""
         batch, count = queries.shape[0], queries.shape[1]
         used = self.largest
         if used == 0:
             return torch.full((batch, count, k), -math.inf), torch.zeros(batch, count, k, dtype=torch.int64)
+        # whole blocks of SEARCH_BLOCK columns: the BLAS kernel then computes every column the same way however
+        # many rows the fullest batch element holds, so other batch elements never change a score's last bit
+        # (which decides near-ties: a non-finite batch element writing more rows changed the others' reads)
+        used = min(-(-used // SEARCH_BLOCK) * SEARCH_BLOCK, self.columns.shape[2])
         scores = torch.bmm(queries, self.columns[:, :, :used])                                 # [B, Q, used]
         if int(self.count.min()) < used:                     # places past a batch element's count: stale rows
             unused = torch.arange(used) >= torch.from_numpy(self.count).unsqueeze(1)         # [B, used]

@@ -14,6 +14,7 @@ from ..memory import addressing
 from ..memory.dam import DAMStep
 from ..memory.dnc import ALLOCATION_EPSILON, DNCStep
 from ..memory.index import cosine_scores
+from ..memory.index_parts import TIE
 from ..memory.links import coalesce
 from ..memory.ntm import NTMStep
 from ..memory.sam import SAMStep
@@ -138,12 +139,17 @@ def _neighbours(core, step) -> list:
     out = []
     for h in range(core.heads):
         found = step.read_ids[0, h]
+        exact_ids = set(exact.indices[h].tolist())
+        kth = float(exact.values[h, -1])
+        # a found row tying the exact K-th cosine within TIE is as good for the read as the one topk picked
+        hits = sum(1 for slot, similarity in zip(found.tolist(), exact_similarity[h, found].tolist(), strict=True)
+                   if slot in exact_ids or similarity >= kth - TIE)
         out.append({
             "found": found.tolist(),
             "found_similarity": exact_similarity[h, found].tolist(),
             "exact": exact.indices[h].tolist(),
             "exact_similarity": exact.values[h].tolist(),
-            "recall": len(set(found.tolist()) & set(exact.indices[h].tolist())) / core.k,
+            "recall": min(hits, core.k) / core.k,
         })
     return out
 

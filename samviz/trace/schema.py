@@ -91,7 +91,8 @@ STEP_KEYS: dict[str, Key] = {
     "neighbours": Key('[R] {"found": [K], "found_similarity": [K], "exact": [K], "exact_similarity": [K], '
                       '"recall": float}', "per head: the K slots the index returned, the exact top K by the "
                       "indexes' cosine (unit rows, samviz.memory.index.cosine_scores) over the memory after the "
-                      "write, their similarities, and recall = |found ∩ exact| / K", _sparse),
+                      "write, their similarities, and recall = the share of found slots in the exact top K or tying "
+                      "its K-th cosine within samviz.memory.index_parts.TIE", _sparse),
     "index": Key('"exact" | "faiss"', "the nearest-neighbour index the sparse core searched with", _sparse),
     "read_modes": Key("[R][3]", "per head π = softmax over (backward, content, forward)", _links),
     "links": Key('[R] {"forward": entries, "backward": entries}', "per head the weightings found by following "
