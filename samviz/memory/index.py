@@ -512,8 +512,11 @@ class IVFIndex(MemoryIndex):
         scores = np.empty((batch, count, k), dtype=np.float32)
         q_np = q.numpy()
         if self.flat:
-            for b in range(batch):
-                self.indexes[b].search(q_np[b], k, D=scores[b], I=found[b])
+            # search_c on raw pointers: faiss' Python wrapper re-checks and reshapes its arguments per call
+            # (~2 µs of each ~15 µs search at 2^10 × 4 queries); q_np, scores and found are C-contiguous
+            swig_ptr = faiss.swig_ptr
+            for b, index in enumerate(self.indexes):
+                index.search_c(count, swig_ptr(q_np[b]), k, swig_ptr(scores[b]), swig_ptr(found[b]))
             return torch.from_numpy(found)
         # adaptive probing: non-empty lists in order of centroid similarity until nprobe·N/nlist rows are
         # covered, at most max_probe lists; the rest are passed as -1, which faiss skips. Empty lists are

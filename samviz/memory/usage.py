@@ -84,12 +84,12 @@ class LeastRecentlyUsed:
             self._compact()
         # sort so that slots accessed at the same step queue in slot order (argmin's tie-break)
         order = np.argsort(np.where(accessed, slot_ids, slot_ids + self.slots), axis=1, kind="stable")
-        slot_ids, accessed = np.take_along_axis(slot_ids, order, 1), np.take_along_axis(accessed, order, 1)
+        rows = self._rows[:slot_ids.shape[0]]                 # fancy indexing: take_along_axis's checks cost more
+        slot_ids, accessed = slot_ids[rows, order], accessed[rows, order]
         self.queue_slot[:, self.tail:self.tail + m] = slot_ids
         self.queue_time[:, self.tail:self.tail + m] = np.where(accessed, time, self.NEVER)
         self.tail += m
-        rows = np.broadcast_to(self._rows, slot_ids.shape)
-        self.last_access[rows[accessed], slot_ids[accessed]] = time
+        self.last_access[np.broadcast_to(rows, slot_ids.shape)[accessed], slot_ids[accessed]] = time
 
     def _compact(self) -> None:
         """Drop stale entries in place once the queue is full (amortised O(1) per access)."""
