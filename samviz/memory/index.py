@@ -751,7 +751,7 @@ class FaissIndex(IVFIndex):
         for b in range(batch):
             used = int(self.written.count[b])
             if used:
-                scores, ids = self.initial.search(q[b].contiguous(), k, exclude=self.written.ids[b, :used].numpy())
+                scores, ids = self.initial.search(q[b].contiguous(), k, exclude=self.written.excluded(b))
                 best_scores[b], best_ids[b] = scores, ids
         best_scores, best_ids = best_scores.reshape(-1, k), best_ids.reshape(-1, k)
         flat = q.reshape(-1, width)
