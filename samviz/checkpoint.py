@@ -28,6 +28,7 @@ import torch
 import samviz
 
 from .kinds import MODELS
+from .memory.initial import INITIAL_ROWS_BEFORE_THE_SETTING
 from .model import MemoryModel, ModelConfig
 
 FORMAT_VERSION = 1
@@ -146,6 +147,8 @@ def read_meta(directory: Path) -> dict:
 def config_from_meta(meta: dict, path: Path, overrides: dict) -> ModelConfig:
     """meta["config"] with the non-None overrides applied, validated; CheckpointError naming `path` otherwise."""
     data = dict(meta["config"])
+    # a checkpoint saved before the setting existed was trained from the rows of its time, not today's default
+    data.setdefault("initial_rows", INITIAL_ROWS_BEFORE_THE_SETTING)
     data.update({k: v for k, v in overrides.items() if v is not None})
     kind = data.get("kind")
     if kind not in MODELS:

@@ -57,9 +57,10 @@ from typing import NamedTuple
 import torch
 
 from .kinds import SPARSE_MODELS as SPARSE_KINDS
+from .memory.index_parts import TIE
+from .memory.initial import INITIAL_ROWS_BEFORE_THE_SETTING
 from .paths import BENCH_RESULTS_DIR, PRETRAINED_DIR
 
-TIE = 1e-6                      # a found row whose cosine ties the exact K-th one within this counts as found
 SEED = 20_261_202               # far from training seeds, samviz.evaluate's 1234 and the index tests' seeds
 SLOTS = (4096, 1 << 16, 1 << 20)
 EPISODES = (16, 16, 8)          # per N in SLOTS (batches of --batch-size)
@@ -589,7 +590,8 @@ def main(argv=None, prog: str = "python -m samviz.evaluate_scale") -> int:
     from . import pretrained
     configs = {name: pretrained.read_meta(name)["config"] for name in args.models}
     # (word size, initial rows) of each model: what its index has to build at each N
-    starts = {name: (c["word_size"], c.get("initial_rows", "jittered")) for name, c in configs.items()}
+    starts = {name: (c["word_size"], c.get("initial_rows", INITIAL_ROWS_BEFORE_THE_SETTING))
+              for name, c in configs.items()}
     rows = []
     for slots, episodes in zip(args.slots, args.episodes, strict=True):
         builds = {}

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .kinds import INDEXES, MODELS, SPARSE_MODELS, spec
-from .memory.initial import INITIAL_ROWS
+from .memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS
 
 __all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", "MemoryModel", "ModelConfig",
            "build_model", "make_core"]
@@ -37,7 +37,7 @@ class ModelConfig:
     controller_size: int = 100
     index: str = "exact"           # "exact" | "faiss" (sparse models only)
     link_k: int = 8                # SDNC: entries kept per sparse link row
-    initial_rows: str = "jittered"  # DAM, SAM, SDNC: how memory starts, samviz.memory.initial.INITIAL_ROWS
+    initial_rows: str = DEFAULT_INITIAL_ROWS  # DAM, SAM, SDNC: how memory starts, samviz.memory.initial
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "ModelConfig":
@@ -139,7 +139,7 @@ class MemoryModel(nn.Module):
 
 def build_model(kind: str, input_size: int = 9, output_size: int = 8, memory_slots: int = 128,
                 word_size: int = 20, heads: int = 1, k: int = 4, controller_size: int = 100,
-                index: str = "exact", link_k: int = 8, initial_rows: str = "jittered",
+                index: str = "exact", link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
                 seed: int | None = None) -> MemoryModel:
     """Build a model by kind (one of samviz.kinds.MODELS); see ModelConfig for the fields."""
     config = ModelConfig(kind=kind, input_size=input_size, output_size=output_size, memory_slots=memory_slots,

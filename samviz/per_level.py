@@ -5,7 +5,7 @@
 A mean over the range can hide a level the model fails (a model perfect on short episodes and poor on the
 longest still averages under the target), so this scores each level on its own: for every shipped checkpoint,
 at each level that the task's default range draws (copy 1–20, associative recall 2–6 items, priority sort
-its fixed n = 20: samviz.training.trainer.validation_levels), the mean bit errors per sequence over
+its fixed n = 20: samviz.tasks.range_levels), the mean bit errors per sequence over
 --episodes fresh episodes (seed --seed + level, never a training, validation or evaluation seed; the same
 episodes for every model of a task). A model "meets its target at every level" when each level's mean is at
 most samviz.tasks.TARGETS[task]. The table goes to stdout (and into pretrained/README.md with
@@ -28,7 +28,6 @@ from samviz.kinds import spec
 from samviz.paths import ASSETS_DIR, PRETRAINED_DIR
 import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
 from samviz.tasks import TARGETS
-from samviz.training.trainer import validation_levels
 
 SEED = 777_000               # fresh: not a training (small ints), validation (999), evaluation (1234) or
                              # generalisation (4242) seed
@@ -43,7 +42,7 @@ ROW_KEYS = ("name", "model", "task", "level", "bit_errors", "target", "episodes"
 
 def levels_of(task_name: str) -> list[int]:
     """The levels a task's default range draws (each one is checked on its own)."""
-    return validation_levels(tasks_module.get(task_name))
+    return tasks_module.range_levels(tasks_module.get(task_name))
 
 
 def score_checkpoint(name: str, episodes: int = EPISODES, seed: int = SEED) -> list[dict]:
@@ -114,7 +113,8 @@ def main(argv=None) -> int:
                         help=f"fresh episodes per level (default {EPISODES})")
     parser.add_argument("--seed", type=bounded_int(0, 2**62), default=SEED)
     parser.add_argument("--threads", type=bounded_int(1, 64), default=1)
-    parser.add_argument("--json", type=Path, help="write the rows here (JSON list)")
+    parser.add_argument("--json", type=Path, help="write the rows here (JSON list; with --models, the other "
+                                                  "shipped models' rows already there are kept)")
     parser.add_argument("--write-readme", action="store_true", help="put the table into pretrained/README.md")
     args = parser.parse_args(argv)
     shipped = pretrained.available()
@@ -130,6 +130,10 @@ def main(argv=None) -> int:
         rows += score_checkpoint(name, args.episodes, args.seed)
         print(f"{name}: worst level {max(r['bit_errors'] for r in rows if r['name'] == name):.3f} bit errors/seq "
               f"in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    if args.models and args.json and args.json.is_file():
+        # re-scoring some models: keep the stored rows of the other shipped ones (in task, name order)
+        kept = [row for row in load_rows(args.json) if row["name"] in shipped and row["name"] not in names]
+        rows = sorted(kept + rows, key=lambda row: (row["task"], row["name"], row["level"]))
     table = markdown(rows)
     print(table, end="")
     if args.json:

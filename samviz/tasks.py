@@ -285,6 +285,16 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
+def range_levels(task: Task) -> list[int]:
+    """The levels that level=None draws from, each equally likely: [min_level..max_level] for tasks whose
+    default is uniform over the range (copy, associative recall); [max_level] for priority sort (n = 20).
+    Validation spreads its episodes over them, and samviz.per_level checks a model at each."""
+    if type(task).default_level is Task.default_level:
+        return list(range(task.min_level, task.max_level + 1))
+    generator = torch.Generator().manual_seed(0)
+    return sorted({int(task.default_level(generator)) for _ in range(64)})
+
+
 def get(name: str) -> Task:
     """The task called `name` (one of NAMES); ValueError listing the valid names otherwise."""
     if name not in TASKS:

@@ -39,19 +39,21 @@ from samviz.kinds import INDEXES, MODELS
 from samviz.memory.initial import INITIAL_ROWS
 from samviz.tasks import NAMES
 from samviz.training import distributed, state
-from samviz.training.config import CLI_FLAGS, OPTIMIZERS, InvalidSetting, TrainConfig
+from samviz.training.config import CLI_FLAGS, OPTIMIZERS, SELECTIONS, InvalidSetting, TrainConfig
 from samviz.training.progress import Progress
 from samviz.training.trainer import Trainer
 
 PROG = "python -m samviz.train"
-CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS, "initial_rows": INITIAL_ROWS}
+CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS, "initial_rows": INITIAL_ROWS,
+           "select": SELECTIONS}
 FLOAT_FIELDS = ("lr", "clip", "threshold", "target", "time_limit")
 HELP = {
     "kind": "model kind", "task": "task to train on", "memory_slots": "memory slots N",
     "word_size": "word size W", "heads": "read heads R", "k": "neighbours per sparse read (sam, sdnc)",
     "controller_size": "LSTM controller units", "index": "nearest-neighbour index of sparse models",
     "link_k": "SDNC: entries kept per sparse link row",
-    "initial_rows": "DAM/SAM/SDNC: memory starts as tiny jittered rows (default) or zero rows",
+    "initial_rows": ("DAM/SAM/SDNC: memory starts as zero rows (default) or tiny jittered rows "
+                     "(the default before 2026-12)"),
     "batch": "episodes per update",
     "lr": "learning rate (default 1e-3)", "optimizer": "optimizer (default adam)",
     "clip": "gradient-norm clipping (default 10)",
@@ -60,6 +62,8 @@ HELP = {
     "window": "curriculum: updates averaged for the threshold", "eval_every": "updates between validations",
     "val_batch": "validation episodes (spread over the levels of level=None)",
     "target": "stop when validation bit errors/seq ≤ this at max level",
+    "select": ("validation bit errors = the worst level of the range (default: every level must be solved) or "
+               "the mean over levels (runs before 2026-12)"),
     "steps": "total updates (a resumed run continues up to this number)",
     "log_every": "updates between progress lines", "checkpoint_every": "updates between training-state checkpoints",
     "threads": "torch.set_num_threads (default 1)",

@@ -12,9 +12,8 @@ import torch
 
 import samviz
 from samviz import train
-from samviz.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+from samviz.checkpoint import config_from_meta, optimizer_from_tensors, optimizer_to_tensors
 from samviz.curriculum import Curriculum
-from samviz.model import ModelConfig
 from samviz.tasks import TARGETS
 from samviz.training import state
 from samviz.training.config import STOP_FRACTION, TrainConfig
@@ -137,9 +136,9 @@ def test_defaults_are_written_once_and_layered():
     """Dataclass defaults (copy's), then the task's, then the model's, then the caller's."""
     assert TrainConfig.for_run("sam", "copy").defining() == {
         "kind": "sam", "task": "copy", "memory_slots": 128, "word_size": 20, "heads": 2, "k": 4,
-        "controller_size": 100, "index": "exact", "link_k": 8, "initial_rows": "jittered", "batch": 16, "lr": 1e-3,
+        "controller_size": 100, "index": "exact", "link_k": 8, "initial_rows": "zero", "batch": 16, "lr": 1e-3,
         "optimizer": "adam", "clip": 10.0, "seed": 0, "start_level": 20, "threshold": 0.02, "window": 100,
-        "eval_every": 250, "val_batch": 64, "target": 0.05}
+        "eval_every": 250, "val_batch": 64, "target": 0.05, "select": "worst_level"}
     recall = TrainConfig.for_run("dam", "associative_recall")
     assert (recall.word_size, recall.lr, recall.start_level, recall.threshold) == (24, 3e-3, 2, 0.03)
     assert TrainConfig.for_run("sdnc", "priority_sort").heads == 4
@@ -168,12 +167,12 @@ def test_shipped_training_sections_load_and_reproduce_their_command(name):
     meta = samviz.pretrained.read_meta(name)
     config = TrainConfig.from_dict({"kind": meta["config"]["kind"], "task": meta["task"], **meta["training"]})
     config.validate()
-    shipped = ModelConfig.from_dict(meta["config"]).to_dict()
+    shipped = config_from_meta(meta, Path(name), {}).to_dict()    # as samviz.pretrained.load reads it
     assert config.model_config(samviz.tasks.get(meta["task"])).to_dict() == shipped
     out = shlex.split(meta["command"])[-1]
     # settings added after these models shipped, at the value they were trained with, are spelled out now
     # (a model trained since records them itself: sam-associative_recall's --initial-rows zero)
-    added_since = [("--initial-rows", "jittered")]
+    added_since = [("--initial-rows", "jittered"), ("--select", "mean")]
     command = shlex.split(config.reproduce_command(meta["steps"], out))
     for flag, value in added_since:
         if flag in command and flag not in shlex.split(meta["command"]):
@@ -181,6 +180,22 @@ def test_shipped_training_sections_load_and_reproduce_their_command(name):
             assert command[at + 1] == value
             del command[at:at + 2]
     assert shlex.join(command) == meta["command"]
+
+
+def test_the_checkpoint_is_chosen_by_the_worst_level_unless_the_run_says_mean():
+    """Hand-made validations: A is better on the mean (0.10) but fails one level (0.90); B is worse on the mean
+    (0.30) but within 0.4 everywhere. The default picks B and stops on it; select="mean" (the rule before the
+    setting, which old runs keep) picks A."""
+    a = {"step": 1, "bit_errors": 0.10, "worst_level_bit_errors": 0.90, "loss": 0.0, "level": 20}
+    b = {"step": 2, "bit_errors": 0.30, "worst_level_bit_errors": 0.40, "loss": 0.0, "level": 20}
+    small = dict(memory_slots=8, word_size=4, controller_size=8, batch=2, target=0.5)
+    worst = Trainer(TrainConfig.for_run("ntm", "copy", **small).validate(), out=None, progress=Progress(io.StringIO()))
+    mean = Trainer(TrainConfig.for_run("ntm", "copy", select="mean", **small).validate(), out=None,
+                   progress=Progress(io.StringIO()))
+    assert min([a, b], key=worst.selected) is b and min([a, b], key=mean.selected) is a
+    assert not worst.target_met(a) and worst.target_met(b)          # copy starts at its max level: at_max
+    assert mean.target_met(a) and mean.target_met(b)
+    assert TrainConfig.from_dict({"kind": "ntm", "task": "copy"}).select == "mean"      # a run saved before
 
 
 def test_copy_loss_decreases_over_200_updates():

@@ -7,6 +7,14 @@ can spread the rows over its lists (identical rows all land in one list). The DN
 import torch
 
 INITIAL_ROWS = ("jittered", "zero")   # the starts a DAM, SAM or SDNC memory may take (ModelConfig.initial_rows)
+# What a new model or training run starts from. Zero rows, for the index first: an untouched zero row scores 0
+# against any query, so faiss has nothing to build at reset and searches only the rows written so far (an
+# exact answer at a cost flat in N until the memory fills; docs/ARCHITECTURE.md). In learning they were no
+# worse: SAM associative recall, median validation 3.58 vs 3.77 bit errors after 8,000 updates over 3 seeds,
+# and the only start that met the target in the grid (1 seed of 3; docs/LEARNING_CURVES.md).
+DEFAULT_INITIAL_ROWS = "zero"
+# What a checkpoint or saved run that predates the setting started from (their config has no "initial_rows").
+INITIAL_ROWS_BEFORE_THE_SETTING = "jittered"
 
 INITIAL_MEMORY_VALUE = 1e-6   # every row's entries start here (NTM: exactly; DAM, SAM, SDNC: jittered)
 INITIAL_MEMORY_JITTER = 1e-2  # relative jitter of the jittered start

@@ -20,7 +20,7 @@ import torch
 
 from samviz import tasks as tasks_module
 from samviz.kinds import INDEXES, KINDS, MODELS, spec
-from samviz.memory.initial import INITIAL_ROWS
+from samviz.memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, INITIAL_ROWS_BEFORE_THE_SETTING
 from samviz.model import ModelConfig
 from samviz.tasks import TARGETS
 
@@ -28,6 +28,11 @@ from samviz.tasks import TARGETS
 # fresh episodes the shipped model is later scored on).
 STOP_FRACTION = 0.5
 OPTIMIZERS = ("adam", "rmsprop")
+# How validation picks the checkpoint and meets the stop target: the worst level of the task's range (a model
+# must solve every level, samviz.per_level) or, as runs did before the setting existed, the mean over levels
+# (which let a copy model that failed its longest sequences through).
+SELECTIONS = ("worst_level", "mean")
+SELECTION_BEFORE_THE_SETTING = "mean"
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class TrainConfig:
     controller_size: int = 100     # LSTM units
     index: str = "exact"           # nearest-neighbour index of sparse kinds
     link_k: int = 8                # SDNC: entries kept per sparse link row
-    initial_rows: str = "jittered"  # DAM, SAM, SDNC: how memory starts ("jittered" | "zero"), see memory/initial.py
+    initial_rows: str = DEFAULT_INITIAL_ROWS  # DAM, SAM, SDNC: how memory starts, see memory/initial.py
     # -- the optimisation, fixed for the run
     batch: int = 16                # episodes per update
     lr: float = 1e-3
@@ -56,6 +61,7 @@ class TrainConfig:
     eval_every: int = 250          # updates between validations
     val_batch: int = 64            # validation episodes, spread over the levels of level=None
     target: float | None = None    # early stop at ≤ this many validation bit errors/seq; None: STOP_FRACTION × TARGETS
+    select: str = "worst_level"    # SELECTIONS: what "validation bit errors" means for the checkpoint and the stop
     # -- this session only: a resumed run may change these
     steps: int = 50_000            # total updates (a resumed run continues up to this number)
     log_every: int = 50
@@ -81,6 +87,9 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         """From to_dict()'s output, or a run saved by the first trainer (its names: model, slots, controller)."""
         renamed = {LEGACY_NAMES.get(key, key): value for key, value in data.items()}
+        # a run saved before the setting existed started from the rows of its time, whatever today's default
+        renamed.setdefault("initial_rows", INITIAL_ROWS_BEFORE_THE_SETTING)
+        renamed.setdefault("select", SELECTION_BEFORE_THE_SETTING)
         unknown = sorted(set(renamed) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown training setting(s) {', '.join(unknown)}")
@@ -128,7 +137,8 @@ class TrainConfig:
         if self.task not in TASK_OVERRIDES:
             raise InvalidSetting("task", f"unknown task {self.task!r}; choose one of {', '.join(TASK_OVERRIDES)}")
         task = tasks_module.get(self.task)
-        for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS)):
+        for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS),
+                               ("select", SELECTIONS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
         ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level)}
@@ -197,7 +207,7 @@ CLI_FLAGS: dict[str, tuple[str, ...]] = {
     "optimizer": ("--optimizer",),
     "clip": ("--clip",), "seed": ("--seed",), "start_level": ("--start-level",), "threshold": ("--threshold",),
     "window": ("--window",), "eval_every": ("--eval-every",), "val_batch": ("--val-batch",),
-    "target": ("--target",), "steps": ("--steps",), "log_every": ("--log-every",),
+    "target": ("--target",), "select": ("--select",), "steps": ("--steps",), "log_every": ("--log-every",),
     "checkpoint_every": ("--checkpoint-every",), "threads": ("--threads",), "time_limit": ("--time-limit",),
 }
 # The first trainer's names for three fields (its saved runs, and meta.json's "training" section).
