@@ -108,8 +108,13 @@ def _check_focus(text: str, weights: dict, where: str) -> int:
     evenly = re.search(rf"evenly (?:to|from) (\d+) slots \(about {NUMBER} each\)", text)
     across = re.search(rf"across about (\d+) slots \(effective number of slots; the largest weight, {NUMBER}, "
                        rf"on slot (\d+)\)", text)
-    assert sum(m is not None for m in (mostly, evenly, across)) == 1, (where, text)
-    if mostly:
+    nothing = re.search(rf"almost nothing \(a total weight of {NUMBER} over (\d+) slots?\)", text)
+    assert sum(m is not None for m in (mostly, evenly, across, nothing)) == 1, (where, text)
+    if nothing:
+        total = sum(v for v in weights.values() if v > 0)
+        assert total < stats.WEIGHT_THRESHOLD and nothing[1] == f"{total:.4f}", (where, text)
+        assert int(nothing[2]) == sum(1 for v in weights.values() if v > 0), (where, text)
+    elif mostly:
         slot, weight = int(mostly[1]), mostly[2]
         assert slot == f.slot and weight == f"{weights[slot]:.2f}", (where, text)
         assert weights[slot] >= stats.MOSTLY * sum(v for v in weights.values() if v > 0), (where, text)
@@ -342,3 +347,10 @@ def test_answer_phase_shading_is_drawn_above_the_heatmaps(untrained_trace):
         assert frames and all(f.layer == "above" and f.opacity == 1 and f.line.width >= 2 for f in frames)
         assert {(f.x0, f.x1) for f in frames} == {(answer[0] - 0.5, answer[-1] + 0.5)}
         assert "green frame" in fig.layout.title.subtitle.text
+
+
+def test_a_closed_write_gate_reads_as_almost_nothing_not_as_an_even_write():
+    """The shipped dnc-copy's step 10: 128 slots at 1.6e-05 each, 0.002 in all, was "evenly to 128 slots"."""
+    assert explain._focus_text({i: 1.6e-5 for i in range(128)}, "to") == \
+        "almost nothing (a total weight of 0.0020 over 128 slots)"
+    assert explain._focus_text({i: 1 / 128 for i in range(128)}, "to").startswith("evenly to 128 slots")

@@ -241,18 +241,23 @@ def test_the_spinner_says_what_is_built_and_why(monkeypatch, tmp_path):
     monkeypatch.setenv("SAMVIZ_INDEX_CACHE", str(tmp_path))
     from samviz.memory import index_parts
     monkeypatch.setattr(index_parts, "_INITIAL_CACHE", type(index_parts._INITIAL_CACHE)())
-    model, _ = loaders.load_model("sam", "copy", "faiss", 1 << 20)
+    # sam-priority_sort starts from jittered rows: faiss needs a graph over them
+    model, _ = loaders.load_model("sam", "priority_sort", "faiss", 1 << 20)
     assert loaders.index_structure(model.config) == "build"
-    text = loaders.run_message("sam", "copy", "faiss", 1 << 20)
+    text = loaders.run_message("sam", "priority_sort", "faiss", 1 << 20)
     assert text.startswith("Building the faiss index") and "1,048,576 initial rows" in text
     assert "first time at this size on this server, then cached on disk for every visitor" in text
-    assert "then cached in this server's memory" in loaders.run_message("sam", "copy", "faiss", 1 << 14)
+    assert "then cached in this server's memory" in loaders.run_message("sam", "priority_sort", "faiss", 1 << 14)
     name = (f"initial-hnsw-{1 << 20}x{model.config.word_size}-float32-M{index_parts.HNSW_M}"
             f"-efc{index_parts.HNSW_EF_CONSTRUCTION}-0.faiss")
     (tmp_path / name).write_bytes(b"")
     assert loaders.index_structure(model.config) == "on disk"
-    assert "Reading the cached faiss index" in loaders.run_message("sam", "copy", "faiss", 1 << 20)
-    assert "every step scans all 1,048,576 rows" in loaders.run_message("sam", "copy", "exact", 1 << 20)
+    assert "Reading the cached faiss index" in loaders.run_message("sam", "priority_sort", "faiss", 1 << 20)
+    assert "every step scans all 1,048,576 rows" in loaders.run_message("sam", "priority_sort", "exact", 1 << 20)
+    # sam-copy starts from zero rows: nothing to build at any size, and the spinner says why
+    copy, _ = loaders.load_model("sam", "copy", "faiss", 1 << 20)
+    assert copy.config.initial_rows == "zero" and loaders.index_structure(copy.config) is None
+    assert "nothing to build" in loaders.run_message("sam", "copy", "faiss", 1 << 20)
     assert loaders.run_message("sam", "copy", "faiss", 4096) == "Running the episode…"
 
 

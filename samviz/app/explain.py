@@ -99,9 +99,15 @@ def _plural(count: int, word: str) -> str:
 
 def _focus_text(weights: dict, preposition: str) -> str:
     """How a head's weight is distributed, in words the numbers earn (trace_stats.focus), e.g. with "to": "mostly to
-    slot 3 (weight 0.91)", "evenly to 128 slots (about 0.0078 each)" or "across about 37 slots (effective number
-    of slots; the largest weight, 0.06, on slot 12)"."""
+    slot 3 (weight 0.91)", "evenly to 128 slots (about 0.0078 each)", "across about 37 slots (effective number
+    of slots; the largest weight, 0.06, on slot 12)" or, when all of it is below WEIGHT_THRESHOLD, "almost
+    nothing (a total weight of 0.0020 over 128 slots)"."""
     f = stats.focus(weights)
+    total = sum(v for v in weights.values() if v > 0)
+    if 0 < total < stats.WEIGHT_THRESHOLD:
+        # a closed gate: "evenly to 128 slots (about 1.6e-05 each)" would read as a write that happened
+        support = sum(1 for v in weights.values() if v > 0)
+        return f"almost nothing (a total weight of {total:.4f} over {_plural(support, 'slot')})"
     if f.word == "mostly":
         return f"mostly {preposition} slot {f.slot} (weight {_f(f.weight)})"
     if f.word == "evenly":

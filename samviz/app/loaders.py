@@ -315,6 +315,9 @@ def run_message(kind: str, task: str, index: str, slots) -> str:
     elif c.index == "exact":
         what = (f"recording the episode with the exact index: every step scans all {c.memory_slots:,} rows "
                 "(O(N) per step, the cost the faiss index avoids)")
+    elif c.initial_rows == "zero":
+        what = (f"recording the episode at {c.memory_slots:,} slots (this memory starts from zero rows: the faiss "
+                "index has nothing to build and searches only the rows written so far)")
     else:
         what = f"recording the episode at {c.memory_slots:,} slots"
     text = waiting + what
