@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 
-from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS
+from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS, spec
 
 RESULT_PREFIX = "SAMVIZ_BENCH_RESULT "
 PARENT_ENV = "SAMVIZ_BENCH_PARENT"   # the runner's process id: the worker exits when that process is gone
@@ -167,7 +167,8 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
     """Build the configured model, time forward + backward over `steps` steps; -> result fields.
 
     config: model, slots, batch, heads, k, word_size, steps (see samviz.bench.runner.BenchConfig).
-    Returns {"ms_per_step", "peak_mib", "init_mib", "repeats", "threads", "memory_method"}.
+    Returns {"ms_per_step", "peak_mib", "init_mib", "repeats", "threads", "memory_method"} (+ "initial_rows"
+    for the kinds whose memory has a start to choose).
     """
     threads = pin_threads()
     import torch
@@ -227,6 +228,8 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
         "repeats": len(times),
         "threads": threads,
         "memory_method": probe.method,
+        # how the memory started (DAM, SAM, SDNC: today's default; rows measured before this key: jittered)
+        **({"initial_rows": model.config.initial_rows} if "initial_rows" in spec(kind).core_options else {}),
     }
 
 

@@ -19,7 +19,8 @@ parent process dies (samviz.bench.measure watches it), so no worker outlives the
 
 Rows (JSON-serialisable dicts), one per configuration:
     model, index, slots, batch, heads, k, word_size, steps, ms_per_step, peak_mib, status
-    (+ reason, threads, repeats, machine, date, init_mib, estimate_mib, memory_method)
+    (+ reason, threads, repeats, machine, date, init_mib, estimate_mib, memory_method; initial_rows for DAM,
+    SAM and SDNC, as the worker built them — rows from before this key started from "jittered" rows)
 """
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
