@@ -26,7 +26,7 @@ SHOTS = [
 ]
 
 
-SPINNER = ("player_building_index.png", "model=sam&task=copy&level=10&seed=0&index=faiss&slots=262144")
+SPINNER = ("player_building_index.png", "model=sam&task=priority_sort&level=20&seed=0&index=faiss&slots=262144")
 
 
 def spinner(out: Path) -> None:
