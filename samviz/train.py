@@ -174,7 +174,7 @@ def main(argv=None) -> int:
         print(f"{PROG}: error: cannot write to {out}: {problem}", file=sys.stderr)
         return 1
     finally:
-        distributed.leave(group)
+        distributed.leave(group, trainer)
     return 1 if summary["reason"] == "weights not finite" else 0
 
 

@@ -24,4 +24,4 @@ else:
 loss.backward()
 if group is None or group.writes:
     save_file({name: p.grad.contiguous() for name, p in trainer.model.named_parameters()}, out)
-distributed.leave(group)
+distributed.leave(group, trainer)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import addressing, sam
 from .core import MemoryCore, StepResult
-from .initial import INITIAL_ROWS, initial_memory
+from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, initial_memory
 
 USAGE_DISCOUNT = 0.99             # λ: not given by the paper
 
@@ -45,7 +45,7 @@ class DAMStep(NamedTuple):
 class DAMMemory(MemoryCore):
     kind = "dam"
 
-    def __init__(self, slots: int, word_size: int, heads: int, initial_rows: str = "jittered"):
+    def __init__(self, slots: int, word_size: int, heads: int, initial_rows: str = DEFAULT_INITIAL_ROWS):
         super().__init__(slots, word_size, heads)
         if initial_rows not in INITIAL_ROWS:
             raise ValueError(f"unknown initial rows {initial_rows!r}; choose one of {', '.join(INITIAL_ROWS)}")

@@ -23,7 +23,7 @@ import torch
 
 from . import addressing
 from .core import MemoryCore, StepResult
-from .initial import INITIAL_ROWS, initial_memory
+from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, initial_memory
 from .journal import SparseMemory
 from .usage import ACCESS_THRESHOLD, accessed_slots
 
@@ -102,7 +102,7 @@ class SAMMemory(MemoryCore):
     sparse = True
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
-                 initial_rows: str = "jittered", dtype: torch.dtype = torch.float32):
+                 initial_rows: str = DEFAULT_INITIAL_ROWS, dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads)
         if not 1 <= k <= slots:
             raise ValueError(f"k must be in [1, slots]; got k={k} with {slots} slots")

@@ -23,6 +23,7 @@ import torch
 
 from . import addressing, sam
 from .core import StepResult
+from .initial import DEFAULT_INITIAL_ROWS
 from .journal import SparseMemory
 from .links import SparseLinks, merge_entries
 from .sam import SAMMemory
@@ -71,7 +72,7 @@ class SDNCMemory(SAMMemory):
     sparse = True
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
-                 link_k: int = 8, initial_rows: str = "jittered", dtype: torch.dtype = torch.float32):
+                 link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS, dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads, k=k, index=index, initial_rows=initial_rows, dtype=dtype)
         if link_k < 1:
             raise ValueError(f"link_k must be ≥ 1; got {link_k}")
