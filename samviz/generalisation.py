@@ -85,6 +85,17 @@ def parse_slots(text: str) -> dict[str, int]:
     return slots
 
 
+def chosen_checkpoints(parser: argparse.ArgumentParser, text: str | None, shipped: list[str],
+                       what: str = "shipped checkpoint") -> list[str]:
+    """The comma-separated names in --models `text` (every one of `shipped` when it is None), each of them one of
+    `shipped`; parser.error (exit 2) naming the others."""
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else shipped
+    unknown = [name for name in names if name not in shipped]
+    if unknown or not names:
+        parser.error(f"argument --models: not a {what}: {', '.join(unknown)[:200]} (choose from {', '.join(shipped)})")
+    return names
+
+
 def run(task_name: str, names: list[str], levels: list[int], slots: dict[str, int], episodes: int, seed: int,
         index: str, progress=sys.stderr) -> list[dict]:
     """One row per (checkpoint, level)."""
@@ -163,11 +174,7 @@ def main(argv=None) -> int:
         except ValueError as error:
             parser.error(f"argument --levels: {error}")
     shipped = [name for name in pretrained.available() if pretrained.read_meta(name).get("task") == args.task]
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else shipped
-    unknown = [name for name in names if name not in shipped]
-    if unknown or not names:
-        parser.error(f"argument --models: not a shipped {args.task} checkpoint: {', '.join(unknown)[:200]} "
-                     f"(choose from {', '.join(shipped)})")
+    names = chosen_checkpoints(parser, args.models, shipped, f"shipped {args.task} checkpoint")
     torch.set_num_threads(args.threads)
     rows = run(args.task, names, args.levels, args.slots, args.episodes, args.seed, args.index)
     print(markdown(rows), end="")

@@ -23,7 +23,7 @@ import torch
 
 from samviz import tasks as tasks_module
 from samviz.evaluate import bounded_int
-from samviz.generalisation import score
+from samviz.generalisation import chosen_checkpoints, score
 from samviz.kinds import spec
 from samviz.paths import ASSETS_DIR, PRETRAINED_DIR
 import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
@@ -118,11 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--write-readme", action="store_true", help="put the table into pretrained/README.md")
     args = parser.parse_args(argv)
     shipped = pretrained.available()
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else shipped
-    unknown = [name for name in names if name not in shipped]
-    if unknown or not names:
-        parser.error(f"argument --models: not a shipped checkpoint: {', '.join(unknown)[:200]} "
-                     f"(choose from {', '.join(shipped)})")
+    names = chosen_checkpoints(parser, args.models, shipped)
     torch.set_num_threads(args.threads)
     rows = []
     for name in sorted(names, key=lambda n: (pretrained.read_meta(n)["task"], n)):
