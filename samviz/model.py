@@ -16,6 +16,7 @@ from torch import nn
 
 from .kinds import INDEXES, MODELS, SPARSE_MODELS, spec
 from .memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS
+from .memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
 
 __all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", "MemoryModel", "ModelConfig",
            "build_model", "make_core"]
@@ -38,12 +39,16 @@ class ModelConfig:
     index: str = "exact"           # "exact" | "faiss" (sparse models only)
     link_k: int = 8                # SDNC: entries kept per sparse link row
     initial_rows: str = DEFAULT_INITIAL_ROWS  # DAM, SAM, SDNC: how memory starts, samviz.memory.initial
+    write_combination: str = DEFAULT_WRITE_COMBINATION  # SAM, SDNC: the heads' previous reads in the write (sam.py)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "ModelConfig":
         kind = spec(self.kind)             # a clear ValueError for an unknown kind
         if self.initial_rows not in INITIAL_ROWS:
             raise ValueError(f"unknown initial_rows {self.initial_rows!r}; choose one of {', '.join(INITIAL_ROWS)}")
+        if self.write_combination not in WRITE_COMBINATIONS:
+            raise ValueError(f"unknown write_combination {self.write_combination!r}; choose one of "
+                             f"{', '.join(WRITE_COMBINATIONS)}")
         if self.index not in INDEXES:
             raise ValueError(f"unknown index {self.index!r}; choose one of {', '.join(INDEXES)}")
         for name in ("input_size", "output_size", "word_size", "heads", "k", "controller_size", "link_k"):
@@ -140,11 +145,12 @@ class MemoryModel(nn.Module):
 def build_model(kind: str, input_size: int = 9, output_size: int = 8, memory_slots: int = 128,
                 word_size: int = 20, heads: int = 1, k: int = 4, controller_size: int = 100,
                 index: str = "exact", link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
-                seed: int | None = None) -> MemoryModel:
+                write_combination: str = DEFAULT_WRITE_COMBINATION, seed: int | None = None) -> MemoryModel:
     """Build a model by kind (one of samviz.kinds.MODELS); see ModelConfig for the fields."""
     config = ModelConfig(kind=kind, input_size=input_size, output_size=output_size, memory_slots=memory_slots,
                          word_size=word_size, heads=heads, k=k, controller_size=controller_size,
-                         index=index, link_k=link_k, initial_rows=initial_rows)
+                         index=index, link_k=link_k, initial_rows=initial_rows,
+                         write_combination=write_combination)
     if seed is not None:
         torch.manual_seed(seed)
     return MemoryModel(config)

@@ -37,6 +37,7 @@ import tempfile
 from samviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError
 from samviz.kinds import INDEXES, MODELS
 from samviz.memory.initial import INITIAL_ROWS
+from samviz.memory.sam import WRITE_COMBINATIONS
 from samviz.tasks import NAMES
 from samviz.training import distributed, state
 from samviz.training.config import CLI_FLAGS, OPTIMIZERS, SELECTIONS, InvalidSetting, TrainConfig
@@ -45,7 +46,7 @@ from samviz.training.trainer import Trainer
 
 PROG = "python -m samviz.train"
 CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS, "initial_rows": INITIAL_ROWS,
-           "select": SELECTIONS}
+           "write_combination": WRITE_COMBINATIONS, "select": SELECTIONS}
 FLOAT_FIELDS = ("lr", "clip", "threshold", "target", "time_limit")
 HELP = {
     "kind": "model kind", "task": "task to train on", "memory_slots": "memory slots N",
@@ -54,6 +55,8 @@ HELP = {
     "link_k": "SDNC: entries kept per sparse link row",
     "initial_rows": ("DAM/SAM/SDNC: memory starts as zero rows (default) or tiny jittered rows "
                      "(the default before 2026-12)"),
+    "write_combination": ("SAM/SDNC: the read heads' previous weights enter the write as their mean (default) "
+                          "or their sum"),
     "batch": "episodes per update",
     "lr": "learning rate (default 1e-3)", "optimizer": "optimizer (default adam)",
     "clip": "gradient-norm clipping (default 10)",

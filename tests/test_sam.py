@@ -40,7 +40,9 @@ def reference_run(model, x, initial_memory, chosen_ids=None):
         previous_dense = torch.zeros(batch, slots, dtype=x.dtype).scatter_add(
             1, previous_ids.reshape(batch, -1), previous_weights.reshape(batch, -1))
         one_hot = torch.nn.functional.one_hot(least_used, slots).to(x.dtype)
-        write_weights = alpha * (gamma * previous_dense / heads + (1 - gamma) * one_hot)
+        if core.write_combination == "mean":
+            previous_dense = previous_dense / heads
+        write_weights = alpha * (gamma * previous_dense + (1 - gamma) * one_hot)
         memory = memory * (1 - one_hot).unsqueeze(-1) + write_weights.unsqueeze(-1) * write["word"].unsqueeze(1)
         similarity = addressing.cosine_similarity(read["query"], memory)        # [B, R, N]
         ids = torch.topk(similarity.detach(), k, dim=-1).indices
@@ -66,19 +68,20 @@ def reference_run(model, x, initial_memory, chosen_ids=None):
     return torch.stack(outputs), history
 
 
-def make_pair(slots=32, heads=2, k=3, word_size=6, batch=3, seed=0):
+def make_pair(slots=32, heads=2, k=3, word_size=6, batch=3, seed=0, write_combination="mean"):
     torch.manual_seed(seed)
     model = samviz.build_model("sam", input_size=9, output_size=8, memory_slots=slots, word_size=word_size,
-                               heads=heads, k=k, controller_size=16).double()
+                               heads=heads, k=k, controller_size=16, write_combination=write_combination).double()
     model.core.dtype = torch.float64
     initial = torch.randn(batch, slots, word_size, dtype=torch.float64) * 0.1
     model.core.initial_memory = initial
     return model, initial
 
 
-@pytest.mark.parametrize("slots,heads,k", [(16, 1, 4), (32, 2, 3), (64, 4, 4)])
-def test_loss_and_gradients_equal_dense_reference(slots, heads, k):
-    model, initial = make_pair(slots=slots, heads=heads, k=k)
+@pytest.mark.parametrize("slots,heads,k,write_combination",
+                         [(16, 1, 4, "mean"), (32, 2, 3, "mean"), (64, 4, 4, "mean"), (32, 2, 3, "sum")])
+def test_loss_and_gradients_equal_dense_reference(slots, heads, k, write_combination):
+    model, initial = make_pair(slots=slots, heads=heads, k=k, write_combination=write_combination)
     x = torch.rand(12, 3, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     target = torch.rand(12, 3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).round()
 
@@ -100,6 +103,23 @@ def test_loss_and_gradients_equal_dense_reference(slots, heads, k):
         assert parameter.grad.abs().sum() > 0, f"no gradient reaches {name}"
         difference = (sparse_grads[name] - parameter.grad).abs().max().item()
         assert difference <= 1e-6, f"{name}: max abs gradient difference {difference}"
+
+
+@pytest.mark.parametrize("write_combination,expected", [
+    # α = γ = sigmoid(0) = 1/2; previous reads: head 0 slots 0, 1 with 0.75, 0.25; head 1 slots 2, 3 with 0.5, 0.5
+    ("mean", [0.09375, 0.03125, 0.0625, 0.0625, 0.25]),    # α·γ·w/R for R = 2, then α·(1 − γ) on slot 5
+    ("sum", [0.1875, 0.0625, 0.125, 0.125, 0.25]),         # α·γ·w, each head at full weight
+])
+def test_write_weights_combine_the_heads_previous_reads_by_hand(write_combination, expected):
+    from samviz.memory.sam import SAMMemory, SAMState
+    core = SAMMemory(slots=8, word_size=2, heads=2, k=2, write_combination=write_combination)
+    state = SAMState(None, torch.tensor([[[0, 1], [2, 3]]]), torch.tensor([[[0.75, 0.25], [0.5, 0.5]]]), 1)
+    write = {"write_gate": torch.zeros(1, 1), "interpolation_gate": torch.zeros(1, 1)}
+    ids, weights, _, _ = core.write_weights(write, state, torch.tensor([5]))
+    assert ids.tolist() == [[0, 1, 2, 3, 5]]
+    assert weights.tolist() == [expected]
+    with pytest.raises(ValueError, match="write combination"):
+        SAMMemory(slots=8, word_size=2, heads=2, k=2, write_combination="max")
 
 
 def test_memory_is_rolled_back_after_backward():

@@ -58,13 +58,29 @@ def test_same_seed_same_weights_and_resume_continues_identically(tmp_path):
 
 
 def test_a_run_of_the_first_trainer_resumes_identically(tmp_path):
-    """Format 1 (run settings named model/slots/controller) resumes to the same tensors as a straight run."""
+    """Format 1 (run settings named model/slots/controller) resumes to the same tensors as a straight run.
+
+    The stored run was written on another machine. Where this CPU's float kernels round differently (its own
+    7 updates differ from the stored ones in the last bit: 1.5e-7 on an AMD EPYC), the straight run and the
+    resumed one can only agree to that rounding; anything the resume got wrong (optimizer moments, learning
+    rate, curriculum, data stream) would differ by orders of magnitude more.
+    """
     straight = run_cli(tmp_path / "straight", "--steps", "12")
+    same_machine = same_tensors(run_cli(tmp_path / "seven", "--steps", "7"),
+                                load_file(str(OLD_RUN / state.STATE_FILE)))
     old = tmp_path / "old"
     shutil.copytree(OLD_RUN, old)
     assert json.loads((OLD_RUN / "meta.json").read_text())["training"]["slots"] == 8      # the old names
     resumed = run_cli(old, "--steps", "12", "--resume")
-    assert same_tensors(straight, resumed)
+    if same_machine:
+        assert same_tensors(straight, resumed)
+    else:
+        assert straight.keys() == resumed.keys()
+        for name, tensor in straight.items():
+            if tensor.dtype.is_floating_point:
+                assert torch.allclose(tensor, resumed[name], rtol=0, atol=1e-5), name
+            else:
+                assert torch.equal(tensor, resumed[name]), name       # the data stream and the step counters
     assert json.loads((old / state.STATE_JSON).read_text())["format"] == state.STATE_FORMAT
 
 
@@ -136,7 +152,8 @@ def test_defaults_are_written_once_and_layered():
     """Dataclass defaults (copy's), then the task's, then the model's, then the caller's."""
     assert TrainConfig.for_run("sam", "copy").defining() == {
         "kind": "sam", "task": "copy", "memory_slots": 128, "word_size": 20, "heads": 2, "k": 4,
-        "controller_size": 100, "index": "exact", "link_k": 8, "initial_rows": "zero", "batch": 16, "lr": 1e-3,
+        "controller_size": 100, "index": "exact", "link_k": 8, "initial_rows": "zero", "write_combination": "mean",
+        "batch": 16, "lr": 1e-3,
         "optimizer": "adam", "clip": 10.0, "seed": 0, "start_level": 20, "threshold": 0.02, "window": 100,
         "eval_every": 250, "val_batch": 64, "target": 0.05, "select": "worst_level"}
     recall = TrainConfig.for_run("dam", "associative_recall")
@@ -172,7 +189,7 @@ def test_shipped_training_sections_load_and_reproduce_their_command(name):
     out = shlex.split(meta["command"])[-1]
     # settings added after these models shipped, at the value they were trained with, are spelled out now
     # (a model trained since records them itself: sam-associative_recall's --initial-rows zero)
-    added_since = [("--initial-rows", "jittered"), ("--select", "mean")]
+    added_since = [("--initial-rows", "jittered"), ("--select", "mean"), ("--write-combination", "mean")]
     command = shlex.split(config.reproduce_command(meta["steps"], out))
     for flag, value in added_since:
         if flag in command and flag not in shlex.split(meta["command"]):

@@ -3,8 +3,10 @@
 Per step, for batch B, R read heads, K neighbours, word size W:
 
     write   w^W_t = α_t (γ_t w^R_{t−1} + (1 − γ_t) I^U_t)
-            where w^R_{t−1} is the MEAN of the R heads' previous sparse read weights (one write head;
-            the paper leaves the combination open) and I^U_t is one-hot on the least recently used slot.
+            where w^R_{t−1} combines the R heads' previous sparse read weights — their MEAN by default, or
+            their SUM (write_combination="sum": each head's reads written at full weight; the paper leaves
+            the combination open, docs/PAPER_NOTES.md #sam) — and I^U_t is one-hot on the least recently
+            used slot (one write head either way).
             The least recently used row is erased (set to zero) first, then every written row gets
             w^W(i)·a_t added. At most K·R + 1 rows change.
     read    for each head: the K rows most cosine-similar to its query q (found by the index),
@@ -27,8 +29,15 @@ from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, initial_memory
 from .journal import SparseMemory
 from .usage import ACCESS_THRESHOLD, accessed_slots
 
-__all__ = ["ACCESS_THRESHOLD", "SAMMemory", "SAMState", "SAMStep", "accessed_slots", "interface_layout",
-           "interface_size", "split_interface", "write_weighting"]
+__all__ = ["ACCESS_THRESHOLD", "DEFAULT_WRITE_COMBINATION", "WRITE_COMBINATIONS", "SAMMemory", "SAMState", "SAMStep",
+           "accessed_slots", "interface_layout", "interface_size", "split_interface", "write_weighting"]
+
+# How the R heads' previous read weights w^R_{t−1} enter the single write, w^W = α(γ·w^R_{t−1} + (1 − γ)·I^U):
+#   "mean" — their mean over heads: the write's weights sum to α, as with one head (what every shipped model uses)
+#   "sum"  — their sum: each head's previously read slots get its full weight γ·w^R_h (total α(γR + 1 − γ))
+# The paper leaves the combination open; the ablation is in docs/LEARNING_CURVES.md.
+WRITE_COMBINATIONS = ("mean", "sum")
+DEFAULT_WRITE_COMBINATION = "mean"
 
 
 # ---------------------------------------------------------------- SAM's interface and write rule (shared with DAM)
@@ -56,8 +65,8 @@ def write_weighting(previous: torch.Tensor, least_used: torch.Tensor | None, wri
                     interpolation_gate: torch.Tensor) -> torch.Tensor:
     """SAM's write rule w^W_t = α (γ·w̄^R_{t−1} + (1 − γ)·I^U_t), in either layout.
 
-    previous w̄^R_{t−1}: the mean over heads of the previous read weights; write_gate α and interpolation_gate
-    γ [B, 1] (after the sigmoid); least_used I^U_t: the indicator of the least recently used slot.
+    previous w̄^R_{t−1}: the heads' previous read weights, combined (WRITE_COMBINATIONS); write_gate α and
+    interpolation_gate γ [B, 1] (after the sigmoid); least_used I^U_t: the indicator of the least recently used slot.
     Dense (DAM): previous, least_used [B, N] -> [B, N].
     Entries (SAM, least_used=None): previous [B, m] over the previous read ids; I^U is then one more entry
     of weight 1 -> [B, m + 1], the weights of the slots [previous read ids ; least used slot].
@@ -102,13 +111,18 @@ class SAMMemory(MemoryCore):
     sparse = True
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
-                 initial_rows: str = DEFAULT_INITIAL_ROWS, dtype: torch.dtype = torch.float32):
+                 initial_rows: str = DEFAULT_INITIAL_ROWS, write_combination: str = DEFAULT_WRITE_COMBINATION,
+                 dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads)
         if not 1 <= k <= slots:
             raise ValueError(f"k must be in [1, slots]; got k={k} with {slots} slots")
         if initial_rows not in INITIAL_ROWS:
             raise ValueError(f"unknown initial rows {initial_rows!r}; choose one of {', '.join(INITIAL_ROWS)}")
+        if write_combination not in WRITE_COMBINATIONS:
+            raise ValueError(f"unknown write combination {write_combination!r}; choose one of "
+                             f"{', '.join(WRITE_COMBINATIONS)}")
         self.k, self.index_kind, self.initial_rows, self.dtype = k, index, initial_rows, dtype
+        self.write_combination = write_combination
         self.read_sizes, self.write_sizes = interface_layout(word_size)
         self.interface_size = interface_size(heads, self.read_sizes, self.write_sizes)
         self.initial_memory: torch.Tensor | None = None   # tests may set a [B, N, W] start
@@ -144,7 +158,9 @@ class SAMMemory(MemoryCore):
         batch = least_used.shape[0]
         write_gate = torch.sigmoid(write["write_gate"])             # α [B, 1]
         interpolation = torch.sigmoid(write["interpolation_gate"])  # γ [B, 1]
-        previous = state.read_weights.reshape(batch, -1) / self.heads
+        previous = state.read_weights.reshape(batch, -1)
+        if self.write_combination == "mean":
+            previous = previous / self.heads
         ids = torch.cat([state.read_ids.reshape(batch, -1), least_used.unsqueeze(1)], dim=1)
         weights = write_weighting(previous, None, write_gate, interpolation)
         return ids, weights, write_gate, interpolation

@@ -72,8 +72,10 @@ class SDNCMemory(SAMMemory):
     sparse = True
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
-                 link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS, dtype: torch.dtype = torch.float32):
-        super().__init__(slots, word_size, heads, k=k, index=index, initial_rows=initial_rows, dtype=dtype)
+                 link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
+                 write_combination: str = sam.DEFAULT_WRITE_COMBINATION, dtype: torch.dtype = torch.float32):
+        super().__init__(slots, word_size, heads, k=k, index=index, initial_rows=initial_rows,
+                         write_combination=write_combination, dtype=dtype)
         if link_k < 1:
             raise ValueError(f"link_k must be ≥ 1; got {link_k}")
         self.link_k = link_k

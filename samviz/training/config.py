@@ -21,6 +21,7 @@ import torch
 from samviz import tasks as tasks_module
 from samviz.kinds import INDEXES, KINDS, MODELS, spec
 from samviz.memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, INITIAL_ROWS_BEFORE_THE_SETTING
+from samviz.memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
 from samviz.model import ModelConfig
 from samviz.tasks import TARGETS
 
@@ -49,6 +50,7 @@ class TrainConfig:
     index: str = "exact"           # nearest-neighbour index of sparse kinds
     link_k: int = 8                # SDNC: entries kept per sparse link row
     initial_rows: str = DEFAULT_INITIAL_ROWS  # DAM, SAM, SDNC: how memory starts, see memory/initial.py
+    write_combination: str = DEFAULT_WRITE_COMBINATION  # SAM, SDNC: the heads' previous reads in the write
     # -- the optimisation, fixed for the run
     batch: int = 16                # episodes per update
     lr: float = 1e-3
@@ -69,7 +71,8 @@ class TrainConfig:
     threads: int = 1               # torch.set_num_threads
     time_limit: float | None = None  # seconds; stop cleanly with a checkpoint
 
-    MODEL_FIELDS = ("memory_slots", "word_size", "heads", "k", "controller_size", "index", "link_k", "initial_rows")
+    MODEL_FIELDS = ("memory_slots", "word_size", "heads", "k", "controller_size", "index", "link_k", "initial_rows",
+                    "write_combination")
     SESSION_FIELDS = ("steps", "log_every", "checkpoint_every", "threads", "time_limit")
 
     # ------------------------------------------------------------------------------------ construction
@@ -138,7 +141,7 @@ class TrainConfig:
             raise InvalidSetting("task", f"unknown task {self.task!r}; choose one of {', '.join(TASK_OVERRIDES)}")
         task = tasks_module.get(self.task)
         for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS),
-                               ("select", SELECTIONS)):
+                               ("write_combination", WRITE_COMBINATIONS), ("select", SELECTIONS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
         ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level)}
@@ -203,7 +206,8 @@ CLI_FLAGS: dict[str, tuple[str, ...]] = {
     "kind": ("--model",), "task": ("--task",),
     "memory_slots": ("--slots", "--memory-slots"), "word_size": ("--word-size",), "heads": ("--heads",),
     "k": ("--k",), "controller_size": ("--controller", "--controller-size"), "index": ("--index",),
-    "link_k": ("--link-k",), "initial_rows": ("--initial-rows",), "batch": ("--batch",), "lr": ("--lr",),
+    "link_k": ("--link-k",), "initial_rows": ("--initial-rows",),
+    "write_combination": ("--write-combination",), "batch": ("--batch",), "lr": ("--lr",),
     "optimizer": ("--optimizer",),
     "clip": ("--clip",), "seed": ("--seed",), "start_level": ("--start-level",), "threshold": ("--threshold",),
     "window": ("--window",), "eval_every": ("--eval-every",), "val_batch": ("--val-batch",),
