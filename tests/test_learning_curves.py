@@ -101,6 +101,26 @@ def test_the_comparison_sentence_says_what_the_numbers_say():
     assert page.comparison_sentence([ntm], "associative_recall") is None
 
 
+def test_the_grid_sentence_compares_the_medians_over_seeds_the_table_shows():
+    def seeds(model, curves_by_seed):
+        return [run(c, seed=i + 1, model=model, variant="default") for i, c in enumerate(curves_by_seed)]
+    # NTM: 1 of 3 seeds within 16,000 -> its median is a miss; SAM: 9,250, 10,000, 13,250 -> 10,000
+    ntm = seeds("ntm", [[(8000, 3.6), (16000, 2.8)], [(16000, 2.6)], [(12500, 0.4), (12750, 0.06)]])
+    sam = seeds("sam", [[(10000, 0.28), (13000, 0.0)], [(9250, 0.45), (16000, 0.1)], [(13250, 0.3), (16000, 0.09)]])
+    assert page.grid_sentence(curves.group(ntm + sam)) == (
+        "Median updates to the target over seeds (default settings): NTM not reached within 16,000 (1 of 3 seeds "
+        "reached it), SAM 10,000 (3 of 3 seeds reached it) — SAM learns faster, as in the paper's Fig. 2.")
+    slower = seeds("sam", [[(20000, 0.4)], [(30000, 0.4)], [(16000, 0.9)]])
+    faster_ntm = seeds("ntm", [[(3000, 0.4)], [(4000, 0.4)], [(16000, 0.9)]])
+    assert page.grid_sentence(curves.group(faster_ntm + slower)).endswith(
+        "NTM 4,000 (2 of 3 seeds reached it), SAM 30,000 (2 of 3 seeds reached it) — SAM learns slower, the "
+        "opposite of the paper's Fig. 2.")
+    misses = seeds("sam", [[(8000, 1.0)]] * 3)
+    assert page.grid_sentence(curves.group(seeds("ntm", [[(8000, 3.0)]] * 3) + misses)).endswith(
+        "— neither within this budget.")
+    assert page.grid_sentence(curves.group(misses)) is None                     # no NTM to compare with
+
+
 def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
     at = AppTest.from_string("from samviz.app import pages\npages.learning_curves_page()\n", default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -114,6 +134,10 @@ def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
         assert page.generalisation_sentence(rows) in text
     for task in tasks:
         sentence = page.comparison_sentence([r for r in shipped if r.task == task], task)
+        if sentence:
+            assert sentence in text
+    for runs in grids.values():
+        sentence = page.grid_sentence(curves.group(runs))
         if sentence:
             assert sentence in text
     tables = [frame.value for frame in at.dataframe]

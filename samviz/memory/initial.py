@@ -9,9 +9,9 @@ import torch
 INITIAL_ROWS = ("jittered", "zero")   # the starts a DAM, SAM or SDNC memory may take (ModelConfig.initial_rows)
 # What a new model or training run starts from. Zero rows, for the index first: an untouched zero row scores 0
 # against any query, so faiss has nothing to build at reset and searches only the rows written so far (an
-# exact answer at a cost flat in N until the memory fills; docs/ARCHITECTURE.md). In learning they were no
-# worse: SAM associative recall, median validation 3.58 vs 3.77 bit errors after 8,000 updates over 3 seeds,
-# and the only start that met the target in the grid (1 seed of 3; docs/LEARNING_CURVES.md).
+# exact answer at a cost flat in N until the memory fills; docs/ARCHITECTURE.md). And in learning: SAM from
+# zero rows met the associative-recall target on 3 seeds of 3 within 16,000 updates (median 10,000), the
+# jittered start on none, the NTM on 1 (docs/LEARNING_CURVES.md, fifth look).
 DEFAULT_INITIAL_ROWS = "zero"
 # What a checkpoint or saved run that predates the setting started from (their config has no "initial_rows").
 INITIAL_ROWS_BEFORE_THE_SETTING = "jittered"

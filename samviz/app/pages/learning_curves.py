@@ -135,6 +135,36 @@ def comparison_sentence(runs: list[curves.Run], task: str) -> str | None:
     return f"On {_task_label(task)} the NTM reached the target at {a:,} updates and SAM at {b:,}: {verdict}."
 
 
+def grid_sentence(groups: list[curves.Group]) -> str | None:
+    """What a grid with the NTM and SAM under the same variant says about the paper's claim: their median
+    updates to target over seeds (the table's figures), in words chosen by the numbers; None without such a pair."""
+    by_key = {(g.model, g.variant): g for g in groups}
+    pair = next(((by_key["ntm", v], by_key["sam", v]) for m, v in sorted(by_key)
+                 if m == "ntm" and ("sam", v) in by_key), None)
+    if pair is None:
+        return None
+    ntm, sam = pair
+
+    def said(group: curves.Group) -> str:
+        seeds = f"{group.reached} of {len(group.runs)} seeds reached it"
+        median = group.median_updates_to_target
+        if median is None:
+            return f"not reached within {max(r.updates_done for r in group.runs):,} ({seeds})"
+        return f"{median:,.0f} ({seeds})"
+
+    a, b = ntm.median_updates_to_target, sam.median_updates_to_target
+    if b is not None and (a is None or b < a):
+        verdict = "SAM learns faster, as in the paper's Fig. 2"
+    elif a is not None and (b is None or b > a):
+        verdict = "SAM learns slower, the opposite of the paper's Fig. 2"
+    elif a is None:
+        verdict = "neither within this budget"
+    else:
+        verdict = "the same median"
+    return (f"Median updates to the target over seeds ({ntm.variant} settings): NTM {said(ntm)}, SAM {said(sam)} "
+            f"— {verdict}.")
+
+
 def _how_trained(run: curves.Run) -> str:
     words = run.command.split()
     start = words[words.index("--start-level") + 1] if "--start-level" in words[:-1] else "?"
@@ -194,6 +224,9 @@ def render() -> None:
                        "updates to target per seed": ", ".join(_updates(r.updates_to_target) for r in g.runs),
                        "best validation per seed": ", ".join(f"{r.best:.2f}" for r in g.runs)}
                       for g in groups], hide_index=True, width="stretch")
+        sentence = grid_sentence(groups)
+        if sentence:
+            st.markdown(sentence)
         with st.expander(f"Reproduce {name}"):
             st.markdown("Each run is an ordinary `python -m samviz.train` run (resumable with `--resume`); one "
                         "seed's command per variant below (the others differ only in `--seed`). The grid is run "
