@@ -119,6 +119,9 @@ def test_the_grid_sentence_compares_the_medians_over_seeds_the_table_shows():
     assert page.grid_sentence(curves.group(seeds("ntm", [[(8000, 3.0)]] * 3) + misses)).endswith(
         "— neither within this budget.")
     assert page.grid_sentence(curves.group(misses)) is None                     # no NTM to compare with
+    unequal = seeds("sam", [[(40000, 9.0)], [(20000, 10.6)], [(20000, 13.4)]])   # seed 1 ran longer
+    assert "SAM not reached within 20,000-40,000 (0 of 3 seeds reached it)" in page.grid_sentence(
+        curves.group(seeds("ntm", [[(20000, 46.0)]] * 2) + unequal))
 
 
 def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():

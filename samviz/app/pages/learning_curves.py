@@ -149,7 +149,10 @@ def grid_sentence(groups: list[curves.Group]) -> str | None:
         seeds = f"{group.reached} of {len(group.runs)} seeds reached it"
         median = group.median_updates_to_target
         if median is None:
-            return f"not reached within {max(r.updates_done for r in group.runs):,} ({seeds})"
+            # the budget of the runs that missed (a run that reached the target may have stopped early)
+            done = sorted({r.updates_done for r in group.runs if r.updates_to_target is None})
+            budget = f"{done[0]:,}" if len(done) == 1 else f"{done[0]:,}-{done[-1]:,}"
+            return f"not reached within {budget} ({seeds})"
         return f"{median:,.0f} ({seeds})"
 
     a, b = ntm.median_updates_to_target, sam.median_updates_to_target
