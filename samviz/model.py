@@ -1,7 +1,7 @@
 """Controller + memory core + output layer: the one model class every memory type shares.
 
     h_t, c_t = LSTM([x_t ; r_{t−1}], (h_{t−1}, c_{t−1}))
-    interface_t = clip(Linear(h_t), ±20)            # Collier & Beel's stabiliser
+    interface_t = clip(Linear(h_t), ±20)            # Collier & Beel's stabiliser (ModelConfig.interface_clip)
     r_t, state_t, step_t = core.step(interface_t, state_{t−1})   # write, then read
     y_t = Linear([h_t ; r_t])                        # logits
 
@@ -15,13 +15,16 @@ import torch
 from torch import nn
 
 from .kinds import INDEXES, MODELS, SPARSE_MODELS, spec
+from .memory.addressing import DEFAULT_KEY_STRENGTH, KEY_STRENGTHS
 from .memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS
 from .memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
+from .memory.usage import ACCESS_THRESHOLD, check_access_threshold
 
 __all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", "MemoryModel", "ModelConfig",
            "build_model", "make_core"]
 
-INTERFACE_CLIP = 20.0
+INTERFACE_CLIP = 20.0              # the default of ModelConfig.interface_clip
+MAX_INTERFACE_CLIP = 1e6
 MAX_SLOTS = 1 << 24
 
 
@@ -40,6 +43,9 @@ class ModelConfig:
     link_k: int = 8                # SDNC: entries kept per sparse link row
     initial_rows: str = DEFAULT_INITIAL_ROWS  # DAM, SAM, SDNC: how memory starts, samviz.memory.initial
     write_combination: str = DEFAULT_WRITE_COMBINATION  # SAM, SDNC: the heads' previous reads in the write (sam.py)
+    key_strength: str = DEFAULT_KEY_STRENGTH   # SAM, SDNC: β of the sparse read (addressing.KEY_STRENGTHS)
+    access_threshold: float = ACCESS_THRESHOLD  # SAM, SDNC: δ, the weight above which a slot counts as accessed
+    interface_clip: float = INTERFACE_CLIP      # every kind: the interface is clipped to ±this
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> "ModelConfig":
@@ -49,6 +55,12 @@ class ModelConfig:
         if self.write_combination not in WRITE_COMBINATIONS:
             raise ValueError(f"unknown write_combination {self.write_combination!r}; choose one of "
                              f"{', '.join(WRITE_COMBINATIONS)}")
+        if self.key_strength not in KEY_STRENGTHS:
+            raise ValueError(f"unknown key_strength {self.key_strength!r}; choose one of {', '.join(KEY_STRENGTHS)}")
+        check_access_threshold(self.access_threshold)
+        clip = self.interface_clip
+        if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 < clip <= MAX_INTERFACE_CLIP:
+            raise ValueError(f"interface_clip must be a number in (0, {MAX_INTERFACE_CLIP:g}] (got {clip!r})")
         if self.index not in INDEXES:
             raise ValueError(f"unknown index {self.index!r}; choose one of {', '.join(INDEXES)}")
         for name in ("input_size", "output_size", "word_size", "heads", "k", "controller_size", "link_k"):
@@ -124,7 +136,7 @@ class MemoryModel(nn.Module):
         outputs = []
         for t in range(steps):
             hidden, cell = self.controller(torch.cat([x[t], reads], dim=-1), (hidden, cell))
-            interface = self.interface(hidden).clamp(-INTERFACE_CLIP, INTERFACE_CLIP)
+            interface = self.interface(hidden).clamp(-self.config.interface_clip, self.config.interface_clip)
             reads, state, step = self.core.step(interface, state, details=details)
             outputs.append(self.output(torch.cat([hidden, reads], dim=-1)))
             if details:
@@ -145,12 +157,15 @@ class MemoryModel(nn.Module):
 def build_model(kind: str, input_size: int = 9, output_size: int = 8, memory_slots: int = 128,
                 word_size: int = 20, heads: int = 1, k: int = 4, controller_size: int = 100,
                 index: str = "exact", link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
-                write_combination: str = DEFAULT_WRITE_COMBINATION, seed: int | None = None) -> MemoryModel:
+                write_combination: str = DEFAULT_WRITE_COMBINATION, key_strength: str = DEFAULT_KEY_STRENGTH,
+                access_threshold: float = ACCESS_THRESHOLD, interface_clip: float = INTERFACE_CLIP,
+                seed: int | None = None) -> MemoryModel:
     """Build a model by kind (one of samviz.kinds.MODELS); see ModelConfig for the fields."""
     config = ModelConfig(kind=kind, input_size=input_size, output_size=output_size, memory_slots=memory_slots,
                          word_size=word_size, heads=heads, k=k, controller_size=controller_size,
                          index=index, link_k=link_k, initial_rows=initial_rows,
-                         write_combination=write_combination)
+                         write_combination=write_combination, key_strength=key_strength,
+                         access_threshold=access_threshold, interface_clip=interface_clip)
     if seed is not None:
         torch.manual_seed(seed)
     return MemoryModel(config)

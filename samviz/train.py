@@ -36,6 +36,7 @@ import tempfile
 
 from samviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError
 from samviz.kinds import INDEXES, MODELS
+from samviz.memory.addressing import KEY_STRENGTHS
 from samviz.memory.initial import INITIAL_ROWS
 from samviz.memory.sam import WRITE_COMBINATIONS
 from samviz.tasks import NAMES
@@ -46,8 +47,8 @@ from samviz.training.trainer import Trainer
 
 PROG = "python -m samviz.train"
 CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS, "initial_rows": INITIAL_ROWS,
-           "write_combination": WRITE_COMBINATIONS, "select": SELECTIONS}
-FLOAT_FIELDS = ("lr", "clip", "threshold", "target", "time_limit")
+           "write_combination": WRITE_COMBINATIONS, "key_strength": KEY_STRENGTHS, "select": SELECTIONS}
+FLOAT_FIELDS = ("lr", "clip", "threshold", "target", "time_limit", "access_threshold", "interface_clip")
 HELP = {
     "kind": "model kind", "task": "task to train on", "memory_slots": "memory slots N",
     "word_size": "word size W", "heads": "read heads R", "k": "neighbours per sparse read (sam, sdnc)",
@@ -57,6 +58,10 @@ HELP = {
                      "(the default before 2026-12)"),
     "write_combination": ("SAM/SDNC: the read heads' previous weights enter the write as their mean (default) "
                           "or their sum"),
+    "key_strength": ("SAM/SDNC: the sparse read's key strength β = 1 + softplus(raw) (default), softplus(raw), "
+                     "or fixed at 1 (no learned strength)"),
+    "access_threshold": "SAM/SDNC: δ, the weight above which a slot counts as accessed (default 0.005)",
+    "interface_clip": "the controller's interface is clipped to ±this (default 20)",
     "batch": "episodes per update",
     "lr": "learning rate (default 1e-3)", "optimizer": "optimizer (default adam)",
     "clip": "gradient-norm clipping (default 10)",

@@ -8,8 +8,7 @@ import torch
 
 import samviz
 from samviz.memory import addressing
-from samviz.memory.usage import ACCESS_THRESHOLD, LeastRecentlyUsed
-from samviz.model import INTERFACE_CLIP
+from samviz.memory.usage import LeastRecentlyUsed, accessed_slots
 
 
 def reference_run(model, x, initial_memory, chosen_ids=None):
@@ -32,7 +31,8 @@ def reference_run(model, x, initial_memory, chosen_ids=None):
     batch_index = torch.arange(batch)
     for t in range(steps):
         hidden, cell = model.controller(torch.cat([x[t], reads], -1), (hidden, cell))
-        interface = model.interface(hidden).clamp(-INTERFACE_CLIP, INTERFACE_CLIP)
+        clip = model.config.interface_clip
+        interface = model.interface(hidden).clamp(-clip, clip)
         read, write = core.split(interface)
         alpha = torch.sigmoid(write["write_gate"])
         gamma = torch.sigmoid(write["interpolation_gate"])
@@ -54,34 +54,39 @@ def reference_run(model, x, initial_memory, chosen_ids=None):
             chosen = ranked.gather(2, chosen_ids[t]).sort(dim=-1, descending=True).values
             assert torch.allclose(chosen, best, rtol=0, atol=1e-9), f"step {t}: the read ids are not a top-K"
             ids = chosen_ids[t]
-        weights = torch.softmax(addressing.strength(read["strength"].squeeze(-1)).unsqueeze(-1)
+        weights = torch.softmax(addressing.strength(read["strength"].squeeze(-1), core.key_strength).unsqueeze(-1)
                                 * similarity.gather(2, ids), dim=-1)
         rows = memory[batch_index[:, None, None], ids]                            # [B, R, K, W]
         reads = (weights.unsqueeze(-1) * rows).sum(2).reshape(batch, -1)
         outputs.append(model.output(torch.cat([hidden, reads], -1)))
         read_dense = torch.zeros(batch, slots, dtype=x.dtype).scatter_add(1, ids.reshape(batch, -1),
                                                                            weights.reshape(batch, -1))
-        accessed = (write_weights + read_dense).detach() > ACCESS_THRESHOLD
+        accessed = (write_weights + read_dense).detach() > core.access_threshold
         last_access = torch.where(accessed, t, last_access)
         history.append((ids, least_used))
         previous_ids, previous_weights = ids, weights
     return torch.stack(outputs), history
 
 
-def make_pair(slots=32, heads=2, k=3, word_size=6, batch=3, seed=0, write_combination="mean"):
+def make_pair(slots=32, heads=2, k=3, word_size=6, batch=3, seed=0, **options):
+    """options: build_model's write_combination, key_strength, access_threshold, interface_clip."""
     torch.manual_seed(seed)
     model = samviz.build_model("sam", input_size=9, output_size=8, memory_slots=slots, word_size=word_size,
-                               heads=heads, k=k, controller_size=16, write_combination=write_combination).double()
+                               heads=heads, k=k, controller_size=16, **options).double()
     model.core.dtype = torch.float64
     initial = torch.randn(batch, slots, word_size, dtype=torch.float64) * 0.1
     model.core.initial_memory = initial
     return model, initial
 
 
-@pytest.mark.parametrize("slots,heads,k,write_combination",
-                         [(16, 1, 4, "mean"), (32, 2, 3, "mean"), (64, 4, 4, "mean"), (32, 2, 3, "sum")])
-def test_loss_and_gradients_equal_dense_reference(slots, heads, k, write_combination):
-    model, initial = make_pair(slots=slots, heads=heads, k=k, write_combination=write_combination)
+@pytest.mark.parametrize("slots,heads,k,options", [
+    (16, 1, 4, {}), (32, 2, 3, {}), (64, 4, 4, {}),
+    # the ablation's choices (docs/LEARNING_CURVES.md): each against the same dense equations
+    (32, 2, 3, {"write_combination": "sum"}), (32, 2, 3, {"key_strength": "softplus"}),
+    (32, 2, 3, {"key_strength": "fixed"}), (32, 2, 3, {"access_threshold": 0.3}),
+    (32, 2, 3, {"interface_clip": 0.1})])
+def test_loss_and_gradients_equal_dense_reference(slots, heads, k, options):
+    model, initial = make_pair(slots=slots, heads=heads, k=k, **options)
     x = torch.rand(12, 3, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     target = torch.rand(12, 3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).round()
 
@@ -103,6 +108,29 @@ def test_loss_and_gradients_equal_dense_reference(slots, heads, k, write_combina
         assert parameter.grad.abs().sum() > 0, f"no gradient reaches {name}"
         difference = (sparse_grads[name] - parameter.grad).abs().max().item()
         assert difference <= 1e-6, f"{name}: max abs gradient difference {difference}"
+
+
+@pytest.mark.parametrize("options", [{"key_strength": "softplus"}, {"key_strength": "fixed"},
+                                     {"access_threshold": 0.3}, {"interface_clip": 0.1}])
+def test_each_ablation_option_changes_the_run(options):
+    """The same weights and episode with one option changed give other logits: the option is not ignored."""
+    default, _ = make_pair()
+    changed, _ = make_pair(**options)                              # same seed: the same weights
+    assert all(torch.equal(a, b) for a, b in zip(default.parameters(), changed.parameters(), strict=True))
+    x = torch.rand(12, 3, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (default(x) - changed(x)).abs().max() > 1e-6
+
+
+def test_access_threshold_by_hand():
+    """Entries naming one slot are summed, then compared with δ: slot 1 has 0.2 + 0.2 = 0.4, slot 2 has 0.25."""
+    ids, weights = torch.tensor([[1, 1, 2, 3]]), torch.tensor([[0.2, 0.2, 0.25, 0.5]])
+    assert accessed_slots(ids, weights).tolist() == [[True, True, True, True]]           # δ = 0.005
+    assert accessed_slots(ids, weights, 0.3).tolist() == [[True, True, False, True]]
+    assert accessed_slots(ids, weights, 0.45).tolist() == [[False, False, False, True]]
+    for bad in (-0.1, 1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="access_threshold"):
+            samviz.build_model("sam", access_threshold=bad)
 
 
 @pytest.mark.parametrize("write_combination,expected", [

@@ -3,6 +3,7 @@
 import tracemalloc
 
 import numpy as np
+import pytest
 import torch
 
 import samviz
@@ -432,3 +433,20 @@ def test_per_step_work_is_independent_of_the_number_of_slots():
     # the same at both sizes, and far below one of the O(N) link tables (4·K_L bytes per slot)
     assert large_peak < 1.25 * small_peak + 32 * 1024, (small_peak, large_peak)
     assert large_peak < 4 * 8 * slots / 16, large_peak
+
+
+@pytest.mark.parametrize("options", [{"key_strength": "fixed"}, {"key_strength": "softplus"},
+                                     {"access_threshold": 0.3}])
+def test_the_sdnc_takes_sams_read_and_usage_options(options):
+    """The SDNC's content read and usage are SAM's: the ablation's options reach its core and change the run
+    (their equations are checked against SAM's dense reference in test_sam.py)."""
+    def build(**extra):
+        torch.manual_seed(0)
+        return samviz.build_model("sdnc", memory_slots=32, word_size=6, heads=2, k=3, controller_size=16,
+                                  initial_rows="jittered", **extra)
+    default, changed = build(), build(**options)
+    for name, value in options.items():
+        assert getattr(changed.core, name) == value
+    x = torch.rand(12, 3, 9, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (default(x) - changed(x)).abs().max() > 1e-6

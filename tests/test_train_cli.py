@@ -78,6 +78,8 @@ def test_evaluate_bounds_its_arguments(tmp_path):
     (["--window", "0"], "--window"), (["--start-level", "50"], "--start-level"),
     (["--seed", str(2**64)], "--seed"), (["--heads", "65"], "--heads"), (["--k", "9"], "k=9"),
     (["--slots", "1"], "--slots"), (["--eval-every", "-3"], "--eval-every"), (["--log-every", "0"], "--log-every"),
+    (["--access-threshold", "1"], "--access-threshold"), (["--access-threshold", "-0.1"], "--access-threshold"),
+    (["--interface-clip", "0"], "--interface-clip"), (["--interface-clip", "inf"], "--interface-clip"),
 ])
 def test_every_setting_is_bounded(tmp_path, capsys, extra, named):
     model = ["--model", "sam"] if "--k" in extra else []

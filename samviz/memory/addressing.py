@@ -115,9 +115,29 @@ def mix_read_modes(modes: torch.Tensor, backward: torch.Tensor, content: torch.T
     return modes[..., 0:1] * backward + modes[..., 1:2] * content + modes[..., 2:3] * forward
 
 
-def strength(raw: torch.Tensor) -> torch.Tensor:
-    """Key strength β = 1 + softplus(raw) ≥ 1 (DNC's parameterisation)."""
-    return 1 + F.softplus(raw)
+# How a read head's key strength β comes from the controller's raw value (SAM and the SDNC may choose; the paper
+# does not say whether SAM's sparse read has a strength at all, docs/PAPER_NOTES.md #sam):
+#   "one_plus_softplus" — β = 1 + softplus(raw) ≥ 1, the DNC's (the default, what every shipped model uses)
+#   "softplus"          — β = softplus(raw) > 0, the NTM's
+#   "fixed"             — β = 1, no learned strength: the read is softmax_k(cos) and the raw value is unused
+KEY_STRENGTHS = ("one_plus_softplus", "softplus", "fixed")
+DEFAULT_KEY_STRENGTH = "one_plus_softplus"
+
+
+def strength(raw: torch.Tensor, form: str = DEFAULT_KEY_STRENGTH) -> torch.Tensor:
+    """Key strength β from the raw interface value, by `form` (KEY_STRENGTHS; default 1 + softplus(raw) ≥ 1)."""
+    if form == "one_plus_softplus":
+        return 1 + F.softplus(raw)
+    if form == "softplus":
+        return F.softplus(raw)
+    if form == "fixed":
+        return torch.ones_like(raw)
+    raise ValueError(f"unknown key strength {form!r}; choose one of {', '.join(KEY_STRENGTHS)}")
+
+
+def strength_slope(raw: torch.Tensor, form: str = DEFAULT_KEY_STRENGTH) -> torch.Tensor:
+    """dβ/d raw of strength(raw, form): sigmoid(raw) for both softplus forms (d softplus = sigmoid), 0 if fixed."""
+    return torch.zeros_like(raw) if form == "fixed" else torch.sigmoid(raw)
 
 
 def split_interface(interface: torch.Tensor, sizes: dict) -> dict:
@@ -126,26 +146,30 @@ def split_interface(interface: torch.Tensor, sizes: dict) -> dict:
     return dict(zip(sizes.keys(), pieces, strict=True))
 
 
-def sparse_read(query: torch.Tensor, strength_raw: torch.Tensor, rows: torch.Tensor) -> tuple:
+def sparse_read(query: torch.Tensor, strength_raw: torch.Tensor, rows: torch.Tensor,
+                key_strength: str = DEFAULT_KEY_STRENGTH) -> tuple:
     """SAM's sparse read in one autograd node: weights = softmax_k(β·cos(q, M(s_k))), r = Σ_k w_k M(s_k).
 
-    query [B, H, W], strength_raw [B, H] (β = strength(raw)), rows [B, H, K, W] -> (weights [B, H, K],
-    reads [B, H, W]). Exactly the composition of cosine_similarity_rows, strength and sparse_read_weights
-    (tests/test_addressing.py checks values and gradients against it); fused with a hand-written
-    backward because each small autograd node costs microseconds and this runs every step of SAM.
+    query [B, H, W], strength_raw [B, H] (β = strength(raw, key_strength)), rows [B, H, K, W] -> (weights
+    [B, H, K], reads [B, H, W]). Exactly the composition of cosine_similarity_rows, strength and
+    sparse_read_weights (tests/test_addressing.py checks values and gradients against it); fused with a
+    hand-written backward because each small autograd node costs microseconds and this runs every step of SAM.
     """
-    return _SparseRead.apply(query, strength_raw, rows)
+    if key_strength not in KEY_STRENGTHS:
+        raise ValueError(f"unknown key strength {key_strength!r}; choose one of {', '.join(KEY_STRENGTHS)}")
+    return _SparseRead.apply(query, strength_raw, rows, key_strength)
 
 
 class _SparseRead(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, query, strength_raw, rows):
+    def forward(ctx, query, strength_raw, rows, key_strength):
+        ctx.key_strength = key_strength
         query_norm = torch.linalg.vector_norm(query, dim=-1)                   # [B, H]
         row_norms = torch.linalg.vector_norm(rows, dim=-1)                     # [B, H, K]
         dot = torch.matmul(rows, query.unsqueeze(-1)).squeeze(-1)              # [B, H, K]
         denominator = query_norm.unsqueeze(-1) * row_norms + EPSILON
         similarity = dot / denominator
-        beta = strength(strength_raw)
+        beta = strength(strength_raw, key_strength)
         weights = torch.softmax(beta.unsqueeze(-1) * similarity, dim=-1)
         reads = torch.matmul(weights.unsqueeze(-2), rows).squeeze(-2)         # [B, H, W]
         ctx.save_for_backward(query, strength_raw, rows, query_norm, row_norms, dot, denominator,
@@ -159,7 +183,7 @@ class _SparseRead(torch.autograd.Function):
         # total gradient reaching each weight: directly, and through r = Σ w_k m_k
         total = grad_weights + torch.matmul(rows, grad_reads.unsqueeze(-1)).squeeze(-1)       # [B, H, K]
         grad_logits = weights * (total - (weights * total).sum(-1, keepdim=True))            # softmax backward
-        grad_strength_raw = (grad_logits * similarity).sum(-1) * torch.sigmoid(strength_raw)  # d softplus = sigmoid
+        grad_strength_raw = (grad_logits * similarity).sum(-1) * strength_slope(strength_raw, ctx.key_strength)
         grad_similarity = beta.unsqueeze(-1) * grad_logits
         # s = d / D with d = m·q and D = |q||m| + ε
         over_d = grad_similarity / denominator                                               # ∂L/∂d
@@ -170,4 +194,4 @@ class _SparseRead(torch.autograd.Function):
         grad_rows = (weights.unsqueeze(-1) * grad_reads.unsqueeze(-2)
                      + over_d.unsqueeze(-1) * query.unsqueeze(-2)
                      - (over_big_d * query_norm.unsqueeze(-1) / row_norms.clamp_min(tiny)).unsqueeze(-1) * rows)
-        return grad_query, grad_strength_raw, grad_rows
+        return grad_query, grad_strength_raw, grad_rows, None

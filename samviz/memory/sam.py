@@ -10,8 +10,10 @@ Per step, for batch B, R read heads, K neighbours, word size W:
             The least recently used row is erased (set to zero) first, then every written row gets
             w^W(i)·a_t added. At most K·R + 1 rows change.
     read    for each head: the K rows most cosine-similar to its query q (found by the index),
-            weights = softmax_k(β · cos(q, M(s_k))), r = Σ_k w_k M(s_k).
-    usage   a slot is accessed at step t when w^W_t(i) + Σ_h w^R_{h,t}(i) > δ = 0.005 (reads count);
+            weights = softmax_k(β · cos(q, M(s_k))), r = Σ_k w_k M(s_k), β = 1 + softplus(raw) (key_strength:
+            or softplus(raw), or fixed at 1; addressing.KEY_STRENGTHS).
+    usage   a slot is accessed at step t when w^W_t(i) + Σ_h w^R_{h,t}(i) > δ = 0.005 (reads count; δ is
+            access_threshold, for the ablation);
             the least recently used slot is the one accessed longest ago (usage.py).
 
 The memory buffer is modified in place; samviz.memory.journal makes backpropagation sparse.
@@ -27,7 +29,7 @@ from . import addressing
 from .core import MemoryCore, StepResult
 from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, initial_memory
 from .journal import SparseMemory
-from .usage import ACCESS_THRESHOLD, accessed_slots
+from .usage import ACCESS_THRESHOLD, accessed_slots, check_access_threshold
 
 __all__ = ["ACCESS_THRESHOLD", "DEFAULT_WRITE_COMBINATION", "WRITE_COMBINATIONS", "SAMMemory", "SAMState", "SAMStep",
            "accessed_slots", "interface_layout", "interface_size", "split_interface", "write_weighting"]
@@ -98,7 +100,7 @@ class SAMStep(NamedTuple):
     read_weights: torch.Tensor         # [B, R, K] their read weights
     reads: torch.Tensor                # [B, R, W]
     query: torch.Tensor                # [B, R, W] the read queries the index searched with
-    read_strength_raw: torch.Tensor    # [B, R] before β = addressing.strength(raw)
+    read_strength_raw: torch.Tensor    # [B, R] before β = addressing.strength(raw, core.key_strength)
     write_gate: torch.Tensor           # [B, 1] α
     interpolation_gate: torch.Tensor   # [B, 1] γ
     time: int                          # this step's index t
@@ -112,6 +114,7 @@ class SAMMemory(MemoryCore):
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
                  initial_rows: str = DEFAULT_INITIAL_ROWS, write_combination: str = DEFAULT_WRITE_COMBINATION,
+                 key_strength: str = addressing.DEFAULT_KEY_STRENGTH, access_threshold: float = ACCESS_THRESHOLD,
                  dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads)
         if not 1 <= k <= slots:
@@ -121,8 +124,13 @@ class SAMMemory(MemoryCore):
         if write_combination not in WRITE_COMBINATIONS:
             raise ValueError(f"unknown write combination {write_combination!r}; choose one of "
                              f"{', '.join(WRITE_COMBINATIONS)}")
+        if key_strength not in addressing.KEY_STRENGTHS:
+            raise ValueError(f"unknown key strength {key_strength!r}; choose one of "
+                             f"{', '.join(addressing.KEY_STRENGTHS)}")
+        check_access_threshold(access_threshold)
         self.k, self.index_kind, self.initial_rows, self.dtype = k, index, initial_rows, dtype
-        self.write_combination = write_combination
+        self.write_combination, self.key_strength, self.access_threshold = (write_combination, key_strength,
+                                                                            access_threshold)
         self.read_sizes, self.write_sizes = interface_layout(word_size)
         self.interface_size = interface_size(heads, self.read_sizes, self.write_sizes)
         self.initial_memory: torch.Tensor | None = None   # tests may set a [B, N, W] start
@@ -171,7 +179,8 @@ class SAMMemory(MemoryCore):
         query = read["query"]
         ids = memory.search(query, self.k)                          # [B, R, K], no gradient
         rows = memory.read_rows(ids.reshape(batch, -1)).reshape(batch, self.heads, self.k, self.word_size)
-        weights, reads = addressing.sparse_read(query.to(rows.dtype), read["strength"].squeeze(-1).to(rows.dtype), rows)
+        weights, reads = addressing.sparse_read(query.to(rows.dtype), read["strength"].squeeze(-1).to(rows.dtype), rows,
+                                                self.key_strength)
         return ids, weights, rows, reads
 
     def step(self, interface: torch.Tensor, state: SAMState, details: bool = False) -> StepResult:
@@ -194,7 +203,8 @@ class SAMMemory(MemoryCore):
         usage_before = memory.usage.steps_since_access(state.time).clone() if details else None
         accessed_ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
         access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
-        memory.usage.access(state.time, accessed_ids, accessed_slots(accessed_ids, access_weights))
+        accessed = accessed_slots(accessed_ids, access_weights, self.access_threshold)
+        memory.usage.access(state.time, accessed_ids, accessed)
 
         step = SAMStep(memory, write_ids, write_weights, least_used, read_ids, read_weights, reads, read["query"],
                        read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before)

@@ -73,9 +73,12 @@ class SDNCMemory(SAMMemory):
 
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
                  link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
-                 write_combination: str = sam.DEFAULT_WRITE_COMBINATION, dtype: torch.dtype = torch.float32):
+                 write_combination: str = sam.DEFAULT_WRITE_COMBINATION,
+                 key_strength: str = addressing.DEFAULT_KEY_STRENGTH, access_threshold: float = sam.ACCESS_THRESHOLD,
+                 dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads, k=k, index=index, initial_rows=initial_rows,
-                         write_combination=write_combination, dtype=dtype)
+                         write_combination=write_combination, key_strength=key_strength,
+                         access_threshold=access_threshold, dtype=dtype)
         if link_k < 1:
             raise ValueError(f"link_k must be ≥ 1; got {link_k}")
         self.link_k = link_k
@@ -122,7 +125,7 @@ class SDNCMemory(SAMMemory):
         slot_ids = torch.cat([content_ids, forward_ids.clamp_min(0), backward_ids.clamp_min(0)], -1)   # [B, R, S]
         rows = memory.read_rows(slot_ids.reshape(batch, -1)).reshape(batch, heads, self.span, self.word_size)
         content_weights, _ = addressing.sparse_read(query.to(rows.dtype), read["strength"].squeeze(-1).to(rows.dtype),
-                                                    rows[:, :, :k])
+                                                    rows[:, :, :k], self.key_strength)
         modes = torch.softmax(read["read_modes"], dim=-1)                           # [B, R, 3]: b, c, f
         read_weights = addressing.mix_read_modes(modes, backward_weights, content_weights, forward_weights,
                                                  concatenate=True)                  # [B, R, S]
@@ -132,7 +135,8 @@ class SDNCMemory(SAMMemory):
         usage_before = memory.usage.steps_since_access(state.time).clone() if details else None   # as the write saw it
         accessed_ids = torch.cat([write_ids, slot_ids.reshape(batch, -1)], dim=1)
         access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
-        memory.usage.access(state.time, accessed_ids, accessed_slots(accessed_ids, access_weights))
+        accessed = accessed_slots(accessed_ids, access_weights, self.access_threshold)
+        memory.usage.access(state.time, accessed_ids, accessed)
 
         step = SDNCStep(memory, write_ids, write_weights, least_used, content_ids, content_weights, reads, query,
                         read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before,

@@ -9,11 +9,21 @@ keeps the bookkeeping in O(1) amortised per access. Shared by SAM (sam.py) and t
 import numpy as np
 import torch
 
-ACCESS_THRESHOLD = 0.005          # δ: the paper's value
+ACCESS_THRESHOLD = 0.005          # δ: the paper's value (the default of SAM's and the SDNC's access_threshold)
+MAX_ACCESS_THRESHOLD = 0.99       # a read's weights sum to 1: with δ ≥ 1 no single read could count as an access
 
 
-def accessed_slots(ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Which entries name an accessed slot: w^W(i) + Σ_h w^R_h(i) > δ, summing entries that share a slot.
+def check_access_threshold(threshold: float) -> float:
+    """δ (SAM's and the SDNC's access_threshold) must be a number in [0, MAX_ACCESS_THRESHOLD]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+            or not 0 <= threshold <= MAX_ACCESS_THRESHOLD:
+        raise ValueError(f"access_threshold must be a number in [0, {MAX_ACCESS_THRESHOLD:g}] (got {threshold!r})")
+    return threshold
+
+
+def accessed_slots(ids: torch.Tensor, weights: torch.Tensor, threshold: float = ACCESS_THRESHOLD) -> torch.Tensor:
+    """Which entries name an accessed slot: w^W(i) + Σ_h w^R_h(i) > δ (= threshold), summing entries that share
+    a slot.
 
     ids, weights [B, m] (a slot may appear several times: several heads, or read and write) -> bool [B, m].
     The pairwise comparison is O(m²) with m = 2·R·K + 1, independent of N. In numpy (one matmul): this runs
@@ -22,7 +32,7 @@ def accessed_slots(ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     ids_np, weights_np = ids.numpy(), weights.detach().numpy()
     same_slot = (ids_np[:, :, None] == ids_np[:, None, :]).astype(weights_np.dtype)            # [B, m, m]
     total = np.matmul(same_slot, weights_np[:, :, None])[:, :, 0]        # summed weight of each entry's slot
-    return torch.from_numpy(total > ACCESS_THRESHOLD)
+    return torch.from_numpy(total > threshold)
 
 
 class LeastRecentlyUsed:

@@ -171,7 +171,7 @@ def _record_sparse(core, step, write_ids: torch.Tensor, write_weights: torch.Ten
         "gates": {
             "write_gate": step.write_gate[0].item(),
             "interpolation_gate": step.interpolation_gate[0].item(),
-            "read_strength": addressing.strength(step.read_strength_raw[0]).tolist(),
+            "read_strength": addressing.strength(step.read_strength_raw[0], core.key_strength).tolist(),
         },
         "least_used": least,
         "least_used_age": int(age[least]),

@@ -20,9 +20,11 @@ import torch
 
 from samviz import tasks as tasks_module
 from samviz.kinds import INDEXES, KINDS, MODELS, spec
+from samviz.memory.addressing import DEFAULT_KEY_STRENGTH, KEY_STRENGTHS
 from samviz.memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, INITIAL_ROWS_BEFORE_THE_SETTING
 from samviz.memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
-from samviz.model import ModelConfig
+from samviz.memory.usage import ACCESS_THRESHOLD, MAX_ACCESS_THRESHOLD
+from samviz.model import INTERFACE_CLIP, MAX_INTERFACE_CLIP, ModelConfig
 from samviz.tasks import TARGETS
 
 # Training stops early below this fraction of the task's target on the validation set (a margin for the
@@ -51,6 +53,9 @@ class TrainConfig:
     link_k: int = 8                # SDNC: entries kept per sparse link row
     initial_rows: str = DEFAULT_INITIAL_ROWS  # DAM, SAM, SDNC: how memory starts, see memory/initial.py
     write_combination: str = DEFAULT_WRITE_COMBINATION  # SAM, SDNC: the heads' previous reads in the write
+    key_strength: str = DEFAULT_KEY_STRENGTH      # SAM, SDNC: β of the sparse read
+    access_threshold: float = ACCESS_THRESHOLD    # SAM, SDNC: δ
+    interface_clip: float = INTERFACE_CLIP        # the interface is clipped to ±this
     # -- the optimisation, fixed for the run
     batch: int = 16                # episodes per update
     lr: float = 1e-3
@@ -72,7 +77,7 @@ class TrainConfig:
     time_limit: float | None = None  # seconds; stop cleanly with a checkpoint
 
     MODEL_FIELDS = ("memory_slots", "word_size", "heads", "k", "controller_size", "index", "link_k", "initial_rows",
-                    "write_combination")
+                    "write_combination", "key_strength", "access_threshold", "interface_clip")
     SESSION_FIELDS = ("steps", "log_every", "checkpoint_every", "threads", "time_limit")
 
     # ------------------------------------------------------------------------------------ construction
@@ -141,7 +146,8 @@ class TrainConfig:
             raise InvalidSetting("task", f"unknown task {self.task!r}; choose one of {', '.join(TASK_OVERRIDES)}")
         task = tasks_module.get(self.task)
         for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS),
-                               ("write_combination", WRITE_COMBINATIONS), ("select", SELECTIONS)):
+                               ("write_combination", WRITE_COMBINATIONS), ("key_strength", KEY_STRENGTHS),
+                               ("select", SELECTIONS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
         ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level)}
@@ -207,7 +213,9 @@ CLI_FLAGS: dict[str, tuple[str, ...]] = {
     "memory_slots": ("--slots", "--memory-slots"), "word_size": ("--word-size",), "heads": ("--heads",),
     "k": ("--k",), "controller_size": ("--controller", "--controller-size"), "index": ("--index",),
     "link_k": ("--link-k",), "initial_rows": ("--initial-rows",),
-    "write_combination": ("--write-combination",), "batch": ("--batch",), "lr": ("--lr",),
+    "write_combination": ("--write-combination",), "key_strength": ("--key-strength",),
+    "access_threshold": ("--access-threshold",), "interface_clip": ("--interface-clip",), "batch": ("--batch",),
+    "lr": ("--lr",),
     "optimizer": ("--optimizer",),
     "clip": ("--clip",), "seed": ("--seed",), "start_level": ("--start-level",), "threshold": ("--threshold",),
     "window": ("--window",), "eval_every": ("--eval-every",), "val_batch": ("--val-batch",),
@@ -228,6 +236,7 @@ INTEGER_RANGES = {                 # field: (lowest, highest); memory_slots is b
 FLOAT_RANGES = {                   # field: (lowest, highest, lowest excluded)
     "lr": (0.0, 1.0, True), "clip": (0.0, 1e6, True), "threshold": (0.0, 1e6, False),
     "target": (0.0, 1e9, False), "time_limit": (0.0, 1e9, False),
+    "access_threshold": (0.0, MAX_ACCESS_THRESHOLD, False), "interface_clip": (0.0, MAX_INTERFACE_CLIP, True),
 }
 OPTIONAL_FLOATS = ("target", "time_limit")
 # ModelConfig fields only some kinds read (their KindSpec.core_options): the others leave them out of their
