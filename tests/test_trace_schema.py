@@ -13,9 +13,9 @@ from samviz.trace import GATES, STEP_KEYS, EpisodeTrace, check_step, record_epis
 CASES = [(kind, index) for kind in kinds.MODELS for index in (kinds.INDEXES if kinds.is_sparse(kind) else ("exact",))]
 
 
-def _episode(kind, index, slots=24, word_size=5, heads=2, steps=7):
+def _episode(kind, index, slots=24, word_size=5, heads=2, steps=7, **options):
     model = samviz.build_model(kind, memory_slots=slots, word_size=word_size, heads=heads, k=3, link_k=4,
-                               index=index, controller_size=12, seed=1)
+                               index=index, controller_size=12, seed=1, **options)
     x = torch.rand(steps, 2, 9, generator=torch.Generator().manual_seed(4)).round()
     return model, record_episode(model, x)
 
@@ -77,20 +77,33 @@ def test_schema_documents_every_key_and_gate_with_a_meaning():
     assert "before" in kinds.SPARSE_USAGE_MEANING
 
 
-@pytest.mark.parametrize("kind", kinds.SPARSE_MODELS)
-def test_sparse_usage_is_counted_before_the_step_as_documented(kind):
+@pytest.mark.parametrize("kind,access_threshold", [*((kind, ACCESS_THRESHOLD) for kind in kinds.SPARSE_MODELS),
+                                                   ("sam", 0.3)])
+def test_sparse_usage_is_counted_before_the_step_as_documented(kind, access_threshold):
     """usage[t] = steps since last access counted at step t before its own accesses: the slots accessed at
     step t − 1 show exactly 1, every other slot its previous value + 1, and never-accessed slots t + 1."""
-    model, trace = _episode(kind, "exact")
+    model, trace = _episode(kind, "exact", access_threshold=access_threshold)
     for t in range(1, len(trace.steps)):
         previous, now = trace.steps[t - 1], trace.steps[t]
         total = defaultdict(float)                  # w^W(i) + Σ_h w^R_h(i) of step t − 1, per slot
         for weights in [*previous["read_weights"], previous["write_weights"]]:
             for slot, value in zip(weights["ids"], weights["values"], strict=True):
                 total[slot] += value
-        accessed = {slot for slot, value in total.items() if value > ACCESS_THRESHOLD}
+        accessed = {slot for slot, value in total.items() if value > access_threshold}
         assert accessed, "nothing was accessed: the test would prove nothing"
         for slot, age in enumerate(now["usage"]):
             assert age == (1 if slot in accessed else previous["usage"][slot] + 1), (t, slot)
         assert now["least_used_age"] == now["usage"][now["least_used"]]
     assert trace.steps[0]["usage"] == [1] * len(trace.steps[0]["usage"])     # never accessed at step 0: t + 1
+
+
+@pytest.mark.parametrize("key_strength", ["one_plus_softplus", "softplus", "fixed"])
+def test_the_recorded_key_strength_is_the_models(key_strength):
+    """β in the trace is the one the read used: ≥ 1, > 0 or exactly 1 by the model's key_strength."""
+    _, trace = _episode("sam", "exact", key_strength=key_strength)
+    strengths = [beta for step in trace.steps for beta in step["gates"]["read_strength"]]
+    assert len(strengths) == 7 * 2
+    if key_strength == "fixed":
+        assert strengths == [1.0] * 14
+    else:
+        assert all(beta > 0 for beta in strengths) and (min(strengths) >= 1) == (key_strength == "one_plus_softplus")
