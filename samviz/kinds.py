@@ -50,7 +50,8 @@ KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (
     KindSpec("sam", "SAM (sparse access memory)", ("samviz.memory.sam", "SAMMemory"), sparse=True,
              dense_twin="dam", usage_meaning=SPARSE_USAGE_MEANING,
              usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=SPARSE_APP_SLOTS, paper="Rae et al. 2016",
-             core_options=("k", "index", "initial_rows", "write_combination", "key_strength", "access_threshold")),
+             core_options=("k", "index", "initial_rows", "write_combination", "key_strength", "access_threshold",
+                           "accesses")),
     # the DNC's N×N link matrix makes a step O(N²): at 4096 slots one traced episode takes ~30 s of CPU
     KindSpec("dnc", "DNC (differentiable neural computer)", ("samviz.memory.dnc", "DNCMemory"), sparse=False,
              dense_twin=None, usage_meaning="usage u_t in [0, 1] before this step's write",
@@ -60,7 +61,7 @@ KINDS: dict[str, KindSpec] = {spec.name: spec for spec in (
              dense_twin="dnc", usage_meaning=SPARSE_USAGE_MEANING,
              usage_smaller_is_older=False, untrained_heads=2, app_slot_limit=SPARSE_APP_SLOTS, paper="Rae et al. 2016",
              core_options=("k", "index", "link_k", "initial_rows", "write_combination", "key_strength",
-                           "access_threshold"), temporal_links=True),
+                           "access_threshold", "accesses"), temporal_links=True),
 )}
 
 MODELS = tuple(KINDS)                                          # ("ntm", "dam", "sam", "dnc", "sdnc")

@@ -18,7 +18,7 @@ from .kinds import INDEXES, MODELS, SPARSE_MODELS, spec
 from .memory.addressing import DEFAULT_KEY_STRENGTH, KEY_STRENGTHS
 from .memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS
 from .memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
-from .memory.usage import ACCESS_THRESHOLD, check_access_threshold
+from .memory.usage import ACCESS_KINDS, ACCESS_THRESHOLD, DEFAULT_ACCESS_KIND, check_access_threshold
 
 __all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", "MemoryModel", "ModelConfig",
            "build_model", "make_core"]
@@ -45,6 +45,7 @@ class ModelConfig:
     write_combination: str = DEFAULT_WRITE_COMBINATION  # SAM, SDNC: the heads' previous reads in the write (sam.py)
     key_strength: str = DEFAULT_KEY_STRENGTH   # SAM, SDNC: β of the sparse read (addressing.KEY_STRENGTHS)
     access_threshold: float = ACCESS_THRESHOLD  # SAM, SDNC: δ, the weight above which a slot counts as accessed
+    accesses: str = DEFAULT_ACCESS_KIND         # SAM, SDNC: what counts as an access (usage.ACCESS_KINDS)
     interface_clip: float = INTERFACE_CLIP      # every kind: the interface is clipped to ±this
     extra: dict = field(default_factory=dict)
 
@@ -58,6 +59,8 @@ class ModelConfig:
         if self.key_strength not in KEY_STRENGTHS:
             raise ValueError(f"unknown key_strength {self.key_strength!r}; choose one of {', '.join(KEY_STRENGTHS)}")
         check_access_threshold(self.access_threshold)
+        if self.accesses not in ACCESS_KINDS:
+            raise ValueError(f"unknown accesses {self.accesses!r}; choose one of {', '.join(ACCESS_KINDS)}")
         clip = self.interface_clip
         if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 < clip <= MAX_INTERFACE_CLIP:
             raise ValueError(f"interface_clip must be a number in (0, {MAX_INTERFACE_CLIP:g}] (got {clip!r})")
@@ -158,14 +161,15 @@ def build_model(kind: str, input_size: int = 9, output_size: int = 8, memory_slo
                 word_size: int = 20, heads: int = 1, k: int = 4, controller_size: int = 100,
                 index: str = "exact", link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
                 write_combination: str = DEFAULT_WRITE_COMBINATION, key_strength: str = DEFAULT_KEY_STRENGTH,
-                access_threshold: float = ACCESS_THRESHOLD, interface_clip: float = INTERFACE_CLIP,
+                access_threshold: float = ACCESS_THRESHOLD, accesses: str = DEFAULT_ACCESS_KIND,
+                interface_clip: float = INTERFACE_CLIP,
                 seed: int | None = None) -> MemoryModel:
     """Build a model by kind (one of samviz.kinds.MODELS); see ModelConfig for the fields."""
     config = ModelConfig(kind=kind, input_size=input_size, output_size=output_size, memory_slots=memory_slots,
                          word_size=word_size, heads=heads, k=k, controller_size=controller_size,
                          index=index, link_k=link_k, initial_rows=initial_rows,
                          write_combination=write_combination, key_strength=key_strength,
-                         access_threshold=access_threshold, interface_clip=interface_clip)
+                         access_threshold=access_threshold, accesses=accesses, interface_clip=interface_clip)
     if seed is not None:
         torch.manual_seed(seed)
     return MemoryModel(config)

@@ -39,6 +39,7 @@ from samviz.kinds import INDEXES, MODELS
 from samviz.memory.addressing import KEY_STRENGTHS
 from samviz.memory.initial import INITIAL_ROWS
 from samviz.memory.sam import WRITE_COMBINATIONS
+from samviz.memory.usage import ACCESS_KINDS
 from samviz.tasks import NAMES
 from samviz.training import distributed, state
 from samviz.training.config import CLI_FLAGS, OPTIMIZERS, SELECTIONS, InvalidSetting, TrainConfig
@@ -47,7 +48,8 @@ from samviz.training.trainer import Trainer
 
 PROG = "python -m samviz.train"
 CHOICES = {"kind": MODELS, "task": NAMES, "index": INDEXES, "optimizer": OPTIMIZERS, "initial_rows": INITIAL_ROWS,
-           "write_combination": WRITE_COMBINATIONS, "key_strength": KEY_STRENGTHS, "select": SELECTIONS}
+           "write_combination": WRITE_COMBINATIONS, "key_strength": KEY_STRENGTHS, "accesses": ACCESS_KINDS,
+           "select": SELECTIONS}
 FLOAT_FIELDS = ("lr", "clip", "threshold", "target", "time_limit", "access_threshold", "interface_clip")
 HELP = {
     "kind": "model kind", "task": "task to train on", "memory_slots": "memory slots N",
@@ -61,6 +63,8 @@ HELP = {
     "key_strength": ("SAM/SDNC: the sparse read's key strength β = 1 + softplus(raw) (default), softplus(raw), "
                      "or fixed at 1 (no learned strength)"),
     "access_threshold": "SAM/SDNC: δ, the weight above which a slot counts as accessed (default 0.005)",
+    "accesses": ("SAM/SDNC: what counts as an access for the least recently used slot: reads and writes "
+                 "(default, the paper's) or writes only"),
     "interface_clip": "the controller's interface is clipped to ±this (default 20)",
     "batch": "episodes per update",
     "lr": "learning rate (default 1e-3)", "optimizer": "optimizer (default adam)",

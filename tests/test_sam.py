@@ -61,6 +61,8 @@ def reference_run(model, x, initial_memory, chosen_ids=None):
         outputs.append(model.output(torch.cat([hidden, reads], -1)))
         read_dense = torch.zeros(batch, slots, dtype=x.dtype).scatter_add(1, ids.reshape(batch, -1),
                                                                            weights.reshape(batch, -1))
+        if core.accesses == "writes":
+            read_dense = torch.zeros_like(read_dense)               # reads do not count as accesses
         accessed = (write_weights + read_dense).detach() > core.access_threshold
         last_access = torch.where(accessed, t, last_access)
         history.append((ids, least_used))
@@ -83,7 +85,7 @@ def make_pair(slots=32, heads=2, k=3, word_size=6, batch=3, seed=0, **options):
     (16, 1, 4, {}), (32, 2, 3, {}), (64, 4, 4, {}),
     # the ablation's choices (docs/LEARNING_CURVES.md): each against the same dense equations
     (32, 2, 3, {"write_combination": "sum"}), (32, 2, 3, {"key_strength": "softplus"}),
-    (32, 2, 3, {"key_strength": "fixed"}), (32, 2, 3, {"access_threshold": 0.3}),
+    (32, 2, 3, {"key_strength": "fixed"}), (32, 2, 3, {"access_threshold": 0.3}), (32, 2, 3, {"accesses": "writes"}),
     (32, 2, 3, {"interface_clip": 0.1})])
 def test_loss_and_gradients_equal_dense_reference(slots, heads, k, options):
     model, initial = make_pair(slots=slots, heads=heads, k=k, **options)
@@ -111,7 +113,7 @@ def test_loss_and_gradients_equal_dense_reference(slots, heads, k, options):
 
 
 @pytest.mark.parametrize("options", [{"key_strength": "softplus"}, {"key_strength": "fixed"},
-                                     {"access_threshold": 0.3}, {"interface_clip": 0.1}])
+                                     {"access_threshold": 0.3}, {"accesses": "writes"}, {"interface_clip": 0.1}])
 def test_each_ablation_option_changes_the_run(options):
     """The same weights and episode with one option changed give other logits: the option is not ignored."""
     default, _ = make_pair()
@@ -131,6 +133,8 @@ def test_access_threshold_by_hand():
     for bad in (-0.1, 1.0, float("nan"), True):
         with pytest.raises(ValueError, match="access_threshold"):
             samviz.build_model("sam", access_threshold=bad)
+    with pytest.raises(ValueError, match="unknown accesses 'reads'"):
+        samviz.build_model("sam", accesses="reads")
 
 
 @pytest.mark.parametrize("write_combination,expected", [

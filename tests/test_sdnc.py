@@ -436,17 +436,19 @@ def test_per_step_work_is_independent_of_the_number_of_slots():
 
 
 @pytest.mark.parametrize("options", [{"key_strength": "fixed"}, {"key_strength": "softplus"},
-                                     {"access_threshold": 0.3}])
+                                     {"access_threshold": 0.3}, {"accesses": "writes"}])
 def test_the_sdnc_takes_sams_read_and_usage_options(options):
     """The SDNC's content read and usage are SAM's: the ablation's options reach its core and change the run
     (their equations are checked against SAM's dense reference in test_sam.py)."""
     def build(**extra):
         torch.manual_seed(0)
-        return samviz.build_model("sdnc", memory_slots=32, word_size=6, heads=2, k=3, controller_size=16,
+        # 8 slots for 20 steps: the least recently used slot is chosen among accessed ones, where what
+        # counts as an access matters
+        return samviz.build_model("sdnc", memory_slots=8, word_size=6, heads=2, k=3, link_k=4, controller_size=16,
                                   initial_rows="jittered", **extra)
     default, changed = build(), build(**options)
     for name, value in options.items():
         assert getattr(changed.core, name) == value
-    x = torch.rand(12, 3, 9, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(20, 3, 9, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert (default(x) - changed(x)).abs().max() > 1e-6

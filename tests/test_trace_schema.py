@@ -77,16 +77,18 @@ def test_schema_documents_every_key_and_gate_with_a_meaning():
     assert "before" in kinds.SPARSE_USAGE_MEANING
 
 
-@pytest.mark.parametrize("kind,access_threshold", [*((kind, ACCESS_THRESHOLD) for kind in kinds.SPARSE_MODELS),
-                                                   ("sam", 0.3)])
-def test_sparse_usage_is_counted_before_the_step_as_documented(kind, access_threshold):
+@pytest.mark.parametrize("kind,access_threshold,accesses", [
+    *((kind, ACCESS_THRESHOLD, "reads_and_writes") for kind in kinds.SPARSE_MODELS),
+    ("sam", 0.3, "reads_and_writes"), ("sam", ACCESS_THRESHOLD, "writes"), ("sdnc", ACCESS_THRESHOLD, "writes")])
+def test_sparse_usage_is_counted_before_the_step_as_documented(kind, access_threshold, accesses):
     """usage[t] = steps since last access counted at step t before its own accesses: the slots accessed at
     step t − 1 show exactly 1, every other slot its previous value + 1, and never-accessed slots t + 1."""
-    model, trace = _episode(kind, "exact", access_threshold=access_threshold)
+    model, trace = _episode(kind, "exact", access_threshold=access_threshold, accesses=accesses)
     for t in range(1, len(trace.steps)):
         previous, now = trace.steps[t - 1], trace.steps[t]
         total = defaultdict(float)                  # w^W(i) + Σ_h w^R_h(i) of step t − 1, per slot
-        for weights in [*previous["read_weights"], previous["write_weights"]]:
+        reads = previous["read_weights"] if accesses == "reads_and_writes" else []
+        for weights in [*reads, previous["write_weights"]]:
             for slot, value in zip(weights["ids"], weights["values"], strict=True):
                 total[slot] += value
         accessed = {slot for slot, value in total.items() if value > access_threshold}

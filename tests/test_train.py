@@ -153,7 +153,8 @@ def test_defaults_are_written_once_and_layered():
     assert TrainConfig.for_run("sam", "copy").defining() == {
         "kind": "sam", "task": "copy", "memory_slots": 128, "word_size": 20, "heads": 2, "k": 4,
         "controller_size": 100, "index": "exact", "link_k": 8, "initial_rows": "zero", "write_combination": "mean",
-        "key_strength": "one_plus_softplus", "access_threshold": 0.005, "interface_clip": 20.0, "batch": 16, "lr": 1e-3,
+        "key_strength": "one_plus_softplus", "access_threshold": 0.005, "accesses": "reads_and_writes",
+        "interface_clip": 20.0, "batch": 16, "lr": 1e-3,
         "optimizer": "adam", "clip": 10.0, "seed": 0, "start_level": 20, "threshold": 0.02, "window": 100,
         "eval_every": 250, "val_batch": 64, "target": 0.05, "select": "worst_level"}
     recall = TrainConfig.for_run("dam", "associative_recall")
@@ -191,7 +192,7 @@ def test_shipped_training_sections_load_and_reproduce_their_command(name):
     # (a model trained since records them itself: sam-associative_recall's --initial-rows zero)
     added_since = [("--initial-rows", "jittered"), ("--select", "mean"), ("--write-combination", "mean"),
                    ("--key-strength", "one_plus_softplus"), ("--access-threshold", "0.005"),
-                   ("--interface-clip", "20.0")]
+                   ("--accesses", "reads_and_writes"), ("--interface-clip", "20.0")]
     command = shlex.split(config.reproduce_command(meta["steps"], out))
     for flag, value in added_since:
         if flag in command and flag not in shlex.split(meta["command"]):

@@ -12,8 +12,8 @@ Per step, for batch B, R read heads, K neighbours, word size W:
     read    for each head: the K rows most cosine-similar to its query q (found by the index),
             weights = softmax_k(β · cos(q, M(s_k))), r = Σ_k w_k M(s_k), β = 1 + softplus(raw) (key_strength:
             or softplus(raw), or fixed at 1; addressing.KEY_STRENGTHS).
-    usage   a slot is accessed at step t when w^W_t(i) + Σ_h w^R_{h,t}(i) > δ = 0.005 (reads count; δ is
-            access_threshold, for the ablation);
+    usage   a slot is accessed at step t when w^W_t(i) + Σ_h w^R_{h,t}(i) > δ = 0.005 (reads count; for the
+            ablation δ is access_threshold, and accesses="writes" leaves the reads out);
             the least recently used slot is the one accessed longest ago (usage.py).
 
 The memory buffer is modified in place; samviz.memory.journal makes backpropagation sparse.
@@ -29,7 +29,7 @@ from . import addressing
 from .core import MemoryCore, StepResult
 from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, initial_memory
 from .journal import SparseMemory
-from .usage import ACCESS_THRESHOLD, accessed_slots, check_access_threshold
+from .usage import ACCESS_KINDS, ACCESS_THRESHOLD, DEFAULT_ACCESS_KIND, accessed_slots, check_access_threshold
 
 __all__ = ["ACCESS_THRESHOLD", "DEFAULT_WRITE_COMBINATION", "WRITE_COMBINATIONS", "SAMMemory", "SAMState", "SAMStep",
            "accessed_slots", "interface_layout", "interface_size", "split_interface", "write_weighting"]
@@ -115,7 +115,7 @@ class SAMMemory(MemoryCore):
     def __init__(self, slots: int, word_size: int, heads: int, k: int = 4, index: str = "exact",
                  initial_rows: str = DEFAULT_INITIAL_ROWS, write_combination: str = DEFAULT_WRITE_COMBINATION,
                  key_strength: str = addressing.DEFAULT_KEY_STRENGTH, access_threshold: float = ACCESS_THRESHOLD,
-                 dtype: torch.dtype = torch.float32):
+                 accesses: str = DEFAULT_ACCESS_KIND, dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads)
         if not 1 <= k <= slots:
             raise ValueError(f"k must be in [1, slots]; got k={k} with {slots} slots")
@@ -128,6 +128,9 @@ class SAMMemory(MemoryCore):
             raise ValueError(f"unknown key strength {key_strength!r}; choose one of "
                              f"{', '.join(addressing.KEY_STRENGTHS)}")
         check_access_threshold(access_threshold)
+        if accesses not in ACCESS_KINDS:
+            raise ValueError(f"unknown accesses {accesses!r}; choose one of {', '.join(ACCESS_KINDS)}")
+        self.accesses = accesses
         self.k, self.index_kind, self.initial_rows, self.dtype = k, index, initial_rows, dtype
         self.write_combination, self.key_strength, self.access_threshold = (write_combination, key_strength,
                                                                             access_threshold)
@@ -201,8 +204,10 @@ class SAMMemory(MemoryCore):
 
         # usage as the write saw it (before this step's accesses)
         usage_before = memory.usage.steps_since_access(state.time).clone() if details else None
-        accessed_ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
-        access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
+        accessed_ids, access_weights = write_ids, write_weights.detach()
+        if self.accesses == "reads_and_writes":
+            accessed_ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
+            access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
         accessed = accessed_slots(accessed_ids, access_weights, self.access_threshold)
         memory.usage.access(state.time, accessed_ids, accessed)
 

@@ -75,10 +75,10 @@ class SDNCMemory(SAMMemory):
                  link_k: int = 8, initial_rows: str = DEFAULT_INITIAL_ROWS,
                  write_combination: str = sam.DEFAULT_WRITE_COMBINATION,
                  key_strength: str = addressing.DEFAULT_KEY_STRENGTH, access_threshold: float = sam.ACCESS_THRESHOLD,
-                 dtype: torch.dtype = torch.float32):
+                 accesses: str = sam.DEFAULT_ACCESS_KIND, dtype: torch.dtype = torch.float32):
         super().__init__(slots, word_size, heads, k=k, index=index, initial_rows=initial_rows,
                          write_combination=write_combination, key_strength=key_strength,
-                         access_threshold=access_threshold, dtype=dtype)
+                         access_threshold=access_threshold, accesses=accesses, dtype=dtype)
         if link_k < 1:
             raise ValueError(f"link_k must be ≥ 1; got {link_k}")
         self.link_k = link_k
@@ -133,8 +133,10 @@ class SDNCMemory(SAMMemory):
 
         # usage: SAM's least-recently-used bookkeeping over every slot written or read
         usage_before = memory.usage.steps_since_access(state.time).clone() if details else None   # as the write saw it
-        accessed_ids = torch.cat([write_ids, slot_ids.reshape(batch, -1)], dim=1)
-        access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
+        accessed_ids, access_weights = write_ids, write_weights.detach()
+        if self.accesses == "reads_and_writes":
+            accessed_ids = torch.cat([write_ids, slot_ids.reshape(batch, -1)], dim=1)
+            access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
         accessed = accessed_slots(accessed_ids, access_weights, self.access_threshold)
         memory.usage.access(state.time, accessed_ids, accessed)
 

@@ -10,6 +10,10 @@ import numpy as np
 import torch
 
 ACCESS_THRESHOLD = 0.005          # δ: the paper's value (the default of SAM's and the SDNC's access_threshold)
+# What counts as an access: the paper's reads and writes (reading a word protects it from being overwritten), or,
+# for the ablation, writes only (the least recently WRITTEN slot is overwritten, whatever has been read since).
+ACCESS_KINDS = ("reads_and_writes", "writes")
+DEFAULT_ACCESS_KIND = "reads_and_writes"
 MAX_ACCESS_THRESHOLD = 0.99       # a read's weights sum to 1: with δ ≥ 1 no single read could count as an access
 
 

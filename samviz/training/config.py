@@ -23,7 +23,7 @@ from samviz.kinds import INDEXES, KINDS, MODELS, spec
 from samviz.memory.addressing import DEFAULT_KEY_STRENGTH, KEY_STRENGTHS
 from samviz.memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, INITIAL_ROWS_BEFORE_THE_SETTING
 from samviz.memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
-from samviz.memory.usage import ACCESS_THRESHOLD, MAX_ACCESS_THRESHOLD
+from samviz.memory.usage import ACCESS_KINDS, ACCESS_THRESHOLD, DEFAULT_ACCESS_KIND, MAX_ACCESS_THRESHOLD
 from samviz.model import INTERFACE_CLIP, MAX_INTERFACE_CLIP, ModelConfig
 from samviz.tasks import TARGETS
 
@@ -55,6 +55,7 @@ class TrainConfig:
     write_combination: str = DEFAULT_WRITE_COMBINATION  # SAM, SDNC: the heads' previous reads in the write
     key_strength: str = DEFAULT_KEY_STRENGTH      # SAM, SDNC: β of the sparse read
     access_threshold: float = ACCESS_THRESHOLD    # SAM, SDNC: δ
+    accesses: str = DEFAULT_ACCESS_KIND           # SAM, SDNC: what counts as an access
     interface_clip: float = INTERFACE_CLIP        # the interface is clipped to ±this
     # -- the optimisation, fixed for the run
     batch: int = 16                # episodes per update
@@ -77,7 +78,8 @@ class TrainConfig:
     time_limit: float | None = None  # seconds; stop cleanly with a checkpoint
 
     MODEL_FIELDS = ("memory_slots", "word_size", "heads", "k", "controller_size", "index", "link_k", "initial_rows",
-                    "write_combination", "key_strength", "access_threshold", "interface_clip")
+                    "write_combination", "key_strength", "access_threshold", "accesses",
+                    "interface_clip")
     SESSION_FIELDS = ("steps", "log_every", "checkpoint_every", "threads", "time_limit")
 
     # ------------------------------------------------------------------------------------ construction
@@ -147,7 +149,7 @@ class TrainConfig:
         task = tasks_module.get(self.task)
         for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS),
                                ("write_combination", WRITE_COMBINATIONS), ("key_strength", KEY_STRENGTHS),
-                               ("select", SELECTIONS)):
+                               ("accesses", ACCESS_KINDS), ("select", SELECTIONS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
         ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level)}
@@ -214,7 +216,8 @@ CLI_FLAGS: dict[str, tuple[str, ...]] = {
     "k": ("--k",), "controller_size": ("--controller", "--controller-size"), "index": ("--index",),
     "link_k": ("--link-k",), "initial_rows": ("--initial-rows",),
     "write_combination": ("--write-combination",), "key_strength": ("--key-strength",),
-    "access_threshold": ("--access-threshold",), "interface_clip": ("--interface-clip",), "batch": ("--batch",),
+    "access_threshold": ("--access-threshold",), "accesses": ("--accesses",),
+    "interface_clip": ("--interface-clip",), "batch": ("--batch",),
     "lr": ("--lr",),
     "optimizer": ("--optimizer",),
     "clip": ("--clip",), "seed": ("--seed",), "start_level": ("--start-level",), "threshold": ("--threshold",),
