@@ -354,3 +354,15 @@ def test_a_closed_write_gate_reads_as_almost_nothing_not_as_an_even_write():
     assert explain._focus_text({i: 1.6e-5 for i in range(128)}, "to") == \
         "almost nothing (a total weight of 0.0020 over 128 slots)"
     assert explain._focus_text({i: 1 / 128 for i in range(128)}, "to").startswith("evenly to 128 slots")
+
+
+@pytest.mark.parametrize("options, said", [({}, "without a read or write above δ = 0.005"),
+                                           ({"access_threshold": 0.1, "accesses": "writes"},
+                                            "without a write above δ = 0.1")])
+def test_the_usage_sentence_names_the_models_own_access_rule(options, said):
+    """δ and what counts as an access come from the model (the ablation's options), not from the defaults."""
+    model = samviz.build_model("sam", memory_slots=32, word_size=8, heads=2, controller_size=32, seed=0, k=4,
+                               **options)
+    trace = _trace(model)
+    text = " ".join(s.text for step in range(len(trace.steps)) for s in explain.narrate(trace, step))
+    assert said in text

@@ -192,8 +192,11 @@ def _sam_write(trace, record, step: int) -> list[Sentence]:
                             f"step, {_f(usage[least], 3)}: this step erased and wrote it.", "dam"))
     elif least is not None and sparse:
         when = f" ({_age_text(age, step)})" if age is not None else ""
-        out.append(Sentence(f"Usage = steps since last access: slot {least} had gone longest without a read or "
-                            f"write above δ = {ACCESS_THRESHOLD:g}{when}.", "sam-usage"))
+        # the model's own δ and accesses (every shipped model has the paper's: reads and writes above 0.005)
+        delta = trace.config.get("access_threshold", ACCESS_THRESHOLD)
+        counted = "write" if trace.config.get("accesses") == "writes" else "read or write"
+        out.append(Sentence(f"Usage = steps since last access: slot {least} had gone longest without a {counted} "
+                            f"above δ = {delta:g}{when}.", "sam-usage"))
     return out
 
 
