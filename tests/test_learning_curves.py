@@ -122,6 +122,14 @@ def test_the_grid_sentence_compares_the_medians_over_seeds_the_table_shows():
     unequal = seeds("sam", [[(40000, 9.0)], [(20000, 10.6)], [(20000, 13.4)]])   # seed 1 ran longer
     assert "SAM not reached within 20,000-40,000 (0 of 3 seeds reached it)" in page.grid_sentence(
         curves.group(seeds("ntm", [[(20000, 46.0)]] * 2) + unequal))
+    # SAM's median past the budget of the NTM runs that missed: which is faster is not known yet
+    late = seeds("sam", [[(40000, 0.9)], [(30000, 0.4)], [(35000, 0.3)]])
+    assert page.grid_sentence(curves.group(seeds("ntm", [[(20000, 3.0)]] * 2) + late)).endswith(
+        "SAM 35,000 (2 of 3 seeds reached it) — not comparable yet: the NTM runs that missed it stopped at 20,000, "
+        "before SAM's median.")
+    early = seeds("ntm", [[(3000, 0.4)], [(4000, 0.4)], [(16000, 0.9)]])
+    assert page.grid_sentence(curves.group(early + seeds("sam", [[(2000, 3.0)]] * 3))).endswith(
+        "— not comparable yet: the SAM runs that missed it stopped at 2,000, before the NTM's median.")
 
 
 def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():

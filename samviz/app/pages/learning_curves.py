@@ -155,8 +155,20 @@ def grid_sentence(groups: list[curves.Group]) -> str | None:
             return f"not reached within {budget} ({seeds})"
         return f"{median:,.0f} ({seeds})"
 
+    def missed_at(group: curves.Group) -> int:
+        """The fewest updates a run that missed the target was trained for: a median that is a miss lies past it."""
+        return min(r.updates_done for r in group.runs if r.updates_to_target is None)
+
     a, b = ntm.median_updates_to_target, sam.median_updates_to_target
-    if b is not None and (a is None or b < a):
+    # a median that is a miss is only known to lie past the budget of its runs: it cannot be compared with a
+    # median beyond that budget (say SAM's at 35,000 against NTM runs that stopped at 20,000)
+    if b is not None and a is None and b > missed_at(ntm):
+        verdict = (f"not comparable yet: the NTM runs that missed it stopped at {missed_at(ntm):,}, "
+                   "before SAM's median")
+    elif a is not None and b is None and a > missed_at(sam):
+        verdict = (f"not comparable yet: the SAM runs that missed it stopped at {missed_at(sam):,}, "
+                   "before the NTM's median")
+    elif b is not None and (a is None or b < a):
         verdict = "SAM learns faster, as in the paper's Fig. 2"
     elif a is not None and (b is None or b > a):
         verdict = "SAM learns slower, the opposite of the paper's Fig. 2"
