@@ -186,6 +186,17 @@ class SAMMemory(MemoryCore):
                                                 self.key_strength)
         return ids, weights, rows, reads
 
+    def record_accesses(self, memory: SparseMemory, time: int, write_ids: torch.Tensor, write_weights: torch.Tensor,
+                        read_ids: torch.Tensor, read_weights: torch.Tensor) -> None:
+        """Tell the least-recently-used tracker which slots step `time` accessed: w^W(i) + Σ_h w^R_h(i) > δ, with
+        the reads left out when accesses="writes". write ids/weights [B, m]; read ids/weights [B, R, S]."""
+        batch = write_ids.shape[0]
+        ids, weights = write_ids, write_weights.detach()
+        if self.accesses == "reads_and_writes":
+            ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
+            weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
+        memory.usage.access(time, ids, accessed_slots(ids, weights, self.access_threshold))
+
     def step(self, interface: torch.Tensor, state: SAMState, details: bool = False) -> StepResult:
         """interface [B, interface_size] -> StepResult(reads [B, R·W], SAMState, SAMStep).
 
@@ -204,12 +215,7 @@ class SAMMemory(MemoryCore):
 
         # usage as the write saw it (before this step's accesses)
         usage_before = memory.usage.steps_since_access(state.time).clone() if details else None
-        accessed_ids, access_weights = write_ids, write_weights.detach()
-        if self.accesses == "reads_and_writes":
-            accessed_ids = torch.cat([write_ids, read_ids.reshape(batch, -1)], dim=1)
-            access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
-        accessed = accessed_slots(accessed_ids, access_weights, self.access_threshold)
-        memory.usage.access(state.time, accessed_ids, accessed)
+        self.record_accesses(memory, state.time, write_ids, write_weights, read_ids, read_weights)
 
         step = SAMStep(memory, write_ids, write_weights, least_used, read_ids, read_weights, reads, read["query"],
                        read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before)

@@ -27,7 +27,6 @@ from .initial import DEFAULT_INITIAL_ROWS
 from .journal import SparseMemory
 from .links import SparseLinks, merge_entries
 from .sam import SAMMemory
-from .usage import accessed_slots
 
 
 class SDNCState(NamedTuple):
@@ -133,12 +132,7 @@ class SDNCMemory(SAMMemory):
 
         # usage: SAM's least-recently-used bookkeeping over every slot written or read
         usage_before = memory.usage.steps_since_access(state.time).clone() if details else None   # as the write saw it
-        accessed_ids, access_weights = write_ids, write_weights.detach()
-        if self.accesses == "reads_and_writes":
-            accessed_ids = torch.cat([write_ids, slot_ids.reshape(batch, -1)], dim=1)
-            access_weights = torch.cat([write_weights, read_weights.reshape(batch, -1)], dim=1).detach()
-        accessed = accessed_slots(accessed_ids, access_weights, self.access_threshold)
-        memory.usage.access(state.time, accessed_ids, accessed)
+        self.record_accesses(memory, state.time, write_ids, write_weights, slot_ids, read_weights)
 
         step = SDNCStep(memory, write_ids, write_weights, least_used, content_ids, content_weights, reads, query,
                         read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before,
