@@ -8,7 +8,10 @@ Two sources, one shape (a `Run`):
   object per run, which `read_runs` loads.
 
 "Updates to target" is the first validation (on the task's full level range) at or below the task's target
-(samviz.tasks.TARGETS); a run that never got there has None. Plain data, no torch: the app reads it cheaply.
+(samviz.tasks.TARGETS); a run that never got there has None. One validation is a few dozen episodes (64 on
+priority sort), so a single dip can cross the target by noise: "updates to held target" asks instead that the
+mean of HELD_VALIDATIONS validations in a row, from that one on, be at or below it. Plain data, no torch: the
+app reads it cheaply.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from samviz.tasks import TARGETS
 
 CURVES_DIR = ASSETS_DIR / "learning_curves"
 MAX_RUN_FILE_BYTES = 16 << 20     # an exported grid is a few hundred KB; refuse anything far larger
+HELD_VALIDATIONS = 4              # 1,000 updates at the usual 250 between validations; 256 episodes on sort
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,16 @@ class Run:
     def updates_to_target(self) -> int | None:
         """The first validation at or below the target, None when the run never reached it."""
         return next((step for step, errors in self.curve if errors <= self.target), None)
+
+    @property
+    def updates_to_held_target(self) -> int | None:
+        """The first validation at or below the target from which the mean of HELD_VALIDATIONS validations in a
+        row is at or below it too (never before updates_to_target); None when there is none. Near the end of the
+        curve the window holds what is left, so a run that stopped on reaching its stop target is credited where
+        it stopped."""
+        errors = [value for _, value in self.curve]
+        return next((step for i, (step, value) in enumerate(self.curve) if value <= self.target
+                     and statistics.fmean(errors[i:i + HELD_VALIDATIONS]) <= self.target), None)
 
     def value_at(self, updates: int) -> float | None:
         """The validation at `updates` (the last one at or before it); None before the first or past the end."""
@@ -129,13 +143,19 @@ class Group:
         return sum(run.updates_to_target is not None for run in self.runs)
 
     @property
+    def reached_held(self) -> int:
+        return sum(run.updates_to_held_target is not None for run in self.runs)
+
+    @property
     def median_updates_to_target(self) -> float | None:
         """Median over seeds, a run that never reached the target counting as more than any that did; None when
         the median itself is such a run (fewer than half reached it)."""
-        keyed = sorted(run.updates_to_target if run.updates_to_target is not None else float("inf")
-                       for run in self.runs)
-        median = statistics.median(keyed) if keyed else float("inf")
-        return None if median == float("inf") else median
+        return median_of_reached([run.updates_to_target for run in self.runs])
+
+    @property
+    def median_updates_to_held_target(self) -> float | None:
+        """As median_updates_to_target, with each run's updates_to_held_target."""
+        return median_of_reached([run.updates_to_held_target for run in self.runs])
 
     def band(self, every: int) -> list[tuple[int, float, float, float, int]]:
         """(updates, median, min, max, seeds there) over the seeds' validations every `every` updates, from
@@ -147,6 +167,13 @@ class Group:
             if values:
                 points.append((mark, statistics.median(values), min(values), max(values), len(values)))
         return points
+
+
+def median_of_reached(updates: list[int | None]) -> float | None:
+    """Median of per-seed updates, None (never reached) counting as more than any; None when the median is one."""
+    keyed = sorted(value if value is not None else float("inf") for value in updates)
+    median = statistics.median(keyed) if keyed else float("inf")
+    return None if median == float("inf") else median
 
 
 def group(runs: list[Run]) -> list[Group]:

@@ -83,25 +83,33 @@ def summary(out: Path, as_json: bool, every: int = 2000) -> None:
     groups = learning_curves.group(grid_runs(out))
     rows = []
     for g in groups:
-        median = g.median_updates_to_target
         rows.append({"model": g.model, "task": g.task, "variant": g.variant, "seeds": [r.seed for r in g.runs],
                      "target": TARGETS[g.task], "updates_to_target": [r.updates_to_target for r in g.runs],
-                     "median_updates_to_target": median, "reached": f"{g.reached}/{len(g.runs)}",
+                     "median_updates_to_target": g.median_updates_to_target, "reached": f"{g.reached}/{len(g.runs)}",
+                     "updates_to_held_target": [r.updates_to_held_target for r in g.runs],
+                     "median_updates_to_held_target": g.median_updates_to_held_target,
                      "best_validation": [round(r.best, 3) for r in g.runs],
                      "updates_done": [r.updates_done for r in g.runs]})
     if as_json:
         for row in rows:
             print(json.dumps(row))
         return
+
+    def per_seed(values: list[int | None]) -> str:
+        return ", ".join("—" if v is None else f"{v:,}" for v in values)
+
+    def median(value: float | None) -> str:
+        return "not reached" if value is None else f"{value:,.0f}"
+
     print("| model | task | variant | seeds | reached target | updates to target (per seed) | median "
+          f"| held {learning_curves.HELD_VALIDATIONS} validations (per seed) | median held "
           "| best validation bit errors (per seed) | updates done |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        to_target = ", ".join("—" if v is None else f"{v:,}" for v in row["updates_to_target"])
-        median = "not reached" if row["median_updates_to_target"] is None else f"{row['median_updates_to_target']:,.0f}"
         print(f"| {row['model']} | {row['task']} | {row['variant']} | {','.join(map(str, row['seeds']))} "
-              f"| {row['reached']} | {to_target} | {median} | {', '.join(map(str, row['best_validation']))} "
-              f"| {', '.join(f'{u:,}' for u in row['updates_done'])} |")
+              f"| {row['reached']} | {per_seed(row['updates_to_target'])} | {median(row['median_updates_to_target'])} "
+              f"| {per_seed(row['updates_to_held_target'])} | {median(row['median_updates_to_held_target'])} "
+              f"| {', '.join(map(str, row['best_validation']))} | {', '.join(f'{u:,}' for u in row['updates_done'])} |")
     curve_table(groups, every)
 
 
