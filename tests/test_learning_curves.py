@@ -162,6 +162,16 @@ def test_the_grid_sentence_compares_the_medians_over_seeds_the_table_shows():
         "— not comparable yet: the SAM runs that missed it stopped at 2,000, before the NTM's median.")
 
 
+def test_a_grid_of_one_group_per_model_draws_each_in_its_models_colour_and_variants_apart():
+    ntm, sam = run([(1000, 3.0)], model="ntm"), run([(1000, 1.0)], model="sam")
+    lines = [t for t in page.grid_figure(curves.group([sam, ntm]), 1000, "t").data if t.mode == "lines+markers"]
+    assert [(t.name.split()[0], t.line.color) for t in lines] == [("NTM", page.COLOURS["ntm"]),
+                                                                 ("SAM", page.COLOURS["sam"])]
+    variants = curves.group([run([(1000, 1.0)], variant="a"), run([(1000, 2.0)], variant="b")])
+    colours = [t.line.color for t in page.grid_figure(variants, 1000, "t").data if t.mode == "lines+markers"]
+    assert colours == list(page.GRID_COLOURS[:2])
+
+
 def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
     at = AppTest.from_string("from samviz.app import pages\npages.learning_curves_page()\n", default_timeout=60).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -220,3 +230,16 @@ def test_the_grid_script_summary_gives_first_and_held_updates_to_target_per_seed
     (row,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert row["updates_to_target"] == [500, 750] and row["median_updates_to_target"] == 625
     assert row["updates_to_held_target"] == [None, 750] and row["median_updates_to_held_target"] is None
+
+
+@pytest.mark.browser
+def test_the_plot_script_draws_both_grids_into_a_png(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "scripts" / "plot_learning_curves.py"
+    out = tmp_path / "grids.png"
+    done = subprocess.run([sys.executable, str(script), "--out", str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 1280 and height >= 380              # two 640-pixel figures side by side

@@ -58,11 +58,14 @@ def shipped_figure(runs: list[curves.Run], task: str) -> go.Figure:
 def grid_figure(groups: list[curves.Group], every: int, title: str) -> go.Figure:
     """Median over seeds (line) and min-max (band) of each variant's validation bit errors."""
     fig = go.Figure()
+    # one group per model (NTM against SAM): each in its model's colour, as on the shipped-runs charts
+    by_model = len({g.model for g in groups}) == len(groups)
     for number, g in enumerate(groups):
         band = g.band(every)
         if not band:
             continue
-        colour = GRID_COLOURS[number % len(GRID_COLOURS)]
+        fallback = GRID_COLOURS[number % len(GRID_COLOURS)]
+        colour = COLOURS.get(g.model, fallback) if by_model else fallback
         marks = [p[0] for p in band]
         fig.add_trace(go.Scatter(x=marks + marks[::-1], y=[p[3] for p in band] + [p[2] for p in band][::-1],
                                  fill="toself", fillcolor=colour, opacity=0.15, line={"width": 0},
