@@ -143,10 +143,6 @@ class Group:
         return sum(run.updates_to_target is not None for run in self.runs)
 
     @property
-    def reached_held(self) -> int:
-        return sum(run.updates_to_held_target is not None for run in self.runs)
-
-    @property
     def median_updates_to_target(self) -> float | None:
         """Median over seeds, a run that never reached the target counting as more than any that did; None when
         the median itself is such a run (fewer than half reached it)."""
