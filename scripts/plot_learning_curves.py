@@ -15,16 +15,14 @@ from pathlib import Path
 import sys
 import tempfile
 
-ROOT = Path(__file__).resolve().parent.parent
+from local_app import CHROMIUM, CHROMIUM_ARGS, ROOT
+
 sys.path.insert(0, str(ROOT))   # run from anywhere without installing
 
 from samviz import learning_curves as curves  # noqa: E402
 
 GRIDS = (("sam-vs-ntm-associative_recall-16k", "associative recall"),
          ("sam-vs-ntm-priority_sort", "priority sort"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 def page_html() -> str:

@@ -4,6 +4,7 @@ Hand-made runs with known answers, the shipped checkpoints' own logs, and the pa
 """
 from __future__ import annotations
 
+from html import escape
 import json
 from pathlib import Path
 import subprocess
@@ -230,6 +231,17 @@ def test_the_grid_script_summary_gives_first_and_held_updates_to_target_per_seed
     (row,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert row["updates_to_target"] == [500, 750] and row["median_updates_to_target"] == 625
     assert row["updates_to_held_target"] == [None, 750] and row["median_updates_to_held_target"] is None
+
+
+def test_the_plot_scripts_page_holds_both_grids_figures_and_their_sentences(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "scripts"))
+    import plot_learning_curves
+    html = plot_learning_curves.page_html()
+    grids = curves.exported_grids()
+    for name, label in plot_learning_curves.GRIDS:
+        groups = [g for g in curves.group(grids[name]) if g.variant == "default"]
+        assert escape(page.grid_sentence(groups)) in html and f"{label}: median and range over seeds 1-3" in html
+    assert html.count("plotly-graph-div") == 2 and html.count("window.PlotlyConfig") == 1   # plotly.js inline, once
 
 
 @pytest.mark.browser
