@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as functional
 
@@ -32,6 +33,9 @@ TARGETS = {"copy": 0.1, "associative_recall": 0.5, "priority_sort": 8.0}
 
 # sample(level=...) accepts levels up to this many times max_level, for generalisation tests.
 GENERALISATION_FACTOR = 10
+# A batch holds at most this many (time step, batch element) pairs: inputs, targets and mask then stay under
+# ~300 MB whatever level and batch size are asked for (checked before anything is allocated).
+MAX_STEP_ELEMENTS = 1 << 22
 
 
 class Episode(NamedTuple):
@@ -86,7 +90,14 @@ class Task:
             level = self.default_level(generator)
         else:
             self.check_level(level)
+        if batch_size * self.steps(int(level)) > MAX_STEP_ELEMENTS:
+            raise ValueError(f"{self.name}: {batch_size} episodes of {self.steps(int(level)):,} steps are more than "
+                             f"{MAX_STEP_ELEMENTS:,} steps in one batch; use a smaller batch")
         return self.build(batch_size, int(level), generator)
+
+    def steps(self, level: int) -> int:
+        """T, the number of time steps of an episode at this level. Implemented by each task."""
+        raise NotImplementedError
 
     def default_level(self, generator: torch.Generator | None) -> int:
         """The paper's default: a level drawn uniformly from [min_level, max_level]."""
@@ -131,10 +142,14 @@ class CopyTask(Task):
     output_size = 8
     min_level = 1
     max_level = 20
+    longest_level = 100_000        # LongTask: the longest sequence a long episode may copy (T = 200,001)
+
+    def steps(self, level: int) -> int:
+        return 2 * level + 1
 
     def build(self, batch_size: int, level: int, generator: torch.Generator | None) -> Episode:
         length = level
-        steps = 2 * length + 1
+        steps = self.steps(length)
         sequence = random_bits((length, batch_size, self.bits), generator)  # [L, B, 8]
         inputs = torch.zeros(steps, batch_size, self.input_size)
         inputs[:length, :, :self.bits] = sequence
@@ -171,29 +186,44 @@ class AssociativeRecallTask(Task):
     max_level = 6
     item_delimiter = 6
     query_delimiter = 7
+    distinct_items = 2 ** (item_length * bits)   # 262,144 different items exist
+    longest_level = 100_000        # LongTask: the most items a long episode may hold (T = 400,008)
+
+    def steps(self, level: int) -> int:
+        return (self.item_length + 1) * level + 1 + self.item_length + 1 + self.item_length
 
     def draw_distinct_items(self, count: int, batch_size: int,
                             generator: torch.Generator | None) -> torch.Tensor:
         """`count` random items per batch element, all different from each other.
 
-        Returns float32 [count, B, item_length, bits]. An item equal to an earlier one of the same batch
-        element is drawn again until it differs.
+        Returns float32 [count, B, item_length, bits]. All items are drawn at once; then, in item order, an
+        item equal to an earlier one of the same batch element is drawn again (for every batch element where
+        it repeats, in one draw) until it differs. Membership is a set lookup on each item's 18-bit code, so a
+        batch costs O(count · B), not O(count²): long episodes (samviz.tasks.LongTask) hold 10^5 items.
         """
+        if count > self.distinct_items:
+            raise ValueError(f"{self.name}: at most {self.distinct_items} distinct items exist, asked for {count}")
         items = random_bits((count, batch_size, self.item_length, self.bits), generator)
-        for index in range(1, count):
-            while True:
-                earlier = items[:index]  # [index, B, 3, 6]
-                repeated = (earlier == items[index]).flatten(2).all(dim=2).any(dim=0)  # [B]
-                if not repeated.any():
-                    break
+        weights = 2 ** torch.arange(self.item_length * self.bits, dtype=torch.int64)
+        codes = (items.flatten(2).to(torch.int64) * weights).sum(-1).numpy().copy()      # [count, B]
+        seen = [set() for _ in range(batch_size)]
+        elements = range(batch_size)
+        for index in range(count):
+            row = codes[index]
+            repeated = np.array([int(row[b]) in seen[b] for b in elements])
+            while repeated.any():
                 redraw = random_bits((int(repeated.sum()), self.item_length, self.bits), generator)
-                items[index, repeated] = redraw
+                items[index, torch.from_numpy(repeated)] = redraw
+                row[repeated] = (redraw.flatten(1).to(torch.int64) * weights).sum(-1).numpy()
+                repeated = np.array([bool(repeated[b]) and int(row[b]) in seen[b] for b in elements])
+            for b in elements:
+                seen[b].add(int(row[b]))
         return items
 
     def build(self, batch_size: int, level: int, generator: torch.Generator | None) -> Episode:
         count = level
         span = self.item_length + 1  # a delimiter step plus the item's vectors
-        steps = span * count + 1 + self.item_length + 1 + self.item_length
+        steps = self.steps(count)
         items = self.draw_distinct_items(count, batch_size, generator)  # [n, B, 3, 6]
         query = torch.randint(0, count - 1, (batch_size,), generator=generator)  # [B], never the last
         batch = torch.arange(batch_size)
@@ -201,10 +231,9 @@ class AssociativeRecallTask(Task):
         answer_item = items[query + 1, batch]  # [B, 3, 6]
 
         inputs = torch.zeros(steps, batch_size, self.input_size)
-        for index in range(count):
-            start = span * index
-            inputs[start, :, self.item_delimiter] = 1.0
-            inputs[start + 1:start + span, :, :self.bits] = items[index].transpose(0, 1)
+        listed = inputs[:span * count].view(count, span, batch_size, self.input_size)   # one row per item
+        listed[:, 0, :, self.item_delimiter] = 1.0
+        listed[:, 1:, :, :self.bits] = items.transpose(1, 2)
         query_start = span * count
         inputs[query_start, :, self.query_delimiter] = 1.0
         inputs[query_start + 1:query_start + span, :, :self.bits] = query_item.transpose(0, 1)
@@ -243,6 +272,10 @@ class PrioritySortTask(Task):
     max_level = 20
     priority_channel = 8
     delimiter_channel = 9
+    longest_level = GENERALISATION_FACTOR * max_level   # no long sort: its answer needs every input at once
+
+    def steps(self, level: int) -> int:
+        return level + 1 + self.output_count(level)
 
     @staticmethod
     def output_count(level: int) -> int:
@@ -256,7 +289,7 @@ class PrioritySortTask(Task):
     def build(self, batch_size: int, level: int, generator: torch.Generator | None) -> Episode:
         count = level
         outputs = self.output_count(count)
-        steps = count + 1 + outputs
+        steps = self.steps(count)
         vectors = random_bits((count, batch_size, self.bits), generator)  # [n, B, 8]
         priorities = torch.rand(count, batch_size, generator=generator) * 2.0 - 1.0  # [n, B] in [-1, 1)
         order = torch.argsort(priorities, dim=0, descending=True, stable=True)[:outputs]  # [m, B]
@@ -276,6 +309,42 @@ class PrioritySortTask(Task):
     def describe(self) -> str:
         return ("Priority sort: the model reads random 8-bit vectors, each with a priority between -1 and "
                 "1, and must write out the highest-priority 80% of them, highest priority first.")
+
+
+class LongTask(Task):
+    """A task's episodes far past its training range: the paper's long-sequence curriculum (Rae et al. 2016,
+    Fig. 3, supplementary F: the level h doubles when the training loss is low; associative recall past
+    4,000 steps) and the long tests after it.
+
+    The same episodes as the base task (same channels, same layout, same draws for the same generator), with
+    levels in [base.min_level, base.longest_level] instead of up to 10× the training range; `max_level` is
+    the curriculum's ceiling. Generated in time and memory linear in T (associative recall's distinct items
+    by a set lookup), and bounded by MAX_STEP_ELEMENTS per batch like every task.
+    """
+
+    def __init__(self, base: Task, max_level: int):
+        if not isinstance(max_level, int) or isinstance(max_level, bool) \
+                or not base.min_level <= max_level <= base.longest_level:
+            raise ValueError(f"{base.name}: a long curriculum's ceiling must be an integer in "
+                             f"[{base.min_level}, {base.longest_level}], got {max_level!r}")
+        self.base = base
+        self.name, self.input_size, self.output_size = base.name, base.input_size, base.output_size
+        self.min_level, self.max_level, self.longest_level = base.min_level, max_level, base.longest_level
+
+    def check_level(self, level: int) -> None:
+        if isinstance(level, bool) or not isinstance(level, int) \
+                or not self.min_level <= level <= self.longest_level:
+            raise ValueError(f"{self.name}: a long episode's level must be an integer in "
+                             f"[{self.min_level}, {self.longest_level}], got {level!r}")
+
+    def steps(self, level: int) -> int:
+        return self.base.steps(level)
+
+    def build(self, batch_size: int, level: int, generator: torch.Generator | None) -> Episode:
+        return self.base.build(batch_size, level, generator)
+
+    def describe(self) -> str:
+        return self.base.describe()
 
 
 TASKS: dict[str, type[Task]] = {

@@ -247,3 +247,75 @@ def test_loss_differentiable_and_ordered():
     # zero logits: every scored bit costs log 2
     uniform = tasks.loss(torch.zeros_like(episode.targets), episode)
     assert torch.isclose(uniform, torch.log(torch.tensor(2.0)))
+
+
+# ---------------------------------------------------------------- long episodes (LongTask)
+
+def quadratic_distinct_items(task, count, batch_size, generator):
+    """The reference: the O(count²) redraw loop the task used before its set lookup (same draws, same order)."""
+    items = tasks.random_bits((count, batch_size, task.item_length, task.bits), generator)
+    for index in range(1, count):
+        while True:
+            repeated = (items[:index] == items[index]).flatten(2).all(dim=2).any(dim=0)
+            if not repeated.any():
+                break
+            items[index, repeated] = tasks.random_bits((int(repeated.sum()), task.item_length, task.bits), generator)
+    return items
+
+
+@pytest.mark.parametrize("count,batch,seed", [(6, 3, 0), (60, 8, 1), (3000, 2, 2)])
+def test_distinct_items_equal_the_quadratic_reference(count, batch, seed):
+    task = tasks.get("associative_recall")
+    fast = task.draw_distinct_items(count, batch, seeded(seed))
+    assert torch.equal(fast, quadratic_distinct_items(task, count, batch, seeded(seed)))
+    if count == 3000:      # 3000 of 2^18 items: about 17 collisions per element were redrawn
+        for element in range(batch):
+            assert len({tuple(item.flatten().tolist()) for item in fast[:, element]}) == count
+
+
+def test_distinct_items_equal_the_reference_when_collisions_are_forced(monkeypatch):
+    # every first draw all zeros: each redraw loop runs; both versions must draw the same numbers in the same order
+    real = tasks.random_bits
+
+    def zeros_first(shape, generator):
+        return torch.zeros(shape) if len(shape) == 4 else real(shape, generator)
+
+    monkeypatch.setattr(tasks, "random_bits", zeros_first)
+    task = tasks.get("associative_recall")
+    assert torch.equal(task.draw_distinct_items(40, 4, seeded(9)), quadratic_distinct_items(task, 40, 4, seeded(9)))
+
+
+def test_long_task_is_the_base_task_in_its_range_and_goes_far_past_it():
+    base = tasks.get("associative_recall")
+    long = tasks.LongTask(base, 1024)
+    assert (long.min_level, long.max_level, long.longest_level) == (2, 1024, 100_000)
+    for level in (2, 6, 60):
+        a, b = base.sample(3, level, seeded(level)), long.sample(3, level, seeded(level))
+        assert all(torch.equal(x, y) for x, y in zip(a[:3], b[:3], strict=True))
+    episode = long.sample(2, 2000, seeded(4))
+    assert episode.inputs.shape == (4 * 2000 + 8, 2, 8) == (long.steps(2000), 2, 8)
+    for element in range(2):
+        items, query, marks = decode_recall(episode.inputs, element)
+        assert len(items) == 2000 and len({tuple(i.flatten().tolist()) for i in items}) == 2000
+        position = next(i for i, item in enumerate(items) if torch.equal(item, query))
+        answer = episode.targets[marks[1] + 1:, element]
+        assert torch.equal(answer, items[position + 1]) and int(episode.mask[:, element].sum()) == 3
+    copy = tasks.LongTask(tasks.get("copy"), 1000).sample(1, 50_000, seeded(0))
+    assert copy.inputs.shape == (100_001, 1, 9) and torch.equal(copy.targets[50_001:, 0], copy.inputs[:50_000, 0, :8])
+
+
+def test_long_task_bounds_are_checked_before_anything_is_allocated():
+    recall = tasks.get("associative_recall")
+    with pytest.raises(ValueError, match="ceiling"):
+        tasks.LongTask(recall, 100_001)
+    with pytest.raises(ValueError, match="ceiling"):
+        tasks.LongTask(recall, 1)
+    long = tasks.LongTask(recall, 1024)
+    with pytest.raises(ValueError, match="level"):
+        long.sample(1, 100_001)
+    with pytest.raises(ValueError, match="smaller batch"):       # 64 × 400,008 steps: 25.6 M step-elements
+        long.sample(64, 100_000)
+    with pytest.raises(ValueError, match="distinct items"):
+        recall.draw_distinct_items(recall.distinct_items + 1, 1, seeded(0))
+    with pytest.raises(ValueError, match="ceiling"):               # no long sort
+        tasks.LongTask(tasks.get("priority_sort"), 201)
