@@ -89,10 +89,11 @@ def read(out: Path) -> SavedRun:
 
 
 def restore(saved: SavedRun, session: TrainConfig, command: str | None = None, progress=None,
-            group=None) -> Trainer:
-    """A Trainer continuing `saved` exactly, with `session`'s session settings (steps, threads, ...)."""
-    trainer = Trainer(saved.config.with_session(session), saved.path.parent, command=command, progress=progress,
-                      group=group)
+            group=None, trainer_class: type[Trainer] = Trainer) -> Trainer:
+    """A Trainer continuing `saved` exactly, with `session`'s session settings (steps, threads, ...).
+    trainer_class: Trainer or a subclass that is built from the same arguments (the long curriculum's)."""
+    trainer = trainer_class(saved.config.with_session(session), saved.path.parent, command=command,
+                            progress=progress, group=group)
     tensors, info = saved.tensors, saved.info
     try:
         trainer.model.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
