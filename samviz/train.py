@@ -16,6 +16,10 @@ of updates → identical weights, whether or not the run was interrupted and res
 settings it was started with: giving a different one (--model, --task, a model size, --lr, ...) is refused;
 --steps, --log-every, --checkpoint-every, --threads and --time-limit may change.
 
+One run per --out: the run holds an exclusive lock on <out>/run.lock for its whole life (--resume too;
+samviz.training.run_lock), so a second run on a directory in use is refused with one line naming the run that
+holds it (pid, start time, command) and exit status 2. The lock goes with its process, however it ends.
+
 Every setting is checked before anything is allocated (ranges, finite numbers, memory against this
 machine's); a refusal is an argparse-style message and exit status 2. Weights that become NaN or infinite
 stop the run with a message and exit status 1; they are never saved.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+import errno
 import os
 from pathlib import Path
 import shlex
@@ -41,7 +46,7 @@ from samviz.memory.initial import INITIAL_ROWS
 from samviz.memory.sam import WRITE_COMBINATIONS
 from samviz.memory.usage import ACCESS_KINDS
 from samviz.tasks import NAMES
-from samviz.training import distributed, state
+from samviz.training import distributed, run_lock, state
 from samviz.training.config import CLI_FLAGS, OPTIMIZERS, SELECTIONS, InvalidSetting, TrainConfig
 from samviz.training.progress import Progress
 from samviz.training.trainer import Trainer
@@ -115,8 +120,17 @@ def writable(directory: Path) -> str | None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as problem:
+        if problem.errno == errno.ENOENT and directory.is_dir():
+            # e.g. /proc/self: a directory whose file system makes no new files, and says ENOENT
+            return "the file system does not let new files be made in this directory"
         return problem.strerror or str(problem)
     return None
+
+
+def rank_from_environment() -> int:
+    """RANK as torchrun sets it (0 when absent: a single process)."""
+    value = os.environ.get("RANK", "0")
+    return int(value) if value.isdigit() else 0
 
 
 def main(argv=None) -> int:
@@ -134,11 +148,36 @@ def main(argv=None) -> int:
                              f"processes; give a multiple of {processes}")
     out = Path(args.out) if args.out else Path("runs") / f"{args.kind}-{args.task}"
     command = shlex.join(["python", "-m", "samviz.train", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        (out / state.STATE_FILE).is_file()
+    except OSError as problem:          # e.g. a name too long for the file system
+        return error(parser, f"argument --out: cannot use {out} ({problem.strerror or problem})")
+    problem = writable(out)
+    if problem:
+        return error(parser, f"argument --out: cannot write to {out} ({problem})")
+    # one run per directory, for the run's whole life (run_lock); under torchrun rank 0 holds it for every process
+    try:
+        lock = run_lock.acquire(out, command) if rank_from_environment() == 0 else None
+    except run_lock.RunBusy as busy:
+        print(f"{PROG}: error: {busy}", file=sys.stderr)
+        return 2
+    except OSError as problem:
+        return error(parser, f"argument --out: cannot lock {out} ({problem.strerror or problem})")
+    try:
+        return run(parser, args, config, given, out, command)
+    finally:
+        if lock is not None:
+            run_lock.release(lock)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: TrainConfig, given: dict, out: Path,
+        command: str) -> int:
+    """The run in `out` (whose lock this process holds): a fresh one, or --resume's continuation."""
     progress = Progress()
     try:
         has_state = (out / state.STATE_FILE).is_file()
         has_checkpoint = (out / WEIGHTS_FILE).exists() or (out / META_FILE).exists()
-    except OSError as problem:          # e.g. a name too long for the file system
+    except OSError as problem:
         return error(parser, f"argument --out: cannot use {out} ({problem.strerror or problem})")
     if has_state:
         if not args.resume:
@@ -159,9 +198,6 @@ def main(argv=None) -> int:
                              f"it cannot be resumed — choose another --out")
     else:
         saved = None
-    problem = writable(out)
-    if problem:
-        return error(parser, f"argument --out: cannot write to {out} ({problem})")
     group = distributed.join_from_environment()     # under torchrun: every process checked the same things above
     if group is not None and not group.writes:
         progress = Progress(stream=open(os.devnull, "w"))       # rank 0 prints the progress
@@ -188,7 +224,6 @@ def main(argv=None) -> int:
     finally:
         distributed.leave(group, trainer)
     return 1 if summary["reason"] == "weights not finite" else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
