@@ -4,11 +4,12 @@
     samviz.pretrained.load("sam-copy")     -> a MemoryModel in eval mode, with model.meta
 
 The file format (model.safetensors + meta.json) and its writers live in samviz.checkpoint; their names
-are re-exported here. `load()` never unpickles anything: it reads JSON, validates the config, builds the
-model and fills it with `safetensors.torch.load_file`, checking every tensor's name, shape and finiteness
-first. Anything wrong with a checkpoint raises `CheckpointError` (a ValueError) whose message names the
-file and the problem. Checkpoints are index-agnostic: a SAM trained with index="exact" loads with
-index="faiss" and back.
+are re-exported here. `load()` (samviz.checkpoint.load_checkpoint) never unpickles anything: it reads JSON,
+validates the config's sizes against bounds and against the shapes in the weights file's header, and only
+then builds the model and fills it from safetensors, checking every tensor's finiteness and that the weights
+are the ones meta.json describes (its weights_sha256). Anything wrong with a checkpoint raises
+`CheckpointError` (a ValueError) whose message names the file and the problem. Checkpoints are
+index-agnostic: a SAM trained with index="exact" loads with index="faiss" and back.
 """
 from __future__ import annotations
 
@@ -25,11 +26,10 @@ from .checkpoint import (  # noqa: F401  (re-exported: the checkpoint format's p
     atomic_write_json,
     build_meta,
     check_tensors,
+    load_checkpoint,
     save_checkpoint,
 )
-from .checkpoint import config_from_meta as _config_from_meta
 from .checkpoint import read_meta as _read_meta_of_directory
-from .checkpoint import read_tensors as _read_tensors
 from .model import MemoryModel
 from .paths import PRETRAINED_DIR
 
@@ -74,17 +74,4 @@ def load(name_or_path, index: str | None = None, **overrides) -> MemoryModel:
     (e.g. memory_slots for models whose weights do not depend on N).
     Returns the model in eval mode with `model.meta` (task, level, metrics, ..., name, path).
     """
-    directory = resolve(name_or_path)
-    meta = _read_meta_of_directory(directory)
-    config = _config_from_meta(meta, directory / META_FILE, {"index": index, **overrides})
-    tensors = _read_tensors(directory / WEIGHTS_FILE)
-    try:
-        model = MemoryModel(config)
-    except ModuleNotFoundError as error:
-        raise CheckpointError(f"{directory}: model kind {config.kind!r} is not available in this samviz "
-                              f"({error})") from None
-    check_tensors(model, tensors, directory / WEIGHTS_FILE)
-    model.load_state_dict(tensors, strict=True)
-    model.meta = {**meta, "name": directory.name, "path": str(directory)}
-    model.eval()
-    return model
+    return load_checkpoint(resolve(name_or_path), {"index": index, **overrides})

@@ -1,4 +1,5 @@
-"""Training, used by the training CLI (`python -m samviz.train`) only; nothing else in samviz imports it.
+"""Training, used by the training CLI (`python -m samviz.train`); elsewhere samviz.checkpoint reads config.py's
+bounds only (the sizes a checkpoint may hold are those a training run may have).
 
     config.py     TrainConfig: every setting, its defaults per task and model, its bounds, its CLI flags
     trainer.py    Trainer: updates, validation, the best checkpoint, the training loop
