@@ -166,9 +166,11 @@ def release(core, state) -> None:
 def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repeats: int = MAX_REPEATS) -> dict:
     """Build the configured model, time forward + backward over `steps` steps; -> result fields.
 
-    config: model, slots, batch, heads, k, word_size, steps (see samviz.bench.runner.BenchConfig).
-    Returns {"ms_per_step", "peak_mib", "init_mib", "repeats", "threads", "memory_method"} (+ "initial_rows"
-    for the kinds whose memory has a start to choose).
+    config: model, slots, batch, heads, k, word_size, steps (see samviz.bench.runner.BenchConfig); optional
+    "min_repeats" (at least this many timed runs, whatever the time budget) and "initial_rows" (how the memory
+    starts, for the kinds that have the choice; default: the library's).
+    Returns {"ms_per_step" (median), "ms_min", "ms_max", "peak_mib", "init_mib", "repeats", "threads",
+    "memory_method"} (+ "initial_rows" for the kinds whose memory has a start to choose).
     """
     threads = pin_threads()
     import torch
@@ -177,11 +179,15 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
 
     kind, index = split_model_name(config["model"])
     batch, steps = int(config["batch"]), int(config["steps"])
+    forced = max(0, int(config.get("min_repeats") or 0))   # timed runs required whatever the time budget
+    max_repeats = max(max_repeats, forced)
+    start = {"initial_rows": str(config["initial_rows"])} \
+        if config.get("initial_rows") and "initial_rows" in spec(kind).core_options else {}
     rss_start = current_rss()
     model = samviz.build_model(kind, input_size=INPUT_SIZE, output_size=OUTPUT_SIZE,
                                memory_slots=int(config["slots"]), word_size=int(config["word_size"]),
                                heads=int(config["heads"]), k=int(config["k"]), controller_size=CONTROLLER_SIZE,
-                               index=index or "exact", seed=0)
+                               index=index or "exact", seed=0, **start)
     generator = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (steps, batch, INPUT_SIZE), generator=generator).float()
     targets = torch.randint(0, 2, (steps, batch, OUTPUT_SIZE), generator=generator).float()
@@ -204,7 +210,7 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
     def more() -> bool:
         if len(times) >= max_repeats:
             return False
-        if not times or time.perf_counter() - started < time_budget_s:
+        if len(times) < forced or not times or time.perf_counter() - started < time_budget_s:
             return True
         return len(times) < MIN_REPEATS and statistics.median(times) < time_budget_s / MIN_REPEATS
 
@@ -223,6 +229,8 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
         overheads.append(probe.peak - baseline)
     return {
         "ms_per_step": round(1000 * statistics.median(times) / steps, 4),
+        "ms_min": round(1000 * min(times) / steps, 4),
+        "ms_max": round(1000 * max(times) / steps, 4),
         "peak_mib": round(max(overheads) / MIB, 3),
         "init_mib": round(init_bytes / MIB, 2),
         "repeats": len(times),

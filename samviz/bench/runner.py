@@ -230,8 +230,14 @@ def _package_parent() -> str:
     return str(PACKAGE_DIR.parent)
 
 
-def worker_command(config: BenchConfig, time_budget_s: float) -> list[str]:
-    payload = dict(config.to_dict(), time_budget_s=time_budget_s)
+WORKER_OPTIONS = ("min_repeats", "initial_rows")   # extra worker settings a caller may pass (measure.measure)
+
+
+def worker_command(config: BenchConfig, time_budget_s: float, options: dict | None = None) -> list[str]:
+    unknown = set(options or {}) - set(WORKER_OPTIONS)
+    if unknown:
+        raise ValueError(f"unknown worker option(s) {sorted(unknown)}; choose from {', '.join(WORKER_OPTIONS)}")
+    payload = dict(config.to_dict(), time_budget_s=time_budget_s, **(options or {}))
     # -P: the working directory is not put on sys.path, so what the caller's cwd holds cannot shadow a module
     return [sys.executable, "-P", "-m", "samviz.bench.measure", json.dumps(payload)]
 
@@ -265,8 +271,11 @@ def _kill(process: subprocess.Popen) -> None:
 
 def run_config(config: BenchConfig, timeout_s: float = DEFAULT_TIMEOUT_S, budget_bytes: int | None = None,
                time_budget_s: float = DEFAULT_TIME_BUDGET_S, machine: str | None = None,
-               popen: Callable = subprocess.Popen, progress: Callable[[float], None] | None = None) -> dict:
+               popen: Callable = subprocess.Popen, progress: Callable[[float], None] | None = None,
+               options: dict | None = None) -> dict:
     """Measure one configuration in a fresh worker process -> one row (never raises for a bad run).
+
+    options: WORKER_OPTIONS for the worker ({"min_repeats": 5, "initial_rows": "zero"}).
 
     progress(seconds_elapsed), when given, is called about every TICK_S s while the worker runs. An exception
     it raises stops the run: the worker's process group is killed before the exception propagates.
@@ -285,7 +294,8 @@ def run_config(config: BenchConfig, timeout_s: float = DEFAULT_TIMEOUT_S, budget
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        process = popen(worker_command(config, time_budget_s), stdout=out, stderr=err, env=worker_env(),
+        command = worker_command(config, time_budget_s, options) if options else worker_command(config, time_budget_s)
+        process = popen(command, stdout=out, stderr=err, env=worker_env(),
                         start_new_session=True)
         killed_for = None
         try:
