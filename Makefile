@@ -34,6 +34,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m samviz.bench --models ntm,dam,sam,sam-exact,sdnc,dnc --slots 1024,16384,131072,1048576 --batch 8 --heads 4 --steps 10
 
+# Every result the app and the READMEs show, regenerated from today's code on this machine (samviz.results;
+# resumable: run it again to go on). PLAN=quick is the budgeted form; BUDGET_MIN=60 stops starting new work after
+# 60 minutes. `.venv/bin/python -m samviz.results --check` lists what is stale or missing.
+.PHONY: results
+PLAN ?= full
+results: $(STAMP)
+	$(PY) -m samviz.results run --plan $(PLAN) $(if $(BUDGET_MIN),--budget-min $(BUDGET_MIN))
+
 evaluate: $(STAMP)
 	$(PY) -m samviz.evaluate --all
 
