@@ -39,6 +39,7 @@ import signal
 import sys
 import tempfile
 
+from samviz import cli
 from samviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError
 from samviz.kinds import INDEXES, MODELS
 from samviz.memory.addressing import KEY_STRENGTHS
@@ -85,6 +86,9 @@ HELP = {
     "log_every": "updates between progress lines", "checkpoint_every": "updates between training-state checkpoints",
     "threads": "torch.set_num_threads (default 1)",
     "time_limit": "stop cleanly (with a checkpoint) after this many seconds",
+    "min_level": "curriculum: lowest level a training batch is drawn at (default: the task's)",
+    "mark_every": "learning study: score a fixed set of fresh episodes every this many updates (marks.jsonl)",
+    "mark_episodes": "learning study: episodes in that set (default 640)",
 }
 SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("kind", "task"))
 
@@ -133,6 +137,7 @@ def rank_from_environment() -> int:
     return int(value) if value.isdigit() else 0
 
 
+@cli.reports_os_errors(PROG)
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -217,10 +222,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Train
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, trainer.request_stop)
     try:
-        summary = trainer.train()
-    except OSError as problem:
-        print(f"{PROG}: error: cannot write to {out}: {problem}", file=sys.stderr)
-        return 1
+        summary = trainer.train()      # an OSError (a full disk) is main's one-line message (samviz.cli)
     finally:
         distributed.leave(group, trainer)
     return 1 if summary["reason"] == "weights not finite" else 0

@@ -245,3 +245,92 @@ def test_nothing_but_the_training_cli_imports_the_trainer():
                          for line in path.read_text(encoding="utf-8").splitlines()
                          for word in ("import", "from"))]
     assert importers == []
+
+
+# ---------------------------------------------------------------------- the learning study's options (issue 27)
+MARKED = ["--mark-every", "5", "--mark-episodes", "8"]
+
+
+def read_marks(out):
+    from samviz.training.trainer import MARKS_FILE
+    return [json.loads(line) for line in (out / MARKS_FILE).read_text().splitlines()]
+
+
+def test_marks_are_scored_on_schedule_and_change_nothing_else(tmp_path):
+    """A run with marks trains exactly as one without (same weights, optimizer moments and RNG states): the
+    marks drive nothing. Marks fall at 0 and every 5 updates, plus where a run ended off the schedule; an
+    interrupted and resumed run records the same scheduled marks as a straight one."""
+    plain = run_cli(tmp_path / "plain", "--steps", "12")
+    marked = run_cli(tmp_path / "marked", "--steps", "12", *MARKED)
+    assert same_tensors(plain, marked)
+    straight = read_marks(tmp_path / "marked")
+    assert [(m["step"], m["scheduled"]) for m in straight] == [(0, True), (5, True), (10, True), (12, False)]
+    # copy's 20 levels, the 8 episodes asked for rounded up to one per level; the mean is the levels' mean
+    assert all(m["episodes"] == 20 and len(m["per_level"]) == 20 for m in straight)
+    assert straight[1]["bit_errors"] == pytest.approx(sum(straight[1]["per_level"].values()) / 20)
+    run_cli(tmp_path / "resumed", "--steps", "7", *MARKED)
+    run_cli(tmp_path / "resumed", "--steps", "12", "--resume")
+    resumed = read_marks(tmp_path / "resumed")
+    def scheduled(marks):        # the training time differs between sessions; everything else must not
+        return [{k: v for k, v in m.items() if k != "wall_time_s"} for m in marks if m["scheduled"]]
+    assert scheduled(resumed) == scheduled(straight)
+    assert [m["step"] for m in resumed] == [0, 5, 7, 10, 12]     # 7: where the first session ended
+    saved = json.loads((tmp_path / "marked" / state.STATE_JSON).read_text())
+    assert saved["config"]["mark_every"] == 5 and "--mark-every 5" in json.loads(
+        (tmp_path / "marked" / "meta.json").read_text())["command"]
+
+
+def test_a_resumed_run_drops_marks_past_its_saved_state(tmp_path):
+    """Marks written after the last state save (a crash between saves) are dropped on resume and scored again."""
+    out = tmp_path / "run"
+    run_cli(out, "--steps", "10", *MARKED)                     # marks 0, 5, 10; the state is at 10
+    from samviz.training.trainer import MARKS_FILE
+    with open(out / MARKS_FILE, "a") as handle:                # as if update 15 had been marked before a crash
+        handle.write(json.dumps({"step": 15, "bit_errors": 1.0, "scheduled": True}) + "\n")
+    run_cli(out, "--steps", "15", "--resume")
+    marks = read_marks(out)
+    assert [m["step"] for m in marks] == [0, 5, 10, 15] and marks[-1]["bit_errors"] != 1.0
+
+
+def test_the_mark_set_is_fixed_and_not_the_validation_set():
+    """The same episodes for every model and seed (a function of the task alone), one batch per level, and
+    other episodes than the selection set's."""
+    from samviz.training.trainer import mark_set, validation_set
+    sort, recall = samviz.tasks.get("priority_sort"), samviz.tasks.get("associative_recall")
+    first, again = mark_set(recall, 640), mark_set(recall, 640)
+    assert [e.level for e in first] == [2, 3, 4, 5, 6] and all(e.inputs.shape[1] == 128 for e in first)
+    assert all(torch.equal(a.inputs, b.inputs) for a, b in zip(first, again, strict=True))
+    selection = validation_set(recall, 640)
+    assert not any(torch.equal(a.inputs, b.inputs) for a, b in zip(first, selection, strict=True))
+    assert [(e.level, e.inputs.shape[1]) for e in mark_set(sort, 640)] == [(20, 640)]
+
+
+def test_scoring_in_chunks_is_scoring_at_once():
+    from samviz.training.trainer import score, score_in_chunks
+    model = samviz.build_model("ntm", seed=0, memory_slots=8, word_size=4, controller_size=8)
+    episode = samviz.tasks.get("copy").sample(10, level=3, generator=torch.Generator().manual_seed(1))
+    whole = score(model, episode)
+    assert score_in_chunks(model, episode, chunk=3) == pytest.approx(whole, rel=1e-6)
+
+
+def test_min_level_trains_priority_sort_at_n_20_only():
+    config = TrainConfig.for_run("sam", "priority_sort", min_level=20, memory_slots=8, word_size=4,
+                                 controller_size=8, batch=2).validate()
+    trainer = Trainer(config, out=None, progress=Progress(io.StringIO()))
+    generator = torch.Generator().manual_seed(0)
+    assert {trainer.curriculum.sample_level(generator) for _ in range(50)} == {20}
+    assert config.defining()["min_level"] == 20 and "--min-level 20" in config.reproduce_command(1, "x")
+    assert "min_level" not in TrainConfig.for_run("sam", "priority_sort").defining()     # off: as before
+    default = Trainer(TrainConfig.for_run("sam", "priority_sort", memory_slots=8, word_size=4, controller_size=8,
+                                          batch=2).validate(), out=None, progress=Progress(io.StringIO()))
+    assert len({default.curriculum.sample_level(generator) for _ in range(200)}) > 10     # n ~ U{2..20}
+
+
+@pytest.mark.parametrize("given, field", [
+    (dict(min_level=21), "min_level"), (dict(min_level=1), "min_level"),
+    (dict(min_level=20, start_level=10), "start_level"), (dict(mark_every=0), "mark_every"),
+    (dict(mark_episodes=640), "mark_episodes"), (dict(mark_every=5, mark_episodes=70_000), "mark_episodes")])
+def test_the_study_options_are_bounded(given, field):
+    with pytest.raises(samviz.training.config.InvalidSetting) as refused:
+        TrainConfig.for_run("ntm", "priority_sort", **given).validate()
+    assert refused.value.field == field

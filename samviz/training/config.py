@@ -36,6 +36,10 @@ OPTIMIZERS = ("adam", "rmsprop")
 # (which let a copy model that failed its longest sequences through).
 SELECTIONS = ("worst_level", "mean")
 SELECTION_BEFORE_THE_SETTING = "mean"
+# The learning study's marks (docs/LEARNING_STUDY.md): a fixed set of fresh episodes, its own seed (never a
+# training or validation seed of this project), scored every mark_every updates and driving nothing.
+MARK_EPISODES = 640
+MARK_SEED = 270270
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ class TrainConfig:
     val_batch: int = 64            # validation episodes, spread over the levels of level=None
     target: float | None = None    # early stop at ≤ this many validation bit errors/seq; None: STOP_FRACTION × TARGETS
     select: str = "worst_level"    # SELECTIONS: what "validation bit errors" means for the checkpoint and the stop
+    # -- the learning study's options (docs/LEARNING_STUDY.md); None is off, and an option that is off is left
+    #    out of defining(), so the records and commands of every other run stay as they were (STUDY_FIELDS)
+    min_level: int | None = None   # curriculum: lowest level a training batch is drawn at; None: the task's own
+    mark_every: int | None = None  # updates between marks: scores on a fixed set of fresh episodes (marks.jsonl)
+    mark_episodes: int | None = None  # that set's size; None: trainer.MARK_EPISODES when mark_every is set
     # -- this session only: a resumed run may change these
     steps: int = 50_000            # total updates (a resumed run continues up to this number)
     log_every: int = 50
@@ -81,6 +90,7 @@ class TrainConfig:
                     "write_combination", "key_strength", "access_threshold", "accesses",
                     "interface_clip")
     SESSION_FIELDS = ("steps", "log_every", "checkpoint_every", "threads", "time_limit")
+    STUDY_FIELDS = ("min_level", "mark_every", "mark_episodes")
 
     # ------------------------------------------------------------------------------------ construction
     @classmethod
@@ -109,8 +119,10 @@ class TrainConfig:
         return asdict(self)
 
     def defining(self) -> dict:
-        """The settings that define the run (everything but SESSION_FIELDS), in field order."""
-        return {k: v for k, v in self.to_dict().items() if k not in self.SESSION_FIELDS}
+        """The settings that define the run (everything but SESSION_FIELDS, and STUDY_FIELDS that are off), in
+        field order."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in self.SESSION_FIELDS and not (k in self.STUDY_FIELDS and v is None)}
 
     def with_session(self, other: TrainConfig) -> TrainConfig:
         """This run's defining settings with `other`'s session settings (steps, threads, ...)."""
@@ -152,9 +164,12 @@ class TrainConfig:
                                ("accesses", ACCESS_KINDS), ("select", SELECTIONS)):
             if getattr(self, name) not in choices:
                 raise InvalidSetting(name, f"invalid choice {getattr(self, name)!r} (choose from {', '.join(choices)})")
-        ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level)}
+        ranges = {**INTEGER_RANGES, "start_level": (task.min_level, task.max_level),
+                  "min_level": (task.min_level, task.max_level)}
         for name, (low, high) in ranges.items():
             value = getattr(self, name)
+            if value is None and name in self.STUDY_FIELDS:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidSetting(name, f"must be an integer in [{low}, {high}] (got {value!r})")
         for name, (low, high, low_open) in FLOAT_RANGES.items():
@@ -166,6 +181,10 @@ class TrainConfig:
             if not ok:
                 bracket = "(" if low_open else "["
                 raise InvalidSetting(name, f"must be a finite number in {bracket}{low:g}, {high:g}] (got {value!r})")
+        if self.min_level is not None and self.start_level < self.min_level:
+            raise InvalidSetting("start_level", f"must be at least min_level {self.min_level} (got {self.start_level})")
+        if self.mark_episodes is not None and self.mark_every is None:
+            raise InvalidSetting("mark_episodes", "sets the size of the marks' episode set: give mark_every too")
         try:
             self.model_config(task).validate()
         except ValueError as error:
@@ -224,6 +243,7 @@ CLI_FLAGS: dict[str, tuple[str, ...]] = {
     "window": ("--window",), "eval_every": ("--eval-every",), "val_batch": ("--val-batch",),
     "target": ("--target",), "select": ("--select",), "steps": ("--steps",), "log_every": ("--log-every",),
     "checkpoint_every": ("--checkpoint-every",), "threads": ("--threads",), "time_limit": ("--time-limit",),
+    "min_level": ("--min-level",), "mark_every": ("--mark-every",), "mark_episodes": ("--mark-episodes",),
 }
 # The first trainer's names for three fields (its saved runs, and meta.json's "training" section).
 LEGACY_NAMES = {"model": "kind", "slots": "memory_slots", "controller": "controller_size"}
@@ -234,7 +254,8 @@ INTEGER_RANGES = {                 # field: (lowest, highest); memory_slots is b
     "word_size": (1, 4096), "heads": (1, 64), "k": (1, 1024), "controller_size": (1, 4096), "link_k": (1, 1024),
     "batch": (1, 4096), "seed": (-(2**63), 2**64 - 1), "window": (1, 1_000_000), "eval_every": (1, MAX_COUNT),
     "val_batch": (1, 65_536), "steps": (1, MAX_COUNT), "log_every": (1, MAX_COUNT),
-    "checkpoint_every": (1, MAX_COUNT), "threads": (1, 1024),
+    "checkpoint_every": (1, MAX_COUNT), "threads": (1, 1024), "mark_every": (1, MAX_COUNT),
+    "mark_episodes": (1, 65_536),
 }
 FLOAT_RANGES = {                   # field: (lowest, highest, lowest excluded)
     "lr": (0.0, 1.0, True), "clip": (0.0, 1e6, True), "threshold": (0.0, 1e6, False),
@@ -260,7 +281,7 @@ def estimated_bytes(config: TrainConfig, task: tasks_module.Task) -> int:
               through time), once by the sparse ones; plus batch × N × N per step for the DNC's links
     weights   the LSTM's 4C(C + I + R·W) and the output layer's (C + R·W)·O, four times (weights, gradients,
               Adam's two moments)
-    data      the validation set: val_batch × T × (input + output + mask)
+    data      the validation set: val_batch × T × (input + output + mask), and the marks' set likewise
     """
     steps = episode_steps(task, task.max_level)
     n, w, batch = config.memory_slots, config.word_size, config.batch
@@ -271,7 +292,8 @@ def estimated_bytes(config: TrainConfig, task: tasks_module.Task) -> int:
     reads = config.heads * w
     weights = 4 * config.controller_size * (config.controller_size + task.input_size + reads) \
         + (config.controller_size + reads) * task.output_size
-    data = config.val_batch * steps * (task.input_size + task.output_size + 1)
+    episodes = config.val_batch + ((config.mark_episodes or MARK_EPISODES) if config.mark_every else 0)
+    data = episodes * steps * (task.input_size + task.output_size + 1)
     return FLOAT_BYTES * (memory + 4 * weights + data)
 
 

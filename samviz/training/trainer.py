@@ -14,6 +14,11 @@ checkpoint in `out` (model.safetensors + meta.json, samviz.checkpoint). "Scored"
 (config.select "worst_level", the default: a model must solve every level) or the mean over levels ("mean").
 Training stops early once the curriculum has reached task.max_level and that score is at or below the stop
 target.
+
+The learning study's options (docs/LEARNING_STUDY.md), off by default: config.min_level raises the lowest level
+the curriculum draws (priority sort at n = 20 only, as the paper trains it); config.mark_every scores the model
+at update 0, every mark_every updates and where a finished run ended, on a fixed set of fresh episodes of its
+own seed (MARK_SEED), written to marks.jsonl and read by nothing in training.
 """
 from __future__ import annotations
 
@@ -32,11 +37,13 @@ from samviz.model import MemoryModel
 from samviz.tasks import TARGETS
 
 from . import distributed
-from .config import TrainConfig
+from .config import MARK_EPISODES, MARK_SEED, TrainConfig
 from .distributed import ProcessGroup
 from .progress import Progress, format_seconds
 
 LOG_FILE = "train_log.jsonl"
+MARKS_FILE = "marks.jsonl"     # the learning study's marks (config.mark_every), one JSON object per line
+MARK_CHUNK = 64                # episodes scored at once at a mark (bounds the memory of a large-N model)
 VALIDATION_SEED = 999          # fixed validation set; training seeds are small ints, evaluation uses 1234
 MAX_SKIPPED_IN_A_ROW = 100     # non-finite losses/gradients in a row: the run has diverged, stop it
 WINDOW = 100                   # updates averaged in the progress line
@@ -75,6 +82,28 @@ def validation_set(task: tasks_module.Task, episodes: int) -> list[tasks_module.
     return [task.sample(batch_size=per_level, level=level, generator=generator) for level in levels]
 
 
+def mark_set(task: tasks_module.Task, episodes: int) -> list[tasks_module.Episode]:
+    """The learning study's fixed episodes: one batch per level of validation_levels(), about `episodes` in all,
+    from their own generator (config.MARK_SEED), so every model and seed of a task is scored on the same ones."""
+    levels = validation_levels(task)
+    per_level = max(1, math.ceil(episodes / len(levels)))
+    generator = torch.Generator().manual_seed(MARK_SEED)
+    return [task.sample(batch_size=per_level, level=level, generator=generator) for level in levels]
+
+
+def score_in_chunks(model: MemoryModel, episode: tasks_module.Episode, chunk: int = MARK_CHUNK) -> tuple[float, float]:
+    """score() of one level's batch, `chunk` episodes at a time: every episode of a level has the same scored
+    steps, so the chunks' means weighted by their sizes are the whole batch's."""
+    size = episode.inputs.shape[1]
+    bits = loss = 0.0
+    for start in range(0, size, chunk):
+        part = tasks_module.Episode(*(tensor[:, start:start + chunk] for tensor in episode[:3]), episode.level)
+        part_bits, part_loss = score(model, part)
+        share = part.inputs.shape[1] / size
+        bits, loss = bits + part_bits * share, loss + part_loss * share
+    return bits, loss
+
+
 class Trainer:
     """Owns one run. `config` must be validated; `out` is the run directory (None: nothing is written)."""
 
@@ -95,8 +124,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
             self.network = DistributedDataParallel(self.model)
         self.optimizer = make_optimizer(config.optimizer, self.model.parameters(), config.lr)
-        self.curriculum = Curriculum(self.task.min_level, self.task.max_level, config.start_level,
-                                     config.threshold, config.window)
+        lowest = config.min_level if config.min_level is not None else self.task.min_level
+        self.curriculum = Curriculum(lowest, self.task.max_level, config.start_level, config.threshold, config.window)
         self.generator = torch.Generator().manual_seed(config.seed)   # the training episodes
         self.step = 0
         self.wall_time = 0.0
@@ -109,6 +138,8 @@ class Trainer:
         self.bits_window: deque = deque(maxlen=WINDOW)
         self.loss_window: deque = deque(maxlen=WINDOW)
         self._validation = None
+        self._marks = None
+        self.last_mark: int | None = None      # the update of the last line in marks.jsonl
         self._stop_requested = False
 
     # -- validation
@@ -129,6 +160,26 @@ class Trainer:
             self.best = dict(entry)
             if self.writes:
                 save_checkpoint(self.model, self.out, self.meta(self.best))
+        return entry
+
+    # -- the learning study's marks (config.mark_every; docs/LEARNING_STUDY.md)
+    def mark(self) -> dict:
+        """Score the model on the fixed mark episodes and append the result to marks.jsonl. Nothing else reads
+        it: not the checkpoint, the curriculum or the stop (validate() does those, on its own set)."""
+        if self._marks is None:
+            self._marks = mark_set(self.task, self.config.mark_episodes or MARK_EPISODES)
+        scores = {episode.level: score_in_chunks(self.model, episode) for episode in self._marks}
+        entry = {"step": self.step, "bit_errors": sum(s[0] for s in scores.values()) / len(scores),
+                 "loss": sum(s[1] for s in scores.values()) / len(scores),
+                 "per_level": {str(level): s[0] for level, s in scores.items()},
+                 "episodes": sum(episode.inputs.shape[1] for episode in self._marks), "seed": MARK_SEED,
+                 "scheduled": self.step % self.config.mark_every == 0,      # False: where the run ended
+                 "level": self.curriculum.level, "wall_time_s": round(self.wall_time, 2)}
+        if self.writes:
+            mode = "w" if self.step == 0 else "a"          # a fresh run's first mark starts the file
+            with open(self.out / MARKS_FILE, mode) as handle:
+                handle.write(json.dumps(entry) + "\n")
+        self.last_mark = self.step
         return entry
 
     def selected(self, entry: dict) -> float:
@@ -186,18 +237,22 @@ class Trainer:
             handle.write(json.dumps(record) + "\n")
 
     def truncate_log(self) -> None:
-        """Drop log lines past the resumed step (written after the last state save)."""
-        path = self.out / LOG_FILE
-        if not self.writes or not path.is_file():
-            return
-        kept = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= self.step:
+        """Drop log and mark lines past the resumed step (written after the last state save)."""
+        for name in (LOG_FILE, MARKS_FILE):
+            path = self.out / name
+            if not self.writes or not path.is_file():
+                continue
+            kept = []
+            for line in path.read_text().splitlines():
+                try:
+                    step = json.loads(line).get("step", 0)
+                except json.JSONDecodeError:
+                    continue
+                if step <= self.step:
                     kept.append(line)
-            except json.JSONDecodeError:
-                pass
-        path.write_text("".join(line + "\n" for line in kept))
+                    if name == MARKS_FILE:
+                        self.last_mark = step
+            path.write_text("".join(line + "\n" for line in kept))
 
     # -- training
     def skip(self) -> None:
@@ -260,6 +315,9 @@ class Trainer:
         start = time.monotonic()
         session_start_step, last_time = self.step, start
         stop_reason = None
+        marking = self.config.mark_every is not None
+        if marking and self.step == 0:
+            self.mark()                        # the untrained model: where every curve starts
         while self.step < steps:
             if self._stop_requested:
                 stop_reason = "interrupted"
@@ -285,6 +343,8 @@ class Trainer:
                           "validation_loss": entry["loss"], "level": self.curriculum.level})
                 if self.target_met(entry):
                     self.finished, stop_reason = "target", "target met"
+            if marking and self.step % self.config.mark_every == 0:
+                self.mark()
             if self.step % self.config.log_every == 0 or stop_reason:
                 self.report(steps, now - start, self.step - session_start_step)
             if stop_reason:
@@ -298,6 +358,8 @@ class Trainer:
             entry = self.validate()
             if self.target_met(entry) and stop_reason == "steps":
                 self.finished = "target"
+        if marking and self.finished is not None and self.last_mark != self.step:
+            self.mark()                        # where a finished run ended: the study carries it forward
         state.save(self)
         self.refresh_best_meta()
         self.progress.close()
