@@ -226,3 +226,18 @@ def test_the_parts_write_where_the_evaluation_modules_and_the_app_read():
     assert PARTS["scale"].path == evaluate_scale.SCALE_JSON
     assert PARTS["per_level"].path == per_level.JSON_PATH
     assert PARTS["generalisation"].path == generalisation.CURVES_DIR / f"{parts.GENERALISATION_TASK}.json"
+
+
+def test_a_failed_row_is_measured_again_but_a_refused_or_skipped_one_is_not():
+    assert store.is_done(stamped(status="ok")) and store.is_done(stamped(status="refused"))
+    assert store.is_done(stamped(status=parts.SKIPPED)) and store.is_done(stamped(status="timeout"))
+    assert not store.is_done(stamped(status="failed"))           # a crash or an out-of-memory kill: try again
+    assert not store.is_done(stamped(code_hash="0" * 16, status="ok")) and not store.is_done(None)
+
+
+def test_match_picks_items_by_label(capsys):
+    assert cli.main(["run", "--only", "bench", "--match", "^ntm N=2\\^5 T=10$", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "would measure ntm N=2^5 T=10" in err and err.count("would measure") <= 1
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--match", "(unclosed"])

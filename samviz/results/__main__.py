@@ -10,6 +10,7 @@ Exit status: run 0 (everything planned is current), 4 (stopped at the time budge
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import time
@@ -32,6 +33,16 @@ def _parts(text: str | None) -> list[str]:
     return names
 
 
+def _pattern(text: str) -> str:
+    if len(text) > 200:
+        raise argparse.ArgumentTypeError("--match is longer than 200 characters")
+    try:
+        re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"--match is not a regular expression: {error}") from None
+    return text
+
+
 def _budget(text: str) -> float:
     try:
         value = float(text) if len(text) < 20 else float("nan")
@@ -51,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", type=_parts, default=None, help=f"parts: {', '.join(PARTS)}")
     parser.add_argument("--budget-min", type=_budget, default=None,
                         help="stop starting new work after this many minutes (resume by running again)")
+    parser.add_argument("--match", type=_pattern, default=None,
+                        help="run: only the items whose label matches this regular expression (e.g. '^ntm ')")
     parser.add_argument("--dry-run", action="store_true", help="run: list what would be measured, measure nothing")
     parser.add_argument("--show", type=int, default=5, help="--check: rows listed per part and kind (default 5)")
     return parser
@@ -64,7 +77,8 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def run(plan: str, only: list[str], budget_min: float | None, dry_run: bool, command: str) -> int:
+def run(plan: str, only: list[str], budget_min: float | None, dry_run: bool, command: str,
+        match: str | None = None) -> int:
     started = time.monotonic()
     deadline = started + budget_min * 60 if budget_min else None
     context = Context(plan=plan, command=command, log=_log)
@@ -73,7 +87,8 @@ def run(plan: str, only: list[str], budget_min: float | None, dry_run: bool, com
         part = PARTS[name]
         rows = part.read()
         by_key = {part.key(r): r for r in rows}
-        todo = [item for item in part.items(plan) if not all(store.is_current(by_key.get(k)) for k in item.keys)]
+        todo = [item for item in part.items(plan) if not all(store.is_done(by_key.get(k)) for k in item.keys)
+                and (match is None or re.search(match, item.label))]
         work.append((part, rows, by_key, todo))
     total = sum(len(todo) for *_, todo in work)
     _log(f"samviz.results: plan {plan}, machine {provenance.this_machine()}, commit {provenance.commit()[:12]}; "
@@ -201,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if action == "plan":
         return show_plan(args.plan or "full")
     command = "python -m samviz.results " + shlex.join(sys.argv[1:] if argv is None else argv)
-    return run(args.plan or "full", args.only or list(PARTS), args.budget_min, args.dry_run, command)
+    return run(args.plan or "full", args.only or list(PARTS), args.budget_min, args.dry_run, command, args.match)
 
 
 if __name__ == "__main__":

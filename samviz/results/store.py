@@ -48,6 +48,14 @@ def is_current(row: dict | None, machine: str | None = None) -> bool:
     return code_status(row, machine) == CURRENT
 
 
+RETRIED = ("failed",)     # a worker that crashed or ran out of memory: measured again by the next run
+
+
+def is_done(row: dict | None, machine: str | None = None) -> bool:
+    """Whether a run may leave this row as it is: current, and not a failure worth another try."""
+    return is_current(row, machine) and row.get("status") not in RETRIED
+
+
 def why_stale(row: dict) -> str:
     """A short reason for a stale row (for --check's listing and the pages' labels)."""
     if not isinstance(row.get("code"), dict) or "code_hash" not in row:
