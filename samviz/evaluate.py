@@ -23,7 +23,9 @@ import time
 import torch
 
 import samviz
+from samviz import cli
 from samviz import tasks as tasks_module
+from samviz.checkpoint import atomic_write_bytes
 from samviz.paths import PRETRAINED_DIR
 import samviz.pretrained as pretrained  # (not `from samviz import pretrained`: see samviz.__getattr__)
 from samviz.tasks import TARGETS
@@ -145,9 +147,7 @@ def write_readme(table: str, path: Path = README_PATH) -> None:
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(f"{head}{README_BEGIN}\n{table}{README_END}{tail}", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_bytes(path, f"{head}{README_BEGIN}\n{table}{README_END}{tail}".encode())
 
 
 def write_meta(row: dict) -> None:
@@ -181,6 +181,7 @@ def _evaluate_job(job: tuple) -> dict:
     return evaluate(name, batches, batch_size, seed, generalise)
 
 
+@cli.reports_os_errors("python -m samviz.evaluate")
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--scale" in argv:         # the sparse models at large N, exact vs faiss: samviz/evaluate_scale.py
@@ -223,19 +224,16 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     table = markdown_table(rows)
-    try:
-        for row in rows:
-            print(f"{row['name']}: {row['bit_errors']:.3f} bit errors/seq, 2×: {row['generalisation']} "
-                  f"({row['eval_seconds']:.0f} s)", file=sys.stderr)
-            if args.write_meta:
-                write_meta(row)
-        print(table, end="")
-        if args.write_readme:
-            write_readme(table)
-            print(f"wrote {README_PATH}", file=sys.stderr)
-    except OSError as error:          # a read-only checkpoint folder or README
-        print(f"error: cannot write {error.filename or ''}: {error.strerror or error}", file=sys.stderr)
-        return 1
+    # an OSError here (a read-only checkpoint folder or README, a full disk or stdout) is one line (samviz.cli)
+    for row in rows:
+        print(f"{row['name']}: {row['bit_errors']:.3f} bit errors/seq, 2×: {row['generalisation']} "
+              f"({row['eval_seconds']:.0f} s)", file=sys.stderr)
+        if args.write_meta:
+            write_meta(row)
+    print(table, end="")
+    if args.write_readme:
+        write_readme(table)
+        print(f"wrote {README_PATH}", file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from samviz import cli
 from samviz import tasks as tasks_module
 from samviz.evaluate import bounded_int
 from samviz.kinds import MODELS, spec
@@ -155,6 +156,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cli.reports_os_errors("python -m samviz.generalisation")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samviz.generalisation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=tasks_module.NAMES, default="associative_recall")
@@ -180,7 +182,7 @@ def main(argv=None) -> int:
     print(markdown(rows), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        cli.write_text(args.json, json.dumps(rows, indent=1) + "\n")
     return 0
 
 

@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from samviz import cli
 from samviz import tasks as tasks_module
 from samviz.evaluate import bounded_int
 from samviz.generalisation import chosen_checkpoints, score
@@ -106,6 +107,7 @@ def load_rows(path: Path = JSON_PATH) -> list[dict]:
     return rows
 
 
+@cli.reports_os_errors("python -m samviz.per_level")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m samviz.per_level", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", help="shipped checkpoints (comma-separated; default: every shipped one)")
@@ -134,7 +136,7 @@ def main(argv=None) -> int:
     print(table, end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        cli.write_text(args.json, json.dumps(rows, indent=1) + "\n")
     if args.write_readme:
         write_readme(table)
     failing = [name for name in names if not meets_every_level(rows, name)]

@@ -31,6 +31,7 @@ import time
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from samviz import cli  # noqa: E402
 from samviz import tasks as tasks_module  # noqa: E402
 from samviz.evaluate_scale import TIE, compare_search, probing  # noqa: E402
 import samviz.pretrained as pretrained  # noqa: E402
@@ -97,6 +98,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cli.reports_os_errors("scripts/index_recall_real.py")
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(SPARSE_MODELS))
@@ -129,4 +131,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -29,7 +29,7 @@ import sys
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from anywhere without installing
 
-from samviz import learning_curves  # noqa: E402
+from samviz import cli, learning_curves  # noqa: E402
 from samviz.kinds import MODELS  # noqa: E402
 from samviz.tasks import NAMES, TARGETS  # noqa: E402
 
@@ -158,6 +158,7 @@ def positive_list(text: str, choices=None, kind=str) -> list:
         raise argparse.ArgumentTypeError(f"not a list of whole numbers: {text[:60]!r}") from None
 
 
+@cli.reports_os_errors("scripts/learning_curves.py")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

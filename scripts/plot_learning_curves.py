@@ -19,6 +19,7 @@ from local_app import CHROMIUM, CHROMIUM_ARGS, ROOT
 
 sys.path.insert(0, str(ROOT))   # run from anywhere without installing
 
+from samviz import cli  # noqa: E402
 from samviz import learning_curves as curves  # noqa: E402
 
 GRIDS = (("sam-vs-ntm-associative_recall-16k", "associative recall"),
@@ -45,6 +46,7 @@ def page_html() -> str:
             "<style>.grid { width: 640px } p { font-size: 13px; margin: 4px 12px }</style></body></html>")
 
 
+@cli.reports_os_errors("scripts/plot_learning_curves.py")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "learning_curves_grids.png")
@@ -65,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

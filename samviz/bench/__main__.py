@@ -6,7 +6,8 @@
 Models: ntm, dam, dnc (dense); sam / sam-faiss, sam-exact, sdnc / sdnc-faiss, sdnc-exact (sparse).
 Every configuration runs in its own worker process (see samviz.bench.runner): refused when its estimated
 memory exceeds the budget, stopped past the timeout. Exit status 0 when every row was produced (whatever
-its status), 2 for bad arguments, 3 when another benchmark holds the lock.
+its status), 2 for bad arguments, 3 when another benchmark holds the lock, 1 for an operating-system error
+(a full disk, an unwritable --out: one line, samviz.cli).
 
 Every argument is checked against a bound before anything is built from it: a range of powers of two is
 checked by its exponents (never expanded first), numbers are parsed from bounded text, floats must be
@@ -18,6 +19,8 @@ import json
 import math
 import re
 import sys
+
+from samviz import cli
 
 from .measure import MODEL_NAMES
 from .runner import (
@@ -209,6 +212,7 @@ def plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Benc
     return configs
 
 
+@cli.reports_os_errors("python -m samviz.bench")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -230,8 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 line = json.dumps(ordered_row(row))
                 print(line, flush=True)
                 if out:
-                    out.write(line + "\n")
-                    out.flush()
+                    try:
+                        out.write(line + "\n")
+                        out.flush()
+                    except OSError as error:     # a full disk: samviz.cli reports it, naming the file
+                        raise OSError(error.errno, error.strerror, args.out) from None
                 rows.append(row)
     except BenchmarkBusy as error:
         print(f"samviz.bench: {error}", file=sys.stderr)
@@ -241,7 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if out:
-            out.close()
+            try:
+                out.close()
+            except OSError:
+                pass            # what could not be written was reported where it failed
     from .plots import summary_lines
     print("\n".join(summary_lines(rows)), file=sys.stderr, flush=True)
     return 0
