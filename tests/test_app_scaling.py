@@ -47,11 +47,13 @@ def test_page_shows_shipped_results_before_any_run(lock):
     at = _app()
     assert at.title[0].value == "Scaling lab"
     assert any("Nothing measured in this session yet" in info.value for info in at.info)
-    from samviz.app.pages.scaling_lab import shipped_rows
-    if shipped_rows():
+    from samviz.app.pages import scaling_lab
+    if scaling_lab.shipped_view().shown:
         charts = _charts(at)
         assert len(charts) >= 2
-        assert any("measured" in caption.value and "CPUs" in caption.value for caption in at.caption)
+        text = " ".join(m.value for m in at.markdown)
+        view = scaling_lab.shipped_view()
+        assert f"({view.machine})" in text and ("**this machine**" in text) == view.this_machine
         names = {trace.get("name") for chart in charts for trace in chart["data"]}
         assert "paper (Rae et al. 2016)" in names
 
@@ -142,3 +144,49 @@ def test_leaving_during_a_run_kills_the_worker_and_frees_the_lock(lock, monkeypa
     assert any("stopped before it finished" in info.value for info in at.info)
     at.run()
     assert not any("stopped before it finished" in info.value for info in at.info)    # said once
+
+
+def _stamped(model, index, slots, ms, machine=None, **extra):
+    from samviz.results import provenance
+    row = {"model": model, "index": index, "slots": slots, "batch": 8, "heads": 4, "k": 4, "word_size": 32,
+           "steps": 10, "ms_per_step": ms, "ms_min": ms * 0.9, "ms_max": ms * 1.2, "peak_mib": ms, "status": "ok",
+           **({"initial_rows": "zero"} if index else {})}
+    row = provenance.stamp(row, "bench", model, "test", {"model": 0})
+    return {**row, **({"machine": machine} if machine else {}), **extra}
+
+
+def test_the_shipped_tab_draws_only_todays_code_from_one_machine_and_labels_the_rest(lock, tmp_path, monkeypatch):
+    """Issue 25: rows from another machine or stale code are never mixed into the curves or tables, and are
+    labelled where shown."""
+    from samviz.app.pages import scaling_lab
+    rows = [_stamped("ntm", None, n, n / 10) for n in (32, 64, 128, 256)]
+    rows += [_stamped("sam", "faiss", n, 5.0) for n in (32, 64, 128, 256)]
+    rows.append(_stamped("ntm", None, 512, 999.0, machine="Linux x86_64, Another CPU, 64 CPUs"))
+    rows.append(_stamped("sam", "faiss", 512, 0.5, code_hash="0" * 16))                # stale code
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(scaling_lab, "SHIPPED_RESULTS", str(path))
+    at = _app()
+    charts = _charts(at)
+    speed = next(c for c in charts if "Time per training step" in json.dumps(c["layout"]["title"]))
+    drawn = {t["name"]: t["x"] for t in speed["data"] if t.get("name") in ("ntm", "sam-faiss")}
+    assert drawn == {"ntm": [32, 64, 128, 256], "sam-faiss": [32, 64, 128, 256]}       # 512 from neither
+    text = " ".join(m.value for m in at.markdown)
+    assert "**this machine**" in text and "overtakes NTM at N ≈ " in text
+    ratios = next(f.value for f in at.dataframe if "speed ratio" in f.value.columns)
+    assert sorted(ratios["N"]) == [32, 64, 128, 256]
+    left_out = next(f.value for f in at.dataframe if "why not drawn" in f.value.columns)
+    assert sorted(left_out["why not drawn"]) == ["another machine", "stale: other code"]
+    assert any("2 shipped row(s) not drawn" in e.label for e in at.expander)
+    # the crossover it states is the one its own rows give (NTM 3.2, 6.4, 12.8, 25.6 ms against SAM's 5 ms)
+    from samviz.bench import cost
+    result = cost.crossover([(n, n / 10, 5.0) for n in (32, 64, 128, 256)])
+    assert f"N ≈ {round(result.n):,}" in text
+
+
+def test_the_lab_offers_memories_from_32_slots():
+    from samviz.app import params
+    from samviz.app.pages import scaling_lab
+    assert scaling_lab.POWERS[0] == 32 == params.LAB_POWERS[0]
+    settings, problems = params.read_lab({"slots": "32-256"})
+    assert settings["slots"] == (32, 256) and not problems

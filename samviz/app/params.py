@@ -437,7 +437,7 @@ def shared_from_compare(settings: Mapping, shared: Mapping) -> dict:
 # The lab's choices and bounds (samviz/app/pages/scaling_lab.py draws its widgets from these).
 
 LAB_MODELS = ("ntm", "dam", "dnc", "sam-exact", "sam-faiss", "sdnc-exact", "sdnc-faiss")
-LAB_POWERS = tuple(1 << p for p in range(8, 23))          # 2^8 … 2^22
+LAB_POWERS = tuple(1 << p for p in range(5, 23))          # 2^5 … 2^22 (a small machine's crossover can lie below 2^8)
 LAB_BATCHES = (1, 2, 4, 8, 16)
 LAB_MAX_STEPS = 1000
 LAB_MAX_HEADS = 8

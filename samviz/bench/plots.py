@@ -79,18 +79,22 @@ def fit_slope(points: list[tuple[float, float]]) -> float | None:
     return num / den
 
 
-def slopes(rows: list[dict]) -> list[dict]:
-    """Per label: fitted log-log slopes of ms/step and overhead MiB against N (1 = linear in N, 0 = flat)."""
+SLOPE_SIZES = 4     # slopes are fitted through each model's largest measured sizes, where fixed overheads matter least
+
+
+def slopes(rows: list[dict], sizes: int = SLOPE_SIZES) -> list[dict]:
+    """Per label: log-log slopes of ms/step and overhead MiB against N (1 = grows in proportion to N, 0 = flat),
+    fitted through its `sizes` largest measured sizes (at small N fixed per-step costs flatten every curve)."""
     table = []
     good = ok(rows)
     for name in labels_in(rows):
-        mine = [r for r in good if label(r) == name]
+        mine = sorted((r for r in good if label(r) == name), key=lambda r: r["slots"])[-sizes:]
         slope_ms = fit_slope([(r["slots"], r["ms_per_step"]) for r in mine])
         slope_mib = fit_slope([(r["slots"], r["peak_mib"]) for r in mine])
         not_ok = [r for r in rows if label(r) == name and r.get("status") != "ok"]
         table.append({
             "model": name, "points": len(mine),
-            "N range": f"{min(r['slots'] for r in mine):,}–{max(r['slots'] for r in mine):,}" if mine else "—",
+            "fitted over N": f"{mine[0]['slots']:,}–{mine[-1]['slots']:,}" if mine else "—",
             "slope ms/step": None if slope_ms is None else round(slope_ms, 2),
             "slope overhead MiB": None if slope_mib is None else round(slope_mib, 2),
             "not measured": ", ".join(f"N={r['slots']:,} {r.get('status')}" for r in not_ok),
@@ -190,57 +194,88 @@ def summary_lines(rows: list[dict]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- figures
+NOT_MEASURED_COLOUR = "#7f7f7f"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+
+
+def log_axis(values, title: str, base: int = 10) -> dict:
+    """A log axis whose tick labels a newcomer reads: one label per power of `base` (powers of 2 for memory
+    sizes, every one when they are few, else every 5th), written out in full ("1,024", "0.1"), no minor labels."""
+    values = [v for v in values if v and v > 0 and math.isfinite(v)]
+    axis = {"type": "log", "title": {"text": title}}
+    if not values:
+        return axis
+    low, high = (math.floor(math.log(min(values), base) + 1e-9), math.ceil(math.log(max(values), base) - 1e-9))
+    powers = list(range(low, high + 1))
+    if base == 2 and len(powers) > 9:
+        powers = [p for p in powers if p % 5 == 0] or powers[::5]
+    ticks = [base ** p for p in powers]
+    return {**axis, "tickvals": ticks, "ticktext": [_number(t) for t in ticks], "minor": {"showgrid": False}}
+
+
 def _scaling_figure(rows: list[dict], metric: str, title: str, y_title: str, references: bool) -> go.Figure:
     figure = go.Figure()
     good = ok(rows)
     top = max([r[metric] for r in good if r[metric]] + [1.0])
+    drawn = []
     for name in labels_in(rows):
         mine = sorted((r for r in good if label(r) == name), key=lambda r: r["slots"])
-        if mine:
-            ys = [max(r[metric], MIN_MIB_DRAWN) if metric == "peak_mib" else r[metric] for r in mine]
-            figure.add_trace(go.Scatter(
-                x=[r["slots"] for r in mine], y=ys, mode="lines+markers", name=name,
-                line={"color": COLOURS.get(name)}, legendgroup=name,
-                customdata=[[r[metric], r["batch"], r["steps"]] for r in mine],
-                hovertemplate=f"<b>{name}</b><br>N = %{{x:,}}<br>{y_title} = %{{customdata[0]:.4g}}"
-                              "<br>batch %{customdata[1]}, T = %{customdata[2]}<extra></extra>"))
-        failed = [r for r in rows if label(r) == name and r.get("status") != "ok"]
-        if failed:
-            figure.add_trace(go.Scatter(
-                x=[r["slots"] for r in failed], y=[top * 2] * len(failed), mode="markers",
-                marker={"symbol": "x", "size": 11, "color": COLOURS.get(name)}, legendgroup=name,
-                name=f"{name}: not measured", text=[f"{r.get('status')}: {r.get('reason', '')}" for r in failed],
-                hovertemplate=f"<b>{name}</b> N = %{{x:,}}<br>%{{text}}<extra></extra>"))
+        if not mine:
+            continue
+        ys = [max(r[metric], MIN_MIB_DRAWN) if metric == "peak_mib" else r[metric] for r in mine]
+        drawn += ys
+        bars = None
+        if metric == "ms_per_step" and all(r.get("ms_min") is not None and r.get("ms_max") is not None for r in mine):
+            bars = {"type": "data", "symmetric": False, "array": [r["ms_max"] - r[metric] for r in mine],
+                    "arrayminus": [r[metric] - r["ms_min"] for r in mine], "thickness": 1, "width": 3}
+        figure.add_trace(go.Scatter(
+            x=[r["slots"] for r in mine], y=ys, mode="lines+markers", name=name,
+            line={"color": COLOURS.get(name)}, error_y=bars,
+            customdata=[[r[metric], r["batch"], r["steps"], r.get("repeats") or "?"] for r in mine],
+            hovertemplate=f"<b>{display_name(name)}</b><br>N = %{{x:,}}<br>{y_title} = %{{customdata[0]:.4g}}"
+                          "<br>batch %{customdata[1]}, T = %{customdata[2]}, %{customdata[3]} runs<extra></extra>"))
+    failed = [r for r in rows if r.get("status") != "ok"]
+    if failed:
+        figure.add_trace(go.Scatter(
+            x=[r["slots"] for r in failed], y=[top * 2] * len(failed), mode="markers",
+            marker={"symbol": "x", "size": 10, "color": NOT_MEASURED_COLOUR}, name="not measured (hover: why)",
+            text=[f"{display_name(label(r))}: {r.get('status')}: {r.get('reason', '')}" for r in failed],
+            hovertemplate="N = %{x:,}<br>%{text}<extra></extra>"))
     if references:
         points = [p for p in REFERENCE_POINTS if p["metric"] == metric]
         if points:
+            drawn += [p["value"] for p in points]
             figure.add_trace(go.Scatter(
-                x=[p["slots"] for p in points], y=[p["value"] for p in points], mode="markers+text",
-                name="paper (Rae et al. 2016)", text=[p["label"] for p in points], textposition="middle left",
+                x=[p["slots"] for p in points], y=[p["value"] for p in points], mode="markers",
+                name="paper (Rae et al. 2016)", text=[p["label"] for p in points],
                 marker={"symbol": "star", "size": 14, "line": {"width": 1, "color": "black"},
                         "color": [COLOURS.get(label(p)) for p in points]},
                 customdata=[[p["figure"], p["batch"], p["steps"] or "—"] for p in points],
                 hovertemplate="%{text}<br>%{customdata[0]}, N = %{x:,}, batch %{customdata[1]}, T = %{customdata[2]}"
                               "<extra>paper</extra>"))
-    figure.update_layout(title=title, xaxis={"type": "log", "title": "memory slots N", "dtick": 1},
-                         yaxis={"type": "log", "title": y_title, "dtick": 1, "exponentformat": "power"},
-                         legend={"title": "model"},
-                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=420)
+    sizes = [r["slots"] for r in rows] + ([p["slots"] for p in REFERENCE_POINTS] if references else [])
+    figure.update_layout(title={"text": title}, xaxis=log_axis(sizes, "memory slots N", base=2),
+                         yaxis=log_axis(drawn + ([top * 2] if failed else []), y_title),
+                         legend={"orientation": "h", "y": -0.22, "x": 0},
+                         margin={"l": 70, "r": 20, "t": 50, "b": 40}, height=470)
     return figure
 
 
 def speed_figure(rows: list[dict], references: bool = True, crossings: list[dict] | None = None) -> go.Figure:
-    """Log-log ms per step (forward + backward) against N, one line per model; the paper's points as stars;
-    a diamond at each crossover of `crossings` (entries of crossovers(rows)) that crosses, at (N, ms) where the
-    dense and sparse curves meet."""
-    figure = _scaling_figure(rows, "ms_per_step", "Time per training step", "ms per step (forward + backward)",
-                             references)
+    """Log-log ms per step (forward + backward; the median of the timed runs, bars from the fastest to the
+    slowest) against N, one line per model; the paper's points as stars; a diamond at each crossover of
+    `crossings` (entries of crossovers(rows)) that crosses, at (N, ms) where the dense and sparse curves meet."""
+    figure = _scaling_figure(rows, "ms_per_step", "Time per training step", "ms per step", references)
     crossing = [e for e in crossings or [] if e["result"].status == "crosses" and e.get("ms")]
     if crossing:
         figure.add_trace(go.Scatter(
             x=[e["result"].n for e in crossing], y=[e["ms"] for e in crossing], mode="markers",
-            name="crossover (hover)", marker={"symbol": "diamond", "size": 11, "line": {"width": 1.5, "color": "black"},
-                                              "color": [COLOURS.get(e["sparse"], "grey") for e in crossing]},
+            name="crossover (hover)", marker={"symbol": "diamond", "size": 11,
+                                                 "line": {"width": 1.5, "color": "black"},
+                                                 "color": [COLOURS.get(e["sparse"], "grey") for e in crossing]},
             text=[f"{display_name(e['sparse'])} overtakes {display_name(e['dense'])} at N ≈ {round(e['result'].n):,}"
                   for e in crossing],
             hovertemplate="%{text}<extra></extra>"))
@@ -249,8 +284,7 @@ def speed_figure(rows: list[dict], references: bool = True, crossings: list[dict
 
 def memory_figure(rows: list[dict], references: bool = True) -> go.Figure:
     """Log-log training memory overhead (MiB above the initialised memory) against N."""
-    return _scaling_figure(rows, "peak_mib", "Training memory overhead", "overhead MiB (peak RSS − initialised)",
-                           references)
+    return _scaling_figure(rows, "peak_mib", "Training memory overhead", "MiB above the start", references)
 
 
 def _crossing_line(figure: go.Figure, n: float, text: str, colour: str) -> None:
@@ -295,8 +329,10 @@ def crossover_figure(series: dict, crossing=None, marks: dict | None = None, est
                                                   "<extra></extra>"))
     if crossing is not None and getattr(crossing, "status", None) == "crosses":
         _crossing_line(figure, crossing.n, f"cross ≈ {round(crossing.n):,}", "grey")
-    figure.update_layout(title=title, xaxis={"type": "log", "title": "memory slots N", "dtick": math.log10(2) * 2,
-                                             "tickformat": ","},
-                         yaxis={"type": "log", "title": y_title}, legend={"title": "model"},
-                         margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=380)
+    sizes = [n for points in series.values() for n, _ in points] + [n for n, _ in (marks or {}).values()] \
+        + [n for n, _, _ in (estimates or {}).values()]
+    times = [ms for points in series.values() for _, ms in points] + [ms for _, ms in (marks or {}).values()] \
+        + [ms for _, ms, _ in (estimates or {}).values()]
+    figure.update_layout(title=title, xaxis=log_axis(sizes, "memory slots N", base=2), yaxis=log_axis(times, y_title),
+                         legend={"title": "model"}, margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=380)
     return figure

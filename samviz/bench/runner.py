@@ -46,7 +46,7 @@ MIB = 1 << 20
 GIB = 1 << 30
 SCHEMA_KEYS = ("model", "index", "slots", "batch", "heads", "k", "word_size", "steps",
                "ms_per_step", "peak_mib", "status")
-STATUSES = ("ok", "refused", "timeout", "failed")
+STATUSES = ("ok", "refused", "timeout", "failed", "skipped")   # skipped: not run, and why (samviz.results)
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_TIME_BUDGET_S = 3.0
 MAX_BUDGET_BYTES = 8 * GIB

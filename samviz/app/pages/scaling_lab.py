@@ -11,12 +11,12 @@ group on the way out, and `with bench_lock()` releases the machine-wide lock.
 """
 from __future__ import annotations
 
-import datetime
 import os
 import time
 
 import streamlit as st
 
+from samviz import results
 from samviz.app import params, state
 from samviz.bench import SHIPPED_RESULTS, plots
 from samviz.bench.paper import PAPER, PAPER_MACHINE, REFERENCE_RATIOS
@@ -43,7 +43,7 @@ MODEL_CHOICES = params.LAB_MODELS
 MODEL_HELP = {"ntm": "dense NTM", "dam": "dense twin of SAM", "dnc": "dense DNC (N×N links)",
               "sam-exact": "SAM, exact linear scan", "sam-faiss": "SAM, faiss ANN index",
               "sdnc-exact": "SDNC, exact scan", "sdnc-faiss": "SDNC, faiss ANN index"}
-POWERS = list(params.LAB_POWERS)                 # 2^8 … 2^22
+POWERS = list(params.LAB_POWERS)                 # 2^5 … 2^22
 DEFAULT_SLOTS = params.lab_defaults()["slots"]
 BATCHES = params.LAB_BATCHES
 MAX_STEPS = params.LAB_MAX_STEPS
@@ -125,12 +125,18 @@ def _plan(choice: dict) -> tuple[list[BenchConfig], list[str]]:
     return configs, problems
 
 
+MEASURE = ("the median of at least 5 timed runs of one training step (forward + backward over T steps, divided "
+           "by T; the bars span the fastest and the slowest run)")
+START_WORDS = {"zero": "zero rows", "jittered": "jittered rows", None: "the library's default"}
+
+
 @st.cache_data(show_spinner=False)
 def _shipped(path: str, mtime: float) -> list[dict]:
     return read_rows(path)
 
 
 def shipped_rows() -> list[dict]:
+    """Every row of the shipped file (the newest per configuration), whatever its code or machine."""
     if not os.path.exists(SHIPPED_RESULTS):
         return []
     try:
@@ -139,11 +145,9 @@ def shipped_rows() -> list[dict]:
         return []
 
 
-def _source_text(rows: list[dict]) -> str:
-    dates = sorted({str(r.get("date", ""))[:10] for r in rows if r.get("date")})
-    machines = sorted({r.get("machine") for r in rows if r.get("machine")})
-    when = dates[0] if len(dates) == 1 else (f"{dates[0]} … {dates[-1]}" if dates else "unknown date")
-    return f"measured {when} on {'; '.join(machines) or 'an unrecorded machine'}"
+def shipped_view() -> results.AppRows:
+    """The shipped rows a chart may draw: today's code, one machine (samviz.results.AppRows)."""
+    return results.rows_for_app(shipped_rows())
 
 
 def _merge(existing: list[dict], new: dict) -> list[dict]:
@@ -159,19 +163,15 @@ def _figures(rows: list[dict], prefix: str, crossings: list[dict] | None = None)
 
 def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
     """Where each measured dense/sparse pair crosses on this page's measure, and why Compare's differs."""
-    st.markdown(f"**Where dense and sparse cross, on this page's measure** (forward + backward, "
-                f"{plots.setting_text(chosen)}; the diamonds in the time chart)")
+    st.markdown(f"**Where dense and sparse cross** ({plots.setting_text(chosen)}; the diamonds in the time chart), "
+                f"on one measure: {MEASURE}.")
     if not crossings:
-        st.caption("No dense and sparse model measured at two or more common sizes on one machine here.")
+        st.caption("No dense and sparse model measured at two or more common sizes here.")
         return
-    machines = list(dict.fromkeys(entry["machine"] for entry in crossings))
-    for machine in machines:
-        mine = [entry for entry in crossings if entry["machine"] == machine]
-        st.markdown((f"Measured on {machine}:\n" if len(machines) > 1 else "")
-                    + "\n".join(f"- {entry['text']}" for entry in mine))
+    st.markdown("\n".join(f"- {entry['text']}" for entry in crossings))
     st.caption(
         "The crossover is where dense ms ÷ sparse ms passes 1, interpolated on log N between the two measured sizes "
-        "around it; curves measured on different machines are never mixed. **Why [Compare](compare) finds a "
+        "around it, from one machine's rows. **Why [Compare](compare) finds a "
         "different N:** Compare times a plain forward of its trained models, batch 1, no backward pass. Here a "
         "training step also runs backward, for which a dense model keeps a copy of its N-slot memory at every step "
         "(SAM journals only the rows it wrote), with a batch of 8 and 4 heads multiplying the dense model's N·W "
@@ -181,39 +181,68 @@ def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
 
 
 def _tables(rows: list[dict], prefix: str) -> None:
-    st.markdown("**Fitted log-log slopes** (1 = linear in N, 0 = flat)")
+    st.markdown(f"**Fitted log-log slopes** through each model's {plots.SLOPE_SIZES} largest measured sizes "
+                "(1 = grows in proportion to N, 0 = flat; at small N fixed per-step costs flatten every curve)")
     st.dataframe(plots.slopes(rows), hide_index=True, width="stretch")
     ratio_rows = plots.ratios(rows)
     st.markdown("**Dense ÷ sparse at each N** (speed: how many times faster; memory: how many times less)")
     if ratio_rows:
-        st.dataframe(ratio_rows, hide_index=True, width="stretch")
+        st.dataframe([{k: v for k, v in r.items() if k != "setting"} for r in ratio_rows], hide_index=True,
+                     width="stretch")
     else:
         st.caption("No dense and sparse model measured at the same N and setting yet.")
     with st.expander(f"All {len(rows)} rows"):
-        st.dataframe([{k: r.get(k) for k in plots.CSV_COLUMNS if k not in ("machine",)} for r in rows],
+        st.dataframe([{k: r.get(k) for k in plots.CSV_COLUMNS if k not in ("machine", "date")} for r in rows],
                      hide_index=True, width="stretch")
 
 
+def _starts(rows: list[dict]) -> list:
+    return sorted({r.get("initial_rows") for r in rows if r.get("initial_rows")}) or [None]
+
+
 def _show(rows: list[dict], prefix: str, title: str) -> None:
-    """Results, one setting at a time (batch, T, heads …), with figures, tables and a CSV download."""
+    """Results of one machine, one setting at a time (T, and how a sparse memory starts), with figures, the
+    crossovers, tables and a CSV download."""
     available = plots.settings(rows)
     if not available:
         return
+    left, right = st.columns(2)
     chosen = available[0]
     if len(available) > 1:
-        chosen = st.selectbox(f"Setting ({title})", available, format_func=plots.setting_text, key=f"{prefix}_setting")
+        chosen = left.selectbox(f"Setting ({title})", available, format_func=plots.setting_text,
+                                key=f"{prefix}_setting")
     shown = [r for r in rows if plots.setting(r) == chosen]
-    st.caption(f"{plots.setting_text(chosen)} — {_source_text(shown)}")
+    starts = _starts(shown)
+    start = starts[0]
+    if len(starts) > 1:
+        start = right.radio("DAM, SAM and SDNC start from", starts, format_func=START_WORDS.get, horizontal=True,
+                            key=f"{prefix}_start", help="How the memory's rows start (samviz.memory.initial): "
+                            "zero rows (what the shipped models use) or a tiny jittered constant.")
+    shown = [r for r in shown if r.get("initial_rows") in (None, start)]
+    st.caption(f"{plots.setting_text(chosen)}; DAM, SAM and SDNC from {START_WORDS.get(start)}. Time: {MEASURE}.")
     crossings = plots.crossovers(shown)
     _figures(shown, prefix, crossings)
     _crossover_text(crossings, chosen)
     st.caption("✖ along the top: not measured — hover for why (refused: estimated memory over the budget; "
-               "timeout; failed). ★: the paper's measured points (Rae et al. 2016: Torch7 on a Xeon E5-1650, "
+               "skipped: predicted too slow for the plan, or a smaller N already failed; timeout; failed). "
+               "★: the paper's measured points (Rae et al. 2016: Torch7 on a Xeon E5-1650, "
                f"another machine and framework). Overheads below {plots.MIN_MIB_DRAWN} MiB are drawn at "
                f"{plots.MIN_MIB_DRAWN} (a log axis has no zero).")
     _tables(shown, prefix)
     st.download_button("Download these results (CSV)", plots.to_csv(rows), file_name=f"samviz-bench-{prefix}.csv",
                        mime="text/csv", key=f"{prefix}_csv", on_click="ignore")
+
+
+def _left_out(view: results.AppRows) -> None:
+    """The shipped rows not drawn (other code, other machines), listed and labelled, never mixed in."""
+    hidden = [("stale: other code", r) for r in view.stale] + [("another machine", r) for r in view.other_machines]
+    if not hidden:
+        return
+    with st.expander(f"{len(hidden)} shipped row(s) not drawn: from other code or another machine"):
+        st.dataframe([{"why not drawn": why, "model": plots.label(r), "N": r.get("slots"), "T": r.get("steps"),
+                       "ms/step": r.get("ms_per_step"), "machine": r.get("machine") or "unrecorded",
+                       "code": results.why_stale(r) if why.startswith("stale") else "today's"} for why, r in hidden],
+                     hide_index=True, width="stretch")
 
 
 def _run(configs: list[BenchConfig], timeout: float, budget: int) -> None:
@@ -271,8 +300,9 @@ def render() -> None:
         "How do time and memory per **training step** (forward + backward) grow with the number of memory "
         "slots N? A dense model (NTM, DAM, DNC) touches every slot at every step and backpropagation keeps a "
         "copy of the memory per step; SAM and SDNC touch K rows, write in place and roll back in backward. "
-        "Pick models and a range of N in the sidebar and press **Run**: every configuration is measured in "
-        "its own process, and refused when its estimated memory exceeds the budget.")
+        "The first tab shows the results shipped with samviz; to measure on the machine that serves this page, "
+        "pick models and a range of N in the sidebar and press **Run** (every configuration runs in its own "
+        "process, refused when its estimated memory exceeds the budget): your rows appear in the second tab.")
     state.keep_widget_state()
     state.link_problems(_open())
     choice = _controls()
@@ -300,22 +330,28 @@ def render() -> None:
         _run(configs, choice["timeout"], budget)
 
     mine = st.session_state.get(RESULTS_KEY) or []
-    shipped = shipped_rows()
-    names = ["Your measurements", "Shipped results", "The paper"]
-    tabs = st.tabs(names, default=names[0] if mine or not shipped else names[1])
+    view = shipped_view()
+    names = ["Shipped results", "Your measurements", "The paper"]
+    tabs = st.tabs(names, default=names[1] if mine else names[0])
     with tabs[0]:
+        if view.shown:
+            where = "this machine" if view.this_machine else "another machine than the one serving this page"
+            st.markdown(f"Results shipped with samviz, measured on **{where}** ({view.machine}) by today's code, "
+                        "made by `python -m samviz.results run` (`make results`).")
+            if not view.this_machine:
+                st.caption(f"This page is served by {machine_description()}: its own timings can differ; press "
+                           "Run to measure here.")
+            _show(view.shown, "shipped", "shipped results")
+        else:
+            st.info("No shipped results of today's code (assets/bench/results.jsonl): make them with "
+                    "`python -m samviz.results run --only bench`.")
+        _left_out(view)
+    with tabs[1]:
         if mine:
+            st.markdown(f"Measured in this session on this machine ({machine_description()}).")
             _show(mine, "mine", "your measurements")
         else:
-            st.info("Nothing measured in this session yet: pick models and N in the sidebar and press Run. "
-                    "The shipped results are in the next tab.")
-    with tabs[1]:
-        if shipped:
-            st.markdown(f"Results shipped with samviz, {_source_text(shipped)}, produced by "
-                        "`python -m samviz.bench … --out assets/bench/results.jsonl`.")
-            _show(shipped, "shipped", "shipped results")
-        else:
-            st.info("No shipped results file (assets/bench/results.jsonl).")
+            st.info("Nothing measured in this session yet: pick models and N in the sidebar and press Run.")
     with tabs[2]:
         st.markdown(f"**{PAPER}** — CPU: {PAPER_MACHINE}. Benchmark model: LSTM controller 100 units, W = 32, "
                     "4 heads, K = 4. The stars in the plots are the paper's points.")
@@ -323,5 +359,4 @@ def render() -> None:
                       for r in REFERENCE_RATIOS], hide_index=True, width="stretch")
         st.caption("How samviz measures: ms/step = median time of forward + backward over T steps ÷ T, with the "
                    "memory and its index already initialised (not timed). Overhead MiB = the kernel's peak "
-                   "resident set size (VmHWM, reset before the run) minus the resident size just before it. "
-                   f"Page rendered {datetime.date.today().isoformat()}.")
+                   "resident set size (VmHWM, reset before the run) minus the resident size just before it.")
