@@ -149,7 +149,8 @@ def test_leaving_during_a_run_kills_the_worker_and_frees_the_lock(lock, monkeypa
 def _stamped(model, index, slots, ms, machine=None, **extra):
     from samviz.results import provenance
     row = {"model": model, "index": index, "slots": slots, "batch": 8, "heads": 4, "k": 4, "word_size": 32,
-           "steps": 10, "ms_per_step": ms, "ms_min": ms * 0.9, "ms_max": ms * 1.2, "peak_mib": ms, "status": "ok",
+           "steps": 10, "ms_per_step": 3 * ms, "ms_min": 2 * ms, "ms_max": 4 * ms, "cpu_ms_per_step": ms,
+           "cpu_ms_min": ms * 0.9, "cpu_ms_max": ms * 1.2, "peak_mib": ms, "status": "ok",
            **({"initial_rows": "zero"} if index else {})}
     row = provenance.stamp(row, "bench", model, "test", {"model": 0})
     return {**row, **({"machine": machine} if machine else {}), **extra}
@@ -172,7 +173,8 @@ def test_the_shipped_tab_draws_only_todays_code_from_one_machine_and_labels_the_
     drawn = {t["name"]: t["x"] for t in speed["data"] if t.get("name") in ("ntm", "sam-faiss")}
     assert drawn == {"ntm": [32, 64, 128, 256], "sam-faiss": [32, 64, 128, 256]}       # 512 from neither
     text = " ".join(m.value for m in at.markdown)
-    assert "**this machine**" in text and "overtakes NTM at N ≈ " in text
+    assert "**this machine**" in text and "overtakes NTM at N ≈ " in text and "on one measure: CPU time" in text
+    assert drawn and speed["data"][0]["y"] == [3.2, 6.4, 12.8, 25.6]                   # the CPU times
     ratios = next(f.value for f in at.dataframe if "speed ratio" in f.value.columns)
     assert sorted(ratios["N"]) == [32, 64, 128, 256]
     left_out = next(f.value for f in at.dataframe if "why not drawn" in f.value.columns)
@@ -190,3 +192,18 @@ def test_the_lab_offers_memories_from_32_slots():
     assert scaling_lab.POWERS[0] == 32 == params.LAB_POWERS[0]
     settings, problems = params.read_lab({"slots": "32-256"})
     assert settings["slots"] == (32, 256) and not problems
+
+
+def test_one_view_holds_one_measure():
+    from samviz.bench import plots
+    rows = [{"model": "ntm", "slots": 32, "status": "ok", "ms_per_step": 9.0, "ms_min": 8.0, "ms_max": 10.0,
+             "cpu_ms_per_step": 3.0, "cpu_ms_min": 2.0, "cpu_ms_max": 4.0},
+            {"model": "ntm", "slots": 64, "status": "ok", "ms_per_step": 5.0},           # measured before CPU time
+            {"model": "ntm", "slots": 128, "status": "refused", "ms_per_step": None}]
+    cpu = plots.on_measure(rows, "cpu")
+    assert [(r["slots"], r["ms_per_step"], r["ms_min"], r["ms_max"]) for r in cpu if r["status"] == "ok"] == \
+        [(32, 3.0, 2.0, 4.0)]                                                        # the wall-only row is left out
+    assert [r["slots"] for r in cpu] == [32, 128]
+    assert plots.on_measure(rows, "wall") == rows
+    with pytest.raises(ValueError):
+        plots.on_measure(rows, "guess")

@@ -9,6 +9,7 @@ What is timed (ms_per_step)
     One training step of the benchmark model of Rae et al. 2016, Fig. 1: LSTM controller (100 units),
     random 9-bit inputs x [T, B, 9], random 8-bit targets; forward over the T steps, BCE loss,
     backward. ms_per_step = median over `repeats` runs of (forward + backward time) / T.
+    cpu_ms_per_step: the same with the process's CPU time (time.process_time) in place of the wall clock.
     Not timed: building the model and the memory's own initialisation (``core.initial_state(B)``: the
     N×W buffer, and for sparse cores their index and usage tracker). A fresh state is made before every
     run, so every run starts from the same memory (a sparse core's usage tracker is not rolled back).
@@ -169,8 +170,9 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
     config: model, slots, batch, heads, k, word_size, steps (see samviz.bench.runner.BenchConfig); optional
     "min_repeats" (at least this many timed runs, whatever the time budget) and "initial_rows" (how the memory
     starts, for the kinds that have the choice; default: the library's).
-    Returns {"ms_per_step" (median), "ms_min", "ms_max", "peak_mib", "init_mib", "repeats", "threads",
-    "memory_method"} (+ "initial_rows" for the kinds whose memory has a start to choose).
+    Returns {"ms_per_step" (median), "ms_min", "ms_max", "cpu_ms_per_step", "cpu_ms_min", "cpu_ms_max" (the
+    process's CPU time, the same way), "peak_mib", "init_mib", "repeats", "threads", "memory_method"} (+
+    "initial_rows" for the kinds whose memory has a start to choose).
     """
     threads = pin_threads()
     import torch
@@ -204,7 +206,7 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
 
     release(model.core, state)
 
-    times, overheads, probe = [], [], PeakProbe()
+    times, cpu_times, overheads, probe = [], [], [], PeakProbe()
     started = time.perf_counter()
 
     def more() -> bool:
@@ -220,17 +222,23 @@ def measure(config: dict, time_budget_s: float = DEFAULT_TIME_BUDGET_S, max_repe
         trim_heap()
         baseline = current_rss()
         with probe:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             train_step(x, state)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         release(model.core, state)
         model.zero_grad(set_to_none=True)
         times.append(elapsed)
+        cpu_times.append(cpu)
         overheads.append(probe.peak - baseline)
     return {
         "ms_per_step": round(1000 * statistics.median(times) / steps, 4),
         "ms_min": round(1000 * min(times) / steps, 4),
         "ms_max": round(1000 * max(times) / steps, 4),
+        # CPU time of this process over the same runs: on a machine shared with other work it leaves out the time
+        # spent waiting for a core (one thread: on an idle machine it equals the wall time)
+        "cpu_ms_per_step": round(1000 * statistics.median(cpu_times) / steps, 4),
+        "cpu_ms_min": round(1000 * min(cpu_times) / steps, 4),
+        "cpu_ms_max": round(1000 * max(cpu_times) / steps, 4),
         "peak_mib": round(max(overheads) / MIB, 3),
         "init_mib": round(init_bytes / MIB, 2),
         "repeats": len(times),

@@ -24,6 +24,33 @@ CSV_COLUMNS = ("model", "index", "slots", "batch", "heads", "k", "word_size", "s
                "machine", "date")
 
 
+# What "ms per step" means in a view of rows: the worker records both (samviz.bench.measure)
+MEASURES = {"cpu": ("cpu_ms_per_step", "cpu_ms_min", "cpu_ms_max"), "wall": ("ms_per_step", "ms_min", "ms_max")}
+MEASURE_WORDS = {
+    "cpu": "CPU time: the measuring process's own time on a core (on a machine shared with other work it leaves "
+           "out the time spent waiting for one; on an idle machine it equals the wall-clock time)",
+    "wall": "wall-clock time (on a machine shared with other work it includes the time spent waiting for a core)",
+}
+
+
+def on_measure(rows: list[dict], measure: str) -> list[dict]:
+    """Rows whose ms_per_step (and ms_min, ms_max) are `measure`'s ("cpu" or "wall"), so every function here works
+    on one measure. A measured row without that measure is left out (never mixed in); rows not measured stay."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}")
+    if measure == "wall":
+        return list(rows)
+    median, low, high = MEASURES[measure]
+    out = []
+    for row in rows:
+        if row.get("status") != "ok":
+            out.append(row)
+        elif row.get(median) is not None:
+            out.append({**row, "ms_per_step": row[median], "ms_min": row.get(low), "ms_max": row.get(high),
+                        "measure": measure})
+    return out
+
+
 def label(row: dict) -> str:
     """"ntm", "dam", "dnc" for dense cores; "sam-faiss", "sam-exact", "sdnc-…" for sparse ones."""
     return row["model"] if not row.get("index") else f"{row['model']}-{row['index']}"

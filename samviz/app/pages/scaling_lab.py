@@ -125,8 +125,12 @@ def _plan(choice: dict) -> tuple[list[BenchConfig], list[str]]:
     return configs, problems
 
 
-MEASURE = ("the median of at least 5 timed runs of one training step (forward + backward over T steps, divided "
-           "by T; the bars span the fastest and the slowest run)")
+MEASURE_HOW = ("the median of the timed runs (at least 5 for the shipped rows) of one training step: forward + "
+               "backward over T steps, divided by T; the bars span the fastest and the slowest run")
+
+
+def measure_text(measure: str) -> str:
+    return f"{plots.MEASURE_WORDS[measure]}; {MEASURE_HOW}"
 START_WORDS = {"zero": "zero rows", "jittered": "jittered rows", None: "the library's default"}
 
 
@@ -161,10 +165,10 @@ def _figures(rows: list[dict], prefix: str, crossings: list[dict] | None = None)
     right.plotly_chart(plots.memory_figure(rows), key=f"{prefix}_memory", width="stretch")
 
 
-def _crossover_text(crossings: list[dict], chosen: tuple) -> None:
+def _crossover_text(crossings: list[dict], chosen: tuple, measure: str) -> None:
     """Where each measured dense/sparse pair crosses on this page's measure, and why Compare's differs."""
     st.markdown(f"**Where dense and sparse cross** ({plots.setting_text(chosen)}; the diamonds in the time chart), "
-                f"on one measure: {MEASURE}.")
+                f"on one measure: {plots.MEASURE_WORDS[measure].split(':')[0].split(' (')[0]}.")
     if not crossings:
         st.caption("No dense and sparse model measured at two or more common sizes here.")
         return
@@ -206,7 +210,11 @@ def _show(rows: list[dict], prefix: str, title: str) -> None:
     available = plots.settings(rows)
     if not available:
         return
-    left, right = st.columns(2)
+    left, middle, right = st.columns([1.2, 1, 1.2])
+    measure = middle.radio("Time", list(plots.MEASURES), key=f"{prefix}_measure", horizontal=True,
+                           format_func=lambda m: {"cpu": "CPU time", "wall": "wall clock"}[m],
+                           help="; ".join(plots.MEASURE_WORDS.values()))
+    rows = plots.on_measure(rows, measure)
     chosen = available[0]
     if len(available) > 1:
         chosen = left.selectbox(f"Setting ({title})", available, format_func=plots.setting_text,
@@ -219,10 +227,11 @@ def _show(rows: list[dict], prefix: str, title: str) -> None:
                             key=f"{prefix}_start", help="How the memory's rows start (samviz.memory.initial): "
                             "zero rows (what the shipped models use) or a tiny jittered constant.")
     shown = [r for r in shown if r.get("initial_rows") in (None, start)]
-    st.caption(f"{plots.setting_text(chosen)}; DAM, SAM and SDNC from {START_WORDS.get(start)}. Time: {MEASURE}.")
+    st.caption(f"{plots.setting_text(chosen)}; DAM, SAM and SDNC from {START_WORDS.get(start)}. "
+               f"Time: {measure_text(measure)}.")
     crossings = plots.crossovers(shown)
     _figures(shown, prefix, crossings)
-    _crossover_text(crossings, chosen)
+    _crossover_text(crossings, chosen, measure)
     st.caption("✖ along the top: not measured — hover for why (refused: estimated memory over the budget; "
                "skipped: predicted too slow for the plan, or a smaller N already failed; timeout; failed). "
                "★: the paper's measured points (Rae et al. 2016: Torch7 on a Xeon E5-1650, "
