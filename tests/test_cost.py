@@ -130,3 +130,20 @@ def test_crossover_names_the_sizes_that_disagree():
     behind = cost.crossover([(32, 3.0, 2.0), (64, 1.0, 2.0)])
     assert behind.status == "dense_faster" and behind.against == (32,)
     assert "No lasting crossover within the measured range 2^5..2^6" in cost.crossover_sentence(behind, "NTM", "SAM")
+
+
+def test_kept_for_backprop_by_hand_and_in_step_with_step_cost():
+    ntm = cost.kept_for_backprop("ntm", 1 << 16, 32, 4, steps=10, batch=8)
+    per_slot = 8.8 * 32 + 23.0 * 5 + 126.0                        # a·W + b·(R + 1) + c = 522.6 bytes
+    assert ntm.per_step == int((1 << 16) * per_slot) == cost.step_cost("ntm", 1 << 16, 32, 4).backprop_bytes
+    assert ntm.total == 10 * 8 * ntm.per_step
+    assert ntm.memory_copy == (1 << 16) * 32 * 4 and ntm.copies_per_step == pytest.approx(2.2)
+    assert ntm.fitted and ntm.journal == ntm.gathered == 0
+    sam = cost.kept_for_backprop("sam", 1 << 16, 32, 4, k=4, steps=10, batch=8)
+    assert sam.journal == 17 * (32 * 4 + 8) and sam.gathered == 16 * (32 * 4 + 8)    # K·R + 1 written, K·R read
+    step = cost.step_cost("sam", 1 << 16, 32, 4, index="faiss")
+    assert sam.per_step == sam.journal + sam.gathered == step.backprop_bytes
+    assert not sam.fitted and sam.copies_per_step == 0
+    assert cost.kept_for_backprop("sam", 1 << 20, 32, 4).per_step == sam.per_step        # flat in N
+    with pytest.raises(ValueError, match="steps"):
+        cost.kept_for_backprop("ntm", 64, 32, 4, steps=0)

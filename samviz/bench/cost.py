@@ -28,6 +28,12 @@ Counted per kind (R read heads, K neighbours, K_L links per row, W word size, N 
     SDNC  reads K + 2·K_L rows per head (content, forward and backward links), writes R·(K + 2·K_L) + 1 rows,
           and updates K_L link entries (× 2: forward and backward) for each written row
 
+kept_for_backprop(kind, slots, ..., steps, batch) -> the same bytes over T steps and a batch, with their parts
+    (for a dense kind: how many N×W copies of the memory that is; for a sparse kind: the journal and the gathered
+    rows). "Kept for backprop" is this model of what autograd holds; the benchmark's "measured overhead"
+    (peak_mib) is a process's peak memory above its initialised state, which also holds temporaries, Python
+    objects and the allocator's slack — for SAM, whose journal is a few KB per step, mostly those.
+
 crossover(points) -> where a dense/sparse time ratio crosses 1, interpolated on log N between the two
 measured sizes around the crossing (log-linear in the log of the ratio), or why there is none in the range.
 extrapolate(points, n) -> a power-law fit through the largest measured sizes, evaluated at n (an estimate).
@@ -120,6 +126,47 @@ def step_cost(kind: str, slots: int, word_size: int, heads: int, k: int = 4, ind
         madds += w * n * r
         scored = n
     return StepCost(kind, n, touched, scored, madds, kept, False)
+
+
+@dataclass(frozen=True)
+class KeptForBackprop:
+    """What `kind` keeps for backward over `steps` steps and `batch` episodes (the cost model, not a measurement).
+
+    per_step: bytes per step and batch element (StepCost.backprop_bytes); memory_copy: one N×W float32 copy of the
+    memory; copies_per_step: for a dense kind, how many such copies per_step holds (the fitted per-W term: the
+    memory itself and tensors of its shape), the rest being weight vectors over the N slots (and the DNC's links);
+    journal, gathered: for a sparse kind, the journal of its written rows and the rows its reads gathered."""
+    kind: str
+    slots: int
+    steps: int
+    batch: int
+    per_step: int
+    memory_copy: int
+    copies_per_step: float
+    journal: int
+    gathered: int
+    fitted: bool
+
+    @property
+    def total(self) -> int:
+        return self.per_step * self.steps * self.batch
+
+
+def kept_for_backprop(kind: str, slots: int, word_size: int, heads: int, k: int = 4, index: str | None = "faiss",
+                      link_k: int = 8, steps: int = 1, batch: int = 1) -> KeptForBackprop:
+    """step_cost's backprop bytes over `steps` steps and `batch` episodes, with their parts (KeptForBackprop)."""
+    steps = _check("steps", steps, 1, MAX_COST_SLOTS)
+    batch = _check("batch", batch, 1, MAX_COST_FIELD)
+    sparse = spec(kind).sparse if kind in KINDS else False
+    step = step_cost(kind, slots, word_size, heads, k=k, index=index if sparse else None, link_k=link_k)
+    copy = slots * word_size * FLOAT_BYTES
+    if not sparse:
+        return KeptForBackprop(kind, slots, steps, batch, step.backprop_bytes, copy,
+                               DENSE_STEP_BYTES[kind][0] / FLOAT_BYTES, 0, 0, True)
+    read_per_head = k + (2 * link_k if spec(kind).temporal_links else 0)
+    written = heads * read_per_head + 1
+    return KeptForBackprop(kind, slots, steps, batch, step.backprop_bytes, copy, 0.0,
+                           journal_bytes(written, word_size), journal_bytes(heads * read_per_head, word_size), False)
 
 
 # ---------------------------------------------------------------------------------------------- crossover
