@@ -53,26 +53,11 @@ def test_write_erases_then_adds_on_the_target_only():
     assert flat(kept["erased"]) == pytest.approx(flat(kept["before"]))            # no erase: nothing wiped
 
 
-def test_bytes_are_the_benchmarks_estimate():
-    from samviz.bench.runner import BenchConfig, estimate_bytes
-    for n in (1024, 65536):
-        numbers = story.backprop_bytes(n)
-        assert numbers["dense_bytes"] == estimate_bytes(BenchConfig(model="ntm", slots=n))["overhead"]
-        assert numbers["sparse_bytes"] == estimate_bytes(BenchConfig(model="sam", slots=n))["overhead"]
-    assert story.backprop_bytes(2048)["dense_bytes"] == 2 * story.backprop_bytes(1024)["dense_bytes"]
-    assert story.backprop_bytes(2048)["sparse_bytes"] == story.backprop_bytes(1024)["sparse_bytes"]
-    curve = story.backprop_curve()
-    assert curve["slots"] == story.cost_slot_choices() and len(curve["dense_bytes"]) == len(curve["slots"])
-
-
 def test_constants_come_from_the_library():
     from samviz.memory.usage import ACCESS_THRESHOLD
     from samviz.model import ModelConfig
     assert story.access_threshold() == ACCESS_THRESHOLD
     assert story.neighbours() == ModelConfig().k
-    from samviz.memory.index import SCAN_PER_SQRT_N
-    assert story.scan_per_sqrt_n() == SCAN_PER_SQRT_N
-    assert f"{SCAN_PER_SQRT_N}·√N" in story.chapters()[5].text
 
 
 def test_sam_episode_reads_k_writes_at_most_kr_plus_one_and_rolls_back():
@@ -89,43 +74,12 @@ def test_sam_episode_reads_k_writes_at_most_kr_plus_one_and_rolls_back():
         assert story.rollback(episode, undone)["difference"] == 0.0     # the journal replays every state
 
 
-def test_journal_bytes():
-    assert story.journal_bytes(16, 4, 9) == {"dense": 16 * 4 * 4, "journal": 9 * (4 * 4 + 8)}
-
-
 def test_index_recall_is_a_fraction_and_scans_fewer_rows():
     data = story.index_recall(story.RECALL_SLOTS[0])
     assert 0.0 <= data["recall"] <= 1.0 and len(data["per_query"]) == story.RECALL_QUERIES
     assert data["scanned"] < data["slots"]
     with pytest.raises(ValueError):
         story.index_recall(123)
-
-
-def test_payoff_is_read_from_the_shipped_measurements():
-    import json
-
-    from samviz.bench import SHIPPED_RESULTS
-    table = story.measured_payoff()
-    assert table, "assets/bench/results.jsonl has NTM and SAM (faiss) side by side"
-    rows = [json.loads(line) for line in Path(SHIPPED_RESULTS).read_text().splitlines() if line.strip()]
-    best = table[0]
-    assert any(r["model"] == "ntm" and r["slots"] == best["N"] and r["ms_per_step"] == best["dense ms/step"]
-               for r in rows)
-
-
-def test_payoff_keeps_to_the_machine_that_measured_sam_at_the_largest_size(tmp_path):
-    import json
-
-    def row(model, index, slots, ms, machine):
-        return {"model": model, "index": index, "slots": slots, "batch": 8, "heads": 4, "k": 4, "word_size": 32,
-                "steps": 10, "ms_per_step": ms, "peak_mib": ms, "status": "ok", "machine": machine}
-    rows = [row("ntm", None, 1024, 20.0, "big"), row("sam", "faiss", 1024, 2.0, "big"),
-            row("ntm", None, 65536, 900.0, "big"), row("sam", "faiss", 65536, 3.0, "big"),
-            row("ntm", None, 64, 4.0, "small"), row("sam", "faiss", 64, 10.0, "small")]
-    path = tmp_path / "results.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    table = story.measured_payoff(str(path))
-    assert [(r["N"], r["speed ratio"]) for r in table] == [(65536, 300.0), (1024, 10.0)]   # not the 64-slot 0.4
 
 
 def test_every_chapter_has_a_question_whose_answer_is_one_of_its_choices():
@@ -279,19 +233,3 @@ def test_bad_presenter_value_gives_a_message_and_presenter_off():
     assert not at.toggle(key="story_presenter").value and "2. Reading" in headers(at)
 
 
-def test_the_payoff_chapter_shows_the_trained_models_at_the_largest_measured_memory():
-    from samviz import evaluate_scale
-    at = landing({"chapter": "8"})
-    no_exception(at)
-    rows = story.trained_at_scale()
-    assert rows, "assets/bench/scale.json has the shipped SAM models at 2^20"
-    everything, _ = evaluate_scale.load_rows()
-    assert rows[0]["slots"] == max(r["slots"] for r in everything if r["kind"] == "sam")
-    tables = [frame.value for frame in at.dataframe]
-    shown = next(t for t in tables if "bit errors / sequence, faiss" in t.columns)
-    for row, (_, cells) in zip(rows, shown.iterrows(), strict=True):
-        assert cells["model"] == row["model"]
-        assert cells["bit errors / sequence, faiss"] == round(row["bit_errors_faiss"], 3)
-        assert cells["forward ms / step, faiss"] == round(row["faiss_ms_per_step"], 1)
-    text = " ".join(m.value for m in at.markdown)
-    assert f"N = {rows[0]['slots']:,}" in text

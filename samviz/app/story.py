@@ -60,12 +60,6 @@ def access_threshold() -> float:
     return ACCESS_THRESHOLD
 
 
-def scan_per_sqrt_n() -> int:
-    """The inverted-file index scans about this many × √N rows per query (samviz.memory.index)."""
-    from samviz.memory.index import SCAN_PER_SQRT_N
-    return SCAN_PER_SQRT_N
-
-
 def interpolation_symbol() -> str:
     """SAM's interpolation gate: g^i in this app (the paper's γ; γ is the NTM's sharpening): explain.py."""
     from samviz.app.explain import INTERPOLATION
@@ -99,7 +93,6 @@ def chapters() -> tuple[Chapter, ...]:
     """The eight chapters, one idea each. Constants in the words are the library's."""
     k, r, delta, gi = neighbours(), sam_heads(), access_threshold(), interpolation_symbol()
     written = k * r + 1
-    scan = scan_per_sqrt_n()
     return (
         Chapter(1, "Memory is a table; a head is a spotlight",
                 "A memory-augmented network keeps a **memory**: a table of N rows called **slots**, each holding a "
@@ -117,14 +110,16 @@ def chapters() -> tuple[Chapter, ...]:
                             "the others together 10%.")),
         Chapter(2, "Reading by content",
                 "How does the head decide where to shine? It holds a **key**, a list of numbers like a slot's, and "
-                "compares it with every slot: the more a slot points the same way as the key, the brighter it gets. "
-                "The **key strength β** sets how picky the spotlight is: a small β spreads light over many similar "
-                "slots, a large β focuses it on the best match. Below is a toy memory of "
-                f"{TOY_SLOTS} slots with two numbers each, drawn as arrows. Move the key and β and watch the weights.",
+                "compares it with every slot: the more a slot points the same way as the key, the higher its "
+                "similarity. A **softmax** turns similarities into weights: each is raised as a power of e, then "
+                "divided by their sum, so every weight is positive, they add up to 1, and the best match gets the "
+                "most. The **key strength β** multiplies the similarities first: a small β spreads light over many "
+                f"slots, a large β focuses it on the best match. Below is a toy memory of {TOY_SLOTS} slots with "
+                "two numbers each, drawn as arrows. Move the key and β and watch the weights.",
                 r"Content weights: $w^c(i) = \dfrac{\exp\big(\beta\, \cos(k, M(i))\big)}"
-                r"{\sum_j \exp\big(\beta\, \cos(k, M(j))\big)}$, "
+                r"{\sum_j \exp\big(\beta\, \cos(k, M(j))\big)}$ (a softmax), "
                 r"with $\cos(k, m) = \dfrac{k \cdot m}{\lVert k\rVert\, \lVert m\rVert + \varepsilon}$. "
-                "Computed here by `samviz.memory.addressing.content_weights`, the function the NTM, DAM and DNC use.",
+                "Computed here by `samviz.memory.addressing.content_weights`, the function the NTM's heads use.",
                 Question("You raise β from 1 to 50 and keep the key where it is. What happens to the weights?",
                          ("They spread out evenly over all slots",
                           "Nothing changes: β only matters when writing",
@@ -148,59 +143,55 @@ def chapters() -> tuple[Chapter, ...]:
         Chapter(4, "The cost problem",
                 "A dense head gives every slot a weight, so **every step touches all N slots**, for every head. "
                 "Training is worse: to learn, backpropagation needs the memory as it was at every step, and a "
-                "plain implementation **keeps a copy of the whole memory per step**. Pick N and see how many bytes "
-                "training keeps, as estimated by samviz's own benchmark for its benchmark model.",
-                r"Dense cost per step: $O(N \cdot W)$ time per head; memory for backprop over T steps: "
-                r"$O(N \cdot W \cdot T)$. The estimate shown is `samviz.bench.runner.estimate_bytes` "
-                "(the training overhead beyond the memory itself), the same estimate the benchmark uses to refuse "
-                "runs that would not fit.",
+                "plain implementation **keeps copies of the whole memory at every step**. Pick N and see how many "
+                "bytes the NTM keeps for backprop while it trains on one batch.",
+                r"Dense cost per step: $O(N \cdot W)$ time per head; memory kept for backprop over T steps and a "
+                r"batch of B episodes: $O(N \cdot W \cdot T \cdot B)$. The bytes shown are "
+                "`samviz.bench.cost.kept_for_backprop`, fitted to the peak memory of measured training runs of "
+                "samviz's NTM (chapter 8 shows measurements).",
                 Question("You double N. What happens to the bytes a dense model keeps for backprop?",
                          ("They stay the same", "They roughly double", "They grow tenfold"),
-                         1, "Each step keeps a copy of an N-slot memory, so the bytes grow in proportion to N: twice "
+                         1, "Each step keeps copies of an N-slot memory, so the bytes grow in proportion to N: twice "
                             "the slots, twice the bytes.")),
         Chapter(5, "SAM: touch only a few slots",
-                f"Sparse Access Memory (SAM) keeps the spotlight idea but lights **only K = {k} slots per head**: "
-                "the K most similar to the key, found by an index (chapter 6). Writing goes to the slots read at "
-                "the previous step plus **the least recently used slot**, the one that has gone longest without "
-                f"being read or written. With R = {r} heads that is at most K·R + 1 = {written} rows per step, "
-                "whatever N is. Below: a real SAM with "
-                f"{TOY_SLOTS} slots, stepped {SAM_STEPS} times with random queries.",
-                rf"Read: the K slots $s_1..s_K$ most similar to the query q get "
+                f"**Sparse Access Memory (SAM)** keeps the spotlight idea but each head lights **only K = {k} "
+                "slots**: the K most similar to its key, found by an index (chapter 6). Each step first **writes**, "
+                "then **reads**. The write goes to the slots the heads read at the step before, plus **the least "
+                "recently used slot**: the one that has gone the most steps without being read or written. With "
+                f"R = {r} heads that is at most K·R + 1 = {k} · {r} + 1 = {written} rows per step, whatever N is. "
+                f"Below: a real SAM with {TOY_SLOTS} slots, stepped {SAM_STEPS} times with random keys.",
+                rf"Read: the K slots $s_1..s_K$ most similar to the key q get "
                 rf"$w = \mathrm{{softmax}}_k(\beta \cos(q, M(s_k)))$. "
                 rf"Write: $w^W_t = \alpha_t\big({gi}_t\, w^R_{{t-1}} + (1 - {gi}_t)\, I^U_t\big)$, "
-                rf"$I^U_t$ one-hot on the least recently used slot (erased first). A slot is *used* at a step when "
-                rf"its read + write weight exceeds $\delta = {delta}$. "
-                rf"$\alpha$: write gate; ${gi}$: interpolation gate (the paper's $\gamma$).",
+                rf"$I^U_t$ one-hot on the least recently used slot (erased first). A slot counts as *used* at a "
+                rf"step when its read + write weight exceeds $\delta = {delta}$. "
+                rf"$\alpha$: write gate; ${gi}$: interpolation gate (the paper writes it $\gamma$).",
                 Question(f"With K = {k} and R = {r} read heads, at most how many rows does one SAM step write?",
                          ("All N rows", f"{k}", f"{written}"),
                          2, f"The write goes to the K·R = {k * r} slots read at the previous step plus the least "
                             f"recently used slot: {written} rows, independent of N.")),
         Chapter(6, "Finding the K nearest without looking at all N",
-                "To find the K slots most similar to a query, an **exact scan** compares the query with all N slots: "
-                "correct, but O(N). An **approximate nearest-neighbour (ANN) index** groups similar slots into "
-                f"lists and only searches the most promising lists, here about {scan}·√N rows. It can miss a true "
-                "neighbour now and then: **recall** is the fraction of the true K nearest it found. Below, random "
-                "memories and queries, searched both ways with samviz's own indexes (for an arbitrary memory like "
-                "this one samviz's faiss index is an inverted file; for a model's memory it also keeps a graph "
-                "index over the untouched initial rows).",
-                r"recall@K $= \dfrac{|\,\text{found} \cap \text{exact top-}K\,|}{K}$, averaged over queries "
-                "(`samviz.memory.index.recall_at_k`). The inverted file (IVF): rows are grouped around centroids; a "
-                f"query probes its best lists until ~{scan}·√N rows are covered (`SCAN_PER_SQRT_N`).",
-                Question("The approximate index looks at far fewer rows than the exact scan. What does it give up?",
+                "To find the K slots most similar to a key, an **exact scan** compares the key with all N slots: "
+                "correct, but its cost grows with N. An **approximate nearest-neighbour index** searches only part "
+                "of the rows and can miss a true neighbour now and then: **recall** is the fraction of the true K "
+                "nearest it found. Below, random memories and keys, searched both ways with samviz's own indexes.",
+                "recall@K $= \\dfrac{|\\,\\text{found} \\cap \\text{exact top-}K\\,|}{K}$, averaged over keys.",
+                Question("What does an approximate index give up for its speed?",
                          ("Nothing: it always finds the same K slots",
                           "Sometimes one of the true K nearest is missed (recall below 1)",
                           "It returns random slots"),
-                         1, "It only searches the lists whose centroids are closest to the query; a true neighbour "
-                            "sitting in another list is missed. Recall measures how often that happens.")),
+                         1, "It searches only part of the rows; a true neighbour outside that part is missed. Recall "
+                            "measures how often that happens.")),
         Chapter(7, "Sparse backprop: the journal and the rollback",
-                "Chapter 4's problem was the copy of memory kept per step. SAM keeps **one** memory and changes it "
-                "in place. Each step writes a small **journal** entry: which rows it changed and what they held "
-                "before. Backprop walks the steps backwards and **rolls the memory back**, restoring the old rows "
-                "from the journal, so at every step it sees the memory as it was, having stored only a few rows per "
-                "step instead of all N.",
+                "Chapter 4's problem was the copies of memory kept at every step. SAM keeps **one** memory and "
+                "changes it in place. Each step writes a small **journal** entry: which rows it changed and what "
+                "they held before. Backprop walks the steps backwards and **rolls the memory back**, restoring the "
+                "old rows from the journal, so at every step it sees the memory as it was, having stored only a few "
+                "rows per step instead of all N.",
                 r"Journal entry of step t: (ids of the $\le K R + 1$ rows written, their rows before the write). "
                 r"Backward at step t: gradients flow to those rows only, then $M(\text{ids}) \leftarrow$ old rows. "
-                "Implemented by `samviz.memory.journal.SparseMemory`.",
+                "Implemented by `samviz.memory.journal.SparseMemory`; the bytes are `samviz.bench.cost"
+                ".kept_for_backprop`, the same cost model as chapter 4.",
                 Question("During backprop SAM needs the memory as it was at step t. How does it get it?",
                          ("It undoes the later writes, newest first, from its journal",
                           "It kept a full copy of the memory for every step",
@@ -208,15 +199,14 @@ def chapters() -> tuple[Chapter, ...]:
                          0, "Each journal entry holds the old contents of the few rows a step wrote; restoring them "
                             "in reverse order walks the memory back in time, one step at a time.")),
         Chapter(8, "The payoff",
-                "Put together: a dense head touches every slot and its backprop keeps a copy of memory per step; "
-                "SAM touches K slots found by an index, writes K·R + 1 rows and journals only those. So SAM's cost "
-                "per step hardly grows with N while the dense model's grows in proportion. The numbers below are "
-                "measurements shipped with samviz (at small N Python overhead dominates and the gap is smaller), "
-                "and the same trained SAM models, trained with 128 slots, run with a memory of a million. "
-                "Now explore for yourself:",
+                "Put together: a dense head touches every slot and its backprop keeps copies of memory at every "
+                "step; SAM touches K slots per head found by an index, writes at most K·R + 1 rows and journals "
+                "only those. So SAM's cost per step hardly grows with N while the dense model's grows in "
+                "proportion. Below, the two **measured** on one machine by samviz's benchmark (at small N fixed "
+                "per-step costs dominate and the gap is smaller), then the trained SAM models, trained with 128 "
+                "slots, run with a memory of a million. Now explore for yourself:",
                 r"Dense (NTM) per step: $O(N W)$ time, $O(N W)$ memory kept for backprop. SAM per step: "
-                r"$O(K R W)$ plus the index search (sub-linear in $N$ with faiss, $N$ rows with an exact scan), "
-                r"$O(K R W)$ memory kept.",
+                r"$O(K R W)$ plus the index search, $O(K R W)$ memory kept.",
                 Question("Where does SAM's advantage over a dense memory show most?",
                          ("At tiny memories, where fixed overheads dominate",
                           "At large memories: its cost per step barely grows with N",
@@ -241,27 +231,45 @@ def glossary() -> tuple[tuple[str, str], ...]:
                        "what to write."),
         ("read weight", "How much a slot counts in a read (w^R): weights are ≥ 0 and add up to 1."),
         ("write weight", "How much a slot is changed by a write (w^W)."),
+        ("softmax", "Turns a list of scores into weights: each score is raised as a power of e, then divided by the "
+                    "sum of them all, so the weights are positive, add up to 1 and the highest score gets the most."),
         ("β (beta)", "Key strength: multiplies the similarities before the softmax; larger β, sharper focus."),
-        ("γ (gamma)", "The NTM's sharpening exponent (γ ≥ 1): raises the weights to the power γ and renormalises."),
-        (gi, "SAM's interpolation gate (the paper's γ): how much of the write goes to the previously read slots "
-             "rather than the least recently used one."),
+        ("g", "The NTM's interpolation gate: how much of the new content-based weighting replaces the previous "
+              "step's weights (0 to 1)."),
+        ("γ (gamma)", "The NTM's sharpening exponent (γ ≥ 1): raises the weights to the power γ and renormalises. "
+                      "The SAM paper also writes γ for its interpolation gate; samviz calls that one " + gi + "."),
+        (gi, "SAM's interpolation gate: how much of the write goes to the slots read at the step before rather "
+             "than to the least recently used one (0 to 1)."),
         ("α (alpha)", "SAM's write gate: how strongly to write at all this step (0 to 1)."),
         ("e, a", "Erase and add vectors of a write: e in (0, 1) wipes, a is added."),
-        ("K", f"Neighbours per sparse read: SAM reads only the K most similar slots (K = {k} here)."),
+        ("K", f"Slots each SAM head reads: only the K most similar to its key (K = {k} here)."),
         ("R", "The number of read heads."),
         ("δ (delta)", f"Access threshold (δ = {delta}): a slot counts as used at a step when its read + write "
                       "weight exceeds δ."),
-        ("usage", "For SAM: steps since a slot was last used (read or written above δ); the slot with the largest "
-                  "usage is the least recently used one."),
-        ("LRU", "Least recently used slot: the one SAM erases and writes to when it needs a fresh slot."),
+        ("steps since last use (usage)", "For SAM: how many steps ago a slot was last used (read or written "
+                                         "above δ). samviz's player and traces call this number the slot's "
+                                         "usage — a large usage means a slot has NOT been used for long, the "
+                                         "opposite of the everyday word. Before the first step every slot counts "
+                                         "as used just before the episode began (1 step ago)."),
+        ("LRU", "Least recently used slot: the one with the most steps since its last use; SAM erases it and "
+                "writes to it when it needs a fresh slot (ties go to the lowest slot number)."),
+        ("index", "A structure that finds the rows most similar to a key without comparing the key with every row."),
         ("ANN", "Approximate nearest neighbours: an index that finds (almost always) the most similar rows "
                 "without comparing with all N."),
         ("recall", "The fraction of the true K nearest slots an approximate index found (1 = all of them)."),
         ("backprop", "Backpropagation through time: how the network learns; it needs the memory as it was at "
                      "every step."),
+        ("kept for backprop", "Bytes the cost model (samviz.bench.cost) says autograd holds for backward: for a "
+                              "dense model copies of the memory at every step, for SAM its journal and the rows "
+                              "its reads gathered."),
+        ("measured overhead", "What the benchmark measures: how far a training step's peak memory rose above the "
+                              "memory already set up. It includes what is kept for backprop plus temporaries, "
+                              "Python objects and the allocator's slack."),
         ("journal", "SAM's record of each step's written rows and their old contents, used to roll memory back "
                     "during backprop."),
         ("RSS", "Resident set size: the memory a process really occupies in RAM (what the benchmark measures)."),
+        ("CPU time", "The time a process actually ran on a core; on a machine busy with other work the wall clock "
+                     "also counts the time it waited for one."),
         ("NTM, DAM, SAM", "Neural Turing Machine (dense); Dense Access Memory (SAM's equations with dense reads, "
                           "the fair baseline); Sparse Access Memory."),
         ("DNC, SDNC", "Differentiable Neural Computer (dense, with links between slots written one after another); "
@@ -270,9 +278,8 @@ def glossary() -> tuple[tuple[str, str], ...]:
         ("LSTM", "Long short-term memory: the recurrent network used as the controller."),
         ("ε (epsilon)", "A tiny number added to a denominator so that a zero vector never divides by zero."),
         ("I^U", "One-hot on the least recently used slot (SAM's write rule)."),
-        ("exact scan", "Comparing a query with all N slots to find the K most similar (O(N), never wrong)."),
-        ("faiss, IVF", "The nearest-neighbour library samviz uses and its inverted-file index: rows grouped around "
-                       "centroids; a query searches only the best groups."),
+        ("exact scan", "Comparing a key with all N slots to find the K most similar (cost grows with N, never "
+                       "wrong)."),
     )
 
 
@@ -344,8 +351,13 @@ def content_read(degrees: float, beta: float) -> dict:
     rows = toy_arrows()
     key = key_from_angle(degrees)
     weights = content_weights(rows, key, beta)
-    return {"rows": rows, "key": key, "weights": weights, "beta": beta,
-            "best": max(range(len(weights)), key=weights.__getitem__)}
+    cosines = [(x * key[0] + y * key[1]) / math.hypot(x, y) for x, y in rows]
+    best = max(range(len(weights)), key=weights.__getitem__)
+    opposite = min(range(len(cosines)), key=cosines.__getitem__)
+    return {"rows": rows, "key": key, "weights": weights, "beta": beta, "best": best, "opposite": opposite,
+            "opposite_cosine": cosines[opposite],
+            # "almost nothing" is earned only below a tenth of a uniform share (1 / N)
+            "opposite_negligible": weights[opposite] < 0.1 / len(weights)}
 
 
 def write_step(target: int, erase: float) -> dict:
@@ -363,8 +375,13 @@ def write_step(target: int, erase: float) -> dict:
     e = torch.full((1, WRITE_WIDTH), float(erase), dtype=torch.float64)
     erased = erase_and_add(memory, w, e, torch.zeros_like(add))
     after = erase_and_add(memory, w, e, add)
+    others = [i for i in range(WRITE_SLOTS) if i != target]
     return {"before": memory[0].tolist(), "erased": erased[0].tolist(), "after": after[0].tolist(),
-            "weights": w[0].tolist(), "add": add[0].tolist(), "erase": float(erase), "target": target}
+            "weights": w[0].tolist(), "add": add[0].tolist(), "erase": float(erase), "target": target,
+            "others_weight": float(w[0, others].sum()),
+            "others_change": float((after[0, others] - memory[0, others]).abs().max()),
+            # one colour scale for every target and erase strength: |after| ≤ |before| + w·|a| ≤ max|M| + max|a|
+            "colour_bound": float(memory.abs().max() + add.abs().max())}
 
 
 def cost_slot_choices() -> list[int]:
@@ -372,25 +389,29 @@ def cost_slot_choices() -> list[int]:
     return [2 ** p for p in range(COST_MIN_POWER, COST_MAX_POWER + 1) if 2 ** p <= MAX_SLOTS]
 
 
+def benchmark_model() -> dict:
+    """The benchmark model's settings (samviz.bench.runner.BenchConfig's defaults: the paper's Fig. 1 model)."""
+    from samviz.bench.runner import BenchConfig
+    config = BenchConfig(model="ntm", slots=1)
+    return {"batch": config.batch, "steps": config.steps, "heads": config.heads, "k": config.k,
+            "word_size": config.word_size}
+
+
 def backprop_bytes(slots: int) -> dict:
-    """Chapter 4: the benchmark's estimated training overhead (bytes kept beyond the memory itself) of a dense
-    NTM and of SAM (faiss index) with N slots, and the slots each touches per step, for the benchmark model."""
-    from samviz.bench.runner import BenchConfig, estimate_bytes
-    dense = BenchConfig(model="ntm", slots=int(slots)).validate()
-    sparse = BenchConfig(model="sam", slots=int(slots)).validate()
-    heads = dense.heads
-    return {"slots": dense.slots, "dense_bytes": estimate_bytes(dense)["overhead"],
-            "sparse_bytes": estimate_bytes(sparse)["overhead"], "batch": dense.batch, "steps": dense.steps,
-            "heads": heads, "k": sparse.k, "word_size": dense.word_size,
-            "dense_touched": dense.slots * (heads + 1),             # every slot, for R read heads and the write head
-            "sparse_touched": sparse.k * heads + sparse.k * heads + 1}   # K per read head + K·R + 1 written
+    """Chapter 4: what the NTM keeps for backprop (samviz.bench.cost.kept_for_backprop) training the benchmark model
+    on one batch of T steps with N = slots, and the rows one step touches."""
+    from samviz.bench.cost import kept_for_backprop
+    m = benchmark_model()
+    kept = kept_for_backprop("ntm", int(slots), m["word_size"], m["heads"], steps=m["steps"], batch=m["batch"])
+    return {**m, "slots": kept.slots, "total_bytes": kept.total, "per_step_bytes": kept.per_step,
+            "copy_bytes": kept.memory_copy, "copies_per_step": kept.copies_per_step,
+            "touched": kept.slots * (m["heads"] + 1)}     # every slot, for each read head and the write head
 
 
 def backprop_curve() -> dict:
     """Chapter 4's chart: backprop_bytes over every offered N."""
     points = [backprop_bytes(n) for n in cost_slot_choices()]
-    return {"slots": [p["slots"] for p in points], "dense_bytes": [p["dense_bytes"] for p in points],
-            "sparse_bytes": [p["sparse_bytes"] for p in points]}
+    return {"slots": [p["slots"] for p in points], "total_bytes": [p["total_bytes"] for p in points]}
 
 
 def sam_episode(steps: int = SAM_STEPS) -> dict:
@@ -433,34 +454,82 @@ def sam_episode(steps: int = SAM_STEPS) -> dict:
             "threshold": access_threshold(), "max_written": k * heads + 1}
 
 
+UNTOUCHED, READ, WRITTEN, BOTH = 0, 1, 2, 3
+BOTH_COLOUR = "#9467bd"
+CATEGORY_NAMES = ("untouched", "read", "written above δ", "read and written above δ")
+
+
+def sam_grid(episode: dict) -> dict:
+    """Chapter 5's picture, derived from the run: per step, the slots the heads read (every head's K slots), the
+    slots written with a total write weight above δ (a slot named by several heads sums its weights) and the least
+    recently used slot. -> {"categories": [slot][step] one of UNTOUCHED, READ, WRITTEN, BOTH, "read_sets",
+    "written": [{slot: total weight}] (every slot the write named), "written_sets" (above δ), "reads_per_step"
+    (K·R: heads may pick the same slot), "least_used"}."""
+    n, delta = episode["slots"], episode["threshold"]
+    categories = [[UNTOUCHED] * len(episode["steps"]) for _ in range(n)]
+    read_sets, written, written_sets = [], [], []
+    for t, record in enumerate(episode["steps"]):
+        reads = {slot for ids in record["read_ids"] for slot in ids}
+        totals: dict[int, float] = {}
+        for slot, weight in zip(record["write_ids"], record["write_weights"], strict=True):
+            totals[slot] = totals.get(slot, 0.0) + weight
+        above = {slot for slot, weight in totals.items() if weight > delta}
+        for slot in range(n):
+            categories[slot][t] = (BOTH if slot in reads and slot in above else READ if slot in reads
+                                   else WRITTEN if slot in above else UNTOUCHED)
+        read_sets.append(sorted(reads))
+        written.append(totals)
+        written_sets.append(sorted(above))
+    return {"categories": categories, "read_sets": read_sets, "written": written, "written_sets": written_sets,
+            "reads_per_step": episode["k"] * episode["heads"], "least_used": [r["least_used"]
+                                                                              for r in episode["steps"]]}
+
+
 def rollback(episode: dict, undone: int) -> dict:
     """Chapter 7: the memory after undoing the last `undone` steps from the journal, newest first.
 
-    -> {"memory", "restored_ids" (rows restored by the last undo), "matches" (largest difference from the
-    memory the forward pass had at that point)}.
+    -> {"memory", "at_step" (the forward step whose start this is; len(steps) = the end of the forward pass),
+    "restored": [{"step", "journal_rows" (entries in the step's journal), "slots" (distinct slots), "changed"
+    (slots whose contents the undo changed), "above_delta" (those written above δ: chapter 5's "written")}] for
+    every undone step, newest first, and "difference" (largest difference from the memory the forward pass had
+    at that point: 0 when the journal is exact)}.
     """
     steps = episode["steps"]
     undone = max(0, min(len(steps), int(undone)))
+    grid = sam_grid(episode)
     memory = [list(row) for row in episode["end"]]
-    restored: list[int] = []
-    for record in reversed(steps[len(steps) - undone:]):
-        restored = []
+    restored = []
+    for t in range(len(steps) - 1, len(steps) - 1 - undone, -1):
+        record = steps[t]
+        changed = set()
         for slot, old in zip(record["write_ids"], record["rows_before"], strict=True):
+            if memory[slot] != list(old):
+                changed.add(slot)
             memory[slot] = list(old)
-            restored.append(slot)
+        restored.append({"step": t, "journal_rows": len(record["write_ids"]), "slots": sorted(set(record["write_ids"])),
+                         "changed": sorted(changed), "above_delta": grid["written_sets"][t]})
     position = len(steps) - undone
     expected = episode["start"] if position == 0 else steps[position - 1]["memory_after"]
     difference = max(abs(a - b) for row, other in zip(memory, expected, strict=True)
                      for a, b in zip(row, other, strict=True))
-    return {"memory": memory, "restored_ids": sorted(set(restored)), "difference": difference, "at_step": position}
+    return {"memory": memory, "restored": restored, "difference": difference, "at_step": position}
 
 
-def journal_bytes(slots: int, word_size: int, written: int) -> dict:
-    """Bytes kept per step: a dense copy of the N×W float32 memory vs a journal of `written` rows
-    (samviz.bench.cost.journal_bytes: float32 values + an int64 id each)."""
-    from samviz.bench.cost import FLOAT_BYTES
-    from samviz.bench.cost import journal_bytes as journal
-    return {"dense": slots * word_size * FLOAT_BYTES, "journal": journal(written, word_size)}
+def colour_bound(episode: dict) -> float:
+    """One colour scale for chapter 7's whole episode: the largest |value| the memory holds at any step."""
+    tables = [episode["start"], episode["end"], *(r["memory_after"] for r in episode["steps"])]
+    return max(1e-9, max(abs(v) for table in tables for row in table for v in row))
+
+
+def journal_vs_copy(slots: int, word_size: int, heads: int, k: int) -> dict:
+    """Chapter 7: per step and episode, what SAM and the NTM keep for backprop at N = slots (the cost model of
+    chapter 4, samviz.bench.cost.kept_for_backprop) and one N×W float32 copy of the memory."""
+    from samviz.bench.cost import kept_for_backprop
+    sam = kept_for_backprop("sam", int(slots), word_size, heads, k=k)
+    ntm = kept_for_backprop("ntm", int(slots), word_size, heads)
+    return {"slots": int(slots), "word_size": word_size, "heads": heads, "k": k, "copy": sam.memory_copy,
+            "sam": sam.per_step, "journal": sam.journal, "gathered": sam.gathered, "ntm": ntm.per_step,
+            "ntm_copies": ntm.copies_per_step, "written_rows": k * heads + 1}
 
 
 def index_recall(slots: int, seed: int = TOY_SEED) -> dict:
@@ -487,34 +556,66 @@ def index_recall(slots: int, seed: int = TOY_SEED) -> dict:
             "per_query": per_query.tolist()}
 
 
-def measured_payoff(path: str | None = None) -> list[dict]:
-    """Chapter 8: dense ÷ sparse ratios (NTM vs SAM with faiss) from the shipped measurements, largest N first.
+PAYOFF_START = "zero"        # how the sparse memory starts in chapter 8's rows (the shipped models' start)
+PAYOFF_MEASURE = "cpu"       # chapter 8's time measure (samviz.bench.plots.MEASURES)
 
-    One machine only (the file gathers runs from several): the one that measured SAM at the largest N, so the
-    curve is never a machine's small sizes joined to another's large ones."""
+
+def measured_payoff(path: str | None = None) -> dict:
+    """Chapter 8: the NTM against SAM (faiss) as the benchmark measured them, from the shipped grid
+    (assets/bench/results.jsonl, samviz.results): rows of today's code from one machine only
+    (samviz.results.AppRows), of one setting (the benchmark model, T as in chapter 4, memory from zero rows) and
+    one time measure. -> {"table": dense ÷ sparse rows, largest N first, "setting", "measure", "machine",
+    "this_machine", "note" (what was left out and why), "ntm_beyond" (the NTM's first size past its largest
+    measured one, with the reason it was not measured, or None)}."""
+    import os
+
+    from samviz import results
     from samviz.bench import SHIPPED_RESULTS
-    from samviz.bench.plots import label, latest, ok, ratios
+    from samviz.bench.plots import latest, ok, on_measure, ratios, setting, setting_text
     from samviz.bench.runner import read_rows
-    rows = read_rows(path or SHIPPED_RESULTS)
-    sparse = [r for r in ok(rows) if label(r) == "sam-faiss"]
-    if not sparse:
-        return []
-    machine = max(sparse, key=lambda r: r["slots"]).get("machine")
-    table = [r for r in ratios(latest([r for r in rows if r.get("machine") == machine]))
-             if r["dense / sparse"] == "ntm / sam-faiss"]
-    return sorted(table, key=lambda r: r["N"], reverse=True)
+    path = path or SHIPPED_RESULTS
+    rows = latest(read_rows(path)) if os.path.exists(path) else []
+    view = results.rows_for_app(rows)
+    m = benchmark_model()
+    chosen = (m["batch"], m["steps"], m["heads"], m["k"], m["word_size"])
+    mine = [r for r in on_measure(view.shown, PAYOFF_MEASURE)
+            if setting(r) == chosen and r.get("initial_rows") in (None, PAYOFF_START)]
+    table = sorted((r for r in ratios(mine) if r["dense / sparse"] == "ntm / sam-faiss"), key=lambda r: -r["N"])
+    ntm = sorted((r for r in mine if r["model"] == "ntm"), key=lambda r: r["slots"])
+    measured = [r["slots"] for r in ok(ntm)]
+    beyond = next((r for r in ntm if measured and r["slots"] > max(measured) and r.get("status") != "ok"), None)
+    return {"table": table, "setting": f"{setting_text(chosen)}, memory from {PAYOFF_START} rows",
+            "measure": PAYOFF_MEASURE, "machine": view.machine, "this_machine": view.this_machine,
+            "note": view.note("benchmark rows"),
+            "ntm_beyond": None if beyond is None else {"slots": beyond["slots"], "status": beyond["status"],
+                                                       "reason": beyond.get("reason", "")}}
 
 
-def trained_at_scale(path: str | None = None) -> list[dict]:
+def trained_at_scale(path: str | None = None) -> dict:
     """Chapter 8: the shipped SAM models run at the largest memory samviz.evaluate_scale measured
-    (assets/bench/scale.json), faiss and exact on the same episodes; with the training size for contrast."""
-    from samviz import evaluate_scale
+    (assets/bench/scale.json, samviz.results), faiss and exact on the same episodes; rows of today's code from one
+    machine only. -> {"rows" (by task), "note", "machine", "this_machine"}."""
+    from samviz import evaluate_scale, results
     rows, _ = evaluate_scale.load_rows(path)
-    sam = [r for r in rows if r.get("kind") == "sam"]
-    if not sam:
-        return []
-    largest = max(r["slots"] for r in sam)
-    return sorted((r for r in sam if r["slots"] == largest), key=lambda r: r["task"])
+    view = results.rows_for_app(rows)
+    sam = [r for r in view.shown if r.get("kind") == "sam"]
+    largest = max((r["slots"] for r in sam), default=None)
+    return {"rows": sorted((r for r in sam if r["slots"] == largest), key=lambda r: r["task"]),
+            "note": view.note("scale rows"), "machine": view.machine, "this_machine": view.this_machine}
+
+
+def index_sentence(row: dict) -> str:
+    """Why faiss and exact can differ in bit errors, in the numbers of one scale row (recall, top-1, episodes)."""
+    faiss, exact = row["bit_errors_faiss"], row["bit_errors_exact"]
+    if faiss == exact:
+        return f"{row['model']}: faiss and the exact scan made the same errors ({faiss:.3f} per sequence)."
+    total = abs(faiss - exact) * row["episodes"]
+    return (f"{row['model']}: faiss made {'fewer' if faiss < exact else 'more'} errors than the exact scan "
+            f"({faiss:.3f} against {exact:.3f} per sequence, {total:.0f} bit{'s' if round(total) != 1 else ''} over "
+            f"{row['episodes']} episodes). Where faiss returned other rows than the exact scan (recall "
+            f"{row.get('recall', float('nan')):.4f}, rows tying the K-th best counted as found), the model read "
+            "other, equally or nearly equally similar rows; that can land either way, so a difference this small "
+            "is chance, not a better index.")
 
 
 # ------------------------------------------------------------------------------------------ figures (plotly)
@@ -546,18 +647,42 @@ def spotlight_figure(data: dict):
     return go.Figure(data=[bars, table], layout=layout)
 
 
+LABEL_GAP_DEGREES, LABEL_STEP = 14.0, 0.2
+
+
+def label_positions(rows) -> list[tuple[float, float]]:
+    """Where chapter 2 writes each arrow's slot number: just past its tip, pushed further out when an arrow at a
+    nearby angle already has a label at that distance, so two numbers never run together ("1" beside "9" read
+    as "19")."""
+    placed: list[tuple[float, float]] = []          # (angle in degrees, radius) of labels placed so far
+    out = []
+    for x, y in rows:
+        angle = math.degrees(math.atan2(y, x)) % 360
+        radius = math.hypot(x, y) + 0.16
+        while any(min(abs(angle - a), 360 - abs(angle - a)) < LABEL_GAP_DEGREES and abs(radius - r) < LABEL_STEP
+                  for a, r in placed):
+            radius += LABEL_STEP
+        placed.append((angle, radius))
+        out.append((radius * math.cos(math.radians(angle)), radius * math.sin(math.radians(angle))))
+    return out
+
+
 def content_figure(data: dict):
     """The toy's slots as arrows with the key, and the weights per slot."""
     import plotly.graph_objects as go
 
     from samviz.app.figures import MARK_COLOUR, READ_COLOUR, SLOT_AXIS
     traces = []
+    labels = label_positions(data["rows"])
     for i, (x, y) in enumerate(data["rows"]):
         w = data["weights"][i]
-        traces.append(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers+text", text=["", str(i)],
-                                 textposition="top center", line=dict(color=READ_COLOUR, width=1 + 6 * w),
-                                 marker=dict(size=[0, 6]), opacity=0.25 + 0.75 * w, showlegend=False,
+        traces.append(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers",
+                                 line=dict(color=READ_COLOUR, width=1 + 6 * w), marker=dict(size=[0, 6]),
+                                 opacity=0.25 + 0.75 * w, showlegend=False,
                                  hovertemplate=f"slot {i}: weight {w:.3f}<extra></extra>", xaxis="x", yaxis="y"))
+    traces.append(go.Scatter(x=[p[0] for p in labels], y=[p[1] for p in labels], mode="text",
+                             text=[str(i) for i in range(len(labels))], textfont=dict(size=12), showlegend=False,
+                             hoverinfo="skip", xaxis="x", yaxis="y"))
     kx, ky = data["key"]
     traces.append(go.Scatter(x=[0, 1.5 * kx], y=[0, 1.5 * ky], mode="lines+markers", name="key",
                              line=dict(color=MARK_COLOUR, width=3, dash="dot"), marker=dict(size=[0, 10]),
@@ -566,8 +691,8 @@ def content_figure(data: dict):
                          marker=dict(color=READ_COLOUR), name="weight", showlegend=False,
                          hovertemplate="slot %{y}: weight %{x:.3f}<extra></extra>", xaxis="x2", yaxis="y2"))
     layout = _layout(400, f"Slots as arrows (numbered), the key (dotted), and the weights with β = {data['beta']:g}",
-                     xaxis=dict(domain=[0, 0.45], range=[-1.7, 1.7], zeroline=False, showticklabels=False),
-                     yaxis=dict(range=[-1.7, 1.7], scaleanchor="x", zeroline=False, showticklabels=False),
+                     xaxis=dict(domain=[0, 0.45], range=[-2.3, 2.3], zeroline=False, showticklabels=False),
+                     yaxis=dict(range=[-2.3, 2.3], scaleanchor="x", zeroline=False, showticklabels=False),
                      xaxis2=dict(domain=[0.55, 1], range=[0, 1], title="read weight"),
                      yaxis2=dict(anchor="x2", autorange="reversed", title=SLOT_AXIS, dtick=1))
     return go.Figure(data=traces, layout=layout)
@@ -579,8 +704,7 @@ def write_figure(data: dict):
 
     from samviz.app.figures import SLOT_AXIS
     tables = (("before", data["before"]), ("after erase", data["erased"]), ("after erase + add", data["after"]))
-    values = [v for _, t in tables for row in t for v in row]
-    bound = max(1e-9, max(abs(v) for v in values))
+    bound = data["colour_bound"]
     traces, layout = [], _layout(300, f"Writing to slot {data['target']}: before, erased, then added")
     for i, (name, z) in enumerate(tables):
         s = "" if i == 0 else str(i + 1)
@@ -594,64 +718,65 @@ def write_figure(data: dict):
 
 
 def cost_figure(curve: dict, chosen: int):
-    """Estimated bytes kept for backprop against N, dense and SAM, log-log, the visitor's N marked."""
+    """Chapter 4: MiB the NTM keeps for backprop over one batch of T steps against N (log-log), the visitor's N
+    marked."""
     import plotly.graph_objects as go
 
     from samviz.app.figures import MARK_COLOUR
-    from samviz.bench.plots import COLOURS
-    mib = [b / 2**20 for b in curve["dense_bytes"]], [b / 2**20 for b in curve["sparse_bytes"]]
-    traces = [go.Scatter(x=curve["slots"], y=mib[0], name="dense (NTM)", mode="lines+markers",
-                         line=dict(color=COLOURS["ntm"]), hovertemplate="N = %{x:,}: %{y:,.1f} MiB<extra></extra>"),
-              go.Scatter(x=curve["slots"], y=mib[1], name="SAM", mode="lines+markers",
-                         line=dict(color=COLOURS["sam-faiss"]),
-                         hovertemplate="N = %{x:,}: %{y:,.1f} MiB<extra></extra>")]
-    layout = _layout(340, "Estimated memory kept for backprop (MiB) against N",
-                     xaxis=dict(type="log", title="N (slots)"), yaxis=dict(type="log", title="MiB"),
+    from samviz.bench.plots import COLOURS, log_axis
+    mib = [b / 2**20 for b in curve["total_bytes"]]
+    traces = [go.Scatter(x=curve["slots"], y=mib, name="NTM (dense)", mode="lines+markers",
+                         line=dict(color=COLOURS["ntm"]), hovertemplate="N = %{x:,}: %{y:,.1f} MiB<extra></extra>")]
+    layout = _layout(340, "MiB the NTM keeps for backprop over one batch, against N",
+                     xaxis=log_axis(curve["slots"], "memory slots N", base=2), yaxis=log_axis(mib, "MiB kept"),
                      shapes=[dict(type="line", x0=chosen, x1=chosen, y0=0, y1=1, yref="paper",
-                                  line=dict(color=MARK_COLOUR, dash="dot"))])
+                                  line=dict(color=MARK_COLOUR, dash="dot"))], showlegend=False)
     return go.Figure(data=traces, layout=layout)
 
 
 def sam_figure(episode: dict):
-    """Slots × steps: read (blue), written (orange; the least recently used one marked), nothing (white)."""
+    """Slots × steps, each cell one of sam_grid's categories (read blue, written orange, both purple), the least
+    recently used slot of each step circled."""
     import plotly.graph_objects as go
 
     from samviz.app.figures import MARK_COLOUR, READ_COLOUR, SLOT_AXIS, WRITE_COLOUR
     n, steps = episode["slots"], episode["steps"]
-    z = [[0] * len(steps) for _ in range(n)]
-    for t, record in enumerate(steps):
-        for ids in record["read_ids"]:
-            for slot in ids:
-                z[slot][t] = 1
-        for slot, weight in zip(record["write_ids"], record["write_weights"], strict=True):
-            if weight > episode["threshold"]:
-                z[slot][t] = 3 if z[slot][t] == 1 else 2
+    grid = sam_grid(episode)
     scale = [[0, "#ffffff"], [0.249, "#ffffff"], [0.25, READ_COLOUR], [0.499, READ_COLOUR], [0.5, WRITE_COLOUR],
-             [0.749, WRITE_COLOUR], [0.75, "#9467bd"], [1, "#9467bd"]]
-    heat = go.Heatmap(z=z, zmin=-0.5, zmax=3.5, colorscale=scale, xgap=2, ygap=2,
-                      colorbar=dict(tickvals=[0, 1, 2, 3], ticktext=["untouched", "read", "written", "both"],
-                                    thickness=12),
-                      hovertemplate="step %{x}, slot %{y}<extra></extra>")
-    lru = go.Scatter(x=list(range(len(steps))), y=[r["least_used"] for r in steps], mode="markers",
+             [0.749, WRITE_COLOUR], [0.75, BOTH_COLOUR], [1, BOTH_COLOUR]]
+    names = [[CATEGORY_NAMES[c] for c in row] for row in grid["categories"]]
+    heat = go.Heatmap(z=grid["categories"], zmin=-0.5, zmax=3.5, colorscale=scale, xgap=2, ygap=2,
+                      customdata=names, colorbar=dict(tickvals=[0, 1, 2, 3], ticktext=list(CATEGORY_NAMES),
+                                                      thickness=12),
+                      hovertemplate="step %{x}, slot %{y}: %{customdata}<extra></extra>")
+    lru = go.Scatter(x=list(range(len(steps))), y=grid["least_used"], mode="markers",
                      marker=dict(symbol="circle-open", size=16, color=MARK_COLOUR, line=dict(width=3)),
-                     name="least recently used (erased, then written)")
-    layout = _layout(440, f"SAM, {n} slots, K = {episode['k']}, R = {episode['heads']}: what each step touched",
+                     name="least recently used slot (erased, then written)")
+    layout = _layout(460, f"SAM, {n} slots, K = {episode['k']}, R = {episode['heads']}: what each step touched",
                      xaxis=dict(title="step", dtick=1), yaxis=dict(title=SLOT_AXIS, range=[n - 0.5, -0.5], dtick=1),
                      legend=dict(orientation="h", y=-0.15))
     return go.Figure(data=[heat, lru], layout=layout)
 
 
 def rollback_figure(episode: dict, state: dict):
-    """The toy SAM's memory after undoing journal entries, the rows just restored outlined."""
+    """The toy SAM's memory after undoing journal entries (one colour scale for the whole episode); the rows the
+    last undo changed outlined thick, rows earlier undos changed outlined thin."""
     import plotly.graph_objects as go
 
     from samviz.app.figures import SLOT_AXIS, WRITE_COLOUR
-    heat = go.Heatmap(z=state["memory"], colorscale="RdBu", zmid=0, colorbar=dict(title="value", thickness=12),
+    bound = colour_bound(episode)
+    heat = go.Heatmap(z=state["memory"], colorscale="RdBu", zmin=-bound, zmax=bound,
+                      colorbar=dict(title="value", thickness=12),
                       hovertemplate="slot %{y}, entry %{x}: %{z:.3f}<extra></extra>")
-    shapes = [dict(type="rect", x0=-0.5, x1=episode["width"] - 0.5, y0=s - 0.5, y1=s + 0.5,
-                   line=dict(color=WRITE_COLOUR, width=3)) for s in state["restored_ids"]]
-    title = ("Memory at the end of the forward pass" if state["at_step"] == len(episode["steps"])
-             else f"Memory rolled back to before step {state['at_step']} (restored rows outlined)")
+    shapes = []
+    for i, undo in enumerate(state["restored"]):
+        last = i == len(state["restored"]) - 1
+        shapes += [dict(type="rect", x0=-0.5, x1=episode["width"] - 0.5, y0=s - 0.5, y1=s + 0.5,
+                        line=dict(color=WRITE_COLOUR if last else "#555555", width=3 if last else 1,
+                                  dash=None if last else "dot")) for s in undo["changed"]]
+    steps = len(episode["steps"])
+    title = (f"Memory at the end of the forward pass (after step {steps - 1})" if state["at_step"] == steps
+             else f"Memory rolled back to before step {state['at_step']}: rows it restored outlined")
     layout = _layout(420, title, xaxis=dict(title="entry", dtick=1),
                      yaxis=dict(title=SLOT_AXIS, autorange="reversed", dtick=1), shapes=shapes)
     return go.Figure(data=[heat], layout=layout)
@@ -670,30 +795,27 @@ def recall_figure(data: dict):
     return go.Figure(data=[bars], layout=layout)
 
 
-def payoff_figure(table: list[dict]):
-    """Measured dense ÷ SAM (faiss) ratios of time and memory per step against N (log-log), from the table.
-    The setting measured at the most sizes is drawn as lines; points of other settings as separate markers."""
+def payoff_figure(payoff: dict):
+    """Chapter 8: the measured NTM ÷ SAM (faiss) ratios of time and memory per step against N (log-log), exactly
+    the rows of payoff["table"] (one machine, one setting, one measure)."""
     import plotly.graph_objects as go
 
     from samviz.app.figures import READ_COLOUR, WRITE_COLOUR
-    settings = [r["setting"] for r in table]
-    main = max(set(settings), key=settings.count) if settings else None
-    traces = []
+    from samviz.bench.plots import log_axis
+    table = sorted(payoff["table"], key=lambda r: r["N"])
+    traces, drawn = [], []
     for name, label, colour in (("speed ratio", "time per step", READ_COLOUR),
-                                ("memory ratio", "memory kept", WRITE_COLOUR)):
-        for setting in sorted(set(settings), key=lambda s: s != main):
-            rows = sorted((r for r in table if r["setting"] == setting and r[name] is not None), key=lambda r: r["N"])
-            traces.append(go.Scatter(
-                x=[r["N"] for r in rows], y=[r[name] for r in rows],
-                mode="markers+lines" if setting == main else "markers",
-                name=f"{label}: NTM ÷ SAM" + ("" if setting == main else f" ({setting})"),
-                line=dict(color=colour), marker=dict(size=8 if setting == main else 11,
-                                                     symbol="circle" if setting == main else "diamond-open"),
-                hovertemplate=f"N = %{{x:,}}: %{{y:,}}× ({setting})<extra></extra>"))
-    layout = _layout(340, "Measured: how many times cheaper SAM (faiss) is than the NTM, against N"
-                          + (f" (lines: {main})" if main else ""),
-                     xaxis=dict(type="log", title="N (slots)"), yaxis=dict(type="log", title="NTM ÷ SAM"),
-                     legend=dict(orientation="h", y=-0.25))
+                                ("memory ratio", "measured memory overhead", WRITE_COLOUR)):
+        rows = [r for r in table if r[name] is not None]
+        drawn += [r[name] for r in rows]
+        traces.append(go.Scatter(x=[r["N"] for r in rows], y=[r[name] for r in rows], mode="markers+lines",
+                                 name=f"{label}: NTM ÷ SAM", line=dict(color=colour), marker=dict(size=8),
+                                 hovertemplate=f"N = %{{x:,}}: %{{y:,}}× ({label})<extra></extra>"))
+    layout = _layout(360, "Measured: how many times cheaper SAM (faiss) is than the NTM",
+                     xaxis=log_axis([r["N"] for r in table], "memory slots N", base=2),
+                     yaxis=log_axis(drawn + [1.0], "NTM ÷ SAM"), legend=dict(orientation="h", y=-0.25),
+                     shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=1, y1=1,
+                                  line=dict(color="#999999", dash="dot"))])
     return go.Figure(data=traces, layout=layout)
 
 

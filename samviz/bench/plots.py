@@ -75,10 +75,11 @@ def settings(rows: list[dict]) -> list[tuple]:
 
 
 def latest(rows: list[dict]) -> list[dict]:
-    """One row per (label, N, setting): the last one in file order (re-measurements appended with --append win)."""
+    """One row per (label, N, setting, initial rows): the last one in file order (re-measurements appended with
+    --append win)."""
     keep: dict = {}
     for row in rows:
-        key = (label(row), row.get("slots"), setting(row))
+        key = (label(row), row.get("slots"), setting(row), row.get("initial_rows"))
         keep.pop(key, None)
         keep[key] = row
     return list(keep.values())

@@ -10,6 +10,7 @@ import streamlit as st
 from samviz.app import notices, pages, story
 
 CHART = {"displaylogo": False}
+MEASURE_NAMES = {"cpu": "CPU time", "wall": "wall-clock time"}
 
 
 # ------------------------------------------------------------------------------------------ cached figure data
@@ -46,12 +47,12 @@ def _recall(slots: int) -> dict:
 
 
 @st.cache_data(show_spinner=False)
-def _trained_at_scale() -> list[dict]:
+def _trained_at_scale() -> dict:
     return story.trained_at_scale()
 
 
 @st.cache_data(show_spinner=False)
-def _payoff() -> list[dict]:
+def _payoff() -> dict:
     return story.measured_payoff()
 
 
@@ -106,10 +107,15 @@ def _figure_2() -> None:
     beta = right.slider("Key strength β", 0.5, 50.0, 5.0, step=0.5, key="story_beta")
     data = _content(int(degrees), float(beta))
     _chart(story.content_figure(data))
-    best = data["best"]
-    st.markdown(f"With β = {beta:g} the brightest slot is **slot {best}**, weight **{data['weights'][best]:.2f}**. "
-                "Slots pointing the opposite way get almost nothing; an arrow's length does not matter, only its "
-                "direction (cosine similarity).")
+    best, opposite = data["best"], data["opposite"]
+    far = data["weights"][opposite]
+    if data["opposite_negligible"]:
+        tail = f"Slot {opposite}, pointing most nearly the opposite way, gets almost nothing ({far:.4f})."
+    else:
+        tail = (f"Even slot {opposite}, pointing most nearly the opposite way, still gets {far:.3f}: with β = "
+                f"{beta:g} the spotlight is wide.")
+    st.markdown(f"With β = {beta:g} the brightest slot is **slot {best}**, weight **{data['weights'][best]:.3f}**. "
+                f"{tail} An arrow's length does not matter, only its direction (cosine similarity).")
 
 
 def _figure_3() -> None:
@@ -118,8 +124,10 @@ def _figure_3() -> None:
     erase = right.slider("Erase strength (every entry of e)", 0.0, 1.0, 1.0, step=0.1, key="story_erase")
     data = _write(int(target), float(erase))
     _chart(story.write_figure(data))
-    st.markdown(f"The write head puts weight **{data['weights'][data['target']]:.3f}** on slot {data['target']}; "
-                "the other rows barely change. With erase strength 0 the old contents stay and a is simply added.")
+    st.markdown(f"The write head puts weight **{data['weights'][data['target']]:.5f}** on slot {data['target']}; "
+                f"the other {story.WRITE_SLOTS - 1} rows share the remaining {data['others_weight']:.1e}, so none of "
+                f"their numbers moves by more than {data['others_change']:.1e}. With erase strength 0 the old "
+                "contents stay and a is simply added.")
 
 
 def _figure_4() -> None:
@@ -128,40 +136,43 @@ def _figure_4() -> None:
                              format_func=lambda n: f"{n:,}")
     numbers = story.backprop_bytes(int(slots))
     _chart(story.cost_figure(_curve(), int(slots)))
-    a, b = st.columns(2)
-    a.metric("Dense (NTM): kept for backprop", _mib(numbers["dense_bytes"]),
-             help="samviz.bench.runner.estimate_bytes, training overhead beyond the memory itself")
-    b.metric("SAM: kept for backprop", _mib(numbers["sparse_bytes"]),
-             help="samviz.bench.runner.estimate_bytes; mostly a fixed allowance, independent of N")
-    st.markdown(f"For the benchmark model (batch {numbers['batch']}, {numbers['steps']} steps, W = "
-                f"{numbers['word_size']}, {numbers['heads']} read heads) at N = {numbers['slots']:,}: a dense step "
-                f"touches **{numbers['dense_touched']:,}** slot rows (every slot, for each read head and the write "
-                f"head); a SAM step touches **{numbers['sparse_touched']}** (K = {numbers['k']} per read head, plus "
-                "K·R + 1 written), whatever N is.")
-    st.caption("Both figures are the benchmark's estimates, which it uses to refuse runs that would not fit: the dense "
-               "one is fitted to measured runs; SAM's is a fixed allowance, independent of N, larger than SAM's "
-               "measured overhead (chapter 8 shows measurements).")
+    st.metric(f"The NTM keeps for backprop (batch of {numbers['batch']}, {numbers['steps']} steps)",
+              _mib(numbers["total_bytes"]), help="samviz.bench.cost.kept_for_backprop")
+    st.markdown(f"At N = {numbers['slots']:,} (the benchmark model: {numbers['word_size']} numbers per slot, "
+                f"{numbers['heads']} read heads and a write head): **{_mib(numbers['total_bytes'])}** = "
+                f"{numbers['steps']} steps × {numbers['batch']} episodes × {_mib(numbers['per_step_bytes'])} per step. "
+                f"One copy of this memory is {_mib(numbers['copy_bytes'])} (N × {numbers['word_size']} numbers of 4 "
+                f"bytes); each step keeps about {numbers['copies_per_step']:.1f} copies' worth of memory-shaped "
+                "tensors plus a weight for every slot for each head. Every step also touches "
+                f"**{numbers['touched']:,}** slot rows: all N, for each of the {numbers['heads'] + 1} heads.")
+    st.caption("These bytes are samviz's cost model of what autograd keeps for backward, fitted to the peak memory of "
+               "measured training runs of its NTM; chapter 7 uses the same model, chapter 8 shows measurements.")
 
 
 def _figure_5() -> None:
     episode = _episode()
+    grid = story.sam_grid(episode)
     _chart(story.sam_figure(episode))
     delta = episode["threshold"]
-    counts = [len({slot for slot, w in zip(r["write_ids"], r["write_weights"], strict=True) if w > delta})
-              for r in episode["steps"]]
-    st.markdown(f"Each step read K·R = {episode['k'] * episode['heads']} entries and wrote at most "
-                f"K·R + 1 = {episode['max_written']} rows (distinct rows written with weight above δ, per step here: "
-                f"{', '.join(map(str, counts))}). The circled slot is the least recently used one: "
-                f"{', '.join(str(r['least_used']) for r in episode['steps'])} at steps "
-                f"0–{len(episode['steps']) - 1}. Rows written with weight below δ = {episode['threshold']} are not "
-                "drawn as written (at step 0 nothing had been read yet, so only the least recently used slot was).")
-    step = st.slider("Usage before step", 0, len(episode["steps"]) - 1, 3, key="story_usage_step")
+    distinct = [len(ids) for ids in grid["read_sets"]]
+    above = [len(ids) for ids in grid["written_sets"]]
+    last = len(episode["steps"]) - 1
+    st.markdown(
+        f"At every step the {episode['heads']} heads read K = {episode['k']} slots each: "
+        f"K·R = {grid['reads_per_step']} reads. Both heads can pick the same slot, so fewer distinct slots are "
+        f"coloured as read: {', '.join(map(str, distinct))} at steps 0–{last}. The write comes first in each step: "
+        f"it goes to the slots read at the step before and to the circled least recently used slot, at most "
+        f"K·R + 1 = {episode['max_written']} rows; the cells show the slots whose total write weight exceeded "
+        f"δ = {delta} ({', '.join(map(str, above))} per step). At step 0 nothing had been read yet, so only the "
+        "least recently used slot was written. Purple: read and written at the same step.")
+    step = st.slider("Steps since last use, before step", 0, last, 3, key="story_usage_step")
     usage = episode["steps"][step]["usage_before"]
     oldest = max(range(len(usage)), key=usage.__getitem__)
-    st.markdown(f"Before step {step}, usage (steps since last use) per slot: `{usage}`. The largest is slot "
-                f"**{oldest}** (ties go to the lower slot), so it is the least recently used — the one step {step} "
-                f"erased and wrote "
-                f"(slot {episode['steps'][step]['least_used']}).")
+    st.markdown(f"Before step {step}, each slot's steps since its last use (the player calls this number its "
+                f"*usage*: large means long unused): `{usage}`. Before step 0 every slot counts as used just before "
+                f"the episode began (1 step ago), so a slot never used by step {step} shows {step + 1}. The largest "
+                f"is slot **{oldest}** (ties go to the lower slot): the least recently used one, which step {step} "
+                f"erased and wrote (slot {episode['steps'][step]['least_used']}).")
 
 
 def _figure_6() -> None:
@@ -186,56 +197,82 @@ def _figure_7() -> None:
                        key="story_undone")
     state = story.rollback(episode, undone)
     _chart(story.rollback_figure(episode, state))
-    sizes = story.journal_bytes(episode["slots"], episode["width"], episode["max_written"])
-    large = story.backprop_bytes(story.JOURNAL_EXAMPLE_SLOTS)                 # the benchmark model at a large N
-    written = large["k"] * large["heads"] + 1
-    big = story.journal_bytes(large["slots"], large["word_size"], written)
-    st.markdown(f"After undoing {undone} of {total} steps the memory equals the forward pass's memory before step "
-                f"{state['at_step']} (largest difference {state['difference']:.1e}). A real backward pass through "
-                f"samviz's SAM left the memory exactly as it started (largest difference "
-                f"{episode['rollback_difference']:.1e}). Per step the journal keeps {sizes['journal']} bytes here; a "
-                f"copy of this toy memory would be {sizes['dense']} bytes. The copy grows with N, the journal does "
-                f"not: for the benchmark model (W = {large['word_size']}, R = {large['heads']}, K = {large['k']}) at "
-                f"N = {large['slots']:,} a copy is **{_mib(big['dense'])}** per step (per batch element), a journal "
-                f"entry of {written} rows **{big['journal']:,} bytes**.")
+    if state["restored"]:
+        last = state["restored"][-1]
+        st.markdown(
+            f"Undoing step {last['step']} restored its journal entry: {last['journal_rows']} rows for "
+            f"{len(last['slots'])} distinct slots (a step names every slot it wrote, even with weight 0); "
+            f"{len(last['changed'])} of them ({', '.join(map(str, last['changed'])) or 'none'}) held other numbers "
+            "and are outlined — those written above δ, the ones chapter 5 colours, were "
+            f"{', '.join(map(str, last['above_delta'])) or 'none'}. The memory now equals the forward pass's memory "
+            f"before step {state['at_step']} (largest difference {state['difference']:.1e}).")
+    else:
+        st.markdown(f"This is the memory after all {total} steps (0–{total - 1}) of the forward pass. Move the "
+                    "slider to undo them, newest first.")
+    sizes = story.journal_vs_copy(story.JOURNAL_EXAMPLE_SLOTS, **{k: story.benchmark_model()[k]
+                                                                  for k in ("word_size", "heads", "k")})
+    toy = story.journal_vs_copy(episode["slots"], episode["width"], episode["heads"], episode["k"])
+    st.markdown(
+        f"A real backward pass through samviz's SAM left the memory exactly as it started (largest difference "
+        f"{episode['rollback_difference']:.1e}). What it saves shows at large N. Per step and episode, by "
+        f"the cost model of chapter 4, at N = {sizes['slots']:,} with the benchmark model (W = {sizes['word_size']}, "
+        f"R = {sizes['heads']}, K = {sizes['k']}): one copy of the memory is **{_mib(sizes['copy'])}** and the NTM "
+        f"keeps **{_mib(sizes['ntm'])}** (about {sizes['ntm_copies']:.1f} copies' worth plus its weights); SAM keeps "
+        f"**{sizes['sam']:,} bytes**: the journal of its {sizes['written_rows']} written rows ({sizes['journal']:,} "
+        f"bytes) and the rows its reads gathered ({sizes['gathered']:,} bytes), whatever N is. On this 16-slot toy "
+        f"there is nothing to save: SAM's {toy['sam']:,} bytes are more than the toy's whole memory "
+        f"({toy['copy']:,} bytes).")
 
 
 def _figure_8() -> None:
-    table = _payoff()
+    payoff = _payoff()
+    table = payoff["table"]
     if table:
         best = table[0]
-        st.markdown(f"Measured (assets/bench/results.jsonl, {best['setting']}): at N = {best['N']:,} one training "
-                    f"step took **{best['dense ms/step']:,.0f} ms** for the NTM and "
-                    f"**{best['sparse ms/step']:,.1f} ms** for SAM with faiss "
-                    f"(**{best['speed ratio']:,}×**); memory kept "
-                    f"**{best['dense MiB']:,.0f} MiB** vs **{best['sparse MiB']:,.1f} MiB** "
-                    f"(**{best['memory ratio']:,}×**).")
-        _chart(story.payoff_figure(table))
-        st.dataframe([{k: r[k] for k in ("N", "setting", "dense ms/step", "sparse ms/step", "speed ratio",
-                                         "dense MiB", "sparse MiB", "memory ratio")} for r in table],
-                     hide_index=True, width="stretch")
+        beyond = payoff["ntm_beyond"]
+        st.markdown(
+            f"Measured by samviz's benchmark ({payoff['setting']}; time: {MEASURE_NAMES[payoff['measure']]}): at "
+            f"N = {best['N']:,} one training step took **{best['dense ms/step']:,.0f} ms** for the NTM and "
+            f"**{best['sparse ms/step']:,.1f} ms** for SAM with faiss (**{best['speed ratio']:,}×**); measured "
+            f"memory overhead **{best['dense MiB']:,.0f} MiB** against **{best['sparse MiB']:,.1f} MiB** "
+            f"(**{best['memory ratio']:,}×**)."
+            + (f" The NTM was not measured at N = {beyond['slots']:,} ({beyond['status']}: {beyond['reason']})."
+               if beyond else ""))
+        _chart(story.payoff_figure(payoff))
+        st.dataframe([{"N": r["N"], "NTM ms/step": r["dense ms/step"], "SAM ms/step": r["sparse ms/step"],
+                       "speed ×": r["speed ratio"], "NTM MiB": r["dense MiB"], "SAM MiB": r["sparse MiB"],
+                       "memory ×": r["memory ratio"]} for r in table], hide_index=True, width="stretch")
+        st.caption(f"{payoff['note']} Memory here is the **measured overhead**: how far the peak memory of a training "
+                   "step rose above the memory already set up. It holds what is kept for backprop (chapters 4 and "
+                   "7) plus temporaries and the allocator's slack — for SAM, whose journal is a few KB per step, "
+                   "almost all of it. Time is the benchmark's "
+                   f"{MEASURE_NAMES[payoff['measure']]}, the median of at least 5 runs.")
     else:
-        st.info("No shipped measurements of the NTM and SAM side by side were found.")
+        st.info("No measurements of the NTM and SAM side by side from today's code in assets/bench/results.jsonl: "
+                "make them with `python -m samviz.results run --only bench`. " + payoff["note"])
     scaled = _trained_at_scale()
-    if scaled:
-        n = scaled[0]["slots"]
-        st.markdown(f"**The same trained models at N = {n:,}** (trained with 128 slots; `python -m samviz.evaluate "
-                    f"--scale`, {scaled[0]['episodes']} fresh episodes each, faiss and exact index on the same "
+    if scaled["rows"]:
+        rows = scaled["rows"]
+        n = rows[0]["slots"]
+        st.markdown(f"**The same trained models at N = {n:,}** (trained with 128 slots; `python -m samviz.results "
+                    f"run --only scale`, {rows[0]['episodes']} fresh episodes each, faiss and exact index on the same "
                     "episodes):")
-        st.dataframe([{"model": r["model"], "bit errors / sequence, faiss": round(r["bit_errors_faiss"], 3),
-                       "bit errors / sequence, exact": round(r["bit_errors_exact"], 3),
-                       "recall@K": round(r["recall"], 3), "forward ms / step, faiss": round(r["faiss_ms_per_step"], 1),
-                       "forward ms / step, exact": round(r["exact_ms_per_step"], 1)} for r in scaled],
-                     hide_index=True, width="stretch")
+        st.dataframe([{"model": r["model"], "errors/seq faiss": round(r["bit_errors_faiss"], 3),
+                       "errors/seq exact": round(r["bit_errors_exact"], 3), "recall@K": round(r["recall"], 4),
+                       "ms/step faiss": round(r["faiss_ms_per_step"], 1),
+                       "ms/step exact": round(r["exact_ms_per_step"], 1)} for r in rows], hide_index=True,
+                     width="stretch")
+        st.caption("errors/seq: bit errors per sequence; ms/step: forward time per step, no gradient (wall clock).")
+        st.caption(" ".join([*(story.index_sentence(r) for r in rows
+                               if r["bit_errors_faiss"] != r["bit_errors_exact"]), scaled["note"]]))
         st.page_link(pages.page_objects()["player"], label=f"Watch sam-copy step by step with {n:,} slots",
                      icon=":material/play_circle:",
                      query_params={"model": "sam", "task": "copy", "slots": str(n), "index": "faiss"})
     objects = pages.page_objects()
-    a, b, c = st.columns(3)
-    a.page_link(objects["player"], label="Episode player: watch a trained model step by step",
-                icon=":material/play_circle:")
-    b.page_link(objects["compare"], label="Compare: dense and sparse side by side", icon=":material/compare_arrows:")
-    c.page_link(objects["scaling_lab"], label="Scaling lab: measure the cost yourself", icon=":material/monitoring:")
+    st.page_link(objects["player"], label="Episode player: watch a trained model step by step",
+                 icon=":material/play_circle:")
+    st.page_link(objects["compare"], label="Compare: dense and sparse side by side", icon=":material/compare_arrows:")
+    st.page_link(objects["scaling_lab"], label="Scaling lab: measure the cost yourself", icon=":material/monitoring:")
 
 
 FIGURES = {1: _figure_1, 2: _figure_2, 3: _figure_3, 4: _figure_4, 5: _figure_5, 6: _figure_6, 7: _figure_7,
@@ -291,18 +328,25 @@ def render() -> None:
         st.markdown(story.PRESENTER_CSS, unsafe_allow_html=True)     # a fixed constant: no visitor text
     chapter = chapters[number - 1]
 
-    top = st.columns([2.2, 1.3, 1.3, 1] if not presenter else [0.1, 1, 1.6, 0.1], vertical_alignment="bottom")
-    if not presenter:
+    # Header: the caption, presenter mode and the player link on one row, the chapter select on a row of its own
+    # (wide enough for the longest title at 1280×720: a narrow column cut titles and the link's label).
+    if presenter:
+        top = st.columns([1, 3], vertical_alignment="center")
+        toggle_column = top[0]
+    else:
+        top = st.columns([3, 1.3, 1.5], vertical_alignment="center")
         top[0].caption("samviz · a guided story: from the Neural Turing Machine to Sparse Access Memory")
-        top[3].page_link(pages.page_objects()["player"], label="Skip to the player", icon=":material/play_circle:",
+        top[2].page_link(pages.page_objects()["player"], label="Skip to the player", icon=":material/play_circle:",
                          help="The full Episode player: every read, write and neighbour of a trained model, "
                               "step by step.")
-    st.session_state["story_select"] = number
-    top[2].selectbox("Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
-                     format_func=lambda n: f"{n}. {chapters[n - 1].title}")
+        toggle_column = top[1]
     st.session_state["story_presenter"] = presenter
-    top[1].toggle("Presenter mode", key="story_presenter", on_change=_on_presenter,
-                  help="Big type, no sidebar, for a projector. The address keeps it (presenter=1).")
+    toggle_column.toggle("Presenter mode", key="story_presenter", on_change=_on_presenter,
+                         help="Big type, no sidebar, for a projector. The address keeps it (presenter=1).")
+    st.session_state["story_select"] = number
+    (top[1] if presenter else st).selectbox(
+        "Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
+        format_func=lambda n: f"{n}. {chapters[n - 1].title}")
     if chapter_problem:
         notices.show(chapter_problem, "Link ignored: ", ". Showing chapter 1.")
     if presenter_problem:

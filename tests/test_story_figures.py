@@ -1,0 +1,265 @@
+"""Issue 25: every quoted number and every drawn category of the story, derived from the data or the run behind it.
+
+Chapter 2's "almost nothing" earned by the weights; chapter 3's "barely change" measured; chapter 4 dense-only,
+its bytes the cost model's; chapter 5's colours from the run's read set, written-above-δ set (summed over heads)
+and least-used slot; chapter 7's outlines from the rows the journal restored, its bytes the same cost model as
+chapter 4; chapter 8 from one machine's rows of today's code, one setting, one measure, its chart the rows of its
+sentence and table.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz.app import story
+from samviz.bench import cost
+from samviz.results import provenance
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 90
+
+
+# ------------------------------------------------------------------------------------------ chapter 2
+
+def test_opposite_slots_get_almost_nothing_only_when_the_weights_say_so():
+    wide, sharp = story.content_read(40, 0.5), story.content_read(40, 50.0)
+    for data in (wide, sharp):
+        cosines = [(x * data["key"][0] + y * data["key"][1]) / math.hypot(x, y) for x, y in data["rows"]]
+        assert data["opposite"] == cosines.index(min(cosines))
+        assert data["opposite_negligible"] == (data["weights"][data["opposite"]] < 0.1 / story.TOY_SLOTS)
+    assert not wide["opposite_negligible"] and wide["weights"][wide["opposite"]] > 0.02     # β = 0.5: 0.04-0.05
+    assert sharp["opposite_negligible"]
+
+
+def test_no_two_slot_numbers_run_together():
+    rows = story.toy_arrows()
+    labels = story.label_positions(rows)
+    for i, (x, y) in enumerate(labels):
+        assert math.hypot(x, y) > math.hypot(*rows[i])                  # past the arrow's tip
+        for j in range(i):
+            assert math.hypot(x - labels[j][0], y - labels[j][1]) > 0.12, (i, j)
+
+
+# ------------------------------------------------------------------------------------------ chapter 3
+
+def test_the_other_rows_change_by_what_the_sentence_says_and_the_colours_never_rescale():
+    bounds = set()
+    for target in range(story.WRITE_SLOTS):
+        for erase in (0.0, 0.5, 1.0):
+            data = story.write_step(target, erase)
+            others = [i for i in range(story.WRITE_SLOTS) if i != target]
+            change = max(abs(a - b) for i in others for a, b in zip(data["after"][i], data["before"][i], strict=True))
+            assert data["others_change"] == pytest.approx(change)
+            assert data["others_weight"] == pytest.approx(1 - data["weights"][target])
+            values = [abs(v) for table in ("before", "erased", "after") for row in data[table] for v in row]
+            assert max(values) <= data["colour_bound"]
+            bounds.add(data["colour_bound"])
+            figure = story.write_figure(data)
+            assert {(t.zmin, t.zmax) for t in figure.data} == {(-data["colour_bound"], data["colour_bound"])}
+    assert len(bounds) == 1                                              # one colour scale whatever the settings
+
+
+# ------------------------------------------------------------------------------------------ chapter 4
+
+def test_chapter_4_is_the_dense_cost_before_sam_exists():
+    chapter = story.chapters()[3]
+    words = f"{chapter.text} {chapter.equation} {chapter.question.prompt} {' '.join(chapter.question.choices)}"
+    for later in ("SAM", "K·R", " K ", " R ", "sparse", "journal"):
+        assert later not in words, later
+    m = story.benchmark_model()
+    for n in (1024, 1 << 16):
+        numbers = story.backprop_bytes(n)
+        kept = cost.kept_for_backprop("ntm", n, m["word_size"], m["heads"], steps=m["steps"], batch=m["batch"])
+        assert numbers["total_bytes"] == kept.total == m["steps"] * m["batch"] * numbers["per_step_bytes"]
+        assert numbers["copy_bytes"] == n * m["word_size"] * 4 and numbers["touched"] == n * (m["heads"] + 1)
+    assert story.backprop_bytes(2048)["total_bytes"] == 2 * story.backprop_bytes(1024)["total_bytes"]
+    curve = story.backprop_curve()
+    assert set(curve) == {"slots", "total_bytes"}                        # the dense model only
+    figure = story.cost_figure(curve, 1 << 16)
+    assert [t.name for t in figure.data] == ["NTM (dense)"]
+    assert list(figure.layout.xaxis.ticktext) == [f"{1 << p:,}" for p in range(10, 25) if p % 5 == 0]
+
+
+def test_chapters_4_and_7_quote_one_cost_model():
+    m = story.benchmark_model()
+    seven = story.journal_vs_copy(1 << 16, m["word_size"], m["heads"], m["k"])
+    four = story.backprop_bytes(1 << 16)
+    assert seven["ntm"] * m["steps"] * m["batch"] == four["total_bytes"]       # 2,613 MiB = 10 × 8 × 32.7 MiB
+    assert seven["copy"] == four["copy_bytes"]
+    sam = cost.kept_for_backprop("sam", 1 << 16, m["word_size"], m["heads"], k=m["k"])
+    assert (seven["sam"], seven["journal"], seven["gathered"]) == (sam.per_step, sam.journal, sam.gathered)
+    assert seven["written_rows"] == m["k"] * m["heads"] + 1
+
+
+# ------------------------------------------------------------------------------------------ chapter 5
+
+@pytest.fixture(scope="module")
+def episode():
+    return story.sam_episode()
+
+
+def test_chapter_5_colours_come_from_the_read_set_the_written_set_and_the_least_used_slot(episode):
+    grid = story.sam_grid(episode)
+    delta = episode["threshold"]
+    both_seen = False
+    for t, record in enumerate(episode["steps"]):
+        reads = {slot for ids in record["read_ids"] for slot in ids}
+        totals: dict[int, float] = {}
+        for slot, weight in zip(record["write_ids"], record["write_weights"], strict=True):
+            totals[slot] = totals.get(slot, 0.0) + weight
+        written = {slot for slot, weight in totals.items() if weight > delta}
+        for slot in range(episode["slots"]):
+            expected = {(True, True): story.BOTH, (True, False): story.READ, (False, True): story.WRITTEN,
+                        (False, False): story.UNTOUCHED}[(slot in reads, slot in written)]
+            assert grid["categories"][slot][t] == expected, (t, slot)
+        both_seen |= bool(reads & written)
+        assert grid["least_used"][t] == record["least_used"] and record["least_used"] in written
+        if t:   # the rule in the text: a step writes the slots read at the step before, and the least used one
+            assert written <= set(grid["read_sets"][t - 1]) | {record["least_used"]}
+    assert both_seen                        # the toy run has slots read and written at one step (issue 25 item 2)
+    figure = story.sam_figure(episode)
+    assert [list(row) for row in figure.data[0].z] == grid["categories"]
+    assert list(figure.data[1].y) == grid["least_used"]
+    assert list(figure.data[0].colorbar.ticktext) == list(story.CATEGORY_NAMES)
+
+
+def test_the_usage_before_step_0_is_one_for_every_slot_and_counts_up(episode):
+    first = episode["steps"][0]["usage_before"]
+    assert first == [1] * episode["slots"]
+    for t, record in enumerate(episode["steps"]):
+        assert max(record["usage_before"]) <= t + 1            # never more than the steps since the episode began
+
+
+# ------------------------------------------------------------------------------------------ chapter 7
+
+def test_chapter_7_outlines_the_rows_each_undo_changed(episode):
+    grid = story.sam_grid(episode)
+    steps = episode["steps"]
+    bounds = set()
+    for undone in range(len(steps) + 1):
+        state = story.rollback(episode, undone)
+        assert state["difference"] == 0.0 and state["at_step"] == len(steps) - undone
+        assert [u["step"] for u in state["restored"]] == list(range(len(steps) - 1, len(steps) - 1 - undone, -1))
+        for undo in state["restored"]:
+            record = steps[undo["step"]]
+            before = episode["start"] if undo["step"] == 0 else steps[undo["step"] - 1]["memory_after"]
+            changed = sorted(s for s in set(record["write_ids"]) if before[s] != record["memory_after"][s])
+            assert undo["changed"] == changed and undo["above_delta"] == grid["written_sets"][undo["step"]]
+            assert set(undo["above_delta"]) <= set(undo["changed"])
+        figure = story.rollback_figure(episode, state)
+        bounds.add((figure.data[0].zmin, figure.data[0].zmax))
+        outlined = sorted(round(shape.y0 + 0.5) for shape in figure.layout.shapes)
+        assert outlined == sorted(s for u in state["restored"] for s in u["changed"])
+    assert len(bounds) == 1                                  # one colour scale for the whole episode
+    undo_0 = story.rollback(episode, len(steps))["restored"][-1]
+    assert undo_0["changed"] == [steps[0]["least_used"]] == undo_0["above_delta"]   # step 0 changed one row
+    assert len(undo_0["slots"]) > 1                          # though its journal named more (weight 0)
+
+
+# ------------------------------------------------------------------------------------------ chapter 8
+
+THIS = provenance.this_machine()
+
+
+def bench_row(model, index, slots, ms, steps=10, machine=None, **extra):
+    row = {"model": model, "index": index, "slots": slots, "batch": 8, "heads": 4, "k": 4, "word_size": 32,
+           "steps": steps, "ms_per_step": ms and 2 * ms, "cpu_ms_per_step": ms, "cpu_ms_min": ms, "cpu_ms_max": ms,
+           "peak_mib": ms and ms / 10, "status": "ok", **({"initial_rows": "zero"} if index else {})}
+    row = provenance.stamp(row, "bench", model, "test", {"model": 0})
+    return {**row, **({"machine": machine} if machine else {}), **extra}
+
+
+@pytest.fixture
+def results_file(tmp_path):
+    rows = [bench_row("ntm", None, n, n / 100) for n in (1024, 4096, 16384)]
+    rows += [bench_row("sam", "faiss", n, 2.0) for n in (1024, 4096, 16384)]
+    rows.append(bench_row("ntm", None, 1 << 20, None, status="refused", reason="estimated memory 55 GiB"))
+    rows.append(bench_row("ntm", None, 65536, 5000.0, machine="Linux x86_64, another CPU"))   # another machine
+    rows.append(bench_row("sam", "faiss", 65536, 1.0, code_hash="0" * 16))                   # stale code
+    rows += [bench_row("ntm", None, 1 << 17, 20.0, steps=1), bench_row("sam", "faiss", 1 << 17, 1.0, steps=1)]
+    rows.append(bench_row("sam", "faiss", 16384, 9.0, initial_rows="jittered"))              # the other start
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_the_payoff_is_one_machine_one_setting_one_measure(results_file):
+    payoff = story.measured_payoff(str(results_file))
+    assert [(r["N"], r["speed ratio"], r["dense ms/step"]) for r in payoff["table"]] == \
+        [(16384, 81.9, 163.84), (4096, 20.5, 40.96), (1024, 5.1, 10.24)]        # CPU times, T = 10, zero rows
+    assert payoff["machine"] == THIS and payoff["this_machine"] and payoff["measure"] == "cpu"
+    assert "T = 10" in payoff["setting"] and "zero rows" in payoff["setting"]
+    assert payoff["ntm_beyond"] == {"slots": 1 << 20, "status": "refused", "reason": "estimated memory 55 GiB"}
+    assert "1 benchmark rows from other code" in payoff["note"]
+    assert "1 benchmark rows measured on other" in payoff["note"]
+    figure = story.payoff_figure(payoff)
+    speed, memory = figure.data
+    assert list(speed.x) == [1024, 4096, 16384] and list(speed.y) == [5.1, 20.5, 81.9]
+    assert list(memory.y) == [r["memory ratio"] for r in sorted(payoff["table"], key=lambda r: r["N"])]
+    assert len({t.marker.symbol for t in figure.data}) == 1 and len(figure.data) == 2   # one legend entry each
+
+
+def test_the_payoff_chapter_quotes_the_rows_it_draws(results_file, monkeypatch):
+    import streamlit as st
+
+    from samviz import bench
+    monkeypatch.setattr(bench, "SHIPPED_RESULTS", str(results_file))
+    st.cache_data.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"chapter": "8"})
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        text = " ".join(m.value for m in at.markdown)
+        assert "at N = 16,384 one training step took **164 ms** for the NTM and **2.0 ms** for SAM" in text
+        assert "(**81.9×**)" in text and "not measured at N = 1,048,576 (refused" in text
+        table = next(f.value for f in at.dataframe if "speed ×" in f.value.columns)
+        assert list(table["N"]) == [16384, 4096, 1024] and list(table["speed ×"]) == [81.9, 20.5, 5.1]
+        chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+        assert chart["data"][0]["x"] == [1024, 4096, 16384]
+        assert any("measured overhead" in c.value for c in at.caption)
+    finally:
+        st.cache_data.clear()
+
+
+def test_index_sentence_says_why_faiss_can_make_fewer_errors():
+    row = {"model": "sam-priority_sort", "bit_errors_faiss": 2.625, "bit_errors_exact": 2.75, "episodes": 8,
+           "recall": 0.9987}
+    text = story.index_sentence(row)
+    assert "fewer errors" in text and "2.625 against 2.750" in text and "1 bit over 8 episodes" in text
+    assert "chance" in text and "0.9987" in text
+    assert "same errors" in story.index_sentence({**row, "bit_errors_faiss": 2.75})
+
+
+def test_the_trained_models_at_scale_come_from_todays_code_only(tmp_path):
+    from samviz import evaluate_scale
+
+    def scale_row(name, slots, **extra):
+        row = {"model": name, "kind": "sam", "task": name.split("-", 1)[1], "slots": slots, "episodes": 8,
+               "bit_errors_exact": 1.0, "bit_errors_faiss": 1.0, "exact_ms_per_step": 9.0, "faiss_ms_per_step": 1.0,
+               "exact_index_ms_per_step": 8.0, "faiss_index_ms_per_step": 0.2, "recall": 1.0}
+        return {**provenance.stamp(row, "scale", "sam", "test", {"episodes": 1}), **extra}
+    rows = [scale_row("sam-copy", 4096), scale_row("sam-copy", 1 << 20),
+            scale_row("sam-associative_recall", 1 << 20, code_hash="0" * 16)]
+    path = tmp_path / "scale.json"
+    path.write_text(json.dumps({"format": evaluate_scale.FORMAT, "settings": {}, "rows": rows}))
+    scaled = story.trained_at_scale(path)
+    assert [(r["model"], r["slots"]) for r in scaled["rows"]] == [("sam-copy", 1 << 20)]
+    assert "1 scale rows from other code" in scaled["note"]
+
+
+# ------------------------------------------------------------------------------------------ words
+
+def test_the_glossary_gives_each_symbol_one_meaning_and_explains_softmax():
+    entries = dict(story.glossary())
+    assert "softmax" in entries and "sum" in entries["softmax"]
+    assert "sharpening" in entries["γ (gamma)"] and "interpolation gate" in entries["g"]
+    assert entries[story.interpolation_symbol()].startswith("SAM's interpolation gate")
+    usage = next(v for k, v in entries.items() if "usage" in k)
+    assert "NOT" in usage and "1 step ago" in usage
+    two = story.chapters()[1]
+    assert "softmax" in two.text and "DAM" not in two.equation and "DNC" not in two.equation
