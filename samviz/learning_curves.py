@@ -10,8 +10,9 @@ Two sources, one shape (a `Run`):
 "Updates to target" is the first validation (on the task's full level range) at or below the task's target
 (samviz.tasks.TARGETS); a run that never got there has None. One validation is a few dozen episodes (64 on
 priority sort), so a single dip can cross the target by noise: "updates to held target" asks instead that the
-mean of HELD_VALIDATIONS validations in a row, from that one on, be at or below it. Plain data, no torch: the
-app reads it cheaply.
+mean of HELD_VALIDATIONS validations in a row, from that one on, be at or below it (each validation scores the
+same episodes, so this is steadier weights, not more episodes). Plain data, no torch: the app reads it cheaply.
+The confirmatory study (docs/LEARNING_STUDY.md) measures on 640 fresh episodes instead: samviz.study.
 """
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ from samviz.tasks import TARGETS
 
 CURVES_DIR = ASSETS_DIR / "learning_curves"
 MAX_RUN_FILE_BYTES = 16 << 20     # an exported grid is a few hundred KB; refuse anything far larger
-HELD_VALIDATIONS = 4              # 1,000 updates at the usual 250 between validations; 256 episodes on sort
+# 1,000 updates at the usual 250 between validations. Every validation scores the SAME fixed set (64 episodes on
+# sort), so the mean of 4 is the mean of 4 scorings of those 64 episodes by 4 successive weights — not 256 episodes:
+# it smooths the weights' update-to-update swings, not the sampling noise of a small set.
+HELD_VALIDATIONS = 4
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Run:
     seed: int
     curve: tuple[tuple[int, float], ...]   # (updates, validation bit errors per sequence), increasing updates
     command: str = ""             # how it was trained
+    advances: tuple[tuple[int, int], ...] = ()   # the curriculum's (update, new maximum level h), where known
 
     @property
     def target(self) -> float:
@@ -71,8 +76,15 @@ class Run:
             return None
         return [errors for step, errors in self.curve if step <= updates][-1]
 
+    def largest_rise(self) -> tuple[int, float, int, float] | None:
+        """(updates, errors) before and after the largest rise between neighbouring validations; None if the
+        curve never rises."""
+        rises = [(b - a, (s, a, t, b)) for (s, a), (t, b) in zip(self.curve, self.curve[1:], strict=False) if b > a]
+        return max(rises)[1] if rises else None
+
     def to_json(self) -> str:
-        return json.dumps({**asdict(self), "curve": [list(point) for point in self.curve]})
+        return json.dumps({**asdict(self), "curve": [list(point) for point in self.curve],
+                           "advances": [list(a) for a in self.advances]})
 
 
 def run_from_dict(row: dict) -> Run:
@@ -114,7 +126,8 @@ def read_training_log(folder: Path, model: str, task: str, variant: str, seed: i
 
 
 def shipped_runs(directory: Path = PRETRAINED_DIR) -> list[Run]:
-    """The shipped checkpoints' training curves, from each meta.json's validations (scheduled ones only)."""
+    """The shipped checkpoints' training curves: every scheduled validation from the checkpoint's
+    train_log.jsonl where it ships one (the whole run), else from meta.json (which keeps only the last 200)."""
     runs = []
     for meta_path in sorted(Path(directory).glob("*/meta.json")):
         meta = json.loads(meta_path.read_text())
@@ -122,11 +135,18 @@ def shipped_runs(directory: Path = PRETRAINED_DIR) -> list[Run]:
         task = meta.get("task")
         if task not in TARGETS:
             continue
-        curve = tuple((int(v["step"]), float(v["bit_errors"])) for v in meta.get("validations", [])
-                      if v.get("scheduled", True))
+        log = meta_path.parent / "train_log.jsonl"
+        if log.is_file() and log.stat().st_size <= MAX_RUN_FILE_BYTES:
+            rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            curve = tuple((int(r["step"]), float(r["validation_bit_errors"])) for r in rows
+                          if "validation_bit_errors" in r)
+        else:
+            curve = tuple((int(v["step"]), float(v["bit_errors"])) for v in meta.get("validations", [])
+                          if v.get("scheduled", True))
+        advances = tuple((int(step), int(level)) for step, level in meta.get("curriculum", {}).get("advances", []))
         if curve:
             runs.append(Run(model, task, "shipped", int(meta.get("training", {}).get("seed", 0)), curve,
-                            meta.get("command", "")))
+                            meta.get("command", ""), advances))
     return runs
 
 

@@ -455,3 +455,51 @@ def pair_verdict(summary: Summary, family: str) -> str:
               else f"interim: {done} of {planned} runs finished")
     return f"Associative recall, {other.label} against {reference.label} ({status}): " \
         + comparison_sentence(summary, comparison).split(": ", 1)[1]
+
+
+def table_rows(summary: Summary) -> list[dict[str, str]]:
+    """The results table as text cells, one dict per task × arm (the page, the README and `summary` show it)."""
+    tests = {(c.test.task, c.test.other): c for c in summary.comparisons}
+    references = {(c.test.task, c.test.other): summary.row(c.test.task, c.test.reference).label
+                  for c in summary.comparisons}
+    rows = []
+    for row in summary.rows:
+        test = tests.get((row.task, row.arm))
+        done = row.done > 0
+        rows.append({
+            "task": TASK_LABELS[row.task].lower(), "model": row.label,
+            "runs finished": f"{row.done}/{row.planned}" + (f" ({row.in_progress} running)" if row.in_progress else ""),
+            "reached target": f"{row.reached}/{row.done}" if done else "—",
+            "median updates to target [95 % CI]":
+                f"{updates(row.median, row.budget)} {interval(row.median_interval, row.budget)}" if done else "—",
+            "mean updates to target, capped at the budget [95 % CI]":
+                f"{row.restricted_mean:,.0f} {interval(row.restricted_mean_interval, row.budget)}" if done else "—",
+            "mean log10 error over the budget [95 % CI]":
+                f"{row.log_error:.2f} {interval(row.log_error_interval, digits=2)}" if done else "—",
+            "against": references.get((row.task, row.arm), "—"),
+            "p, updates to target (Holm)": "—" if test is None or test.p is None
+            else f"{test.p:.3f} ({test.p_adjusted:.3f})",
+            "p, log error": "—" if test is None or test.log_p is None else f"{test.log_p:.3f}",
+        })
+    return rows
+
+
+def status_sentence(summary: Summary) -> str:
+    in_progress = sum(run.status == "in progress" for run in summary.runs)
+    if summary.complete:
+        return f"All {len(summary.runs)} planned runs have finished."
+    return (f"Runs finished: {summary.done} of {len(summary.runs)} planned ({in_progress} in progress). The study is "
+            "in progress: every number here is interim and will change as runs finish.")
+
+
+def table_markdown(summary: Summary, protocol_link: str = PROTOCOL) -> str:
+    """The status, the results table and the verdicts as markdown (pretrained/README.md's section, `summary`)."""
+    cells = table_rows(summary)
+    header = list(cells[0])
+    lines = [f"{status_sentence(summary)} Protocol: [docs/LEARNING_STUDY.md]({protocol_link}); regenerated from the "
+             "committed run folders by `python scripts/learning_study.py export`.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row[key] for key in header) + " |" for row in cells]
+    lines += ["", *(f"- {task_verdict(summary, task)}" for task in TASK_ORDER),
+              *(f"- {pair_verdict(summary, family)}" for family in ("dnc-sdnc", "faiss"))]
+    return "\n".join(lines)

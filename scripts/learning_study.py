@@ -296,35 +296,6 @@ def save() -> int:
     return 0
 
 
-def markdown(summary: study.Summary) -> str:
-    """The results table and the verdicts, as pretrained/README.md and `summary` print them."""
-    lines = [f"Runs finished: {summary.done} of {len(summary.runs)} planned"
-             + ("" if summary.complete else " — **interim: the study is in progress**") + ". Protocol: "
-             "[docs/LEARNING_STUDY.md](../docs/LEARNING_STUDY.md); regenerate with "
-             "`python scripts/learning_study.py export`.", "",
-             "| task | model | runs finished | reached target | median updates to target [95 % CI] | mean updates "
-             "to target, capped at the budget [95 % CI] | mean log10 error over the budget [95 % CI] | p against the "
-             "sparse model (updates; Holm) | p (log error) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    tests = {(c.test.task, c.test.other): c for c in summary.comparisons}
-    for row in summary.rows:
-        test = tests.get((row.task, row.arm))
-        p = "—" if test is None or test.p is None else f"{test.p:.3f}; {test.p_adjusted:.3f}"
-        log_p = "—" if test is None or test.log_p is None else f"{test.log_p:.3f}"
-        reached = f"{row.reached}/{row.done}" if row.done else "—"
-        median = "—" if not row.done else study.updates(row.median, row.budget)
-        mean = "—" if row.restricted_mean is None else f"{row.restricted_mean:,.0f}"
-        log = "—" if row.log_error is None else f"{row.log_error:.2f}"
-        lines.append(f"| {study.TASK_LABELS[row.task].lower()} | {row.label} | {row.done}/{row.planned} | {reached} "
-                     f"| {median} {study.interval(row.median_interval, row.budget) if row.done else ''} "
-                     f"| {mean} {study.interval(row.restricted_mean_interval, row.budget) if row.done else ''} "
-                     f"| {log} {study.interval(row.log_error_interval, digits=2) if row.done else ''} "
-                     f"| {p} | {log_p} |")
-    lines += ["", *(f"- {study.task_verdict(summary, task)}" for task in study.TASK_ORDER),
-              *(f"- {study.pair_verdict(summary, family)}" for family in ("dnc-sdnc", "faiss"))]
-    return "\n".join(lines)
-
-
 def export(figure: bool, readme: bool) -> None:
     runs = study.read_study()
     study.EXPORT_DIR.mkdir(parents=True, exist_ok=True)
@@ -339,7 +310,7 @@ def export(figure: bool, readme: bool) -> None:
             raise SystemExit(f"{README} has no learning-study section markers")
         head, rest = text.split(README_BEGIN, 1)
         _, tail = rest.split(README_END, 1)
-        section = markdown(study.summarise(runs))
+        section = study.table_markdown(study.summarise(runs), protocol_link="../docs/LEARNING_STUDY.md")
         README.write_text(f"{head}{README_BEGIN}\n{section}\n{README_END}{tail}")
         print(f"the table in {README.relative_to(ROOT)} regenerated")
     if figure:
@@ -377,7 +348,7 @@ def main(argv=None) -> int:
     if arguments.command == "save":
         return save()
     if arguments.command == "summary":
-        print(markdown(study.summarise(study.read_study())))
+        print(study.table_markdown(study.summarise(study.read_study())))
         return 0
     export(figure=arguments.figure, readme=True)
     return 0

@@ -13,7 +13,7 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from samviz import generalisation
+from samviz import generalisation, study
 from samviz import learning_curves as curves
 from samviz.app.pages import learning_curves as page
 from samviz.paths import PRETRAINED_DIR
@@ -103,12 +103,36 @@ def test_read_training_log_keeps_the_validations_only(tmp_path):
 
 
 def test_shipped_runs_are_every_checkpoint_s_scheduled_validations():
+    """The whole run from train_log.jsonl where the checkpoint ships one (meta.json keeps only the last 200
+    validations: sam-priority_sort's curve would start at 76,750), else meta.json's; the curriculum's moves."""
     runs = {(r.model, r.task): r for r in curves.shipped_runs()}
     for meta_path in PRETRAINED_DIR.glob("*/meta.json"):
         meta = json.loads(meta_path.read_text())
-        expected = [(v["step"], v["bit_errors"]) for v in meta["validations"] if v.get("scheduled", True)]
+        log = meta_path.parent / "train_log.jsonl"
+        if log.is_file():
+            rows = [json.loads(line) for line in log.read_text().splitlines()]
+            expected = [(r["step"], r["validation_bit_errors"]) for r in rows if "validation_bit_errors" in r]
+        else:
+            expected = [(v["step"], v["bit_errors"]) for v in meta["validations"] if v.get("scheduled", True)]
         r = runs[(meta["config"]["kind"], meta["task"])]
         assert list(r.curve) == expected and r.command == meta["command"]
+        assert [list(a) for a in r.advances] == meta["curriculum"]["advances"]
+        # the scheduled validations meta.json keeps are the last of the curve
+        kept = [(v["step"], v["bit_errors"]) for v in meta["validations"] if v.get("scheduled", True)]
+        assert list(r.curve[-len(kept):]) == kept
+    assert runs["sam", "priority_sort"].curve[0][0] == 250
+
+
+def test_the_held_reading_is_said_to_be_the_same_episodes_not_more():
+    """The "held" mean is 4 scorings of the same validation set, never "256 episodes" (issue 27)."""
+    root = Path(__file__).resolve().parent.parent
+    for path in (root / "samviz" / "learning_curves.py", root / "docs" / "LEARNING_CURVES.md",
+                 root / "samviz" / "app" / "pages" / "learning_curves.py", root / "pretrained" / "README.md"):
+        text = path.read_text()
+        for at in [i for i in range(len(text)) if text.startswith("256 episodes", i)]:
+            before = text[max(0, at - 12):at].split()
+            assert before[-1:] in (["not"], ['"']), (path, text[at - 40:at + 20])    # 'not 256', 'said "256'
+
 
 
 def test_the_comparison_sentence_says_what_the_numbers_say():
@@ -174,14 +198,25 @@ def test_a_grid_of_one_group_per_model_draws_each_in_its_models_colour_and_varia
 
 
 def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
-    at = AppTest.from_string("from samviz.app import pages\npages.learning_curves_page()\n", default_timeout=60).run()
+    at = AppTest.from_string("from samviz.app import pages\npages.learning_curves_page()\n", default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     shipped = curves.shipped_runs()
     tasks = {r.task for r in shipped}
     grids = curves.exported_grids()
     stored = generalisation.stored_curves()
-    assert len(at.get("plotly_chart")) == len(tasks) + len(grids) + len(stored)
+    summary = study.summarise(study.read_export())
+    started = sum(any(r.marks for r in summary.runs if r.task == task and r.arm in arms)
+                  for task, arms, _ in page.STUDY_GROUPS)
+    assert len(at.get("plotly_chart")) == 2 * started + len(tasks) + len(grids) + len(stored)
     text = " ".join(m.value for m in at.markdown)
+    # the study leads: its status, then its verdicts computed from the statistics, then its table
+    assert text.index(study.task_verdict(summary, "associative_recall")) < text.index("One run each")
+    for task, arms, _ in page.STUDY_GROUPS:
+        assert page._group_sentence(summary, task, arms) in text
+    assert page.study_table_markdown(summary) in text
+    notices = [m.value for m in (*at.info, *at.success)]
+    assert study.status_sentence(summary) in notices
+    assert ("interim" in study.status_sentence(summary)) == (not summary.complete)
     for rows in stored.values():
         assert page.generalisation_sentence(rows) in text
     for task in tasks:
@@ -233,6 +268,17 @@ def test_the_grid_script_summary_gives_first_and_held_updates_to_target_per_seed
     assert row["updates_to_held_target"] == [None, 750] and row["median_updates_to_held_target"] is None
 
 
+def test_the_plot_scripts_study_page_holds_the_studys_status_and_sentences(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "scripts"))
+    import plot_learning_curves
+    html = plot_learning_curves.study_html()
+    summary = study.summarise(study.read_export())
+    assert escape(study.status_sentence(summary)) in html
+    for task, arms, _ in page.STUDY_GROUPS:
+        started = any(r.marks for r in summary.runs if r.task == task and r.arm in arms)
+        assert (escape(page._group_sentence(summary, task, arms)) in html) == started
+
+
 def test_the_plot_scripts_page_holds_both_grids_figures_and_their_sentences(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "scripts"))
     import plot_learning_curves
@@ -255,3 +301,63 @@ def test_the_plot_script_draws_both_grids_into_a_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert width >= 1280 and height >= 380              # two 640-pixel figures side by side
+
+
+# ------------------------------------------------------------------------------------------ issue 25 items 7, 16
+def test_the_shipped_runs_notes_say_why_a_curve_drops_or_jumps():
+    ntm = curves.Run("ntm", "copy", "shipped", 0, ((250, 40.0), (15750, 21.1), (16000, 0.0)),
+                     "python -m samviz.train --start-level 4", ((6152, 8), (15721, 16), (15941, 20)))
+    sam = curves.Run("sam", "copy", "shipped", 0, ((250, 35.0), (2250, 3.7), (2500, 26.0), (3000, 1.5)))
+    assert page.curriculum_sentence([ntm, sam]).startswith(
+        "Curriculum moves (NTM h 4 → 8 at 6,152, → 16 at 15,721, → 20 at 15,941): validation covers")
+    assert page.curriculum_sentence([sam]) is None
+    # SAM rose by 22.3 > 35/4; the NTM's curve never rises
+    assert page.rise_sentence([ntm, sam]) == ("Jumps back up between neighbouring validations, as measured (every "
+                                              "validation is drawn, with a marker): SAM 3.70 → 26.00 (updates 2,250 "
+                                              "→ 2,500).")
+    assert page.rise_sentence([curves.Run("sam", "copy", "shipped", 0, ((250, 35.0), (500, 30.0), (750, 31.0)))]) \
+        is None
+
+
+def test_why_a_shipped_run_and_a_grid_can_disagree():
+    """Item 16: the shipped NTM (seed 0) reached the sort target while 2 of the grid's 3 seeds did not."""
+    command = "python -m samviz.train --model ntm --heads 2 --batch 16 --lr 0.001 --start-level 20 --seed {}"
+    shipped = curves.Run("ntm", "priority_sort", "shipped", 0, ((12500, 7.9),), command.format(0))
+    seeds = [curves.Run("ntm", "priority_sort", "default", s, curve, command.format(s) + " --select worst_level")
+             for s, curve in ((1, ((90000, 41.6),)), (2, ((90000, 42.2),)), (3, ((27750, 7.5), (34000, 3.9))))]
+    sentence = page.shipped_against_grid_sentence(shipped, seeds)
+    assert sentence.startswith("Why both can be true: the shipped NTM (seed 0) reached the target at 12,500 updates")
+    assert "reached it on 1 of 3 seeds (seed 1 not within 90,000, best 41.6; seed 2 not within 90,000, best 42.2; " \
+           "seed 3 at 27,750)" in sentence and "2 of 4 seeds had not reached it" in sentence
+    assert page.shipped_against_grid_sentence(shipped, seeds[2:]) is None          # they agree: nothing to explain
+    other = curves.Run("ntm", "priority_sort", "shipped", 0, ((12500, 7.9),), command.format(0) + " --lr 0.003")
+    assert page.setting_differences(other.command, seeds[0].command) == ["--lr"]
+    assert page.shipped_against_grid_sentence(other, seeds) is None                # not the same experiment
+    assert page.setting_differences("--initial-rows zero --lr 1", "--lr 1") == ["--initial-rows"]
+
+
+def _study_run(arm, seed, marks, status="finished", finished="steps", task="associative_recall"):
+    budget = study.ARMS_BY_KEY[task, arm].budget
+    return study.StudyRun(task, arm, seed, budget, status, finished if status == "finished" else None,
+                          marks[-1][0], tuple(marks))
+
+
+def test_the_study_figures_draw_the_runs_and_the_kaplan_meier_steps():
+    full = [(s, 3.0) for s in range(0, 30_001, 500)]
+    solved = [(s, 0.0 if s else 3.0) for s in range(0, 30_001, 500)]
+    runs = [_study_run("ntm", 1001, full), _study_run("ntm", 1002, solved),
+            _study_run("sam", 1001, [(0, 3.0), (500, 0.2)], finished="target"),
+            _study_run("sam", 1002, [(0, 4.0), (500, 2.0)], status="in progress")]
+    summary = study.summarise(runs, resamples=100)
+    fig = page.study_curves_figure(summary, "associative_recall", ("ntm", "dam", "sam"))
+    ntm_line, sam_line = (t for t in fig.data if t.mode == "lines")
+    assert list(ntm_line.x[:2]) == [0, 500] and list(ntm_line.y[:2]) == [3.0, (3.0 + page.LOG_FLOOR) / 2]
+    # SAM: the finished run carried forward at 0.2; the run in progress counts up to its last mark
+    assert list(sam_line.y[:2]) == [3.5, 1.1] and sam_line.y[-1] == 0.2 and "2 runs" in sam_line.name
+    assert fig.layout.yaxis.type == "log"
+    km = page.time_to_target_figure(summary, "associative_recall", ("ntm", "dam", "sam"))
+    steps = [t for t in km.data if t.mode == "lines"]
+    assert [(list(t.x), list(t.y)) for t in steps] == [([0, 500, 30_000], [0.0, 0.5, 0.5]),
+                                                       ([0, 500, 30_000], [0.0, 1.0, 1.0])]
+    (censored,) = [t for t in km.data if t.mode == "markers"]          # the NTM's run that never got there
+    assert list(censored.x) == [30_000] and "1 run(s) not at the target" in censored.hovertemplate

@@ -1,24 +1,39 @@
-"""Learning curves: how many training updates each model needed, beside the paper's Fig. 2 claim.
+"""Learning curves: the paper's Fig. 2 claim put to the confirmatory study first, then the earlier runs.
 
-Thin over samviz.learning_curves (the data) — the shipped checkpoints' own training logs and the experiment
-grids exported by scripts/learning_curves.py. Every number in a sentence here is read from the runs the chart
-beside it draws.
+Leads with the learning study (issue 27; docs/LEARNING_STUDY.md, samviz.study): its status, the verdict
+sentences computed from its statistics, the table, and per task the curves (median and range over runs, on 640
+fixed episodes) and the time to target (Kaplan-Meier). Below, labelled for what they are: the shipped
+checkpoints' own training runs (one seed each, their own settings: uncontrolled), how far the shipped models
+go past their training length, and the earlier multi-seed grids (samviz.learning_curves; earlier settings).
+Every number in a sentence here is read from the runs the chart beside it draws.
 """
 from __future__ import annotations
+
+import math
+import shlex
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from samviz import generalisation
+from samviz import generalisation, study
 from samviz import learning_curves as curves
+from samviz import study_statistics as stats
 from samviz.app import figures
 from samviz.tasks import TARGETS
 
-PAPER_CLAIM = ("Rae et al. 2016, Fig. 2: SAM *trains comparably* to the NTM on copy and *reaches its asymptotic "
-               "error faster* on associative recall and priority sort.")
+PAPER_CLAIM = ("Rae et al. 2016, Fig. 2: SAM *trains comparably* to the dense models on copy and *reaches its "
+               "asymptotic error faster* on associative recall and priority sort.")
 TASK_ORDER = ("copy", "associative_recall", "priority_sort")
 COLOURS = {"ntm": "#1f77b4", "dam": "#9467bd", "sam": "#d62728", "dnc": "#2ca02c", "sdnc": "#ff7f0e"}
 GRID_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+# The study's groups of arms, one tab each: (task, arms, tab label). The faiss arm keeps SAM's colour, dashed.
+STUDY_GROUPS = (("associative_recall", ("ntm", "dam", "sam"), "Associative recall"),
+                ("priority_sort", ("ntm", "dam", "sam"), "Priority sort"),
+                ("copy", ("ntm", "dam", "sam"), "Copy"),
+                ("associative_recall", ("dnc", "sdnc"), "DNC vs SDNC"),
+                ("associative_recall", ("sam", "sam_faiss65536"), "SAM: faiss at 2^16 vs exact at 128"))
+LOG_FLOOR = 0.01             # a mark of 0 bit errors is drawn here on the log axis (study_statistics.LOG_OFFSET)
+LOG_TICKS = (0.01, 0.1, 1, 10, 100)
 
 
 def _task_label(task: str) -> str:
@@ -45,13 +60,15 @@ def shipped_figure(runs: list[curves.Run], task: str) -> go.Figure:
     fig = go.Figure()
     for run in runs:
         steps, errors = zip(*run.curve, strict=True)
-        fig.add_trace(go.Scatter(x=steps, y=errors, mode="lines", name=run.model.upper(),
-                                 line={"color": COLOURS.get(run.model)}))
+        # markers: a drop between two validations shows as two points, not as a line drawn straight down
+        fig.add_trace(go.Scatter(x=steps, y=errors, mode="lines+markers", name=run.model.upper(),
+                                 marker={"size": 3}, line={"color": COLOURS.get(run.model)}))
     fig.add_hline(y=TARGETS[task], line_dash="dash", line_color="grey",
                   annotation_text=f"target {TARGETS[task]:g}", annotation_position="top right")
-    fig.update_layout(title=f"{_task_label(task)}: the shipped models' training runs", height=340,
+    fig.update_layout(title=f"{_task_label(task)}: the shipped models' training runs (one seed each)", height=340,
                       xaxis_title="training updates", yaxis_title="validation bit errors / sequence",
                       margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(rangemode="tozero")
     return fig
 
 
@@ -127,15 +144,16 @@ def comparison_sentence(runs: list[curves.Run], task: str) -> str | None:
         return None
     a, b = ntm.updates_to_target, sam.updates_to_target
     if a is None or b is None:
-        return (f"On {_task_label(task)} the NTM reached the target at {_updates(a)} updates and SAM at "
-                f"{_updates(b)}.")
+        return (f"One run each, each with its own settings (not a test of the claim): on {_task_label(task)} the NTM "
+                f"reached the target at {_updates(a)} updates and SAM at {_updates(b)}.")
     if b < a:
         verdict = f"SAM needed {a / b:.1f}× fewer updates than the NTM"
     elif b > a:
         verdict = f"SAM needed {b / a:.1f}× more updates than the NTM"
     else:
         verdict = "SAM and the NTM needed the same number of updates"
-    return f"On {_task_label(task)} the NTM reached the target at {a:,} updates and SAM at {b:,}: {verdict}."
+    return (f"One run each, each with its own settings (not a test of the claim): on {_task_label(task)} the NTM "
+            f"reached the target at {a:,} updates and SAM at {b:,}: {verdict}.")
 
 
 def grid_sentence(groups: list[curves.Group]) -> str | None:
@@ -202,56 +220,304 @@ def _how_trained(run: curves.Run) -> str:
     return f"curriculum from level {start}"
 
 
+def curriculum_sentence(runs: list[curves.Run]) -> str | None:
+    """Where the shipped runs' curricula moved: validation covers the whole range throughout, so a run trained on
+    short sequences only scores badly on it until the curriculum reaches the long ones."""
+    moved = [run for run in runs if run.advances]
+    if not moved:
+        return None
+
+    def start(run: curves.Run) -> str:
+        words = run.command.split()
+        return words[words.index("--start-level") + 1] if "--start-level" in words[:-1] else "?"
+    said = "; ".join(f"{run.model.upper()} h {start(run)} " + ", ".join(f"→ {level} at {step:,}"
+                                                                      for step, level in run.advances)
+                     for run in moved)
+    return (f"Curriculum moves ({said}): validation covers the whole range throughout, so a run's error stays high "
+            "while it trains on short sequences only and can fall steeply once training reaches the long ones.")
+
+
+def rise_sentence(runs: list[curves.Run]) -> str | None:
+    """The runs whose validation rose, between two neighbouring validations, by more than a quarter of its first
+    value: measured, not a drawing error."""
+    said = []
+    for run in runs:
+        rise = run.largest_rise()
+        if rise is not None and rise[3] - rise[1] > run.curve[0][1] / 4:
+            before, low, after, high = rise
+            said.append(f"{run.model.upper()} {low:.2f} → {high:.2f} (updates {before:,} → {after:,})")
+    if not said:
+        return None
+    return ("Jumps back up between neighbouring validations, as measured (every validation is drawn, with a "
+            "marker): " + "; ".join(said) + ".")
+
+
+# the settings that decide how a run learns, compared between a shipped run and a grid's (a flag that only one
+# command states counts as different: older commands leave out settings added since)
+KEY_FLAGS = ("--slots", "--word-size", "--heads", "--k", "--controller", "--batch", "--lr", "--optimizer", "--clip",
+             "--start-level", "--threshold", "--initial-rows", "--index")
+
+
+def _flags(command: str) -> dict[str, str]:
+    words = shlex.split(command)
+    return {word: words[i + 1] for i, word in enumerate(words[:-1])
+            if word.startswith("--") and not words[i + 1].startswith("--")}
+
+
+def setting_differences(a: str, b: str) -> list[str]:
+    """The KEY_FLAGS two training commands set differently (or that only one of them states)."""
+    first, second = _flags(a), _flags(b)
+    return [flag for flag in KEY_FLAGS if first.get(flag) != second.get(flag)]
+
+
+def shipped_against_grid_sentence(shipped: curves.Run, seeds: list[curves.Run]) -> str | None:
+    """Why a shipped run (one seed) and an earlier grid's runs of the same model, task and key settings (other
+    seeds) can disagree, with each run's updates to target; None when they agree (all reached, or none), or when
+    a key setting differs (then they are not the same experiment)."""
+    reached = [r for r in seeds if r.updates_to_target is not None]
+    if not seeds or (shipped.updates_to_target is not None) == (len(reached) == len(seeds)):
+        return None
+    if setting_differences(shipped.command, seeds[0].command):
+        return None
+    missed = [r for r in [*seeds, shipped] if r.updates_to_target is None]
+    per_seed = "; ".join(
+        f"seed {r.seed} at {r.updates_to_target:,}" if r.updates_to_target is not None
+        else f"seed {r.seed} not within {r.updates_done:,}, best {r.best:.1f}" for r in seeds)
+    model = shipped.model.upper()
+    return (f"Why both can be true: the shipped {model} (seed {shipped.seed}) reached the target at "
+            f"{_updates(shipped.updates_to_target)} updates, and the earlier grid's {model}, with the same model, "
+            f"optimiser and curriculum settings, reached it on {len(reached)} of {len(seeds)} seeds ({per_seed}). "
+            f"Both are measured: on this task the {model}'s time to the target varies widely from seed to seed — "
+            f"{len(missed)} of {len(seeds) + 1} seeds had not reached it when their runs ended — so one seed, "
+            "shipped or not, says little about the model. The study above uses 5-8 fresh seeds per model.")
+
+
+# ------------------------------------------------------------------------------------------ the study
+def _study_colour(arm: str) -> str:
+    """The arm's model's colour (the faiss arm is SAM: same colour, told apart by its dash)."""
+    return COLOURS.get(next(a.model for a in study.ARMS if a.name == arm), "#7f7f7f")
+
+
+def _log_axis(fig: go.Figure) -> None:
+    fig.update_yaxes(type="log", tickvals=list(LOG_TICKS),
+                     ticktext=[f"≤ {LOG_FLOOR:g}" if v == LOG_FLOOR else f"{v:g}" for v in LOG_TICKS])
+
+
+def study_curves_figure(summary: study.Summary, task: str, arms: tuple[str, ...]) -> go.Figure:
+    """Median (line) and range (band) over runs of each arm's marks: validation bit errors on the 640 fixed
+    episodes. A finished run that stopped early keeps its last mark (the protocol's rule); a run in progress
+    counts up to its last mark. Log axis; a mark of 0 is drawn at LOG_FLOOR."""
+    fig = go.Figure()
+    drawn: list[float] = []
+    for arm in arms:
+        runs = [r for r in summary.runs if r.task == task and r.arm == arm and r.marks]
+        if not runs:
+            continue
+        by_mark: dict[int, list[float]] = {}
+        for run in runs:
+            for step, value in (run.curve() if run.done else run.marks):
+                by_mark.setdefault(step, []).append(max(value, LOG_FLOOR))
+        marks = sorted(by_mark)
+        drawn += [v for values in by_mark.values() for v in values]
+        median = [_median(by_mark[m]) for m in marks]
+        low, high = [min(by_mark[m]) for m in marks], [max(by_mark[m]) for m in marks]
+        colour, label = _study_colour(arm), study.ARMS_BY_KEY[task, arm].label
+        dash = "dash" if arm == "sam_faiss65536" else "solid"
+        fig.add_trace(go.Scatter(x=marks + marks[::-1], y=high + low[::-1], fill="toself", fillcolor=colour,
+                                 opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False))
+        fig.add_trace(go.Scatter(x=marks, y=median, mode="lines", line={"color": colour, "dash": dash},
+                                 name=f"{label} (median of {len(runs)} run{'s' * (len(runs) != 1)})",
+                                 customdata=[[low[i], high[i], len(by_mark[m])] for i, m in enumerate(marks)],
+                                 hovertemplate="%{x:,} updates: median %{y:.3g} [%{customdata[0]:.3g}, "
+                                               "%{customdata[1]:.3g}] over %{customdata[2]} runs<extra></extra>"))
+    fig.add_hline(y=TARGETS[task], line_dash="dot", line_color="grey")
+    # on a log axis an annotation's y is log10 of the value (add_hline's own annotation lands elsewhere)
+    fig.add_annotation(x=1, xref="paper", xanchor="right", y=math.log10(TARGETS[task]), yanchor="bottom",
+                       text=f"target {TARGETS[task]:g}", showarrow=False, font={"color": "grey"})
+    fig.update_layout(title=f"{_task_label(task)}: median and range over runs", height=360,
+                      xaxis_title="training updates", yaxis_title="bit errors / sequence (log)",
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
+    _log_axis(fig)
+    values = drawn + [TARGETS[task]]
+    fig.update_yaxes(range=[math.log10(min(values) / 1.5), math.log10(max(values) * 1.5)])
+    fig.update_xaxes(range=[0, max(study.ARMS_BY_KEY[task, arm].budget for arm in arms)])
+    return fig
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def time_to_target_figure(summary: study.Summary, task: str, arms: tuple[str, ...]) -> go.Figure:
+    """The Kaplan-Meier fraction of each arm's finished runs that have reached the target by each update, a
+    step line to the budget; "+" marks where runs that never reached it are censored (the budget)."""
+    fig = go.Figure()
+    for arm in arms:
+        row = summary.row(task, arm)
+        if not row.done:
+            continue
+        colour, dash = _study_colour(arm), "dash" if arm == "sam_faiss65536" else "solid"
+        steps = stats.kaplan_meier([t for t, _ in row.times], [e for _, e in row.times])
+        x, y = [0], [0.0]
+        for time, surviving in steps:
+            x.append(time)
+            y.append(1 - surviving)
+        x.append(row.budget)
+        y.append(y[-1])
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"color": colour, "dash": dash, "shape": "hv"},
+                                 name=f"{row.label} ({row.reached} of {row.done} reached it)",
+                                 hovertemplate="%{x:,} updates: %{y:.0%} of runs at the target<extra></extra>"))
+        censored = row.done - row.reached
+        if censored:
+            fig.add_trace(go.Scatter(x=[row.budget], y=[y[-1]], mode="markers", showlegend=False,
+                                     marker={"symbol": "cross-thin-open", "size": 14, "color": colour,
+                                             "line": {"width": 2, "color": colour}},
+                                     hovertemplate=f"{row.label}: {censored} run(s) not at the target by the budget"
+                                                   f" ({row.budget:,}): censored<extra></extra>"))
+    if not fig.data:
+        fig.add_annotation(text="no finished run yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+    fig.update_layout(title=f"{_task_label(task)}: time to target (Kaplan-Meier)", height=360,
+                      xaxis_title="training updates", yaxis_title="fraction of finished runs at the target",
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
+    fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%")
+    fig.update_xaxes(range=[0, max(study.ARMS_BY_KEY[task, arm].budget for arm in arms) * 1.02])
+    return fig
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def _study_summary(stamp: float) -> study.Summary:
+    """The study's summary from its export; `stamp` (the file's modification time) renews the cache."""
+    return study.summarise(study.read_export())
+
+
+def _group_sentence(summary: study.Summary, task: str, arms: tuple[str, ...]) -> str:
+    if arms == ("dnc", "sdnc"):
+        return study.pair_verdict(summary, "dnc-sdnc")
+    if arms == ("sam", "sam_faiss65536"):
+        return study.pair_verdict(summary, "faiss")
+    return study.task_verdict(summary, task)
+
+
+def study_table_markdown(summary: study.Summary) -> str:
+    cells = study.table_rows(summary)
+    header = list(cells[0])
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(row[key] for key in header) + " |" for row in cells)])
+
+
+def render_study() -> None:
+    st.header("The confirmatory study")
+    st.markdown(f"**What the paper found.** {PAPER_CLAIM} **What this study asks:** the same, once, with everything "
+                "fixed in advance (the protocol, docs/LEARNING_STUDY.md, was committed before the first run): NTM, "
+                "DAM and SAM with the same 4 heads, K = 4, a 100-unit LSTM and batch 8; 5-8 fresh seeds per model; "
+                "the paper's priority sort (20 inputs → the top 16); validation at fixed marks on 640 fixed "
+                "episodes that drive nothing; exact permutation tests against SAM; plus the DNC against the SDNC, "
+                "and SAM with the faiss index at 2^16 slots against the exact search at 128.")
+    path = study.EXPORT_FILE
+    stamp = path.stat().st_mtime if path.is_file() else 0.0
+    summary = _study_summary(stamp)
+    sentence = study.status_sentence(summary)
+    if summary.complete:
+        st.success(sentence)
+    else:
+        st.info(sentence)
+    st.markdown("**Verdicts, computed from the statistics below** (an adjusted p below 0.05 is a detected "
+                "difference; \"no difference detected\" does not mean equal — the intervals say how large a "
+                "difference the runs leave open):")
+    st.markdown("\n".join(f"- {_group_sentence(summary, task, arms)}" for task, arms, _ in STUDY_GROUPS))
+    st.markdown(study_table_markdown(summary))
+    st.caption("Updates to target: the first mark (every 500 updates) whose mean bit errors over the 640 episodes "
+               "is at or below the target (copy 0.1, recall 0.5, sort 8.0); a run that never gets there is censored "
+               "at its budget. Mean updates are capped at the budget. Mean log10 error: the area under "
+               "log10(errors + 0.01) over the budget, divided by it (lower is better). Intervals: bootstrap, 10,000 "
+               "resamples, seed 2027. p: exact two-sided permutation test against the sparse model; NTM and DAM "
+               "against SAM Holm-adjusted per task. Only finished runs count.")
+    for tab, (task, arms, _label) in zip(st.tabs([label for _, _, label in STUDY_GROUPS]), STUDY_GROUPS, strict=True):
+        with tab:
+            if not any(r.marks for r in summary.runs if r.task == task and r.arm in arms):
+                stage = study.ARMS_BY_KEY[task, arms[-1]].stage
+                st.caption(f"No run of this group has started yet: it is stage {stage} of the protocol's order "
+                           f"({study.STAGES[stage]}).")
+                continue
+            st.plotly_chart(study_curves_figure(summary, task, arms),
+                            config=figures.png_config(f"study-{task}-{'-'.join(arms)}"), width="stretch")
+            st.plotly_chart(time_to_target_figure(summary, task, arms),
+                            config=figures.png_config(f"study-time-{task}-{'-'.join(arms)}"), width="stretch")
+            st.markdown(_group_sentence(summary, task, arms))
+
+
+# ------------------------------------------------------------------------------------------ the page
 def render() -> None:
     st.title("Learning curves")
-    st.markdown(f"**What the paper found.** {PAPER_CLAIM} Below: what samviz's own training runs say — measured "
-                "on this project's machine, validation on the task's whole level range every 250 updates.")
+    render_study()
 
+    st.header("Earlier runs: uncontrolled, or earlier settings")
+    st.caption("What samviz measured before the study. None of it tests the paper's claim the way the study above "
+               "does: the shipped models are one seed each with their own settings; the earlier grids used 3 seeds "
+               "(the same seeds that chose SAM's settings), fewer heads for the NTM than for SAM, and a validation "
+               "of 64 episodes scored again at every check.")
     shipped = _shipped()
-    st.header("The shipped models")
+    grids = _grids()
+    st.subheader("The shipped models' own training runs (uncontrolled)")
     st.caption("One training run per model and task (one seed), each with its own settings (curriculum start, "
-               "budget): a record of how the shipped checkpoints were made, not a controlled comparison. "
-               "The experiments below are. *Updates to target*: the first validation at or below the task's "
-               "target (" + ", ".join(f"{_task_label(t)} {TARGETS[t]:g}" for t in TASK_ORDER)
-               + " bit errors per sequence).")
+               "heads, budget): a record of how the shipped checkpoints were made, not a comparison. *Updates to "
+               "target*: the first validation at or below the task's target ("
+               + ", ".join(f"{_task_label(t)} {TARGETS[t]:g}" for t in TASK_ORDER) + " bit errors per sequence).")
     for task in TASK_ORDER:
         runs = [run for run in shipped if run.task == task]
         if not runs:
             continue
-        st.subheader(_task_label(task).capitalize())
-        left, right = st.columns([3, 2])
-        left.plotly_chart(shipped_figure(runs, task), config=figures.png_config(f"curves-{task}"), width="stretch")
-        right.dataframe([{"model": run.model.upper(), "updates to target": _updates(run.updates_to_target),
-                          "updates trained": f"{run.updates_done:,}", "best validation": round(run.best, 3),
-                          "how": _how_trained(run)} for run in runs], hide_index=True, width="stretch")
-        sentence = comparison_sentence(runs, task)
-        if sentence:
-            right.markdown(sentence)
+        st.markdown(f"**{_task_label(task).capitalize()}**")
+        st.plotly_chart(shipped_figure(runs, task), config=figures.png_config(f"curves-{task}"), width="stretch")
+        st.dataframe([{"model": run.model.upper(), "seed": run.seed,
+                       "updates to target": _updates(run.updates_to_target),
+                       "updates trained": f"{run.updates_done:,}", "best validation": round(run.best, 3),
+                       "how": _how_trained(run)} for run in runs], hide_index=True, width="stretch")
+        notes = [comparison_sentence(runs, task), curriculum_sentence(runs), rise_sentence(runs)]
+        for run in runs:
+            seeds = [r for rows in grids.values() for r in rows
+                     if r.task == task and r.model == run.model and r.variant == "default"]
+            # one grid per (model, task): the longest-trained runs
+            longest = {}
+            for r in seeds:
+                if r.seed not in longest or r.updates_done > longest[r.seed].updates_done:
+                    longest[r.seed] = r
+            notes.append(shipped_against_grid_sentence(run, [longest[k] for k in sorted(longest)]))
+        said = [note for note in notes if note]
+        if said:
+            st.markdown("\n".join(f"- {note}" for note in said))
 
     stored = _generalisation()
     if stored:
-        st.header("Longer than trained")
+        st.subheader("Longer than trained (the shipped models)")
         st.caption("Each shipped model on fresh episodes (the same for every model) at levels up to 10× the "
-                   "longest it was trained on; the sparse models with a large memory, as the paper's long-episode "
-                   "claim is about large memories. Reproduce: `python -m samviz.generalisation --help`.")
+                   "longest it was trained on. Not the same memory for every model: the sparse models run with "
+                   "65,536 slots, the dense ones with the 128 (the DNC 64) they were trained with. Each runs at a "
+                   "size its cost allows — a dense step reads and writes every slot, so at 65,536 slots it would "
+                   "cost 512× its step at 128 — and the paper's long-episode claim is about a large sparse memory. "
+                   "60 items need at most 60 slots if each is kept in one, fewer than 128 (the DNC's 64 hold them "
+                   "only just), so the chart asks about length more than room; a model also writes on steps that "
+                   "hold no item. Reproduce: `python -m samviz.generalisation --help`.")
         for task, rows in stored.items():
             st.plotly_chart(generalisation_figure(rows), config=figures.png_config(f"generalisation-{task}"),
                             width="stretch")
             st.markdown(generalisation_sentence(rows))
 
-    st.header("Experiments: several seeds, the same budget")
-    st.caption("*Updates to target*: the first validation at or below the target. One validation is a few dozen "
-               "episodes (64 on priority sort), so one dip can cross the target by noise; *updates to held "
-               f"target* asks that the mean of {curves.HELD_VALIDATIONS} validations in a row, from such a one on, "
-               "be at or below it too. A median counts a seed that never reached the target as slower than any that "
-               "did.")
-    grids = _grids()
+    st.subheader("Earlier multi-seed grids (earlier settings)")
+    st.caption("Seeds 1-3, the shipped settings of their time (the NTM with fewer read heads than SAM), 64 "
+               "validation episodes scored again at every check. *Updates to target*: the first validation at or "
+               "below the target; one dip can cross it by noise, so *updates to held target* asks that the mean of "
+               f"{curves.HELD_VALIDATIONS} validations in a row, from such a one on, be at or below it too — 4 "
+               "scorings of the same episodes by successive weights, not more episodes. A median counts a seed "
+               "that never reached the target as slower than any that did.")
     if not grids:
         st.info("No exported experiment grid was found in assets/learning_curves/.")
     for name, runs in grids.items():
         groups = curves.group(runs)
         task = groups[0].task
-        st.subheader(name)
+        st.markdown(f"**{name}**")
         st.plotly_chart(grid_figure(groups, 1000, f"{_task_label(task)}: median and range over seeds"),
                         config=figures.png_config(f"curves-{name}"), width="stretch")
         st.dataframe([{"model": g.model.upper(), "variant": g.variant, "seeds": len(g.runs),
