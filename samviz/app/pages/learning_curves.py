@@ -25,7 +25,8 @@ PAPER_CLAIM = ("Rae et al. 2016, Fig. 2: SAM *trains comparably* to the dense mo
                "asymptotic error faster* on associative recall and priority sort.")
 TASK_ORDER = ("copy", "associative_recall", "priority_sort")
 COLOURS = {"ntm": "#1f77b4", "dam": "#9467bd", "sam": "#d62728", "dnc": "#2ca02c", "sdnc": "#ff7f0e"}
-GRID_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+GRID_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                "#17becf")   # a grid's groups: 10 before a colour repeats (the largest grid has 7)
 # The study's groups of arms, one tab each: (task, arms, tab label). The faiss arm keeps SAM's colour, dashed.
 STUDY_GROUPS = (("associative_recall", ("ntm", "dam", "sam"), "Associative recall"),
                 ("priority_sort", ("ntm", "dam", "sam"), "Priority sort"),
@@ -400,11 +401,18 @@ def _group_sentence(summary: study.Summary, task: str, arms: tuple[str, ...]) ->
     return study.task_verdict(summary, task)
 
 
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    """Rows (same keys) as a markdown table; "|" in a cell is escaped."""
+    header = list(rows[0])
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+    return "\n".join(["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows)])
+
+
 def study_table_markdown(summary: study.Summary) -> str:
-    cells = study.table_rows(summary)
-    header = list(cells[0])
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                      *("| " + " | ".join(row[key] for key in header) + " |" for row in cells)])
+    return markdown_table(study.table_rows(summary))
 
 
 def render_study() -> None:
@@ -520,15 +528,14 @@ def render() -> None:
         st.markdown(f"**{name}**")
         st.plotly_chart(grid_figure(groups, 1000, f"{_task_label(task)}: median and range over seeds"),
                         config=figures.png_config(f"curves-{name}"), width="stretch")
-        st.dataframe([{"model": g.model.upper(), "variant": g.variant, "seeds": len(g.runs),
-                       "reached target": f"{g.reached}/{len(g.runs)}",
-                       "median updates to target": _updates(g.median_updates_to_target),
-                       "updates to target per seed": ", ".join(_updates(r.updates_to_target) for r in g.runs),
-                       "median updates to held target": _updates(g.median_updates_to_held_target),
-                       "updates to held target per seed": ", ".join(_updates(r.updates_to_held_target)
-                                                                    for r in g.runs),
-                       "best validation per seed": ", ".join(f"{r.best:.2f}" for r in g.runs)}
-                      for g in groups], hide_index=True, width="stretch")
+        # a markdown table: its cells wrap, so no column is cut at 1280×720 (a dataframe scrolls sideways)
+        st.markdown(markdown_table([{
+            "model": g.model.upper(), "variant": g.variant, "reached target": f"{g.reached}/{len(g.runs)}",
+            "median updates to target (per seed)": f"{_updates(g.median_updates_to_target)} ("
+            + ", ".join(_updates(r.updates_to_target) for r in g.runs) + ")",
+            "median updates to held target (per seed)": f"{_updates(g.median_updates_to_held_target)} ("
+            + ", ".join(_updates(r.updates_to_held_target) for r in g.runs) + ")",
+            "best validation per seed": ", ".join(f"{r.best:.2f}" for r in g.runs)} for g in groups]))
         sentence = grid_sentence(groups)
         if sentence:
             st.markdown(sentence)
