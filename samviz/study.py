@@ -8,7 +8,8 @@ run order) and the reading of its results:
     read_export()               -> the StudyRuns of assets/learning_curves/study/runs.jsonl (what the app reads)
     summarise(runs)             -> a Summary: a Row per task × arm, a Comparison per test, the verdict sentences
 
-Plain data, no torch: the app reads it. The statistics are samviz.study_statistics.
+Plain data and JSON (torch comes in only with samviz.tasks, for the targets); the app reads it. The statistics
+are samviz.study_statistics.
 """
 from __future__ import annotations
 
