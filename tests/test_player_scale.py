@@ -248,9 +248,13 @@ def test_the_spinner_says_what_is_built_and_why(monkeypatch, tmp_path):
     assert text.startswith("Building the faiss index") and "1,048,576 initial rows" in text
     assert "first time at this size on this server, then cached on disk for every visitor" in text
     assert "then cached in this server's memory" in loaders.run_message("sam", "priority_sort", "faiss", 1 << 14)
-    name = (f"initial-hnsw-{1 << 20}x{model.config.word_size}-float32-M{index_parts.HNSW_M}"
-            f"-efc{index_parts.HNSW_EF_CONSTRUCTION}-0.faiss")
-    (tmp_path / name).write_bytes(b"")
+    # a file of a matching name is no promise (issue 29): an entry must describe itself as this size's structure
+    from samviz.memory import index_cache
+    stem = index_cache.size_prefix(1 << 20, model.config.word_size, "float32") + "0" * 16
+    (tmp_path / f"{stem}.faiss").write_bytes(b"")
+    assert loaders.index_structure(model.config) == "build"
+    described = index_cache.description(1 << 20, model.config.word_size, "float32", "0" * 64)
+    (tmp_path / f"{stem}.json").write_text(__import__("json").dumps({**described, "file_bytes": 0}))
     assert loaders.index_structure(model.config) == "on disk"
     assert "Reading the cached faiss index" in loaders.run_message("sam", "priority_sort", "faiss", 1 << 20)
     assert "every step scans all 1,048,576 rows" in loaders.run_message("sam", "priority_sort", "exact", 1 << 20)

@@ -214,13 +214,29 @@ def index_structure(config) -> str | None:
 
 
 def _on_disk(slots: int, word_size: int) -> bool:
+    """The disk cache holds an entry for this size that describes itself as the structure a run would build
+    (index_cache.status; the digests are checked when it is read, and a run that finds it bad rebuilds it and
+    says so: index_built)."""
+    from samviz.memory import index_cache
+    return index_cache.status(slots, word_size) == "on disk"
+
+
+def index_built(config, before: str | None) -> str | None:
+    """What the run that just ended did for its index structure, as index_structure names it: `before` (what
+    index_structure said before the run) unless the disk cache's entry failed its checks and was rebuilt
+    ("rebuilt"), or was read back after all ("on disk"). The player's sentence about the cache comes from this."""
+    import torch
+
     from samviz.memory import index_parts
-    directory = index_parts._cache_dir()
-    if directory is None or slots < index_parts.DISK_CACHE_FROM or not directory.is_dir():
-        return False
-    pattern = (f"initial-hnsw-{slots}x{word_size}-float32-M{index_parts.HNSW_M}"
-               f"-efc{index_parts.HNSW_EF_CONSTRUCTION}-*.faiss")
-    return any(directory.glob(pattern))
+    from samviz.memory.initial import JITTER_SEED
+    if before not in ("build", "on disk"):
+        return before
+    key = (config.memory_slots, config.word_size, torch.float32, "jittered", JITTER_SEED)
+    structure = index_parts._INITIAL_CACHE.get(key)
+    loaded = getattr(structure, "disk_cache", None)
+    if loaded is None:
+        return before
+    return {"read": "on disk", "built": "build", "rebuilt": "rebuilt"}[loaded.outcome]
 
 
 def cache_place(slots: int) -> str:
@@ -348,6 +364,7 @@ def record_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None
         start = time.perf_counter()
         trace = model.trace(x, targets=targets, mask=mask, task=task)
         seconds = time.perf_counter() - start
+        structure = index_built(model.config, structure)      # what happened, not what was expected
     # how long this server took to record it, and what the index needed first (the player says both)
     trace.meta = {**trace.meta, "app": {"source": info["source"], "seed": None if bits else int(seed),
                                         "level": level_used, "typed_input": bits is not None,

@@ -22,7 +22,6 @@ import math
 import os
 from pathlib import Path
 from typing import NamedTuple
-import zlib
 
 import numpy as np
 import torch
@@ -74,49 +73,14 @@ class InitialRows:
 
     # ---------------------------------------------------------------- building
     def _build(self, faiss) -> None:
-        import time
-        unit = self.rows.to(torch.float64)
-        unit = unit / torch.linalg.vector_norm(unit, dim=-1, keepdim=True)
-        self.mean = unit.mean(0)                                                   # [W] float64
-        tangent = unit - self.mean
-        self.scale = float(torch.sqrt((tangent ** 2).sum(-1).mean())) or 1.0
-        slots, width = self.rows.shape
-        path = None
-        directory = _cache_dir() if slots >= DISK_CACHE_FROM else None
-        if directory is not None:
-            raw = self.rows.contiguous().numpy()
-            name = (f"initial-hnsw-{slots}x{width}-{str(self.rows.dtype).replace('torch.', '')}-M{HNSW_M}"
-                    f"-efc{HNSW_EF_CONSTRUCTION}-{zlib.crc32(raw):08x}.faiss")
-            path = directory / name
-            if path.is_file():
-                try:
-                    index = faiss.read_index(str(path))
-                    if index.ntotal == slots and index.d == width:
-                        self.hnsw, self.from_disk = index, True
-                except RuntimeError:
-                    self.hnsw = None
-        if self.hnsw is None:
-            start = time.perf_counter()
-            index = faiss.IndexHNSWFlat(width, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            # A one-off build (then cached): use every core even where searches are pinned to one thread
-            # (benchmark workers, OMP_NUM_THREADS=1) — 2^20 × 32 rows take ~70 s on 2 cores, twice that on one.
-            pinned = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(max(pinned, _cores()))
-            try:
-                index.add(np.ascontiguousarray((tangent / self.scale).to(torch.float32).numpy()))
-            finally:
-                faiss.omp_set_num_threads(pinned)
-            self.hnsw = index
-            self.build_seconds = time.perf_counter() - start
-            if path is not None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-                    faiss.write_index(index, str(temporary))
-                    temporary.replace(path)
-                except (OSError, RuntimeError):
-                    pass                                       # a read-only home: the in-process cache remains
+        # the structure itself, its disk cache (verified on read) and a build that a leaving visitor can stop:
+        # index_cache.py
+        from . import index_cache
+        self.mean, self.scale, vectors = index_cache.tangent_vectors(self.rows)     # [W] float64, float, [N, W]
+        loaded = index_cache.load_or_build(self.rows, vectors, faiss)
+        self.hnsw, self.build_seconds = loaded.index, loaded.build_seconds
+        self.from_disk = loaded.outcome == "read"
+        self.disk_cache = loaded                  # what happened: read back, built or rebuilt (and why), stored
         self.hnsw.hnsw.efSearch = HNSW_EF_SEARCH
         self.mean32 = self.mean.to(torch.float32)
 

@@ -431,6 +431,8 @@ def render() -> None:
     if loaders.is_large(settings["model"], settings["slots"]) and recorded.get("record_s") is not None:
         built = {"build": " — including building its faiss index over the initial rows, the first time at this "
                           f"size on this server (now cached {loaders.cache_place(int(settings['slots']))})",
+                 "rebuilt": " — including rebuilding its faiss index over the initial rows (the copy in this "
+                            "server's disk cache failed its checks and was replaced)",
                  "on disk": ", its faiss index read back from this server's disk cache"}.get(
             recorded.get("index_structure"), "")
         exact = (f" The exact index scans all {int(settings['slots']):,} rows at every step (O(N): the cost the "
