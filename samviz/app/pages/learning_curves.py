@@ -441,7 +441,9 @@ def render_study() -> None:
                "at its budget. Mean updates are capped at the budget. Mean log10 error: the area under "
                "log10(errors + 0.01) over the budget, divided by it (lower is better). Intervals: bootstrap, 10,000 "
                "resamples, seed 2027. p: exact two-sided permutation test against the sparse model; NTM and DAM "
-               "against SAM Holm-adjusted per task. Only finished runs count.")
+               "against SAM Holm-adjusted per task. Only finished runs count. In the charts, a run that stopped at "
+               "its stop target is carried at its last mark to the budget (the protocol's rule: the flat stretch "
+               "is not measured); a run in progress counts up to its last mark.")
     for tab, (task, arms, _label) in zip(st.tabs([label for _, _, label in STUDY_GROUPS]), STUDY_GROUPS, strict=True):
         with tab:
             if not any(r.marks for r in summary.runs if r.task == task and r.arm in arms):
