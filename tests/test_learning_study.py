@@ -304,3 +304,24 @@ def test_the_queue_trains_a_run_from_the_pinned_code_and_records_it(tmp_path, mo
     assert script.Queue(arguments).run() == 0                       # finished: nothing more
     assert len(json.loads((folder / "study.json").read_text())["sessions"]) == 1
     assert not (tmp_path / "queue.pid").exists()
+
+
+def test_stop_signals_the_queue_in_queue_pid_and_says_when_there_is_none(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("learning_study_script", root / "scripts" / "learning_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "PID_FILE", tmp_path / "queue.pid")
+    assert script.stop() == 1                                   # no queue.pid
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "queue.pid").write_text(str(sleeper.pid))
+        assert script.stop() == 0
+        assert sleeper.wait(timeout=10) != 0                    # it got SIGTERM
+    finally:
+        sleeper.kill()
+    assert script.stop() == 1 and not (tmp_path / "queue.pid").exists()     # a stale pid file is removed
