@@ -38,6 +38,22 @@ def charts(at: AppTest) -> int:
     return len(at.get("plotly_chart"))
 
 
+def view(at: AppTest) -> dict:
+    """The payload of the page's episode view (samviz/app/episode_view): what the browser draws and steps."""
+    import json
+    views = at.get("bidi_component")
+    assert len(views) == 1, len(views)
+    return json.loads(views[0].proto.json)
+
+
+def view_text(at: AppTest, step: int | None = None) -> str:
+    """The narration the episode view shows at `step` (its payload's step by default)."""
+    data = view(at)
+    model = data["models"][0]
+    step = data["step"] if step is None else step
+    return " ".join(sentence[0] for sentence in model["narration"][step])
+
+
 def query(at: AppTest, key: str):
     value = at.query_params.get(key)
     return value[-1] if isinstance(value, list) else value
@@ -47,49 +63,44 @@ def narration(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
-def test_player_steps_and_widgets():
+def test_player_sends_the_whole_episode_to_the_browser_once():
+    """The player's script builds one episode view: every step's narration is in it, so stepping needs no rerun;
+    a new seed is a new episode at step 0, and the URL follows."""
     at = player()
     no_exception(at)
     assert not at.error
-    assert charts(at) >= 3
-    assert "What happened at step 0" in narration(at)
-    at.button(key="player_next").click().run()
-    at.button(key="player_next").click().run()
-    no_exception(at)
-    assert at.slider(key="keep_player_step").value == 2
-    assert "What happened at step 2" in narration(at)
-    assert query(at, "step") == "2"
-    at.button(key="player_prev").click().run()
-    assert at.slider(key="keep_player_step").value == 1
-    at.slider(key="keep_player_step").set_value(5).run()
-    assert "What happened at step 5" in narration(at)
-    # a new seed is a new episode: back to step 0, and the URL follows
+    assert charts(at) == 0                                   # no plotly: the view draws itself
+    data = view(at)
+    assert data["view"] == "player" and data["step"] == 0 and data["url"] == "step"
+    model = data["models"][0]
+    assert model["kind"] == "ntm" and len(model["narration"]) == data["steps"] == model["steps"]
+    assert all(f"Step {t} of {data['steps'] - 1}" in " ".join(s[0] for s in model["narration"][t])
+               for t in range(data["steps"]))
+    first = data["episode"]
     at.sidebar.number_input(key="keep_player_seed").set_value(7).run()
     no_exception(at)
-    assert at.slider(key="keep_player_step").value == 0
-    assert query(at, "seed") == "7"
-    # play toggles to pause (the timer itself never fires in AppTest)
-    at.button(key="player_play").click().run()
-    no_exception(at)
-    assert at.button(key="player_play").label == "pause"
-    at.button(key="player_play").click().run()
-    assert at.button(key="player_play").label == "play"
+    assert view(at)["episode"] != first and view(at)["clock"] != data["clock"] and view(at)["step"] == 0
+    assert query(at, "seed") == "7" and query(at, "step") == "0"
 
 
 def test_player_model_and_task_changes():
     at = player()
+    clock = view(at)["clock"]
     at.sidebar.selectbox(key="keep_player_model").set_value("sam").run()
     no_exception(at)
-    assert charts(at) >= 5                     # bits, weights, usage, neighbours, rows (+ memory)
-    assert "learn#sam-sparse-write" in narration(at)
+    data = view(at)
+    model = data["models"][0]
+    assert model["kind"] == "sam" and model["neighbours"] and model["usage"] and model["rows"]
+    assert data["clock"] == clock                           # the same inputs: the browser keeps its step
+    assert "learn#sam-sparse-write" in [s[1] for s in model["narration"][0]]
     assert query(at, "model") == "sam"
     at.sidebar.selectbox(key="keep_player_task").set_value("associative_recall").run()
     no_exception(at)
     assert at.sidebar.number_input(key="keep_player_level").value == 5
-    assert query(at, "task") == "associative_recall"
+    assert query(at, "task") == "associative_recall" and view(at)["clock"] != clock
     at.sidebar.number_input(key="keep_player_level").set_value(12).run()     # 2 × max_level: generalisation
     no_exception(at)
-    assert charts(at) >= 3
+    assert view(at)["models"][0]["bits"]["answer"]
 
 
 def test_typed_input_valid_and_invalid():
@@ -107,8 +118,9 @@ def test_typed_input_valid_and_invalid():
     at.sidebar.text_area(key="keep_player_bits").input("101100110\n011011010\n000000001\n000000000\n000000000").run()
     no_exception(at)
     assert not at.error
-    assert charts(at) >= 3
-    assert "Step 0 of 4" in narration(at)
+    assert "Step 0 of 4" in view_text(at)
+    bits = view(at)["models"][0]["bits"]               # typed input is not scored: no count of wrong bits at all
+    assert bits["errors"] is None and "no answer phase" in bits["title"]
 
 
 def test_edit_this_episode_copies_its_bits():
@@ -118,7 +130,7 @@ def test_edit_this_episode_copies_its_bits():
     no_exception(at)
     assert not at.error
     assert len(at.sidebar.text_area(key="keep_player_bits").value.splitlines()) == 7     # copy level 3: T = 7
-    assert "Step 0 of 6" in narration(at)
+    assert "Step 0 of 6" in view_text(at)
 
 
 def test_bad_query_params_give_messages_not_tracebacks():
@@ -127,7 +139,7 @@ def test_bad_query_params_give_messages_not_tracebacks():
     warnings = " ".join(w.value for w in at.warning)
     assert "model" in warnings and "seed" in warnings and "step" in warnings and "level" in warnings
     assert "You gave: 'bogus'" in [t.value for t in at.text]       # what the link said, as plain text
-    assert charts(at) >= 3
+    assert view(at)["step"] == 0
     assert at.sidebar.selectbox(key="keep_player_model").value == "ntm"
 
 
@@ -137,21 +149,21 @@ def test_good_query_params_open_that_view():
     assert at.sidebar.selectbox(key="keep_player_model").value == "sam"
     assert at.sidebar.number_input(key="keep_player_level").value == 6
     assert at.sidebar.selectbox(key="keep_player_index").value == "faiss"
-    assert at.slider(key="keep_player_step").value == 3
-    assert "What happened at step 3" in narration(at)
-    assert "faiss index found them" in narration(at)
+    assert view(at)["step"] == 3 and query(at, "step") == "3"
+    assert "faiss index found them" in view_text(at)
 
 
 def test_step_beyond_the_episode_is_clamped():
     at = player({"level": "2", "step": "4000"})
     no_exception(at)
-    assert at.slider(key="keep_player_step").value == 4        # copy level 2: T = 5 steps
+    assert view(at)["step"] == 4                               # copy level 2: T = 5 steps
+    assert any("past the end of this episode" in i.value for i in at.info)
 
 
-def test_download_and_png_hint_present():
+def test_download_and_the_keys_are_explained():
     at = player()
     assert at.get("download_button")
-    assert any("camera" in c.value for c in at.sidebar.caption)
+    assert any("← →" in c.value and "address bar" in c.value for c in at.sidebar.caption)
 
 
 def test_compare_page():
@@ -255,48 +267,6 @@ def test_compare_pairs_each_dense_model_with_its_sparse_twin():
     assert at.sidebar.selectbox(key="keep_compare_sparse").value == "sdnc"
 
 
-def _step_shown(at: AppTest) -> int:
-    import re
-    return int(re.search(r"What happened at step (\d+)", narration(at))[1])
-
-
-def test_play_is_strictly_forward_one_step_per_tick_and_stops_at_the_last_step():
-    """Play moves a cursor no widget owns, one step per timer tick, and stops at the last step. AppTest never fires
-    the fragment's timer, so a tick is simulated: the last tick set far in the past, then a run."""
-    at = player({"level": "3"})                                    # copy level 3: 7 steps, last step 6
-    at.slider(key="keep_player_step").set_value(2).run()
-    at.button(key="player_play").click().run()
-    no_exception(at)
-    assert at.button(key="player_play").label == "pause"
-    assert _step_shown(at) == 2                                    # starting play is not a step
-    assert not [s for s in at.slider if s.key == "keep_player_step"]   # no slider to send back a stale value
-    at.run()
-    assert _step_shown(at) == 2                                    # a rerun sooner than a tick: same step
-    seen = []
-    for _ in range(10):
-        at.session_state["player_last_tick"] = 0.0                 # a tick: more than an interval has passed
-        at.run()
-        no_exception(at)
-        seen.append(_step_shown(at))
-        if at.button(key="player_play").label == "play":
-            break
-    assert seen == [3, 4, 5, 6]                                    # one step per tick, strictly forward
-    assert at.button(key="player_play").label == "play"            # stopped at the last step
-    assert at.slider(key="keep_player_step").value == 6
-    assert query(at, "step") == "6"
-    at.button(key="player_play").click().run()                     # at the end, play replays from the start
-    at.session_state["player_last_tick"] = 0.0
-    at.run()
-    assert _step_shown(at) == 1
-    at.session_state["player_last_tick"] = 0.0
-    at.run()
-    at.button(key="player_play").click().run()                     # pause keeps the step it reached
-    assert at.button(key="player_play").label == "play" and at.slider(key="keep_player_step").value == 2
-    at.session_state["player_last_tick"] = 0.0
-    at.run()
-    assert _step_shown(at) == 2                                    # paused: a tick moves nothing
-
-
 def _readme_scores() -> dict:
     """pretrained/README.md's table: (model, task) -> the 'bit errors/seq (default range)' cell, as printed."""
     readme = (Path(APP).parent / "pretrained" / "README.md").read_text()
@@ -306,18 +276,21 @@ def _readme_scores() -> dict:
 
 def test_measured_metric_matches_the_readme_for_every_shipped_model():
     from samviz.app.explain import measured_metric
+    from samviz.kinds import spec
     import samviz.pretrained as pretrained
     scores = _readme_scores()
     for name in pretrained.available():
         meta = pretrained.read_meta(name)
         model, task = name.split("-", 1)
         slots, index = meta["config"]["memory_slots"], meta["config"]["index"]
-        here = measured_metric(meta, slots, index)
+        sparse = spec(model).sparse
+        here = measured_metric(meta, slots, index if sparse else None)
         assert f"bit errors per sequence {scores[(model, task)]} " in here, (name, here)
-        assert f"measured at this setting: {slots} slots, {index} index" in here
-        there = measured_metric(meta, 4096, "faiss")
-        assert f"measured at {slots} slots, {index} index" in there
-        assert "not at this setting (4096 slots, faiss index)" in there
+        setting = f"{slots} slots, {index} index" if sparse else f"{slots} slots)"      # a dense model has no index
+        assert f"measured at this setting: {setting}" in here and ("index" in here) == sparse
+        there = measured_metric(meta, 4096, "faiss" if sparse else None)
+        assert f"measured at {slots} slots{f', {index} index' if sparse else ''} (" in there
+        assert f"not at this setting (4096 slots{', faiss index' if sparse else ''})" in there
 
 
 def test_player_banner_is_for_the_setting_on_screen():
@@ -331,6 +304,7 @@ def test_player_banner_is_for_the_setting_on_screen():
     assert f"bit errors per sequence {score}, measured at 128 slots, exact index" in banner
     assert "not at this setting (1024 slots, faiss index)" in banner
     import re
-    wrong = int(re.search(r"This episode: (\d+) wrong bit", banner)[1])       # the bits chart's own count
-    assert any(f"Bits over time \\u2014 {wrong} wrong bit" in c.proto.spec or f"Bits over time — {wrong} wrong bit"
-               in c.proto.spec for c in at.get("plotly_chart"))
+    wrong = int(re.search(r"This episode: (\d+) wrong bit", banner)[1])       # the bits view's own count
+    bits = view(at)["models"][0]["bits"]
+    assert bits["errors"] == wrong == len(bits["wrong"])
+    assert bits["title"] == f"Bits over time — {wrong} wrong bit{'s' if wrong != 1 else ''} in this episode"

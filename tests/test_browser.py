@@ -92,14 +92,18 @@ def wait_ready(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector(READY, timeout=timeout_ms)
 
 
+# figures on a page: plotly charts, and the views of samviz's episode view (each a card in its shadow root)
+FIGURES = """() => document.querySelectorAll('[data-testid="stPlotlyChart"]').length
+  + [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+      .reduce((n, host) => n + (host.shadowRoot ? host.shadowRoot.querySelectorAll('.sv-card').length : 0), 0)"""
+
+
 def check_page(page, min_charts: int = 1) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
         '[data-testid="stException"]').first.inner_text()
     if min_charts:
-        # the plotly component loads lazily: wait for the charts to mount rather than counting at once
-        page.wait_for_function(
-            f"() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"]').length >= {min_charts}",
-            timeout=30_000)
+        # charts and the episode view load lazily: wait for them to mount rather than counting at once
+        page.wait_for_function(f"() => ({FIGURES})() >= {min_charts}", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
@@ -124,30 +128,23 @@ def test_pages_render_and_step(server, browser):
         wait_ready(page, 90_000)
         check_page(page, min_charts=3)
         TIMINGS["cold_start_to_first_render_s"] = time.perf_counter() - started
-        step_times = []
+        # stepping happens in the browser (tests/test_episode_view_browser.py has the details)
         for _ in range(3):
-            t0 = time.perf_counter()
-            page.locator(".st-key-player_next button").click()
-            page.wait_for_timeout(100)
-            wait_ready(page)
-            step_times.append(time.perf_counter() - t0)
-        check_page(page, min_charts=3)
-        TIMINGS["step_render_s"] = min(step_times)
+            page.locator(".sv-next").click()
         assert "step=3" in page.url, page.url
         assert page.get_by_text("What happened at step 3").count() == 1
         t0 = time.perf_counter()
         screenshot(page, "episode_player")
         TIMINGS["screenshot_s"] = time.perf_counter() - t0
 
-        # Play: the fragment's timer advances the cursor on its own; pause stops it.
-        page.locator(".st-key-player_play button").click()
+        # Play advances on its own; pause stops it.
+        page.locator(".sv-play").click()
         page.wait_for_function("() => /step=([5-9]|\\d\\d)/.test(window.location.search)", timeout=30_000)
-        page.locator(".st-key-player_play button").click()
-        wait_ready(page)
+        page.locator(".sv-play").click()
         check_page(page, min_charts=3)
 
         # A narration link opens the Learn page at its equation.
-        href = page.locator('[data-testid="stMarkdownContainer"] a[href*="learn#"]').first.get_attribute("href")
+        href = page.locator('.sv-narration a[href*="learn#"]').first.get_attribute("href")
         anchor = href.split("#", 1)[1]
         page.goto(f"{url}/{href}", wait_until="domcontentloaded")
         wait_ready(page, 60_000)

@@ -157,7 +157,7 @@ def _player(model: str, task: str, slots=128, index: str = "exact", **state) -> 
 
 def test_long_mode_is_off_by_default_and_runs_a_short_long_episode():
     at = _player("sam", "associative_recall")
-    assert not at.exception and len(at.get("plotly_chart")) > 0
+    assert not at.exception and len(at.get("bidi_component")) == 1        # the normal player's episode view
     assert at.toggle(key=KEY + "long").value is False
     at.toggle(key=KEY + "long").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -215,7 +215,7 @@ def test_a_link_opens_the_long_mode_and_the_mode_writes_its_link():
     assert "4 episodes of 56 steps" in "\n".join(m.value for m in at.markdown)
     assert at.query_params["long"] in ("12", ["12"]) and at.query_params["episodes"] in ("4", ["4"])
     at.toggle(key=KEY + "long").set_value(False).run()                       # off: the normal player, its own link
-    assert not at.exception and "long" not in at.query_params and at.get("plotly_chart")
+    assert not at.exception and "long" not in at.query_params and at.get("bidi_component")
 
 
 def test_the_sentence_numbers_are_the_arrays_numbers_for_every_task():

@@ -62,6 +62,9 @@ assert not paths.IN_CHECKOUT
 model = samviz.pretrained.load("sam-copy")
 assert model.config.memory_slots > 0 and "metrics" in model.meta
 assert pathlib.Path(SHIPPED_RESULTS).is_file() and paths.APP_SCRIPT.is_file()
+# the episode view's browser code ships inside the package (no CDN, no build at run time)
+import samviz.app.episode_view as view
+assert "export default function" in (view.HERE / "episode.js").read_text() and (view.HERE / "episode.css").is_file()
 print(paths.PRETRAINED_DIR)
 print(paths.ASSETS_DIR)
 """

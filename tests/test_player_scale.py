@@ -1,18 +1,21 @@
 """The episode player at scale (issue 13 item 4; issue 12 item 8): SAM and SDNC up to 2^20 slots, dense kinds not.
 
-Pure functions first (choices, links, figures of a large trace), then the page under AppTest. The large traces
-here use the exact index at 2^18 slots: the same figure and caption code as 2^20, no index structure to build.
+Pure functions first (choices, links, the episode view's payload of a large trace), then the page under AppTest.
+The large traces here use the exact index at 2^18 slots: the same payload code as 2^20, no index structure to
+build.
 The one test at 2^20 is marked slow (it records a real 2^20 episode: ~100 MiB of memory, an O(N) scan per step).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from samviz.app import figures, loaders, params
+from samviz.app import loaders, params
+from samviz.app.episode_view import payload
 from samviz.bench.measure import PeakProbe, current_rss, trim_heap
 from samviz.kinds import DENSE_MODELS, SPARSE_MODELS, spec
 from samviz.trace.schema import SPARSE_USAGE_LIMIT
@@ -20,8 +23,6 @@ from samviz.trace.schema import SPARSE_USAGE_LIMIT
 APP_PLAYER = "from samviz.app import pages\npages.episode_player_page()\n"
 TIMEOUT = 120
 BIG = 1 << 18                 # above SPARSE_USAGE_LIMIT and MEMORY_CELLS_LIMIT: every view a 2^20 trace hides
-BUILDERS = (figures.bits_figure, figures.weights_figure, figures.usage_figure, figures.rows_figure,
-            figures.memory_figure, figures.neighbours_figure, figures.read_modes_figure, figures.links_figure)
 
 
 # ------------------------------------------------------------------------------------------ choices and links
@@ -74,7 +75,7 @@ def test_a_size_between_the_choices_is_refused_with_the_choices():
     assert len(problems) == 1 and "1048576" in problems[0].message and str(1 << 19) in problems[0].message
 
 
-# ------------------------------------------------------------------------------------------ figures of a large trace
+# ------------------------------------------------------------------------------------------ the view of a large trace
 
 @pytest.fixture(scope="module")
 def big_trace():
@@ -83,97 +84,83 @@ def big_trace():
 
 
 def _lengths(value):
-    """Every list's length inside a plotly figure's JSON-like dict."""
+    """Every list's length inside a JSON-like value, and the count of numbers in each packed (base64) array."""
     if isinstance(value, dict):
+        if "b64" in value and "shape" in value:
+            size = 1
+            for n in value["shape"]:
+                size *= n
+            yield size
+            return
         for item in value.values():
             yield from _lengths(item)
     elif isinstance(value, (list, tuple)):
         yield len(value)
         for item in value:
             yield from _lengths(item)
-    elif hasattr(value, "shape") and hasattr(value, "size"):          # a numpy array
-        yield int(value.size)
 
 
-def test_nothing_n_sized_is_sent_to_a_figure(big_trace):
+def _view(trace, **options) -> dict:
+    return payload.model_view(trace, name=trace.model.upper(), **options)
+
+
+def test_nothing_n_sized_is_sent_to_the_browser(big_trace):
     n = big_trace.config["memory_slots"]
     assert n == BIG
-    for step in (0, len(big_trace) // 2, len(big_trace) - 1):
-        for build in BUILDERS:
-            fig = build(big_trace, step)
-            if fig is None:
-                continue
-            largest = max(_lengths(fig.to_plotly_json()), default=0)
-            assert largest < n // 16, (build.__name__, largest)
-            assert len(fig.to_json()) < 2_000_000, build.__name__
+    data = payload.player(big_trace, name="SAM", episode="e", clock="c", step=0)
+    largest = max(_lengths(data), default=0)
+    assert largest < n // 16, largest
+    assert len(json.dumps(data)) < 2_000_000
 
 
-def test_the_touched_slot_caption_counts_what_the_figure_draws(big_trace):
-    fig = figures.weights_figure(big_trace, 3)
-    drawn = {label for trace in fig.data if trace.type == "heatmap" for label in trace.y}
-    caption = figures.slot_scope(fig)
-    assert caption == f"showing the {len(drawn):,} slots this episode touched out of {BIG:,}"
-    assert 0 < len(drawn) < 200
-    assert all(len(trace.y) == len(drawn) for trace in fig.data if trace.type == "heatmap")
+def test_the_touched_slot_scope_counts_what_the_view_draws(big_trace):
+    weights = _view(big_trace)["weights"]
+    drawn = weights["slots"]
+    assert weights["scope"] == f"the {len(drawn):,} slots this episode touched out of {BIG:,}"
+    assert weights["axis"] == f"memory slot: {len(drawn)} touched of {BIG:,}, not to scale"
+    assert 0 < len(drawn) < 200 and weights["large"]
+    assert all(panel["data"]["shape"] == [len(drawn), len(big_trace)] for panel in weights["panels"])
 
 
-def test_a_zoomed_weights_figure_says_it_shows_fewer_than_were_touched(big_trace):
-    fig = figures.weights_figure(big_trace, 3, max_cells=10 * len(big_trace) * 3)     # 10 rows per panel
-    drawn = {label for trace in fig.data if trace.type == "heatmap" for label in trace.y}
-    touched = fig.layout.meta["slots_touched"]
-    assert len(drawn) < touched
-    assert figures.slot_scope(fig) == (f"showing the {len(drawn):,} most weighted of the {touched:,} slots this "
-                                       f"episode touched, out of {BIG:,}")
+def test_a_zoomed_weights_view_says_it_shows_fewer_than_were_touched(big_trace):
+    weights = payload.weights_view(big_trace, max_rows=10)
+    touched = weights["touched"]
+    assert len(weights["slots"]) == 10 < touched
+    assert weights["scope"] == f"the 10 most weighted of the {touched:,} slots this episode touched, out of {BIG:,}"
 
 
 def test_hidden_views_say_why(big_trace):
-    assert figures.memory_figure(big_trace, 2) is None and figures.usage_figure(big_trace, 2) is None
-    notes = figures.hidden_views(big_trace, 2)
-    assert len(notes) == 2
-    memory, usage = notes
+    view = _view(big_trace)
+    assert view["memory"] is None and view["usage"]["values"] is None
+    memory, usage = view["notes"]
     width = big_trace.config["word_size"]
-    assert "Memory M_t" in memory and '"rows read"' in memory and f"{BIG:,} × {width} = {BIG * width:,}" in memory
+    assert "Memory M_t" in memory and f"{BIG:,} × {width} = {BIG * width:,}" in memory
     assert "Usage is hidden" in usage and f"N ≤ {SPARSE_USAGE_LIMIT:,}" in usage and f"{BIG:,} slots" in usage
-    rows = figures.rows_figure(big_trace, 2)
-    assert "rows read (top weights)" not in {a.text for a in rows.layout.annotations}
 
 
 def test_a_dense_memory_zoomed_says_of_all_its_slots():
     trace = loaders.record_trace("ntm", "copy", 4, 0, None, "exact", 4096)
-    fig = figures.weights_figure(trace, 1)
-    drawn = {label for t in fig.data if t.type == "heatmap" for label in t.y}
-    assert figures.slot_scope(fig) == f"showing the {len(drawn):,} most weighted of all 4,096 slots"
+    weights = _view(trace)["weights"]
+    assert weights["scope"] == (f"the {len(weights['slots']):,} most weighted of all 4,096 slots (a dense head weights "
+                                "every slot)")
 
 
 def test_a_small_memory_hides_nothing():
     trace = loaders.record_trace("sam", "copy", 4, 0, None, "exact", 64)
-    assert figures.hidden_views(trace, 1) == []
-    assert figures.slot_scope(figures.weights_figure(trace, 1)).startswith("showing ")
+    view = _view(trace)
+    assert view["notes"] == [] and view["memory"]["mode"] == "replay" and view["usage"]["values"]
+    assert view["weights"]["scope"].startswith("the ")
 
 
 # ------------------------------------------------------------------------------------- four heads (issue 12 item 8)
 
-def _title_rows(fig) -> dict[float, list[str]]:
-    rows: dict[float, list[str]] = {}
-    for a in fig.layout.annotations:
-        if a.text.startswith("head "):
-            rows.setdefault(round(a.y, 4), []).append(a.text)
-    return rows
-
-
-def test_four_heads_wrap_so_neighbour_titles_do_not_collide():
+def test_four_heads_each_have_their_neighbours():
+    """Four heads' neighbour sets, each head's own, as the record has them (the view wraps them in a grid)."""
     trace = loaders.record_trace("sam", "priority_sort", 5, 0, None, "faiss", 4096)
     assert trace.config["heads"] == 4
-    fig = figures.neighbours_figure(trace, 3)
-    rows = _title_rows(fig)
-    assert sum(len(r) for r in rows.values()) == 4
-    assert all(len(r) <= figures.NEIGHBOUR_COLUMNS for r in rows.values()) and len(rows) == 2
-    # each title fits its column: at the half-page width the figure gets (~560 px), ~7 px per character
-    column_px = 560 * (1 - 0.08) / figures.NEIGHBOUR_COLUMNS
-    assert all(len(title) * 7 < column_px for r in rows.values() for title in r)
-    # the bars are the record's, head by head
-    found = [t for t in fig.data if t.name.startswith("found")]
-    assert [[int(s) for s in t.text] for t in found] == [n["found"] for n in trace.steps[3]["neighbours"]]
+    heads = _view(trace)["neighbours"]["steps"][3]
+    assert [h["found"] for h in heads] == [n["found"] for n in trace.steps[3]["neighbours"]]
+    assert [h["exact"] for h in heads] == [n["exact"] for n in trace.steps[3]["neighbours"]]
 
 
 # ------------------------------------------------------------------------------------------ the server's budget
@@ -295,18 +282,21 @@ def _player(query: dict) -> AppTest:
     return at.run()
 
 
+def _payload(at: AppTest) -> dict:
+    return json.loads(at.get("bidi_component")[0].proto.json)
+
+
 def test_the_player_opens_a_large_sparse_memory_and_says_what_it_shows():
     at = _player({"model": "sam", "task": "copy", "slots": str(BIG), "index": "exact", "step": "3"})
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.selectbox(key="keep_player_slots").value == BIG
     assert "1,048,576 (2^20)" in at.sidebar.selectbox(key="keep_player_slots").options
-    captions = [c.value for c in at.caption]
-    scope = [c for c in captions if c.startswith("Weights: showing the ")]
-    assert scope and f"slots this episode touched out of {BIG:,}" in scope[0] and "never drawn whole" in scope[0]
-    assert any(c.startswith("Rows touched at this step: ") and f" of {BIG:,}" in c and "forward time" in c
-               and " ms " in c for c in captions)
-    assert any("Memory M_t" in c and "hidden" in c for c in captions)
-    assert any("Usage is hidden" in c for c in captions)
+    view = _payload(at)["models"][0]
+    assert f"slots this episode touched out of {BIG:,}" in view["weights"]["scope"] and view["weights"]["large"]
+    assert all(line.startswith("Rows touched at this step: ") and f" of {BIG:,}" in line and "forward time" in line
+               and " ms " in line for line in view["cost"])
+    assert any("Memory M_t" in note and "hidden" in note for note in view["notes"])
+    assert any("Usage is hidden" in note for note in view["notes"])
     assert any(f"{BIG:,} slots: this episode took" in i.value and f"The exact index scans all {BIG:,} rows" in i.value
                for i in at.info)
 
@@ -325,6 +315,5 @@ def test_the_player_runs_sam_copy_at_2_to_the_20_with_the_exact_index():
     """A real 2^20-slot episode (no index structure to build: the exact index scans the 2^20 rows each step)."""
     at = _player({"model": "sam", "task": "copy", "slots": str(1 << 20), "index": "exact"})
     assert not at.exception, [e.value for e in at.exception]
-    scope = [c.value for c in at.caption if c.value.startswith("Weights: showing the ")]
-    assert scope and "out of 1,048,576" in scope[0]
+    assert "out of 1,048,576" in _payload(at)["models"][0]["weights"]["scope"]
     assert any("1,048,576 slots: this episode took" in i.value for i in at.info)

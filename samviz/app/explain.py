@@ -9,9 +9,11 @@ are imported from the memory cores that use them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 
 from samviz.app import trace_stats as stats
 from samviz.memory.dam import USAGE_DISCOUNT  # λ
+from samviz.memory.index_parts import TIE  # cosines this close are ties (the trace's recall counts them as found)
 from samviz.memory.usage import ACCESS_THRESHOLD  # δ
 
 # anchor id -> Learn-page section title. The Learn page renders exactly these sections (a test checks it).
@@ -44,7 +46,7 @@ LEARN_PATH = "learn"      # url_path of the Learn page (app.py)
 # the DNC's write and allocation gates; SAM's (and DAM's, SDNC's) interpolation gate, γ in the SAM paper, is
 # written g^i here so that no symbol means two things.
 INTERPOLATION = "g^i"
-TIE = 1e-4                # neighbours whose cosine differs by less than this are ties, not misses
+FLAT_CONTENT = 2.0        # a content match whose weights can differ by at most this factor is called nearly flat
 
 
 @dataclass(frozen=True)
@@ -103,16 +105,18 @@ def _focus_text(weights: dict, preposition: str) -> str:
     of slots; the largest weight, 0.06, on slot 12)" or, when all of it is below WEIGHT_THRESHOLD, "almost
     nothing (a total weight of 0.0020 over 128 slots)"."""
     f = stats.focus(weights)
-    total = sum(v for v in weights.values() if v > 0)
+    total = f.total
     if 0 < total < stats.WEIGHT_THRESHOLD:
         # a closed gate: "evenly to 128 slots (about 1.6e-05 each)" would read as a write that happened
-        support = sum(1 for v in weights.values() if v > 0)
-        return f"almost nothing (a total weight of {total:.4f} over {_plural(support, 'slot')})"
+        return f"almost nothing (a total weight of {total:.4f} over {_plural(f.support, 'slot')})"
     if f.word == "mostly":
         return f"mostly {preposition} slot {f.slot} (weight {_f(f.weight)})"
     if f.word == "evenly":
-        each = sum(v for v in weights.values() if v > 0) / f.support
-        return f"evenly {preposition} {f.support} slots (about {each:.2g} each)"
+        each = total / f.support
+        # a DNC head's weights can sum to less than 1 (what follows a link may go nowhere): say the sum, so that
+        # "about 0.0069 each" over 128 slots is not read as a whole head's weight
+        whole = "" if abs(total - 1) < 0.005 else f", {total:.2f} in all"
+        return f"evenly {preposition} {f.support} slots (about {each:.2g} each{whole})"
     if f.word == "spread":
         return (f"across about {f.effective:.0f} slots (effective number of slots; the largest weight, "
                 f"{_f(f.weight)}, on slot {f.slot})")
@@ -125,12 +129,28 @@ def _written_text(record) -> str:
     return f"{_plural(len(written), 'slot')} got write weight > {stats.WEIGHT_THRESHOLD:g}"
 
 
+def _strength_text(beta, slots: int) -> str:
+    """The NTM write head's key strength, in words its value earns: content weights are softmax(β·cosine) and a
+    cosine lies in [−1, 1], so two slots' content weights differ by at most a factor e^(2β)."""
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        return "Write head: key strength β not recorded."
+    ratio = math.exp(min(2 * beta, 700.0))
+    said = f"{ratio:.2f}" if ratio < 10 else f"{ratio:,.0f}" if ratio < 1e6 else f"{ratio:.1e}"
+    if ratio < FLAT_CONTENT:
+        effect = "the content match alone is nearly flat"
+    else:
+        effect = "a large β focuses the content match on the best-matching slots"
+    return (f"Write head: key strength β = {beta:.2f}: content weights softmax(β·cosine) of any two of the "
+            f"{slots:,} slots differ by at most a factor e^(2β) = {said}, so {effect}.")
+
+
 def _ntm(trace, record) -> list[Sentence]:
     g = record.get("gates", {})
     out = []
     write = stats.write_map(record)
-    out.append(Sentence(f"Write head: key strength β = {_f(g.get('write_strength'))} sharpens the content "
-                        f"match (β → 0 spreads it over all {stats.memory_slots(trace)} slots).", "ntm-content"))
+    out.append(Sentence(_strength_text(g.get("write_strength"), stats.memory_slots(trace)), "ntm-content"))
     gate = g.get("write_interpolation")
     if gate is not None:
         out.append(Sentence(f"Interpolation gate g = {_f(gate)}: {float(gate) * 100:.0f}% content lookup, "
@@ -175,29 +195,66 @@ def _sam_write(trace, record, step: int) -> list[Sentence]:
     out = []
     if alpha is not None and gamma is not None and least is not None:
         alpha, gamma = float(alpha), float(gamma)
-        previous = {s: v for s, v in write.items() if s != least and v > 0}
+        others = sorted(s for s in write if s != least)
         untouched = f", {_age_text(age, step)}" if age is not None else ""
         which = "least used" if stats.usage_smaller_is_older(trace) else "least recently used"
-        rest = (f"and {sum(previous.values()):.2f} in all to the {_plural(len(previous), 'slot')} read at the "
-                f"previous step" if previous else "and nothing to previously read slots (none were read yet)")
+        if not others:
+            rest = "and nothing else"
+        elif step == 0:
+            # the first write's "previous reads" are the heads' initial read weights: nothing was read yet
+            where = f"{_ids(others)}: " if sparse else ""
+            rest = (f"and {sum(write[s] for s in others):.2f} in all to the {_plural(len(others), 'other slot')} "
+                    f"it addressed ({where}the heads' initial read weights, nothing was read yet)")
+        else:
+            rest = (f"and {sum(write[s] for s in others):.2f} in all to the {_plural(len(others), 'other slot')} "
+                    f"it addressed (read at the previous step)")
         out.append(Sentence(
             f"Write gate α = {alpha:.2f}, interpolation gate {INTERPOLATION} = {gamma:.2f}: wrote "
             f"{write.get(least, 0.0):.2f} to slot {least} (the {which}{untouched}; erased first) {rest}; "
             f"{_written_text(record)}.", anchor))
     elif write:
         out.append(Sentence(f"Wrote {_focus_text(write, 'to')}; {_written_text(record)}.", anchor))
-    usage = stats.usage_before(trace, step)
-    if least is not None and not sparse and usage:
-        out.append(Sentence(f"Slot {least} had the smallest discounted usage (λ = {USAGE_DISCOUNT:g}) before this "
-                            f"step, {_f(usage[least], 3)}: this step erased and wrote it.", "dam"))
+    if least is not None and not sparse:
+        usage = stats.usage_values(trace, step, [least]) or {}
+        if least in usage:
+            # DAM picks the SMALLEST number, SAM the LARGEST: two different quantities, said in words
+            out.append(Sentence(
+                f"DAM's usage of a slot is the weight it has received, discounted by λ = {USAGE_DISCOUNT:g} at "
+                f"every step (so old accesses fade), and the least used slot is the one with the smallest: slot "
+                f"{least}, {_f(usage[least], 3)} before this step. This step erased and wrote it.", "dam"))
     elif least is not None and sparse:
         when = f" ({_age_text(age, step)})" if age is not None else ""
         # the model's own δ and accesses (every shipped model has the paper's: reads and writes above 0.005)
         delta = trace.config.get("access_threshold", ACCESS_THRESHOLD)
         counted = "write" if trace.config.get("accesses") == "writes" else "read or write"
-        out.append(Sentence(f"Usage = steps since last access: slot {least} had gone longest without a {counted} "
-                            f"above δ = {delta:g}{when}.", "sam-usage"))
+        out.append(Sentence(f"SAM's usage of a slot counts the steps since its last {counted} above "
+                            f"δ = {delta:g}, so the least recently used slot is the one with the LARGEST count: "
+                            f"slot {least}{when}.", "sam-usage"))
     return out
+
+
+def _recall_text(index: str, n: dict) -> str:
+    """The index's answer for one head against the exact top K, with recall made up of what the numbers show:
+    found slots in the exact list, found slots tying its K-th cosine (counted as found), exact slots not found."""
+    match = stats.neighbour_match(n, TIE)
+    k = match["k"]
+    recall = float(n.get("recall", 0.0))
+    text = (f"The {index} index found them with recall {recall:.2f} against the exact top-{k}: "
+            f"{len(match['hits'])} of the {k} found slots are in the exact list")
+    if match["ties"]:
+        text += (f", and {len(match['ties'])} more ({_ids(match['ties'])}) tie its {k}-th cosine within {TIE:g}, "
+                 f"which recall counts as found")
+    if match["missed"]:
+        one = len(match["missed"]) == 1
+        text += (f"; the exact list's slot{'' if one else 's'} {_ids(match['missed'])} {'was' if one else 'were'} "
+                 "not returned")
+        if match["ties"]:
+            text += " (tied with those found instead)"
+    similarities = [float(v) for v in [*n.get("found_similarity", []), *n.get("exact_similarity", [])]]
+    if similarities and all(v == 0.0 for v in similarities):
+        text += (". Every cosine here is 0: these rows are still all zeros (nothing written there yet), so any "
+                 "of the unwritten rows would do as well")
+    return text + "."
 
 
 def _sparse_reads(trace, record, step: int) -> list[Sentence]:
@@ -222,21 +279,20 @@ def _sparse_reads(trace, record, step: int) -> list[Sentence]:
                     f"{_f(value)} is on slot {slot} (softmax of β·cosine over the K, β = {_f(strength)}).")
         out.append(Sentence(what, "sam-sparse-read"))
         if h < len(neighbours):
-            n = neighbours[h]
-            missed = sorted(set(n.get("exact", [])) - set(n.get("found", [])))
-            extra = f"; it missed slot{'s' if len(missed) != 1 else ''} {_ids(missed)}" if missed else ""
-            found_sim, exact_sim = n.get("found_similarity") or [], n.get("exact_similarity") or []
-            if missed and found_sim and exact_sim and min(exact_sim) - min(found_sim) < TIE:
-                extra += f", which tie{'s' if len(missed) == 1 else ''} with what it found (cosine within {TIE:g})"
-            out.append(Sentence(f"The {index} index found them with recall {_f(n.get('recall'))} against the exact "
-                                f"top-{len(n.get('exact', []))}{extra}.", "sam-ann"))
+            out.append(Sentence(_recall_text(index, neighbours[h]), "sam-ann"))
+    read, written = stats.touched_sets(record)
     touched = stats.rows_touched(trace)[step]
     n = stats.memory_slots(trace)
-    written = len({int(i) for i in (record.get("rows_written") or {}).get("ids", [])})
+    both = len(set(read) & set(written))
     if touched:
-        out.append(Sentence(f"Only {touched:,} of {n:,} rows were touched at this step; backpropagation will roll back "
-                            f"just the {written} rows this write changed (every journalled row, whatever its "
-                            f"weight).", "sam-bptt"))
+        out.append(Sentence(
+            f"Only {touched:,} of {n:,} rows were touched at this step: {len(read)} read ({_ids(read)}) and "
+            f"{len(written)} written ({_ids(written)}), {both} of them both.", "why-sparse-scales"))
+        above = len(stats.written_slots(record))
+        out.append(Sentence(
+            f"Backpropagation will roll back just the {_plural(len(written), 'row')} this write journalled: every "
+            f"row it addressed, whatever its weight ({above} of them with weight > {stats.WEIGHT_THRESHOLD:g}).",
+            "sam-bptt"))
     return out
 
 
@@ -260,7 +316,7 @@ def _dense_reads(trace, record) -> list[Sentence]:
     return out
 
 
-def _dnc_write(trace, record) -> list[Sentence]:
+def _dnc_write(trace, record, step: int) -> list[Sentence]:
     g = record.get("gates", {})
     out = []
     alloc, write_gate = _first(g.get("allocation_gate")), _first(g.get("write_gate"))
@@ -273,10 +329,10 @@ def _dnc_write(trace, record) -> list[Sentence]:
     if write:
         out.append(Sentence(f"Wrote {_focus_text(write, 'to')}; {_written_text(record)}.", "dnc-write"))
     least = record.get("least_used")
-    usage = record.get("usage")
-    if least is not None and usage:
-        out.append(Sentence(f"Slot {least} has the lowest usage ({_f(usage[least], 3)}): allocation points there.",
-                            "dnc-allocation"))
+    usage = stats.usage_values(trace, step, [least]) if least is not None else None
+    if least is not None and usage and least in usage:
+        out.append(Sentence(f"Slot {least} has the lowest usage ({_f(usage[least], 3)}; a DNC's usage is between 0, "
+                            f"free, and 1, in use): allocation points there.", "dnc-allocation"))
     free = g.get("free_gates")                          # [R]: one per read head
     if free is not None:
         values = list(free) if isinstance(free, (list, tuple)) else [free]
@@ -322,7 +378,7 @@ def narrate(trace, step: int) -> list[Sentence]:
         sentences += _ntm(trace, record)                     # NTM: its write and reads in one account
     else:
         if "allocation_gate" in gates:
-            sentences += _dnc_write(trace, record)
+            sentences += _dnc_write(trace, record, step)
         elif "interpolation_gate" in gates:
             sentences += _sam_write(trace, record, step)
         else:
@@ -345,10 +401,11 @@ def to_markdown(sentences: list[Sentence], learn_path: str = LEARN_PATH) -> str:
     return "\n".join(lines)
 
 
-def measured_metric(meta: dict | None, memory_slots: int, index: str) -> str | None:
+def measured_metric(meta: dict | None, memory_slots: int, index: str | None) -> str | None:
     """The shipped model's score as pretrained/README.md has it (meta.json "evaluation", written by
     samviz.evaluate), said for the setting on screen: "for this setting" when the model runs as it was measured,
-    else labelled with the setting it was measured at. None when the meta holds no score."""
+    else labelled with the setting it was measured at. `index` is None for a dense model (it has no index, so
+    none is named). None when the meta holds no score."""
     meta = meta or {}
     config = meta.get("config") or {}
     evaluation = meta.get("evaluation") or {}
@@ -359,10 +416,14 @@ def measured_metric(meta: dict | None, memory_slots: int, index: str) -> str | N
         source = "validation during training"
         if not isinstance(score, (int, float)):
             return None
-    slots, measured_index = config.get("memory_slots"), config.get("index", "exact")
+    slots = config.get("memory_slots")
+    measured_index = config.get("index", "exact") if index is not None else None
     same = slots == memory_slots and measured_index == index
-    where = f"{slots} slots, {measured_index} index"
+
+    def setting(n, which) -> str:
+        return f"{n} slots" + (f", {which} index" if which is not None else "")
+
     if same:
-        return f"bit errors per sequence {score:.3f} ({source}; measured at this setting: {where})"
-    return (f"bit errors per sequence {score:.3f}, measured at {where} ({source}), not at this setting "
-            f"({memory_slots} slots, {index} index)")
+        return f"bit errors per sequence {score:.3f} ({source}; measured at this setting: {setting(slots, index)})"
+    return (f"bit errors per sequence {score:.3f}, measured at {setting(slots, measured_index)} ({source}), not at "
+            f"this setting ({setting(memory_slots, index)})")

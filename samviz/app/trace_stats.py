@@ -61,11 +61,16 @@ def memory_slots(trace) -> int:
 
 def weight_map(record: dict | None) -> dict[int, float]:
     """A {"ids", "values"} record as {slot: weight}; a slot listed twice gets the sum of its entries."""
-    out: dict[int, float] = {}
     if not record:
-        return out
-    for slot, value in zip(record.get("ids", []), record.get("values", []), strict=True):
-        out[int(slot)] = out.get(int(slot), 0.0) + float(value)
+        return {}
+    ids, values = record.get("ids", []), record.get("values", [])
+    if len(ids) != len(values):
+        raise ValueError(f"weights record: {len(ids)} ids but {len(values)} values")
+    out = dict(zip(map(int, ids), map(float, values), strict=True))
+    if len(out) < len(ids):                  # a slot listed twice: the sum of its entries
+        out = {}
+        for slot, value in zip(map(int, ids), map(float, values), strict=True):
+            out[slot] = out.get(slot, 0.0) + value
     return out
 
 
@@ -83,12 +88,21 @@ def read_heads(trace) -> int:
 
 def top_slots(weights: dict[int, float], count: int = 3) -> list[tuple[int, float]]:
     """The `count` heaviest (slot, weight) pairs, heaviest first (ties: lower slot first)."""
-    return heapq.nsmallest(count, weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(weights) <= 64:
+        return heapq.nsmallest(count, weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    slots = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
+    values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+    order = np.lexsort((slots, -values))[:count]          # by weight descending, then slot ascending
+    return [(int(slots[i]), float(values[i])) for i in order]
 
 
 def above(weights: dict[int, float], threshold: float = WEIGHT_THRESHOLD) -> list[int]:
     """The slots whose weight exceeds the threshold, in slot order."""
-    return sorted(s for s, v in weights.items() if v > threshold)
+    if len(weights) <= 64:
+        return sorted(s for s, v in weights.items() if v > threshold)
+    slots = np.fromiter(weights.keys(), dtype=np.int64, count=len(weights))
+    values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+    return sorted(slots[values > threshold].tolist())
 
 
 def effective_slots(weights: dict[int, float]) -> float:
@@ -98,7 +112,8 @@ def effective_slots(weights: dict[int, float]) -> float:
     N slots -> close to N. 0 when no slot has positive weight. It cannot read backwards: spreading weight over
     more slots always raises it (unlike counting slots above a threshold, which a diffuse head fails).
     """
-    w = np.array([v for v in weights.values() if v > 0], dtype=float)
+    w = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+    w = w[w > 0]
     total = w.sum()
     if total <= 0:
         return 0.0
@@ -115,13 +130,16 @@ class Focus:
     share: float         # its share of the head's total weight
     effective: float     # effective_slots
     support: int         # slots with positive weight
+    total: float = 0.0   # the sum of the positive weights
 
 
 def focus(weights: dict[int, float]) -> Focus:
     """'evenly' when the effective number of slots is ≥ EVENLY × the slots holding weight (at least two),
     else 'mostly' when the heaviest slot holds ≥ MOSTLY of the weight, else 'spread'."""
-    support = sum(1 for v in weights.values() if v > 0)
-    total = sum(v for v in weights.values() if v > 0)
+    values = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+    positive = values[values > 0]
+    support = int(positive.size)
+    total = float(positive.sum())
     if total <= 0:
         return Focus("none", None, 0.0, 0.0, 0.0, 0)
     slot, weight = top_slots(weights, 1)[0]
@@ -133,7 +151,7 @@ def focus(weights: dict[int, float]) -> Focus:
         word = "mostly"
     else:
         word = "spread"
-    return Focus(word, slot, float(weight), float(share), effective, support)
+    return Focus(word, slot, float(weight), float(share), effective, support, total)
 
 
 def written_slots(step_record: dict, threshold: float = WEIGHT_THRESHOLD) -> list[int]:
@@ -159,11 +177,12 @@ def ids_values(record: dict | None) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(record.get("ids", []), dtype=np.int64), np.asarray(record.get("values", []), dtype=float)
 
 
-def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[int], int]:
-    """The slots to draw in the weights-over-time figure -> (sorted slot ids, number of slots with any weight).
+def episode_slots(trace, max_rows: int, per_step: int = 4) -> tuple[list[int], int]:
+    """The slots the weights-over-time view draws, the same rows at every step -> (sorted slot ids, number of slots
+    that hold weight at some step or were some step's least-used slot).
 
-    All recorded slots when they fit in `max_rows`; otherwise the ones with the largest weight at any
-    step (read or write), always keeping the slots that matter most at `step`.
+    All of them when they fit in `max_rows`. Otherwise, first the slots that matter at each step (each panel's
+    `per_step` heaviest and the least-used slot), then the most weighted at any step, until `max_rows`.
     """
     ids, values = [], []
     for panel in panel_records(trace):
@@ -171,6 +190,9 @@ def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[in
             i, v = ids_values(record)
             ids.append(i)
             values.append(v)
+    least = [int(s["least_used"]) for s in trace.steps if s.get("least_used") is not None]
+    ids.append(np.asarray(least, dtype=np.int64))
+    values.append(np.zeros(len(least)))
     ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
     values = np.concatenate(values) if values else np.zeros(0)
     unique, inverse = np.unique(ids, return_inverse=True)
@@ -179,12 +201,13 @@ def select_slots(trace, max_rows: int, step: int | None = None) -> tuple[list[in
         return unique.tolist(), total
     peak = np.full(total, -np.inf)
     np.maximum.at(peak, inverse, values)
-    keep: list[int] = []
-    if step is not None and 0 <= step < steps_count(trace):
-        record = trace.steps[step]
+    wanted: dict[int, None] = {}
+    for record in trace.steps:
         for weights in [*read_maps(record), write_map(record)]:
-            keep += [s for s, _ in top_slots(weights, 4)]
-    chosen = set(keep[:max_rows])
+            wanted.update((s, None) for s, _ in top_slots(weights, per_step))
+        if record.get("least_used") is not None:
+            wanted[int(record["least_used"])] = None
+    chosen = set(list(wanted)[:max_rows])
     for index in np.argsort(-peak, kind="stable"):
         if len(chosen) >= max_rows:
             break
@@ -218,22 +241,45 @@ def read_entropy(trace) -> list[float]:
     return out
 
 
+def touched_sets(record: dict) -> tuple[list[int], list[int]]:
+    """A sparse step's (rows read, rows written), each sorted and each slot once: the rows its read heads gathered
+    (every head's K, or the SDNC's union) and the rows its write addressed and journalled, whatever their weight
+    (write_weights' ids and rows_written's ids: the same slots for sparse kinds)."""
+    read = set()
+    for head in read_maps(record):
+        read |= set(head)
+    written = set(write_map(record)) | {int(i) for i in (record.get("rows_written") or {}).get("ids", [])}
+    return sorted(read), sorted(written)
+
+
 def rows_touched(trace) -> list[int]:
     """Per step: memory rows the step's computation reads or writes.
 
     Dense models (NTM, DAM, DNC) weight every row in the read sum and in the erase/add: N rows.
-    Sparse models (SAM, SDNC) touch only the rows their records name (K per read head + the write set).
+    Sparse models (SAM, SDNC) touch only the rows their records name: the union of touched_sets.
     """
     if not is_sparse(trace):
         return [memory_slots(trace)] * steps_count(trace)
     out = []
     for record in trace.steps:
-        touched = set(write_map(record))
-        for head in read_maps(record):
-            touched |= set(head)
-        touched |= {int(i) for i in (record.get("rows_written") or {}).get("ids", [])}
-        out.append(len(touched))
+        read, written = touched_sets(record)
+        out.append(len(set(read) | set(written)))
     return out
+
+
+def neighbour_match(neighbours: dict, tie: float) -> dict:
+    """One head's neighbour record -> how its recall is made up: {"hits": found slots in the exact top K, "ties":
+    found slots outside it whose cosine ties the exact K-th within `tie` (recall counts them as found), "missed":
+    exact slots the index did not return, in the exact list's order, "k"}. hits + ties (at most K) over K is the
+    recorded recall."""
+    found = [int(i) for i in neighbours.get("found", [])]
+    exact = [int(i) for i in neighbours.get("exact", [])]
+    similarity = [float(v) for v in neighbours.get("found_similarity", [])]
+    exact_similarity = [float(v) for v in neighbours.get("exact_similarity", [])]
+    kth = min(exact_similarity) if exact_similarity else float("-inf")
+    hits = [s for s in found if s in exact]
+    ties = [s for s, v in zip(found, similarity, strict=False) if s not in exact and v >= kth - tie]
+    return {"hits": hits, "ties": ties, "missed": [s for s in exact if s not in found], "k": len(exact)}
 
 
 def least_used_age(trace, step: int) -> int | None:
@@ -242,6 +288,36 @@ def least_used_age(trace, step: int) -> int | None:
     """
     age = trace.steps[step].get("least_used_age")
     return None if age is None else int(age)
+
+
+def _usage_record(record: dict | None) -> dict[int, float] | list | None:
+    """A step's recorded usage: the whole [N] vector, or (a trace that keeps only some slots' usage) its
+    {"ids", "values"} entries as {slot: value}; None when the step has none."""
+    usage = (record or {}).get("usage")
+    if usage is None:
+        return None
+    if isinstance(usage, dict):
+        return weight_map(usage)
+    return usage if len(usage) else None
+
+
+def usage_values(trace, step: int, slots) -> dict[int, float] | None:
+    """The usage the step's write chose its least-used slot from (what usage_before says), at `slots` only:
+    {slot: value} for each of them the trace recorded; None when the trace has no usage for this step. Reads
+    only the slots asked for, whether the trace kept the whole vector or some slots' entries."""
+    record = trace.steps[step]
+    if _usage_record(record) is None:
+        return None
+    if "after this step" in usage_meaning(trace):          # DAM: the previous step's, zeros before step 0
+        if step == 0:
+            return {int(s): 0.0 for s in slots}
+        record = trace.steps[step - 1]
+    usage = _usage_record(record)
+    if usage is None:
+        return None
+    if isinstance(usage, dict):
+        return {int(s): float(usage[int(s)]) for s in slots if int(s) in usage}
+    return {int(s): float(usage[int(s)]) for s in slots if 0 <= int(s) < len(usage)}
 
 
 def usage_before(trace, step: int) -> list[float] | None:

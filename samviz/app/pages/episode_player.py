@@ -1,4 +1,11 @@
-"""Episode player: step through one episode of one model and see every read, write and neighbour."""
+"""Episode player: step through one episode of one model and see every read, write and neighbour.
+
+The server records the episode once (loaders.get_trace) and sends all of it to the browser's episode view
+(samviz/app/episode_view): stepping, the slider, play, the keyboard and hover all happen there, with no rerun of
+this script. The script runs when a setting in the sidebar changes (a new episode) or a link is opened; the
+step it knows is the link's (or 0 for a new episode), and the browser keeps its own step while the episode's
+inputs stay the same (another model, the same clock) and writes it into the address.
+"""
 from __future__ import annotations
 
 import functools
@@ -6,15 +13,14 @@ import time
 
 import streamlit as st
 
-from samviz.app import explain, figures, loaders, long_episode, notices, pages, params, state, trace_cache
+from samviz.app import episode_view, explain, loaders, long_episode, notices, pages, params, state, trace_cache
 from samviz.app import trace_stats as stats
+from samviz.app.episode_view import payload
 from samviz.kinds import DENSE_MODELS, INDEXES, MODELS, SPARSE_MODELS, spec
 import samviz.tasks as tasks_module
 from samviz.tasks import TARGETS
 
 PAGE = "player"
-PLAY_INTERVAL_S = 0.8
-PLAY_CURSOR = "player_play_step"   # the step while playing: no widget's key, so no stale widget value can move it
 
 
 def _defaults() -> dict:
@@ -32,7 +38,6 @@ def _open() -> list[params.Problem]:
             st.session_state[_key(key)] = settings[key]
         st.session_state[_key("source")] = "Typed bits" if settings["bits"] else "Random episode"
         _set_step(settings["step"])
-        st.session_state["player_playing"] = False
         query = st.query_params.to_dict()
         if any(key in query for key in params.PLAYER_KEYS):         # a link: its long-mode keys, or the mode off
             long, long_problems = long_episode.read_link(query, settings["model"], settings["task"])
@@ -56,8 +61,19 @@ def _names(kinds) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
+def _limits(kinds) -> str:
+    """Each kind's own largest memory, kinds with the same limit together: "NTM and DAM stop at 4,096, DNC at
+    1,024" (issue 25 item 10: one number for all of them contradicted the menu)."""
+    groups: dict[int, list[str]] = {}
+    for kind in kinds:
+        groups.setdefault(spec(kind).app_slot_limit, []).append(kind)
+    parts = [f"{_names(members)} {'stop' if len(members) > 1 else 'stops'} at {limit:,}"
+             for limit, members in sorted(groups.items(), reverse=True)]
+    return "; ".join(parts)
+
+
 # ------------------------------------------------------------------------------------------ callbacks
-# The cursor changes only here (they run before the rerun, so the views never lag one step behind).
+# A new episode starts at step 0; the browser's view keeps its own step while the episode's inputs stay the same.
 
 def _on_task_change() -> None:
     task = st.session_state[_key("task")]
@@ -68,39 +84,12 @@ def _on_task_change() -> None:
 
 
 def _set_step(step: int) -> None:
-    """The visitor's own move: the slider's value and the play cursor together."""
+    """The step this script knows: a link's, or 0 for a new episode (the browser moves its own from there)."""
     st.session_state[_key("step")] = step
-    st.session_state[PLAY_CURSOR] = step
 
 
 def _on_episode_change() -> None:
     _set_step(0)
-
-
-def _move(delta: int, last: int) -> None:
-    step = st.session_state.get(_key("step"), 0) + delta
-    _set_step(max(0, min(last, step)))
-    st.session_state["player_last_tick"] = time.monotonic()
-
-
-def _jump(to: int) -> None:
-    _set_step(to)
-    st.session_state["player_last_tick"] = time.monotonic()
-
-
-def _on_slider() -> None:
-    st.session_state["player_last_tick"] = time.monotonic()
-
-
-def _toggle_play(last: int) -> None:
-    playing = not st.session_state.get("player_playing", False)
-    if playing:
-        step = int(st.session_state.get(_key("step"), 0))
-        st.session_state[PLAY_CURSOR] = 0 if step >= last else step      # at the end: replay from the start
-    else:
-        st.session_state[_key("step")] = st.session_state.get(PLAY_CURSOR, st.session_state.get(_key("step"), 0))
-    st.session_state["player_playing"] = playing
-    st.session_state["player_last_tick"] = time.monotonic()
 
 
 def _fill_bits(text: str) -> None:
@@ -126,9 +115,15 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
     sb.radio("Input", ("Random episode", "Typed bits"), key=_key("source"), horizontal=True,
              on_change=_on_episode_change)
     typed = st.session_state[_key("source")] == "Typed bits"
-    sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=level_key,
-                    on_change=_on_episode_change, disabled=typed,
-                    help=f"Training range {low}–{high // params.GENERALISATION}; up to {high} tests generalisation.")
+    if st.session_state.get(_key("long")):
+        # one level box at a time (issue 25 item 12): the long-episode mode has its own levels, set on the page
+        sb.caption(f"Level: set in the long-episode panel ({long_episode.level_range(task)[0]}–"
+                   f"{long_episode.level_range(task)[1]}).")
+    else:
+        sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=level_key,
+                        on_change=_on_episode_change, disabled=typed,
+                        help=f"Training range {low}–{high // params.GENERALISATION}; up to {high} tests "
+                             "generalisation.")
     sb.number_input("Seed", min_value=0, max_value=params.MAX_SEED, step=1, key=_key("seed"),
                     on_change=_on_episode_change, disabled=typed)
     kind = st.session_state[_key("model")]
@@ -146,8 +141,8 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
                  format_func=params.slots_label,
                  help=f"'default': the pretrained model's size (or {params.DEFAULT_SLOTS} untrained). "
                       f"{_names(SPARSE_MODELS)} go up to {params.slot_limit(*SPARSE_MODELS):,}: they touch K rows "
-                      f"per head per step. {_names(DENSE_MODELS)} stop at {params.slot_limit(*DENSE_MODELS):,}: "
-                      "every step reads and writes all N rows, and this page records every step.")
+                      f"per head per step. {_limits(DENSE_MODELS)}: every step reads and writes all N rows, and "
+                      "this page records every step.")
     settings = {"model": kind, "task": task, "level": st.session_state[level_key],
                 "seed": int(st.session_state[_key("seed")]),
                 "index": st.session_state[_key("index")] if sparse else INDEXES[0],
@@ -166,129 +161,39 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
     return settings
 
 
-# ------------------------------------------------------------------------------------------ step view
-
-def _chart(fig, name: str) -> None:
-    if fig is not None:
-        st.plotly_chart(fig, config=figures.png_config(name), width="stretch")
-
-
-def _timeline(trace, settings: dict, name: str, step: int):
-    """An over-time figure (bits, weights) built once per episode in this session; only its cursor moves."""
-    key = (tuple(sorted((k, str(v)) for k, v in settings.items())), len(trace))
-    cache = st.session_state.get("_player_timelines")
-    if cache is None or cache.get("key") != key:
-        cache = {"key": key}
-        st.session_state["_player_timelines"] = cache
-    if name not in cache:
-        builder = figures.bits_figure if name == "bits" else figures.weights_figure
-        cache[name] = builder(trace, step)
-    return figures.set_cursor(cache[name], step)
-
-
-def _step_view(trace, settings: dict, playing_when_built: bool) -> None:
-    """Everything that follows the cursor. Runs as a fragment: it reruns alone on a step change."""
-    last = len(trace) - 1
-    playing = st.session_state.get("player_playing", False)
-    if playing != playing_when_built:
-        st.rerun()                                  # re-declare the fragment with / without its timer
-    step_key = _key("step")
-    if playing:
-        # Play moves only PLAY_CURSOR, by exactly one step per timer tick (a run sooner than half an interval after
-        # the last step, e.g. a rerun for another reason, shows the same step), and never backwards: the slider is
-        # not drawn while playing, so no stale slider value from the browser can set the step back.
-        cursor = max(0, min(last, int(st.session_state.get(PLAY_CURSOR, st.session_state.get(step_key, 0)))))
-        now = time.monotonic()
-        if now - st.session_state.get("player_last_tick", 0.0) >= 0.5 * PLAY_INTERVAL_S and cursor < last:
-            cursor += 1
-            st.session_state["player_last_tick"] = now
-        st.session_state[PLAY_CURSOR] = cursor
-        st.session_state[step_key] = cursor
-        if cursor >= last:                          # the last step: stop, and redraw without the timer
-            st.session_state["player_playing"] = False
-            st.rerun()
-    st.session_state[step_key] = max(0, min(last, int(st.session_state.get(step_key, 0))))
-
-    cols = st.columns([1.1, 1.1, 1.1, 1.1, 6], vertical_alignment="bottom")
-    cols[0].button("start", icon=":material/first_page:", key="player_first", help="first step", on_click=_jump,
-                   args=(0,), disabled=st.session_state[step_key] == 0, width="stretch")
-    cols[1].button("prev", icon=":material/chevron_left:", key="player_prev", on_click=_move, args=(-1, last),
-                   disabled=st.session_state[step_key] == 0, width="stretch")
-    cols[2].button("pause" if playing else "play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                   key="player_play", on_click=_toggle_play, args=(last,), width="stretch")
-    cols[3].button("next", icon=":material/chevron_right:", icon_position="right", key="player_next",
-                   on_click=_move, args=(1, last), disabled=st.session_state[step_key] >= last, width="stretch")
-    if playing:
-        cols[4].progress(st.session_state[step_key] / max(last, 1),
-                         text=f"Playing: step {st.session_state[step_key]} of {last}")
-    else:
-        cols[4].slider("Time step", min_value=0, max_value=max(last, 1), key=step_key, on_change=_on_slider,
-                       disabled=last == 0)
-    step = stats.clamp_step(trace, st.session_state[step_key])
-    _publish(settings, step)
-
-    with st.container(border=True):
-        st.markdown(f"**What happened at step {step}**")
-        st.caption(_step_cost(trace, settings, step))
-        st.markdown(explain.to_markdown(explain.narrate(trace, step)))
-
-    _chart(_timeline(trace, settings, "bits", step), f"bits-{trace.model}-step{step}")
-    weights = _timeline(trace, settings, "weights", step)
-    _chart(weights, f"weights-{trace.model}-step{step}")
-    n = stats.memory_slots(trace)
-    st.caption(f"Weights: {figures.slot_scope(weights)}"
-               + (" — a memory this large is never drawn whole: only the slots the episode touched are sent to "
-                  "your browser." if n > loaders.LARGE_MEMORY_SLOTS else "."))
-    usage = figures.usage_figure(trace, step)
-    neighbours = figures.neighbours_figure(trace, step)
-    modes = figures.read_modes_figure(trace, step)
-    side = [f for f in (neighbours, modes) if f is not None]
-    if usage is not None and side:
-        left, right = st.columns(2)
-        with left:
-            _chart(usage, f"usage-{trace.model}-step{step}")
-        with right:
-            for fig in side:
-                _chart(fig, f"side-{trace.model}-step{step}")
-    else:
-        for fig in [usage, *side]:
-            _chart(fig, f"view-{trace.model}-step{step}")
-    if neighbours is not None:
-        with st.expander("Neighbour sets as a table"):
-            st.dataframe(figures.neighbour_rows(trace, step), hide_index=True, width="stretch")
-    _chart(figures.links_figure(trace, step), f"links-{trace.model}-step{step}")
-    _chart(figures.rows_figure(trace, step), f"rows-{trace.model}-step{step}")
-    _chart(figures.memory_figure(trace, step), f"memory-{trace.model}-step{step}")
-    for note in figures.hidden_views(trace, step):
-        st.caption(f":material/visibility_off: {note}")
-
+# ------------------------------------------------------------------------------------------ the episode view
 
 def _publish(settings: dict, step: int, long: dict | None = None) -> None:
-    """This view into the URL (and the session): the long mode's level and episodes when it is on."""
+    """This view into the URL (and the session): the long mode's level and episodes when it is on. The browser's
+    view updates the step in the address itself as it moves."""
     shown = {**{k: settings[k] for k in params.PLAYER_KEYS if k not in ("step", "bits")}, "step": step,
              "bits": params.format_bits(settings["bits"], settings["task"]) if settings["bits"] else ""}
     query = {**params.player_query(shown), **(long_episode.link(**long) if long else {})}
     state.publish(PAGE, shown, query, params.shared_from_player(shown, state.shared()))
 
 
-def _step_cost(trace, settings: dict, step: int) -> str:
-    """The step's exact count of rows touched out of N and its measured forward time on this server."""
-    touched = stats.rows_touched(trace)[step]
-    n = stats.memory_slots(trace)
-    text = f"Rows touched at this step: {touched:,} of {n:,}"
+def _step_times(settings: dict) -> tuple[list[float] | None, str | None]:
+    """The episode's measured forward ms per step, or (None, why not)."""
     try:
-        # never waits for another visitor's large run: a step change must not block on it
-        times = loaders.get_step_times(settings["model"], settings["task"], settings["level"], settings["seed"],
-                                       settings["index"], settings["slots"], settings["bits"], wait=False)
+        # never waits for another visitor's large run
+        return loaders.get_step_times(settings["model"], settings["task"], settings["level"], settings["seed"],
+                                      settings["index"], settings["slots"], settings["bits"], wait=False), None
     except loaders.ServerBusy:
-        return text + (" · forward time not measured yet: another visitor's large-memory episode is running on this "
-                       "server (one at a time); it appears at a later step")
+        return None, ("forward time not measured: another visitor's large-memory episode is running on this server "
+                      "(one at a time); open the page again to measure it")
     except ValueError:
-        times = []
-    if step < len(times):
-        text += (f" · forward time {times[step]:.2f} ms (measured on this server: the plain forward pass of this "
-                 "episode, no recording, best of 3 runs)")
-    return text
+        return None, None
+
+
+def episode_payload(trace, settings: dict, step: int) -> dict:
+    """The player's payload for the browser (episode_view.payload.player): ids that say when the episode, and
+    when its clock (the same inputs), change."""
+    bits = params.format_bits(settings["bits"], settings["task"]) if settings["bits"] else ""
+    clock = payload.episode_id(settings["task"], settings["level"], settings["seed"], bits)
+    episode = payload.episode_id(clock, settings["model"], settings["index"], settings["slots"], len(trace))
+    times, note = _step_times(settings)
+    return payload.player(trace, name=settings["model"].upper(), episode=episode, clock=clock, step=step,
+                          step_times=times, times_note=note)
 
 
 # ------------------------------------------------------------------------------------------ long episodes
@@ -393,7 +298,8 @@ def _long_view(settings: dict) -> None:
         st.caption("Nothing run yet for these settings: press the button. Leaving the page stops a run.")
         return
     result = kept[1]
-    _chart(long_episode.result_figure(result, kind), f"long-{kind}-{task}-level{level}")
+    st.plotly_chart(long_episode.result_figure(result, kind), width="stretch",
+                    config={"displaylogo": False})
     st.markdown(long_episode.sentence(result, kind, c.memory_slots))
     per_step = 1000 * result.seconds / len(result.wrong)
     count = result.per_episode.size
@@ -422,7 +328,7 @@ def render() -> None:
     try:
         model, info = loaders.load_model(settings["model"], settings["task"], settings["index"], settings["slots"])
         trace = loaders.get_trace(settings["model"], settings["task"], settings["level"], settings["seed"],
-                                settings["bits"], settings["index"], settings["slots"])
+                                  settings["bits"], settings["index"], settings["slots"])
     except ValueError as error:
         st.error(f"Cannot run this model: {error}")
         return
@@ -442,13 +348,15 @@ def render() -> None:
                 f"server{built}. Recording also computes the exact nearest neighbours of every query (an O(N) scan "
                 f"per step) to show the index's recall; the per-step times below are of the plain forward pass.{exact}")
     if info["source"] == "pretrained":
+        sparse = spec(settings["model"]).sparse
         measured = explain.measured_metric(getattr(model, "meta", None), model.config.memory_slots,
-                                           model.config.index if spec(settings["model"]).sparse else INDEXES[0])
+                                           model.config.index if sparse else None)
+        scored = trace.targets is not None and bool(stats.answer_steps(trace))
         wrong = int(stats.bit_errors_per_step(trace).sum())
         text = (f"Pretrained **{info['name']}** — {loaders.describe_model(model)}"
                 + (f"; {measured}" if measured else "")
-                + (f". This episode: {wrong} wrong bit{'s' if wrong != 1 else ''}" if trace.targets is not None
-                   else ""))
+                + (f". This episode: {wrong} wrong bit{'s' if wrong != 1 else ''}" if scored
+                   else ". This episode has no answer phase (typed input): nothing is scored"))
         if info.get("meets_target") is False:
             st.warning(f"{text}. It has **not reached its target** (≤ {TARGETS[settings['task']]:g} bit errors per "
                        "sequence; see pretrained/README.md): expect wrong bits.")
@@ -466,12 +374,14 @@ def render() -> None:
     st.sidebar.download_button("Download trace (JSON)", data=functools.partial(trace_cache.trace_json, trace),
                                file_name=f"samviz-{settings['model']}-{settings['task']}-seed{settings['seed']}.json",
                                mime="application/json", on_click="ignore", key="player_download")
-    st.sidebar.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG. "
-                       "The address bar holds this view (model, task, level, seed, step, memory slots, index and "
-                       "typed bits): copy it to share it.")
+    st.sidebar.caption(":material/keyboard: In the episode view: ← → step, space plays and pauses, Home and End "
+                       "jump; hover a slot to light it up in every view, hover a time to see that step. The address "
+                       "bar holds this view (model, task, level, seed, step, memory slots, index and typed bits): "
+                       "copy it to share it.")
+    last = len(trace) - 1
     requested = st.session_state.get(_key("step"))
-    if isinstance(requested, int) and requested > len(trace) - 1:
-        st.info(f"Step {requested} is past the end of this episode: showing its last step, {len(trace) - 1}.")
-    playing = st.session_state.get("player_playing", False)
-    view = st.fragment(run_every=PLAY_INTERVAL_S if playing else None)(_step_view)
-    view(trace, settings, playing)
+    if isinstance(requested, int) and requested > last:
+        st.info(f"Step {requested} is past the end of this episode: showing its last step, {last}.")
+    step = stats.clamp_step(trace, requested if isinstance(requested, int) else 0)
+    _publish(settings, step)
+    episode_view.show(episode_payload(trace, settings, step), key="player_episode_view")

@@ -1,0 +1,205 @@
+"""The episode view in the real app (headless Chromium): time is the browser's (issue 28).
+
+Stepping (buttons, slider), the keyboard, play, hover linking and a shared link reopened in a fresh context, at
+1280×720 and 1400×1000. Behaviour only, never wall-clock times (scripts/step_latency.py prints those): the page's
+script does not rerun while the episode is stepped (the app's own script-state attribute is watched and its runs
+counted), every step is drawn in order while playing (the view's render log), the address follows the step, and a
+hovered slot lights up in every view of its model. Fixtures and Debian's chromium as in test_browser.py.
+"""
+from __future__ import annotations
+
+import pytest
+from test_browser import browser, server, wait_ready  # noqa: F401  (pytest fixtures)
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = {"1280x720": {"width": 1280, "height": 720}, "1400x1000": {"width": 1400, "height": 1000}}
+SHADOW = "document.querySelector('[data-testid=\"stBidiComponentIsolated\"]').shadowRoot"
+COUNT_RUNS = """() => {
+  window.__scriptRuns = 0;
+  const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__scriptRuns += 1;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def open_view(page, address: str) -> None:
+    page.goto(address, wait_until="domcontentloaded")
+    wait_ready(page, 120_000)
+    page.locator(".sv-root").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.evaluate(COUNT_RUNS)
+
+
+def shown_step(page) -> int:
+    return int(page.evaluate(f"() => {SHADOW}.querySelector('.sv-root').dataset.step"))
+
+
+def url_step(page) -> str | None:
+    return page.evaluate("() => new URLSearchParams(window.location.search).get('step')")
+
+
+def script_runs(page) -> int:
+    return page.evaluate("() => window.__scriptRuns")
+
+
+def heading(page) -> str:
+    return page.locator(".sv-narration .sv-title").first.inner_text()
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def page(request, browser):  # noqa: F811
+    context = browser.new_context(viewport=VIEWPORTS[request.param])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors          # no script error in the view, whatever the test did
+
+
+def test_stepping_scrubbing_and_keyboard_never_rerun_the_script(server, page):  # noqa: F811
+    url, _, _ = server
+    open_view(page, f"{url}/player?model=sam&task=copy&level=6&seed=2&step=2")
+    last = int(page.locator(".sv-slider").get_attribute("max"))
+    assert last == 12                                    # copy level 6: 13 steps
+    assert shown_step(page) == 2 and heading(page) == "What happened at step 2"
+    page.locator(".sv-next").click()
+    page.locator(".sv-next").click()
+    assert shown_step(page) == 4 and url_step(page) == "4"
+    assert heading(page) == "What happened at step 4"
+    assert page.get_by_text("Step 4 of 12 — input phase").count() == 1          # the narration followed
+    page.locator(".sv-prev").click()
+    assert shown_step(page) == 3 and url_step(page) == "3"
+    page.locator(".sv-slider").fill("9")                 # a slider move
+    assert shown_step(page) == 9 and url_step(page) == "9"
+    page.locator(".sv-last").click()
+    assert shown_step(page) == last and page.locator(".sv-next").is_disabled()
+    page.locator(".sv-first").click()
+    assert shown_step(page) == 0 and page.locator(".sv-prev").is_disabled()
+    page.locator(".sv-title").first.click()              # the page, not a widget, has the focus
+    for key, expected in (("ArrowRight", 1), ("ArrowRight", 2), ("ArrowLeft", 1), ("End", last), ("Home", 0)):
+        page.keyboard.press(key)
+        assert shown_step(page) == expected, key
+    assert url_step(page) == "0"
+    assert script_runs(page) == 0                        # none of it reran the page's script
+
+
+def test_keys_typed_into_a_sidebar_field_do_not_step(server, page):  # noqa: F811
+    url, _, _ = server
+    open_view(page, f"{url}/player?model=sam&level=6&step=2")
+    page.locator(".st-key-keep_player_seed input").click()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("End")
+    assert shown_step(page) == 2
+
+
+def test_play_shows_every_step_in_order_and_pause_keeps_the_step(server, page):  # noqa: F811
+    url, _, _ = server
+    open_view(page, f"{url}/player?model=ntm&task=copy&level=6&step=3")
+    page.locator(".sv-speed").select_option("20")
+    page.locator(".sv-play").click()
+    page.wait_for_function(f"() => {SHADOW}.querySelector('.sv-root').dataset.step === '12'", timeout=30_000)
+    page.wait_for_timeout(200)
+    played = page.evaluate(f"() => {SHADOW}.__samvizView.log.filter(e => e[1] === 'play').map(e => e[0])")
+    assert played == list(range(4, 13))                  # every step after the start, in order, none twice
+    assert page.locator(".sv-play .sv-label").inner_text() == "Play"        # stopped at the last step
+    assert url_step(page) == "12"
+    page.keyboard.press(" ")                             # at the end, play starts again from step 0
+    page.wait_for_function(f"() => Number({SHADOW}.querySelector('.sv-root').dataset.step) >= 2", timeout=30_000)
+    page.keyboard.press(" ")                             # pause
+    paused = shown_step(page)
+    page.wait_for_timeout(400)
+    assert shown_step(page) == paused and url_step(page) == str(paused)
+    assert script_runs(page) == 0
+
+
+def _hover_row(page, panel: str, row: int, rows: int, column: float = 0.5) -> None:
+    node = page.locator(f'.sv-weights .sv-panel[data-name="{panel}"]')
+    node.scroll_into_view_if_needed()
+    box = node.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * column, box["y"] + box["height"] * (row + 0.5) / rows)
+
+
+def test_hovering_a_slot_lights_it_up_in_every_view_and_a_time_moves_the_clock(server, page):  # noqa: F811
+    url, _, _ = server
+    open_view(page, f"{url}/player?model=sam&task=copy&level=6&seed=2&step=8")
+    slots = page.evaluate(f"() => {SHADOW}.__samvizView.models[0].weights.slots")
+    found = page.evaluate(f"() => {SHADOW}.__samvizView.models[0].neighbours.steps[8][0].found")
+    slot = found[0]                                      # a slot head 1 found at this step: shown in every view
+    row = slots.index(slot)
+    steps = int(page.locator(".sv-slider").get_attribute("max")) + 1
+    _hover_row(page, "read head 1", row, len(slots), column=(8 + 0.5) / steps)
+    assert shown_step(page) == 8
+    lit = page.evaluate(f"""() => [...{SHADOW}.querySelectorAll('.sv-band')]
+        .filter(b => b.style.display === 'block').map(b => b.dataset.slot)""")
+    # every weights panel (2 read heads, the write) and the usage column mark the same slot
+    assert lit.count(str(slot)) >= 4 and set(lit) == {str(slot)}
+    assert page.locator(f'.sv-neighbours .sv-hl[data-slot="{slot}"]').count() >= 1
+    assert page.locator(".sv-neighbours .sv-hl").count() == page.locator(
+        f'.sv-neighbours .sv-hl[data-slot="{slot}"]').count()
+    assert page.locator(f'.sv-tip:has-text("slot {slot}")').count() == 1
+    # a time: hovering step 2's column shows step 2 everywhere; leaving goes back to the pinned step
+    _hover_row(page, "write", row, len(slots), column=(2 + 0.5) / steps)
+    assert shown_step(page) == 2 and heading(page) == "What happened at step 2"
+    assert url_step(page) == "8"                         # a preview does not move the address
+    page.mouse.move(5, 5)
+    assert shown_step(page) == 8
+    # a click pins the hovered time
+    _hover_row(page, "write", row, len(slots), column=(5 + 0.5) / steps)
+    page.mouse.down()
+    page.mouse.up()
+    page.mouse.move(5, 5)
+    assert shown_step(page) == 5 and url_step(page) == "5"
+    # a slot named in the narration lights up the same slot in the views
+    ref = page.locator(".sv-narration .sv-slotref").first
+    named = int(ref.inner_text())
+    ref.hover()
+    if named in slots:
+        assert page.locator(f'.sv-band[data-slot="{named}"]').count() >= 3
+    assert script_runs(page) == 0
+
+
+def test_a_shared_link_reopens_the_same_moment_in_a_fresh_context(server, page, browser):  # noqa: F811
+    url, _, _ = server
+    open_view(page, f"{url}/player?model=sdnc&task=copy&level=5&seed=4&step=1")
+    page.locator(".sv-next").click()
+    page.locator(".sv-next").click()
+    page.locator(".sv-slider").fill("7")
+    address = page.url
+    for part in ("model=sdnc", "seed=4", "step=7"):
+        assert part in address, address
+    context = browser.new_context(viewport=page.viewport_size)
+    try:
+        fresh = context.new_page()
+        open_view(fresh, address)
+        assert shown_step(fresh) == 7 and heading(fresh) == "What happened at step 7"
+        box = fresh.locator(".st-key-keep_player_model")
+        assert "SDNC" in " ".join([box.inner_text(), *(i.input_value() for i in box.locator("input").all())])
+        assert fresh.locator(".sv-modes").count() == 1           # the SDNC's own views
+    finally:
+        context.close()
+
+
+def test_controls_fit_and_a_settings_change_shows_the_pending_state(server, page):  # noqa: F811
+    url, _, _ = server
+    open_view(page, f"{url}/player?model=sam&level=6")
+    width = page.viewport_size["width"]
+    for name in ("first", "prev", "play", "next", "last"):
+        box = page.locator(f".sv-{name}")
+        assert box.is_visible()
+        fits = box.evaluate("b => b.scrollWidth <= b.clientWidth + 1 && b.getBoundingClientRect().right <= "
+                            f"{width}")
+        assert fits, name
+        assert box.locator(".sv-label").inner_text() in ("First", "Back", "Play", "Next", "Last")
+    # while the page's script runs after a settings change, the views say they are not up to date
+    page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]').setAttribute('data-test-script-state', "
+                  "'running')")
+    page.wait_for_function(f"() => {SHADOW}.querySelector('.sv-root').classList.contains('sv-stale')",
+                           timeout=5_000)
+    assert page.locator(".sv-pending").is_visible()
+    page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]').setAttribute('data-test-script-state', "
+                  "'notRunning')")
+    page.wait_for_function(f"() => !{SHADOW}.querySelector('.sv-root').classList.contains('sv-stale')",
+                           timeout=5_000)
