@@ -175,7 +175,7 @@ def test_the_shipped_tab_draws_only_todays_code_from_one_machine_and_labels_the_
     text = " ".join(m.value for m in at.markdown)
     assert "**this machine**" in text and "overtakes NTM at N ≈ " in text and "on one measure: CPU time" in text
     assert drawn and speed["data"][0]["y"] == [3.2, 6.4, 12.8, 25.6]                   # the CPU times
-    ratios = next(f.value for f in at.dataframe if "speed ratio" in f.value.columns)
+    ratios = next(f.value for f in at.dataframe if "time ×" in f.value.columns)
     assert sorted(ratios["N"]) == [32, 64, 128, 256]
     left_out = next(f.value for f in at.dataframe if "why not drawn" in f.value.columns)
     assert sorted(left_out["why not drawn"]) == ["another machine", "stale: other code"]

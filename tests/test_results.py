@@ -228,10 +228,11 @@ def test_the_parts_write_where_the_evaluation_modules_and_the_app_read():
     assert PARTS["generalisation"].path == generalisation.CURVES_DIR / f"{parts.GENERALISATION_TASK}.json"
 
 
-def test_a_failed_row_is_measured_again_but_a_refused_or_skipped_one_is_not():
+def test_a_failed_or_skipped_row_is_looked_at_again_but_a_refused_one_is_not():
     assert store.is_done(stamped(status="ok")) and store.is_done(stamped(status="refused"))
-    assert store.is_done(stamped(status=parts.SKIPPED)) and store.is_done(stamped(status="timeout"))
+    assert store.is_done(stamped(status="timeout"))
     assert not store.is_done(stamped(status="failed"))           # a crash or an out-of-memory kill: try again
+    assert not store.is_done(stamped(status=parts.SKIPPED))      # predicted again, with that run's limit
     assert not store.is_done(stamped(code_hash="0" * 16, status="ok")) and not store.is_done(None)
 
 

@@ -107,6 +107,15 @@ def fit_slope(points: list[tuple[float, float]]) -> float | None:
     return num / den
 
 
+def _not_measured(rows: list[dict]) -> str:
+    """"from N = 8,192: refused" (the smallest size not measured and its status; the rows table has every reason)."""
+    if not rows:
+        return ""
+    first = min(rows, key=lambda r: r["slots"])
+    more = len(rows) - 1
+    return f"N = {first['slots']:,}: {first.get('status')}" + (f" (+{more} larger)" if more else "")
+
+
 SLOPE_SIZES = 4     # slopes are fitted through each model's largest measured sizes, where fixed overheads matter least
 
 
@@ -125,7 +134,7 @@ def slopes(rows: list[dict], sizes: int = SLOPE_SIZES) -> list[dict]:
             "fitted over N": f"{mine[0]['slots']:,}–{mine[-1]['slots']:,}" if mine else "—",
             "slope ms/step": None if slope_ms is None else round(slope_ms, 2),
             "slope overhead MiB": None if slope_mib is None else round(slope_mib, 2),
-            "not measured": ", ".join(f"N={r['slots']:,} {r.get('status')}" for r in not_ok),
+            "not measured": _not_measured(not_ok),
         })
     return table
 

@@ -48,7 +48,9 @@ def is_current(row: dict | None, machine: str | None = None) -> bool:
     return code_status(row, machine) == CURRENT
 
 
-RETRIED = ("failed",)     # a worker that crashed or ran out of memory: measured again by the next run
+# Looked at again by the next run: a worker that crashed or ran out of memory (measured again), and a configuration
+# skipped as predicted too slow (the prediction is made again, from the rows and the plan's limit of that run).
+RETRIED = ("failed", "skipped")
 
 
 def is_done(row: dict | None, machine: str | None = None) -> bool:

@@ -159,8 +159,8 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
         "the rows it changed: O(T·K·W). "
         "The paper measured 1600× faster steps at N = 1,000,000 and 3700× less memory at N = 64,000.",
         [r"\text{dense: } O(N W) \text{ time per step}, \quad O(T\, N\, W) \text{ memory for BPTT}",
-         r"\text{sparse (faiss index): } O(\log N + \text{rows written} + K W) \text{ time per step}, "
-         r"\quad O(T\, K\, W) \text{ memory for BPTT}"],
+         r"\text{sparse (faiss index): } O(\log N + \text{rows written} + K W) \text{ time per step},",
+         r"O(T\, K\, W) \text{ memory for BPTT}"],
         "Compare → *rows touched* and *time per step*; Scaling lab → live log-log measurements."),
 }
 

@@ -84,7 +84,8 @@ def _slot_range() -> tuple[int, int]:
 def _controls() -> dict:
     sb = st.sidebar
     sb.header("Measure")
-    sb.multiselect("Models", MODEL_CHOICES, key=_key("models"), format_func=lambda m: f"{m} — {MODEL_HELP[m]}")
+    sb.multiselect("Models", MODEL_CHOICES, key=_key("models"),
+                   help="; ".join(f"{m}: {MODEL_HELP[m]}" for m in MODEL_CHOICES))
     # value= must always be given: Streamlit decides from it that this is a RANGE slider (a range that only
     # came from session state is read back as a single value when the visitor moves the slider)
     sb.select_slider("Memory slots N (from … to)", options=POWERS, value=DEFAULT_SLOTS, key=_key("slots"),
@@ -189,10 +190,15 @@ def _tables(rows: list[dict], prefix: str) -> None:
                 "(1 = grows in proportion to N, 0 = flat; at small N fixed per-step costs flatten every curve)")
     st.dataframe(plots.slopes(rows), hide_index=True, width="stretch")
     ratio_rows = plots.ratios(rows)
-    st.markdown("**Dense ÷ sparse at each N** (speed: how many times faster; memory: how many times less)")
+    st.markdown("**Dense ÷ sparse at each N** (time ×: how many times faster; memory ×: how many times less)")
     if ratio_rows:
-        st.dataframe([{k: v for k, v in r.items() if k != "setting"} for r in ratio_rows], hide_index=True,
-                     width="stretch")
+        st.dataframe([{"N": r["N"], "pair": r["dense / sparse"], "time ×": r["speed ratio"],
+                       "memory ×": r["memory ratio"], "dense ms": r["dense ms/step"], "sparse ms": r["sparse ms/step"],
+                       "dense MiB": r["dense MiB"], "sparse MiB": r["sparse MiB"]} for r in ratio_rows],
+                     hide_index=True, width="stretch")
+        papers = sorted({f"{r['dense / sparse']}: {r['paper']}" for r in ratio_rows if r["paper"]})
+        if papers:
+            st.caption("The paper's ratios (another machine and framework): " + "; ".join(papers) + ".")
     else:
         st.caption("No dense and sparse model measured at the same N and setting yet.")
     with st.expander(f"All {len(rows)} rows"):

@@ -181,10 +181,8 @@ def _figure_6() -> None:
     with st.spinner("Building the index (a few seconds the first time)…"):
         data = _recall(int(slots))
     _chart(story.recall_figure(data))
-    a, b, c = st.columns(3)
-    a.metric("Exact scan: rows compared per query", f"{data['slots']:,}")
-    b.metric("Approximate index: rows scanned per query", f"{data['scanned']:,}")
-    c.metric(f"Recall@{data['k']}", f"{data['recall']:.3f}")
+    st.markdown(f"Rows compared per key: exact scan **{data['slots']:,}**, approximate index **{data['scanned']:,}**; "
+                f"recall@{data['k']} **{data['recall']:.3f}**.")
     st.markdown(f"{data['queries']} random queries over {data['slots']:,} random rows of {data['word_size']} "
                 "numbers. Random rows are the hard case for an index; a trained model's memory is mostly untouched "
                 "rows plus a few written ones, where recall is what matters (the player shows it per step).")

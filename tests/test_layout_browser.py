@@ -1,0 +1,91 @@
+"""Issue 25: no text cut off on the story (every chapter, also in presenter mode), the Scaling lab (each tab) and the
+Learn page, at a projector's 1280×720 and at 1400×1000 — buttons, selects, links, tables, axis titles, legends.
+
+The check is tests/clipping.py (reusable by any page's test). Fixtures as in test_browser.py.
+"""
+from __future__ import annotations
+
+import pytest
+from clipping import clipped_text, describe
+from test_browser import browser, check_page, server, wait_ready  # noqa: F401  (pytest fixtures)
+
+from samviz.app import story
+
+pytestmark = pytest.mark.browser
+
+SIZES = [(1280, 720), (1400, 1000)]
+SETTLE_MS = 1500            # plotly lays out its titles and legends after mounting
+
+
+def _open(page, url: str, charts: int) -> None:
+    page.goto(url, wait_until="domcontentloaded")
+    wait_ready(page, 120_000)
+    check_page(page, min_charts=charts)
+    page.wait_for_timeout(SETTLE_MS)
+
+
+def _charts(chapter: story.Chapter) -> int:
+    """Charts to wait for: chapter 8 draws its chart only when the shipped measurements are today's."""
+    return 0 if chapter.number == story.chapter_count() else 1
+
+
+def _assert_nothing_cut(page, where: str) -> None:
+    problems = clipped_text(page)
+    assert not problems, f"{where}: text cut off\n{describe(problems)}"
+
+
+@pytest.mark.parametrize("width, height", SIZES)
+def test_no_story_chapter_cuts_text(server, browser, width, height):  # noqa: F811
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        for chapter in story.chapters():
+            _open(page, f"{url}/?chapter={chapter.number}", _charts(chapter))
+            _assert_nothing_cut(page, f"chapter {chapter.number} at {width}×{height}")
+        if width == 1280:                          # the projector: big type, no sidebar
+            for chapter in story.chapters():
+                _open(page, f"{url}/?chapter={chapter.number}&presenter=1", _charts(chapter))
+                _assert_nothing_cut(page, f"chapter {chapter.number}, presenter mode, at {width}×{height}")
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width, height", SIZES)
+def test_the_scaling_lab_and_learn_pages_cut_no_text(server, browser, width, height):  # noqa: F811
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        _open(page, f"{url}/scaling_lab", 0)
+        for tab in page.locator('[data-testid="stTab"]').all():
+            tab.click()
+            page.wait_for_timeout(SETTLE_MS)
+            _assert_nothing_cut(page, f"Scaling lab, tab {tab.inner_text()!r}, at {width}×{height}")
+        _open(page, f"{url}/learn", 0)
+        _assert_nothing_cut(page, f"Learn at {width}×{height}")
+    finally:
+        page.close()
+
+
+def test_the_check_finds_cut_text(server, browser):  # noqa: F811
+    """The check itself: a label squeezed into a narrow box with an ellipsis, a box that hides its overflow, a line
+    past the window and a plotly title wider than its chart are each reported; text that fits is not."""
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": 800, "height": 600})
+    try:
+        _open(page, f"{url}/learn", 0)
+        page.evaluate("""() => {
+            const root = document.querySelector('[data-testid="stApp"]');
+            const add = (html) => { const d = document.createElement('div'); d.innerHTML = html;
+                                    root.prepend(d); };
+            add('<div style="width:60px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">Compare: dense and sparse side by side</div>');
+            add('<div style="width:80px;overflow:hidden"><span style="white-space:nowrap">ms per step (forward + backward)</span></div>');
+            add('<div style="position:absolute;left:700px;white-space:nowrap">Skip to the player, far right</div>');
+            add('<div style="width:400px">fits easily</div>');
+        }""")
+        texts = {p["text"] for p in clipped_text(page)}
+        assert "Compare: dense and sparse side by side" in texts
+        assert "ms per step (forward + backward)" in texts
+        assert "Skip to the player, far right" in texts
+        assert "fits easily" not in texts
+    finally:
+        page.close()
