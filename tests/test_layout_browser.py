@@ -5,8 +5,8 @@ The check is tests/clipping.py (reusable by any page's test). Fixtures as in tes
 """
 from __future__ import annotations
 
-import pytest
 from clipping import clipped_text, describe
+import pytest
 from test_browser import browser, check_page, server, wait_ready  # noqa: F401  (pytest fixtures)
 
 from samviz.app import story
@@ -77,8 +77,10 @@ def test_the_check_finds_cut_text(server, browser):  # noqa: F811
             const root = document.querySelector('[data-testid="stApp"]');
             const add = (html) => { const d = document.createElement('div'); d.innerHTML = html;
                                     root.prepend(d); };
-            add('<div style="width:60px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">Compare: dense and sparse side by side</div>');
-            add('<div style="width:80px;overflow:hidden"><span style="white-space:nowrap">ms per step (forward + backward)</span></div>');
+            add('<div style="width:60px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap">' +
+                'Compare: dense and sparse side by side</div>');
+            add('<div style="width:80px;overflow:hidden"><span style="white-space:nowrap">' +
+                'ms per step (forward + backward)</span></div>');
             add('<div style="position:absolute;left:700px;white-space:nowrap">Skip to the player, far right</div>');
             add('<div style="width:400px">fits easily</div>');
         }""")
