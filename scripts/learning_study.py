@@ -40,7 +40,7 @@ import time
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from anywhere without installing
 
-from samviz import study  # noqa: E402
+from samviz import cli, study  # noqa: E402
 
 STUDY_DIR = study.STUDY_DIR
 CODE_FILE = STUDY_DIR / "code.json"
@@ -318,6 +318,7 @@ def export(figure: bool, readme: bool) -> None:
         plot_learning_curves.photograph_study(FIGURE)
 
 
+@cli.reports_os_errors("scripts/learning_study.py")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
