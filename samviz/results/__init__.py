@@ -93,3 +93,15 @@ class AppRows:
 
 def rows_for_app(rows: list[dict], this: str | None = None) -> AppRows:
     return AppRows(rows, this)
+
+
+# The data files the app reads, by part: which pages show them and whether those pages label rows from other code
+# or another machine (AppRows) — tests/test_results_stale.py fails when a file whose pages do not label them holds a
+# stale row. A page that learns to label (through AppRows) turns its entry to True, with a test that it does.
+APP_FILES = {
+    "bench": {"pages": ("Scaling lab", "Story, chapter 8"), "labelled": True},
+    "scale": {"pages": ("Story, chapter 8",), "labelled": True},
+    "index_recall": {"pages": ("Story, chapter 6",), "labelled": True},
+    "forward": {"pages": ("Compare",), "labelled": False},
+    "generalisation": {"pages": ("Learning curves", "Episode player (long episodes)"), "labelled": False},
+}
