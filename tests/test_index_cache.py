@@ -200,6 +200,16 @@ def test_temporary_files_of_a_dead_process_are_swept(cache):
     assert not stale.exists() and alive.exists()
 
 
+def test_an_index_file_without_a_description_is_removed(cache):
+    """Entries of the cache's first format (a crc32 in the name, no description) would stay on disk for ever."""
+    old = cache / (index_cache.size_prefix(SLOTS, WIDTH, "float32") + "0123abcd.faiss")
+    old.write_bytes(b"\0" * 1000)
+    other_size = cache / (index_cache.size_prefix(SLOTS * 2, WIDTH, "float32") + "0123abcd.faiss")
+    other_size.write_bytes(b"\0")
+    structure()
+    assert not old.exists() and other_size.exists() and len(list(cache.glob("*.json"))) == 1
+
+
 # ------------------------------------------------------------------------------------------ the worker (item 8)
 
 def test_a_watched_build_runs_in_a_worker_and_is_verified(cache):
@@ -267,3 +277,27 @@ def test_the_player_records_what_the_run_did_with_the_cache(cache):
     index_file.write_bytes(index_file.read_bytes()[:4096])                   # truncated: the name still matches
     assert recorded() == "rebuilt"
     assert recorded() == "on disk"
+
+
+def test_a_long_episode_build_stops_when_its_visitor_leaves(cache, monkeypatch):
+    """The player's long episodes hold the same lock and build the same structure: loaders.long_run runs the build
+    in a worker watched by a page ticker (here one that raises as Streamlit does for a visitor who left)."""
+    from samviz.app import loaders, long_episode
+
+    class Left(Exception):
+        pass
+
+    def page_ticker(what: str):
+        def tick(seconds: float) -> None:
+            if seconds > 1.0:
+                raise Left
+        return tick
+
+    monkeypatch.setattr(loaders, "page_ticker", page_ticker)
+    model, _ = loaders.load_model("sdnc", "copy", "faiss", 1 << 16)
+    episode = long_episode.sample("copy", 40, 0, 1)
+    started = time.monotonic()
+    with pytest.raises(Left), loaders.long_run():
+        long_episode.run(model, episode)
+    assert time.monotonic() - started < 10 and not loaders.LARGE_RUN.locked()
+    assert list(cache.iterdir()) == []

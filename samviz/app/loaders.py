@@ -35,9 +35,17 @@ SERVER_BUDGET_BYTES, whatever is asked for:
              251 → 610 → 331 → 616 → 617 → 337 → 622 MiB (faiss imported by the first; the 2^20 structure
              resident or not). Building one the first time at a size takes minutes at 2^20 on a small server (all
              its cores); the player says so while it waits.
+
+Nothing runs for a visitor who has left (issue 29, item 8). A build of that structure for a visitor's run (player
+or long episode) runs in a worker process (samviz/memory/index_cache.py, `watched`) polled by a page_ticker
+that touches the page every quarter second; when the visitor closes the tab, Streamlit stops their script at the
+next touch, which kills the worker (measured: gone 0.2 s after the tab closed, at 2^18 slots) and releases
+LARGE_RUN on the way out. A visitor waiting for LARGE_RUN touches the page the same way, so one who leaves
+stops waiting and never takes the lock.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 import contextlib
 import functools
 import threading
@@ -260,13 +268,19 @@ def keep_one_large_structure() -> None:
 
 
 @contextlib.contextmanager
-def large_run(kind: str, slots, wait: bool = True):
+def large_run(kind: str, slots, wait: bool = True, tick: Callable[[float], None] | None = None):
     """Hold LARGE_RUN for a large memory's run (nothing for others); ServerBusy after LARGE_RUN_WAIT_S, or at
-    once when not `wait`."""
+    once when not `wait`. While it waits, tick(seconds waited) is called about every half second: what it raises
+    (Streamlit stopping the page of a visitor who left) ends the wait, so the lock never goes to someone gone."""
     if not is_large(kind, slots):
         yield
         return
-    if not (LARGE_RUN.acquire(timeout=LARGE_RUN_WAIT_S) if wait else LARGE_RUN.acquire(blocking=False)):
+    acquired, start = LARGE_RUN.acquire(blocking=False), time.monotonic()
+    while wait and not acquired and time.monotonic() - start <= LARGE_RUN_WAIT_S:
+        if tick is not None:
+            tick(time.monotonic() - start)
+        acquired = LARGE_RUN.acquire(timeout=min(0.5, LARGE_RUN_WAIT_S))
+    if not acquired:
         raise ServerBusy(f"another visitor's large-memory episode has held this server for over "
                          f"{LARGE_RUN_WAIT_S // 60} minutes; try again in a minute, or choose 4096 slots or fewer")
     try:
@@ -274,6 +288,26 @@ def large_run(kind: str, slots, wait: bool = True):
     finally:
         keep_one_large_structure()
         LARGE_RUN.release()
+
+
+def page_ticker(what: str) -> Callable[[float], None] | None:
+    """In a page, a tick(seconds) that writes "<what>: N s" into a placeholder of its own (made on the first
+    tick): touching the page is what lets Streamlit stop the script of a visitor who left (the next touch raises).
+    None outside a page (tests, scripts): their builds run in their own process, as a library call."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    placeholder = []
+
+    def tick(seconds: float) -> None:
+        if not placeholder:
+            placeholder.append(st.empty())
+        placeholder[0].caption(f"{what}: {seconds:.0f} s")
+
+    def clear() -> None:
+        if placeholder:
+            placeholder[0].empty()
+    tick.clear = clear
+    return tick
 
 
 @contextlib.contextmanager
@@ -291,7 +325,10 @@ def long_run(waiting=None):
         if waiting is not None:
             waiting(waited)
     try:
-        yield
+        # a faiss index built for this run stops when the visitor leaves (index_cache.watched: a worker process)
+        from samviz.memory import index_cache
+        with index_cache.watched(page_ticker("Building the faiss index over the initial rows")):
+            yield
     finally:
         try:
             keep_one_large_structure()
@@ -354,12 +391,16 @@ def episode(task: str, level: int, seed: int, bits: tuple | None):
 
 
 def record_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None = None, index: str = "exact",
-                 slots="default"):
-    """The traced episode (batch element 0) for these settings, compact (trace_cache.compact_trace); not cached."""
-    import time
+                 slots="default", tick: Callable[[float], None] | None = None):
+    """The traced episode (batch element 0) for these settings, compact (trace_cache.compact_trace); not cached.
+
+    tick(seconds), when given (get_trace in a page: page_ticker), is called about every half second while the
+    run waits for another visitor's large run, and while a faiss index is built for it (in a worker process,
+    index_cache.watched); what it raises (the visitor left) ends the wait or kills the build, and propagates."""
+    from samviz.memory import index_cache
     model, info = load_model(kind, task, index, slots)
     x, targets, mask, level_used = episode(task, level, seed, bits)
-    with large_run(kind, slots):
+    with large_run(kind, slots, tick=tick), index_cache.watched(tick):
         structure = index_structure(model.config)
         start = time.perf_counter()
         trace = model.trace(x, targets=targets, mask=mask, task=task)
@@ -376,16 +417,20 @@ def get_trace(kind: str, task: str, level: int, seed: int, bits: tuple | None = 
               slots="default"):
     """record_trace, cached per settings in TRACES (bounded in bytes). The trace is shared: read it only."""
     key = (kind, task, int(level), int(seed), bits, index, slots)
+    in_a_page = get_script_run_ctx(suppress_warning=True) is not None      # not in plain tests
+    tick = page_ticker("Running") if in_a_page and is_large(kind, slots) else None
 
     def compute():
-        return record_trace(kind, task, level, seed, bits, index, slots)
+        return record_trace(kind, task, level, seed, bits, index, slots, tick=tick)
 
-    in_a_page = get_script_run_ctx(suppress_warning=True) is not None      # not in plain tests
     if key in TRACES or not in_a_page:
         return TRACES.get_or_compute(key, compute)
     # the spinner covers waiting too: for another visitor's run of the same episode, or any large run
     with st.spinner(run_message(kind, task, index, slots), show_time=True):
-        return TRACES.get_or_compute(key, compute)
+        trace = TRACES.get_or_compute(key, compute)
+    if tick is not None:
+        tick.clear()                  # the ticker's line goes with the spinner
+    return trace
 
 
 @st.cache_data(max_entries=TIMING_CACHE_ENTRIES, show_spinner="Timing the forward pass…")

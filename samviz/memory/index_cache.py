@@ -24,7 +24,8 @@ its reason), so what the app says about the cache is true.
 Writes go to temporary files in the cache directory (".<name>.<pid>.<token>.tmp"), published by rename, index
 first and description last (a reader that sees a description finds its index); a failure at any step (a full
 disk, a directory where the file should be, an interrupt) removes them, and temporary files left by a process
-that no longer exists (SIGKILL) are removed by the next process that uses the cache.
+that no longer exists (SIGKILL) are removed by the next process that uses the cache, and so are index files
+without a description (the entries written before descriptions existed).
 
 Cancelling: inside `watched(tick)`, a build that is not in the cache runs in a worker process
 (`python -P -m samviz.memory.index_cache SPEC`, a fresh interpreter: faiss can hang after fork), which recomputes
@@ -196,6 +197,21 @@ def sweep_temporaries(directory: Path) -> list[Path]:
             continue                               # alive, another user's
         _unlink(path)
         removed.append(path)
+    return removed
+
+
+def sweep_orphans(directory: Path, slots: int, width: int, dtype: str, keep: Path) -> list[Path]:
+    """Remove the index files of this size that have no description beside them (but `keep`): entries written
+    before descriptions existed (their names carry a crc32), or an index whose description failed to publish."""
+    removed = []
+    try:
+        candidates = list(directory.glob(size_prefix(slots, width, dtype) + "*.faiss"))
+    except OSError:
+        return removed
+    for path in candidates:
+        if path != keep and path.is_file() and not path.with_suffix(".json").exists():
+            _unlink(path)
+            removed.append(path)
     return removed
 
 
@@ -439,6 +455,7 @@ def load_or_build(rows: torch.Tensor, vectors: np.ndarray, faiss) -> Loaded:
     expected = description(slots, width, dtype, digest)
     index_path, description_path = entry_paths(directory, slots, width, dtype, digest)
     sweep_temporaries(directory)
+    sweep_orphans(directory, slots, width, dtype, keep=index_path)
     reason = None
     if index_path.exists() or description_path.exists():
         try:
