@@ -242,3 +242,28 @@ def test_match_picks_items_by_label(tiny, capsys):
     assert "would measure ntm N=2^5 T=2" in err and err.count("would measure") == 1
     with pytest.raises(SystemExit):
         cli.main(["run", "--match", "(unclosed"])
+
+
+def test_the_readme_benchmark_section_is_the_rows(tmp_path):
+    from samviz.results import readme
+
+    def row(model, index, slots, ms, **extra):
+        base = {"model": model, "index": index, "slots": slots, "batch": 8, "heads": 4, "k": 4, "word_size": 32,
+                "steps": 10, "ms_per_step": ms and 3 * ms, "cpu_ms_per_step": ms, "peak_mib": ms and ms / 2,
+                "status": "ok",
+                **({"initial_rows": "zero"} if model in ("dam", "sam", "sdnc") else {})}
+        return {**provenance.stamp(base, "bench", model, "test", {}), **extra}
+    rows = [row("ntm", None, n, n / 100) for n in (32, 1024)] + [row("sam", "faiss", n, 2.0) for n in (32, 1024)]
+    rows.append(row("ntm", None, 1 << 20, None, status="refused", reason="estimated memory 55 GiB", peak_mib=None))
+    rows.append(row("sam", "faiss", 1024, 0.001, code_hash="0" * 16))           # stale: not in the table
+    text = readme.bench_section(rows)
+    assert "| 2^5 | 0.32 ms · 0.16 MiB | – | 2 ms · 1 MiB |" in text
+    assert "| 2^10 | 10.2 ms · 5.12 MiB | – | 2 ms · 1 MiB |" in text and "| 2^20 | refused |" in text
+    assert "At N = 1,024, the largest size where the NTM and SAM (faiss) were both measured" in text
+    assert "(**5.1×** faster)" in text
+    assert "SAM (faiss) overtakes NTM at N ≈ " in text and "not measured from N = 1,048,576 on (refused" in text
+    target = tmp_path / "README.md"
+    target.write_text(f"intro\n{readme.BENCH_BEGIN}\nold\n{readme.BENCH_END}\nrest\n")
+    assert readme.write_between(target, readme.BENCH_BEGIN, readme.BENCH_END, "new table")
+    assert target.read_text() == f"intro\n{readme.BENCH_BEGIN}\nnew table\n{readme.BENCH_END}\nrest\n"
+    assert not readme.write_between(tmp_path / "absent.md", readme.BENCH_BEGIN, readme.BENCH_END, "x")

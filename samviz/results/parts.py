@@ -176,6 +176,10 @@ class BenchPart(Part):
         row["min_repeats"] = MIN_REPEATS
         return [provenance.stamp(row, self.name, config.kind, context.command, {"model": 0, "inputs": 0})]
 
+    def finish(self, rows: list[dict], context: Context) -> None:
+        from . import readme
+        readme.write_bench_section(rows)
+
 
 # ---------------------------------------------------------------------------------------------- Compare's sweep
 FORWARD_PLANS = {"full": {"sizes": tuple(range(5, 19)), "max_seconds": 60.0},

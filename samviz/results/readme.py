@@ -1,0 +1,84 @@
+"""What the READMEs derive from the rows: the README's benchmark table and its sentences, written between markers,
+every number from the same rows the Scaling lab draws (one machine, today's code, one setting, one measure)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from samviz.paths import IN_CHECKOUT, PACKAGE_DIR
+
+README = PACKAGE_DIR.parent / "README.md"
+BENCH_BEGIN = "<!-- samviz-results-bench:begin -->"
+BENCH_END = "<!-- samviz-results-bench:end -->"
+TABLE_MODELS = ("ntm", "dam", "sam-faiss", "sam-exact", "dnc", "sdnc-faiss", "sdnc-exact")
+TABLE_SIZES = (1 << 5, 1 << 10, 1 << 14, 1 << 17, 1 << 20)
+MEASURE = "cpu"
+START = "zero"
+
+
+def write_between(path: Path, begin: str, end: str, text: str) -> bool:
+    """Replace what lies between the markers `begin` and `end` in `path` with text; False (nothing written) when
+    the file or a marker is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    content = path.read_text(encoding="utf-8")
+    if begin not in content or end not in content:
+        return False
+    head, rest = content.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{text.rstrip()}\n{end}{tail}", encoding="utf-8")
+    return True
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "–"
+    if row.get("status") != "ok":
+        return str(row.get("status"))
+    ms = row["ms_per_step"]
+    return f"{ms:,.3g} ms · {row['peak_mib']:,.3g} MiB" if ms < 1000 else f"{ms:,.0f} ms · {row['peak_mib']:,.0f} MiB"
+
+
+def bench_section(rows: list[dict], steps: int = 10) -> str:
+    """The README's benchmark table (T = `steps`, memory from zero rows, CPU time) and sentences: the largest N where
+    the NTM and SAM (faiss) were both measured, with their ratios, and where they cross; all from `rows`."""
+    from samviz import results
+    from samviz.bench import plots
+    view = results.rows_for_app(rows)
+    chosen = [r for r in plots.on_measure(view.shown, MEASURE)
+              if r.get("steps") == steps and r.get("initial_rows") in (None, START)]
+    if not chosen:
+        return "_No benchmark rows of today's code: run `python -m samviz.results run --only bench`._"
+    by = {(plots.label(r), r["slots"]): r for r in chosen}
+    first = chosen[0]
+    setting = plots.setting_text(plots.setting(first))
+    lines = [f"Measured by `python -m samviz.results run` on {view.machine} ({setting}, DAM/SAM/SDNC memory from "
+             f"zero rows; time: the median CPU time of at least 5 runs of forward + backward, per step; memory: the "
+             "measured training overhead, peak RSS above the initialised memory):", "",
+             "| N | " + " | ".join(plots.display_name(m) for m in TABLE_MODELS) + " |",
+             "|---|" + "---|" * len(TABLE_MODELS)]
+    for n in TABLE_SIZES:
+        lines.append(f"| 2^{n.bit_length() - 1} | " + " | ".join(_cell(by.get((m, n))) for m in TABLE_MODELS) + " |")
+    text = []
+    for pair, dense, sparse in (("ntm / sam-faiss", "NTM", "SAM (faiss)"), ("dnc / sdnc-faiss", "DNC", "SDNC (faiss)")):
+        ratios = [r for r in plots.ratios(chosen) if r["dense / sparse"] == pair]
+        if ratios:
+            top = max(ratios, key=lambda r: r["N"])
+            text.append(f"At N = {top['N']:,}, the largest size where the {dense} and {sparse} were both measured, "
+                        f"{sparse} takes {top['sparse ms/step']:,.3g} ms per step against {top['dense ms/step']:,.0f} "
+                        f"ms (**{top['speed ratio']:,}×** faster) and {top['sparse MiB']:,.3g} MiB of measured "
+                        f"overhead against {top['dense MiB']:,.0f} MiB (**{top['memory ratio']:,}×** less).")
+    for entry in plots.crossovers(chosen):
+        if entry["dense"] == "ntm" and entry["sparse"] in ("sam-faiss", "sam-exact"):
+            text.append(entry["text"])
+    refused = sorted((r for r in chosen if plots.label(r) == "ntm" and r.get("status") != "ok"),
+                     key=lambda r: r["slots"])
+    if refused:
+        text.append(f"The NTM is not measured from N = {refused[0]['slots']:,} on ({refused[0]['status']}: "
+                    f"{refused[0].get('reason', '')}).")
+    return "\n".join(lines) + "\n\n" + " ".join(text) + "\n"
+
+
+def write_bench_section(rows: list[dict]) -> bool:
+    """The README's benchmark section from rows (a checkout only: an installed package has no README)."""
+    return IN_CHECKOUT and write_between(README, BENCH_BEGIN, BENCH_END, bench_section(rows))
