@@ -145,7 +145,7 @@ def test_compare_at_a_large_sparse_memory_does_not_run_the_dense_model():
     from samviz.app import params
     large = [c for c in params.slot_choices("sam") if c != "default" and c > kinds.spec("ntm").app_slot_limit]
     if not large:
-        pytest.skip("the sparse kinds are not offered above the dense limit yet (params.slot_choices)")
+        pytest.fail("the sparse kinds are not offered above the dense limit (params.slot_choices)")
     at = AppTest.from_function(_compare, default_timeout=600).run()
     at.sidebar.selectbox(key="keep_compare_slots").set_value(large[0]).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -176,7 +176,7 @@ def test_scaling_lab_states_the_crossover_of_its_shipped_curves(tmp_path, monkey
     monkeypatch.setenv(runner.LOCK_ENV, str(tmp_path / "bench.lock"))
     rows = shipped_rows()
     if not rows:
-        pytest.skip("no shipped results")
+        pytest.fail("no shipped results (assets/bench/results.jsonl): a shipped asset is missing")
     at = AppTest.from_function(_lab, default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     text = _text(at)

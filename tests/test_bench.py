@@ -180,7 +180,7 @@ def test_plots_slopes_ratios_csv_and_figures():
 def test_shipped_results_follow_the_schema():
     from samviz.bench import SHIPPED_RESULTS
     if not os.path.exists(SHIPPED_RESULTS):
-        pytest.skip("no shipped results yet")
+        pytest.fail(f"no shipped results ({SHIPPED_RESULTS}): a shipped asset is missing")
     rows = runner.read_rows(SHIPPED_RESULTS)
     assert rows
     for row in rows:

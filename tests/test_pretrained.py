@@ -203,7 +203,7 @@ def test_index_override_for_sparse_models(tmp_path):
         model = samviz.build_model("sam", seed=0, memory_slots=16, word_size=4, heads=1, k=2, controller_size=8)
         import faiss  # noqa: F401
     except ModuleNotFoundError as missing:
-        pytest.skip(f"needs sam and faiss ({missing})")
+        pytest.fail(f"needs sam and faiss, which requirements.txt installs ({missing})")
     save_checkpoint(model, tmp_path / "sam", {"task": "copy"})
     loaded = load(tmp_path / "sam", index="faiss")
     assert loaded.config.index == "faiss"

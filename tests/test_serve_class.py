@@ -5,7 +5,7 @@ answers /_stcore/health and serves the app's page; requests without the sticky c
 replicas while requests with one all reach the same replica (nginx's access log names the upstream of every
 request); a real browser loads the app through the proxy, so the WebSocket upgrade works; SIGTERM stops
 nginx and every replica (no process left, the ports free) and the script exits 0.
-Needs nginx (`bash scripts/install_chromium.sh` installs Debian's); the browser check also needs chromium.
+Needs nginx (`make test` installs Debian's: scripts/install_system_packages.sh); the browser check also needs chromium.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test
 START_TIMEOUT_S = 240       # two Streamlit processes starting at once on a busy 2-core machine
 STOP_TIMEOUT_S = 30         # the script gives its children 15 s after SIGTERM, then kills them
 
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed: run `bash scripts/install_chromium.sh` "
-                                                       "(installs Debian's nginx) to test scripts/serve_class.sh")
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (`make test` installs it: "
+                                                       "scripts/install_system_packages.sh)")
 
 
 def port_is_free(port: int) -> bool:
@@ -160,7 +160,7 @@ class Service:
 def service(tmp_path_factory):
     pytest.importorskip("psutil", reason="psutil lists the processes the script started")
     if NGINX is None:
-        pytest.skip("nginx is not installed: run `bash scripts/install_chromium.sh` (installs Debian's nginx)")
+        pytest.skip("nginx is not installed: `make test` installs it (scripts/install_system_packages.sh)")
     served = Service(tmp_path_factory.mktemp("serve_class"))
     leftovers = []
     try:
