@@ -4,12 +4,12 @@
     SAMVIZ_INDEX_CACHE=/tmp/empty .venv/bin/python scripts/player_first_episode.py sam copy 1048576 faiss   # cold
 
 Runs, in this fresh process, what the player runs for a new size: load the model (samviz.app.loaders.load_model),
-record the episode (loaders.get_trace: the run, its index and its trace), then build every figure of step 0
-(samviz/app/figures.py); then the player's per-step forward times (loaders.get_step_times: three plain runs
-of the episode, shown with each step). Prints each phase's wall time, whether the faiss structure over the
-initial rows came from the disk cache or was built (and how long that took), the peak resident set size of the
-process, and the trace's compact size. The browser's own drawing is not included (scripts/step_latency.py
-measures that part).
+record the episode (loaders.get_trace: the run, its index and its trace), then build the payload the browser's
+episode view draws every step from (samviz/app/episode_view/payload.py); then the player's per-step forward times
+(loaders.get_step_times: three plain runs of the episode, shown with each step). Prints each phase's wall time,
+whether the faiss structure over the initial rows came from the disk cache or was built (and how long that took),
+the peak resident set size of the process, and the trace's compact size. The browser's own drawing is not
+included (scripts/step_latency.py measures that part).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def main(kind: str, task: str, slots: int, index: str) -> dict:
     import warnings
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
-    from samviz.app import figures, loaders, params, trace_cache
+    from samviz.app import loaders, params, trace_cache
+    from samviz.app.episode_view import payload
     from samviz.bench.measure import PeakProbe
     from samviz.memory import index_parts
     imported = time.perf_counter()
@@ -34,8 +35,7 @@ def main(kind: str, task: str, slots: int, index: str) -> dict:
         loaded = time.perf_counter()
         trace = loaders.get_trace(kind, task, params.default_level(task), 0, None, index, slots)
         traced = time.perf_counter()
-        built = [f(trace, 0) for f in (figures.bits_figure, figures.weights_figure, figures.usage_figure,
-                                       figures.neighbours_figure, figures.rows_figure, figures.memory_figure)]
+        built = payload.player(trace, name=kind.upper(), episode="first", clock="first", step=0)
         drawn = time.perf_counter()
         times = loaders.get_step_times(kind, task, params.default_level(task), 0, index, slots)
         timed = time.perf_counter()
@@ -43,13 +43,13 @@ def main(kind: str, task: str, slots: int, index: str) -> dict:
     return {"kind": kind, "task": task, "slots": slots, "index": index, "source": info["source"],
             "word_size": model.config.word_size, "steps": len(trace),
             "import_s": round(imported - start, 2), "load_model_s": round(loaded - imported, 2),
-            "record_episode_s": round(traced - loaded, 2), "figures_s": round(drawn - traced, 2),
+            "record_episode_s": round(traced - loaded, 2), "payload_s": round(drawn - traced, 2),
             "choose_to_drawn_s": round(drawn - imported, 2),
             "step_times_s": round(timed - drawn, 2), "median_step_ms": round(sorted(times)[len(times) // 2], 2),
             "index_structure": [{"from_disk": s.from_disk, "build_s": round(s.build_seconds, 1)} for s in structures],
             "peak_rss_mib": round(probe.peak / (1 << 20)), "trace_compact_mib":
             round(trace_cache.deep_bytes(trace) / (1 << 20), 2),
-            "figure_json_kib": round(sum(len(f.to_json()) for f in built if f is not None) / 1024)}
+            "payload_json_kib": round(len(json.dumps(built)) / 1024)}
 
 
 if __name__ == "__main__":

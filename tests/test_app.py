@@ -169,7 +169,10 @@ def test_download_and_the_keys_are_explained():
 def test_compare_page():
     at = page("compare")
     no_exception(at)
-    assert charts(at) >= 3                      # comparison + weights and bits per model
+    assert charts(at) == 1                      # the stored sweep's crossover; the episode is the view's
+    data = view(at)
+    assert data["view"] == "compare" and [m["name"] for m in data["models"]] == ["NTM", "SAM (exact)"]
+    assert all(m["series"]["touched"] and m["weights"] and m["bits"] and m["narration"] for m in data["models"])
     metrics = {m.label: m.value for m in at.metric}
     assert "forward ms / step (mean)" in metrics and "rows / step (mean)" in metrics
     ntm_rows, sam_rows = [float(m.value) for m in at.metric if m.label == "rows / step (mean)"]

@@ -1,4 +1,5 @@
-"""Trace statistics, figure builders and narration, on real traces of small models: content, not just shapes."""
+"""Trace statistics, the episode view's payload (what the browser draws at every step) and narration, on real traces
+of small models: content, not just shapes."""
 from __future__ import annotations
 
 import random
@@ -11,6 +12,7 @@ import torch
 import samviz
 from samviz.app import explain, figures
 from samviz.app import trace_stats as stats
+from samviz.app.episode_view import payload
 from samviz.trace import EpisodeTrace
 
 
@@ -36,72 +38,62 @@ def sam_trace():
     return model.trace(ep.inputs, ep.targets, ep.mask, task="copy")
 
 
-def _by_name(fig, name):
-    matches = [t for t in fig.data if t.name == name]
-    assert matches, f"no trace named {name!r} in {[t.name for t in fig.data]}"
-    return matches[0]
-
-
-def _cursor_xs(fig):
-    return [s.x0 for s in fig.layout.shapes if s.name == "cursor"]
+def _panel(view: dict, name: str) -> np.ndarray:
+    """A weights panel as the browser decodes it: [slots drawn, steps]."""
+    return payload.dequantize([p for p in view["weights"]["panels"] if p["name"] == name][0]["data"])
 
 
 def test_wrong_bit_marks_match_independent_bit_errors(ntm_run):
     _, ep, trace, logits = ntm_run
-    fig = figures.bits_figure(trace, 0)
-    marks = _by_name(fig, "wrong bits")
-    marked = sorted(zip(marks.x, marks.y, strict=True))
+    bits = payload.bits_view(trace)
+    marked = sorted(tuple(mark) for mark in bits["wrong"])
     expected = sorted((int(t), int(b)) for t, b in torch.nonzero(samviz.tasks.wrong_bits(logits, ep)[:, 0]).tolist())
     assert marked == expected
     assert len(marked) > 0                       # an untrained model gets bits wrong: the test is not vacuous
     per_step = samviz.tasks.bit_errors_per_step(logits, ep).numpy()
     assert np.array_equal(stats.bit_errors_per_step(trace), per_step)
-    assert f"{int(per_step.sum())} wrong bits" in fig.layout.title.text
+    assert f"{int(per_step.sum())} wrong bits" in bits["title"] and bits["errors"] == int(per_step.sum())
 
 
-def test_bits_figure_shows_inputs_targets_outputs(ntm_run):
+def test_bits_view_holds_inputs_targets_outputs(ntm_run):
     _, ep, trace, _ = ntm_run
-    fig = figures.bits_figure(trace, 3)
-    assert np.allclose(np.array(_by_name(fig, "input").z), ep.inputs[:, 0].T.numpy())
-    assert np.allclose(np.array(_by_name(fig, "target").z), ep.targets[:, 0].T.numpy())
-    assert np.allclose(np.array(_by_name(fig, "output").z), np.array(trace.outputs).T)
-    assert _cursor_xs(fig) == [3, 3, 3]
-    figures.set_cursor(fig, 5)
-    assert _cursor_xs(fig) == [5, 5, 5]
+    bits = payload.bits_view(trace)
+    assert np.allclose(bits["inputs"], ep.inputs[:, 0].numpy(), atol=5e-4)
+    assert np.allclose(bits["targets"], ep.targets[:, 0].numpy(), atol=5e-4)
+    assert np.allclose(bits["outputs"], np.array(trace.outputs), atol=5e-4)
+    answer = [t for t, m in enumerate(trace.mask) if m > 0]
+    assert bits["answer"] == [answer[0], answer[-1]]
 
 
-def test_write_weights_figure_holds_exactly_the_recorded_ids_and_values(ntm_run):
+def test_write_weights_view_holds_exactly_the_recorded_ids_and_values(ntm_run):
     _, _, trace, _ = ntm_run
-    fig = figures.weights_figure(trace, 2)
-    write = _by_name(fig, "write")
+    view = payload.model_view(trace, name="NTM")
+    slots = view["weights"]["slots"]
     recorded = {int(i) for step in trace.steps for i in step["write_weights"]["ids"]}
-    assert {int(y) for y in write.y} == recorded
-    z = np.array(write.z)
-    row_of = {int(y): r for r, y in enumerate(write.y)}
+    assert set(slots) == recorded
+    z = _panel(view, "write")
+    row_of = {slot: r for r, slot in enumerate(slots)}
     for t, step in enumerate(trace.steps):
         for slot, value in zip(step["write_weights"]["ids"], step["write_weights"]["values"], strict=True):
-            assert z[row_of[slot], t] == pytest.approx(value)
-    read = _by_name(fig, "read head 1")
-    assert {int(y) for y in read.y} == {int(i) for s in trace.steps for i in s["read_weights"][0]["ids"]}
-    assert _cursor_xs(fig) == [2, 2]
+            assert z[row_of[slot], t] == pytest.approx(value, abs=view["weights"]["top"] / 60000)
+    assert [p["name"] for p in view["weights"]["panels"]] == ["read head 1", "write"]
 
 
-def test_sparse_weights_figure_lists_only_touched_slots(sam_trace):
-    fig = figures.weights_figure(sam_trace, 4)
+def test_sparse_weights_view_lists_only_touched_slots(sam_trace):
+    view = payload.model_view(sam_trace, name="SAM")
     touched = set()
     for step in sam_trace.steps:
         touched |= {int(i) for i in step["write_weights"]["ids"]}
         for head in step["read_weights"]:
             touched |= {int(i) for i in head["ids"]}
-    assert {int(y) for y in _by_name(fig, "write").y} == touched
+    assert set(view["weights"]["slots"]) == touched
     assert len(touched) < sam_trace.config["memory_slots"] or len(sam_trace) * 9 >= sam_trace.config["memory_slots"]
     # the least-used marks are the recorded least-used slots
-    lru = _by_name(fig, "least-used slot")
-    assert [int(y) for y in lru.y] == [s["least_used"] for s in sam_trace.steps]
-    # every read head has exactly K slots with non-zero weight at each step
+    assert view["weights"]["least"] == [s["least_used"] for s in sam_trace.steps]
+    # every read head has at most K slots with non-zero weight at each step
     for h in range(2):
-        z = np.array(_by_name(fig, f"read head {h + 1}").z)
-        assert all(np.count_nonzero(z[:, t]) <= 4 for t in range(len(sam_trace)))
+        z = _panel(view, f"read head {h + 1}")
+        assert all(np.count_nonzero(z[:, t] > 1e-9) <= 4 for t in range(len(sam_trace)))
 
 
 def _synthetic_trace(slots: int, steps: int, per_step: int, dense: bool = False) -> EpisodeTrace:
@@ -124,60 +116,73 @@ def _synthetic_trace(slots: int, steps: int, per_step: int, dense: bool = False)
 
 
 @pytest.mark.parametrize("slots,steps,per_step,dense", [(1_000_000, 60, 9, False), (4096, 80, 0, True)])
-def test_big_memories_stay_under_the_cell_budget(slots, steps, per_step, dense):
+def test_big_memories_send_only_the_slots_drawn(slots, steps, per_step, dense):
     trace = _synthetic_trace(slots, steps, per_step, dense)
-    step = 7
-    fig = figures.weights_figure(trace, step)
-    cells = sum(np.array(t.z).size for t in fig.data if t.type == "heatmap")
-    assert cells <= figures.MAX_CELLS
-    shown = {int(y) for y in _by_name(fig, "write").y}
-    assert len(shown) <= figures.MAX_SLOT_ROWS
-    current = trace.steps[step]["write_weights"]
-    best = max(zip(current["values"], current["ids"], strict=True))[1]
-    assert best in shown                        # the current step's strongest slot is never zoomed away
-    assert "most weighted" in fig.layout.title.subtitle.text
-    usage = figures.usage_figure(trace, step)
-    assert len(usage.data[0].y) <= figures.MAX_USAGE_BARS
+    view = payload.model_view(trace, name="X")
+    shown = view["weights"]["slots"]
+    assert len(shown) <= payload.MAX_SLOT_ROWS
+    assert all(p["data"]["shape"] == [len(shown), steps] for p in view["weights"]["panels"])
+    for record in trace.steps:                  # every step's strongest slot and least-used slot are drawn
+        best = max(zip(record["write_weights"]["values"], record["write_weights"]["ids"], strict=True))[1]
+        assert best in shown and record["least_used"] in shown
+    if len(shown) < len({i for r in trace.steps for i in r["write_weights"]["ids"]}):
+        assert "most weighted" in view["weights"]["scope"]
+    usage = view["usage"]
+    if usage is not None and usage["values"] is not None:     # usage only at the slots drawn
+        assert all(values is None or set(map(int, values)) <= set(shown) for values in usage["values"])
 
 
-def test_usage_figure_marks_the_least_used_slot(sam_trace):
+def test_usage_view_marks_the_least_used_slot(sam_trace):
     step = 6
-    fig = figures.usage_figure(sam_trace, step)
+    view = payload.model_view(sam_trace, name="SAM")
     record = sam_trace.steps[step]
-    assert list(fig.data[0].x) == pytest.approx(record["usage"])       # slots down the vertical axis
-    assert list(fig.data[0].y) == list(range(len(record["usage"])))
-    mark = [t for t in fig.data if t.meta == "least used slot"][0]
-    assert list(mark.y) == [record["least_used"]]
-    assert f"slot {record['least_used']}" in mark.text[0]
+    drawn = {int(s): v for s, v in view["usage"]["values"][step].items()}
+    assert drawn == {s: pytest.approx(record["usage"][s]) for s in view["weights"]["slots"]}
+    assert view["weights"]["least"][step] == record["least_used"] and record["least_used"] in drawn
+    assert drawn[record["least_used"]] == max(drawn.values())        # SAM: the largest age is least recently used
+    assert "LARGEST" in view["usage"]["rule"]
 
 
-def test_neighbours_figure_and_table_match_the_record(sam_trace):
+def test_neighbours_view_matches_the_record(sam_trace):
     step = 5
-    fig = figures.neighbours_figure(sam_trace, step)
+    heads = payload.neighbours_view(sam_trace)["steps"][step]
     record = sam_trace.steps[step]["neighbours"]
-    found = [t for t in fig.data if t.name.startswith("found")]
-    exact = [t for t in fig.data if t.name == "exact top-K"]
-    assert [[int(s) for s in t.text] for t in found] == [n["found"] for n in record]
-    assert [[int(s) for s in t.text] for t in exact] == [n["exact"] for n in record]
-    assert list(found[0].y) == pytest.approx(record[0]["found_similarity"])
-    rows = figures.neighbour_rows(sam_trace, step)
-    assert len(rows) == sum(len(n["found"]) for n in record)
-    assert all(r["found is in exact top-K"] == (r["found slot"] in record[r["head"] - 1]["exact"]) for r in rows)
+    assert [h["found"] for h in heads] == [n["found"] for n in record]
+    assert [h["exact"] for h in heads] == [n["exact"] for n in record]
+    assert heads[0]["fs"] == pytest.approx(record[0]["found_similarity"], abs=1e-4)
+    for h, n in zip(heads, record, strict=True):
+        assert h["hits"] == len(set(n["found"]) & set(n["exact"]))
+        assert min(h["hits"] + len(h["ties"]), len(n["exact"])) / len(n["exact"]) == pytest.approx(n["recall"])
 
 
-def test_rows_figure_shows_before_and_after(ntm_run):
+def test_rows_view_shows_before_and_after(ntm_run):
     _, _, trace, _ = ntm_run
     step = 3
-    fig = figures.rows_figure(trace, step)
+    rows = payload.rows_view(trace)[step]
     written = trace.steps[step]["rows_written"]
-    before = _by_name(fig, "written rows, before")
-    after = _by_name(fig, "written rows, after")
-    assert sorted(int(y) for y in before.y) == sorted(set(written["ids"]))
-    row = {int(y): i for i, y in enumerate(after.y)}
+    assert rows["ids"] == sorted(set(written["ids"]))
+    row = {slot: i for i, slot in enumerate(rows["ids"])}
     for slot, values in zip(written["ids"], written["after"], strict=True):
-        assert np.allclose(after.z[row[slot]], values)
-    assert np.allclose(_by_name(fig, "read vectors r_t").z, trace.steps[step]["reads"])
-    assert figures.memory_figure(trace, step) is not None       # 16 × 8 memory is recorded
+        assert np.allclose(rows["after"][row[slot]], values, atol=1e-4)
+    assert np.allclose(rows["reads"], trace.steps[step]["reads"], atol=1e-4)
+    memory = payload.memory_view(trace)                          # 16 × 8 memory is recorded, every step
+    assert memory["mode"] == "full"
+    assert np.allclose(payload.dequantize(memory["data"])[step], trace.steps[step]["memory"],
+                       atol=2 * memory["scale"] / 65535)
+
+
+def test_a_sparse_memory_is_sent_once_and_replayed_from_its_rows_written(sam_trace):
+    """A sparse write changes only the rows it writes: step 0's memory plus each step's rows written give back every
+    step's memory exactly, as the browser replays it."""
+    memory = payload.memory_view(sam_trace)
+    assert memory["mode"] == "replay"
+    current = payload.dequantize(memory["data"])
+    rows = payload.rows_view(sam_trace)
+    tolerance = 2 * memory["scale"] / 65535 + 1e-4
+    for step in range(1, len(sam_trace)):
+        for i, slot in enumerate(rows[step]["ids"]):
+            current[slot] = rows[step]["after"][i]
+        assert np.allclose(current, sam_trace.steps[step]["memory"], atol=tolerance), step
 
 
 def test_dense_models_touch_every_row_sparse_ones_few(ntm_run, sam_trace):
@@ -186,10 +191,13 @@ def test_dense_models_touch_every_row_sparse_ones_few(ntm_run, sam_trace):
     sparse = stats.rows_touched(sam_trace)
     k, heads = 4, 2
     assert max(sparse) <= k * heads + k * heads + 1
-    fig = figures.compare_figure({"NTM": trace, "SAM": sam_trace}, {"NTM": [1.0] * len(trace)})
-    assert {t.name for t in fig.data} == {"NTM", "SAM"}
-    assert len([t for t in fig.data if t.name == "NTM"]) == 4      # spread, rows, errors, time
-    assert len([t for t in fig.data if t.name == "SAM"]) == 3      # no timing given
+    data = payload.compare({"NTM": trace, "SAM": sam_trace}, {"NTM": [1.0] * len(trace), "SAM": None},
+                           episode="e", clock="c", step=0)
+    series = {m["name"]: m["series"] for m in data["models"]}
+    assert series["NTM"]["touched"] == [16] * len(trace) and series["SAM"]["touched"] == sparse
+    assert series["NTM"]["ms"] == [1.0] * len(trace) and series["SAM"]["ms"] is None    # no timing given
+    assert data["steps"] == min(len(trace), len(sam_trace))
+    assert series["NTM"]["wrong"] == stats.bit_errors_per_step(trace).tolist()
 
 
 def test_dnc_style_views_from_records():
@@ -199,12 +207,9 @@ def test_dnc_style_views_from_records():
         record["read_modes"] = [[0.1, 0.7, 0.2]]
         record["links"] = [{"forward": {"ids": [3, 9], "values": [0.6, 0.1]},
                             "backward": {"ids": [2], "values": [0.4]}}]
-    modes = figures.read_modes_figure(trace, 1)
-    assert [t.name for t in modes.data] == ["backward", "content", "forward"]
-    assert [t.x[0] for t in modes.data] == pytest.approx([0.1, 0.7, 0.2])
-    links = figures.links_figure(trace, 1)
-    forward = _by_name(links, "forward")
-    assert list(forward.x) == ["3", "9"]
+    assert payload.modes_view(trace)[1] == [[0.1, 0.7, 0.2]]
+    links = payload.links_view(trace)[1][0]
+    assert links["forward"] == [[3, 0.6], [9, 0.1]] and links["backward"] == [[2, 0.4]]
     text = " ".join(s.text for s in explain.narrate(trace, 1))
     assert "mostly content reading" in text and "forward link leads to slot 3" in text
 
@@ -237,9 +242,10 @@ def test_least_used_age_counts_before_the_write(sam_trace):
     the last access, before this step's accesses — one more than the previous step's usage of that slot."""
     assert stats.least_used_age(sam_trace, 0) > 0              # step 0: never accessed
     for step in range(1, len(sam_trace)):
-        record, previous = sam_trace.steps[step], sam_trace.steps[step - 1]
+        record = sam_trace.steps[step]
         assert stats.least_used_age(sam_trace, step) == record["least_used_age"]
-        assert stats.least_used_age(sam_trace, step) == previous["usage"][record["least_used"]] + 1
+        before = stats.usage_values(sam_trace, step - 1, [record["least_used"]])
+        assert stats.least_used_age(sam_trace, step) == before[record["least_used"]] + 1
 
 
 def test_wrong_bits_agree_with_the_tasks_tensor_version_on_fresh_episodes():

@@ -302,9 +302,14 @@ def _usage_record(record: dict | None) -> dict[int, float] | list | None:
 
 
 def usage_values(trace, step: int, slots) -> dict[int, float] | None:
-    """The usage the step's write chose its least-used slot from (what usage_before says), at `slots` only:
-    {slot: value} for each of them the trace recorded; None when the trace has no usage for this step. Reads
-    only the slots asked for, whether the trace kept the whole vector or some slots' entries."""
+    """The usage the step's write chose its least-used slot from, at `slots` only: {slot: value} for each of them
+    the trace recorded; None when the trace has no usage for this step. Reads only the slots asked for, whether
+    the trace kept the whole vector or some slots' entries.
+
+    DNC ("before this step's write") and SAM/SDNC (ages counted before this step's accesses) record exactly that.
+    DAM records its usage AFTER the step (its kind's usage_meaning says "after this step"), and its least-used slot
+    is argmin U_{t−1}: the previous step's record, or the initial usage (zeros) at step 0.
+    """
     record = trace.steps[step]
     if _usage_record(record) is None:
         return None
@@ -318,24 +323,6 @@ def usage_values(trace, step: int, slots) -> dict[int, float] | None:
     if isinstance(usage, dict):
         return {int(s): float(usage[int(s)]) for s in slots if int(s) in usage}
     return {int(s): float(usage[int(s)]) for s in slots if 0 <= int(s) < len(usage)}
-
-
-def usage_before(trace, step: int) -> list[float] | None:
-    """The usage the step's write chose its least-used slot from, per slot; None when the trace has no usage.
-
-    DNC ("before this step's write") and SAM/SDNC (ages counted before this step's accesses) record exactly
-    that. DAM records its usage AFTER the step (its kind's usage_meaning says "after this step"), and its
-    least-used slot is argmin U_{t−1}: the previous step's record, or the initial usage (zeros) at step 0.
-    """
-    record = trace.steps[step]
-    if record.get("usage") is None or not len(record.get("usage")):
-        return None
-    if "after this step" not in usage_meaning(trace):
-        return [float(v) for v in record["usage"]]
-    if step == 0:
-        return [0.0] * len(record["usage"])
-    previous = trace.steps[step - 1].get("usage")
-    return None if previous is None else [float(v) for v in previous]
 
 
 # ------------------------------------------------------------------------------------------ colour ranges

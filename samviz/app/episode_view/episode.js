@@ -539,7 +539,7 @@ class NarrationView {
 
   step(t) {
     const model = this.model;
-    const prefix = this.view.models.length > 1 ? `${model.name} at step ${t}` : `What happened at step ${t}`;
+    const prefix = this.view.kind === "compare" ? `${model.name} at step ${t}` : `What happened at step ${t}`;
     this.heading.textContent = prefix;
     this.cost.textContent = model.cost ? model.cost[t] : "";
     this.list.replaceChildren();

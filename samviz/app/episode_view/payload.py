@@ -25,6 +25,7 @@ import numpy as np
 
 from samviz.app import colours, explain
 from samviz.app import trace_stats as stats
+from samviz.app.figures import SLOT_AXIS
 from samviz.kinds import KINDS
 from samviz.trace.schema import MEMORY_CELLS_LIMIT, SPARSE_USAGE_LIMIT
 
@@ -34,7 +35,6 @@ MAX_MEMORY_CELLS = 400_000   # numbers of M_t sent for a whole episode (T Ã— N Ã
 DIGITS = 4                   # decimals of the small numbers sent as JSON (rows, reads, cosines)
 LINKS_TOP = 8                # link entries drawn per head and direction
 READ_MARKS = 4               # per head, its heaviest slots are marked "read" on the memory view
-SLOT_AXIS = "memory slot"
 
 
 # ------------------------------------------------------------------------------------------ encodings

@@ -1,11 +1,17 @@
-"""Compare: one episode through a dense model and a sparse one, side by side."""
+"""Compare: one episode through a dense model and a sparse one, side by side, on one clock.
+
+The two traced episodes go to the browser's episode view once (samviz/app/episode_view: payload.compare); the
+lines over time, each model's narration, weights and bits follow one clock there, stepped, scrubbed and played
+with no rerun of this script. The address keeps the step (the view writes it).
+"""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from samviz.app import explain, figures, loaders, params, state
+from samviz.app import episode_view, figures, loaders, params, state
 from samviz.app import trace_stats as stats
+from samviz.app.episode_view import payload
 from samviz.bench import FORWARD_RESULTS, cost, plots
 from samviz.bench.forward import DEFAULT_COMMAND, read_forward_rows
 from samviz.kinds import DENSE_MODELS, INDEXES, SPARSE_MODELS, spec
@@ -87,8 +93,9 @@ def _sidebar(problems: list[params.Problem]) -> dict:
                       f"dense model's every step; the sparse one hardly notices. {sparse.upper()} runs up to "
                       f"{choices[-1]:,} slots here, {dense.upper()} up to {dense_limit:,}: above that the page shows "
                       f"what {dense.upper()} would compute and an estimate of its time instead of running it.")
-    sb.caption("The address bar holds this view (both models, task, level, seed, index, memory slots and step): "
-               "copy it to share it.")
+    sb.caption(":material/keyboard: In the episode view: ← → step, space plays and pauses, Home and End jump; hover "
+               "a time to see that step. The address bar holds this view (both models, task, level, seed, index, "
+               "memory slots and step): copy it to share it.")
     state.link_problems(problems)
     return {k: st.session_state[_key(k)] for k in ("dense", "sparse", "task", "level", "seed", "index", "slots")}
 
@@ -295,11 +302,20 @@ def render() -> None:
                           "recording, no gradients), best of 3, mean over the steps. At small N the per-step "
                           "overhead dominates: see below.")
             _cost_metrics(_step_cost(model, kind, model.config.memory_slots), e, f)
-    traces = {kind.upper(): run[2] for kind, run in runs.items()}
-    times = {kind.upper(): run[3] for kind, run in runs.items()}
-    title = " vs ".join(f"{kind.upper()} ({h} read head{'s' if h != 1 else ''})" for kind, h in heads.items())
-    st.plotly_chart(figures.compare_figure(traces, times, title=f"{title}: the same episode"),
-                    config=figures.png_config("compare"), width="stretch")
+    last = min(len(run[2]) for run in runs.values()) - 1
+    requested = st.session_state.get(_key("step"))
+    if not isinstance(requested, int) or not 0 <= requested <= last:
+        if isinstance(requested, int):
+            st.info(f"Step {requested} is past the end of this episode (last step {last}): showing step 0.")
+        st.session_state[_key("step")] = 0
+    step = st.session_state[_key("step")]
+    _publish(s, step)
+    names = {kind: _label(kind, s["index"]) for kind in runs}
+    clock = payload.episode_id(s["task"], s["level"], s["seed"])
+    episode = payload.episode_id(clock, *sorted(names.values()), s["slots"], last)
+    episode_view.show(payload.compare({names[kind]: run[2] for kind, run in runs.items()},
+                                      {names[kind]: run[3] for kind, run in runs.items()},
+                                      episode=episode, clock=clock, step=step), key="compare_episode_view")
     st.markdown(
         "- **Effective slots read** — exp of the entropy of a head's read weights: how many slots its weight is "
         "really spread over (1: one slot; n: n slots equally). A dense head gives every slot some weight and the "
@@ -315,25 +331,4 @@ def render() -> None:
         "(no recording, no gradients), best of 3. At small N the per-step overhead (Python, the LSTM "
         "controller, the sparse model's index bookkeeping) dominates, so the sparse model can be slower; where "
         "its curve crosses the dense one on this measure is below.")
-    st.caption(":material/photo_camera: Each chart's camera button (top right, on hover) saves it as a PNG.")
     _crossover_section(s, runs, refused, slots)
-
-    st.divider()
-    last = min(len(run[2]) for run in runs.values()) - 1
-    requested = st.session_state.get(_key("step"))
-    if not isinstance(requested, int) or not 0 <= requested <= last:
-        if isinstance(requested, int):
-            st.info(f"Step {requested} is past the end of this episode (last step {last}): showing step 0.")
-        st.session_state[_key("step")] = 0
-    st.slider("Step for the views below", 0, max(last, 1), key=_key("step"), disabled=last == 0)
-    step = min(st.session_state[_key("step")], last)
-    _publish(s, step)
-    columns = st.columns(len(runs))
-    for column, (kind, (_, _, trace, _)) in zip(columns, runs.items(), strict=True):
-        with column:
-            st.markdown(f"**{kind.upper()} at step {step}**")
-            st.markdown(explain.to_markdown(explain.narrate(trace, step)[1:4]))
-            st.plotly_chart(figures.weights_figure(trace, step), config=figures.png_config(f"weights-{kind}"),
-                            width="stretch")
-            st.plotly_chart(figures.bits_figure(trace, step), config=figures.png_config(f"bits-{kind}"),
-                            width="stretch")
