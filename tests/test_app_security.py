@@ -194,3 +194,29 @@ def test_named_bad_characters_cannot_pair_into_markup():
         assert f"'\\{c}'" in problem.message
     assert "'*'" not in problem.message and "'$'" not in problem.message
     assert params.character("a") == "'a'"
+
+
+# ------------------------------------------------------------------------------------------ issue 29, cosmetic
+
+def test_too_long_bits_in_a_link_are_named_once():
+    """Before: "bits in the link: bits in the link are too long"."""
+    _, problems = params.read_player({"bits": "1" * (params.MAX_TYPED_CHARS + 1)})
+    (problem,) = problems
+    assert problem.message == (f"bits in the link: too long ({params.MAX_TYPED_CHARS + 1} characters; at most "
+                               f"{params.MAX_TYPED_CHARS}); showing a random episode instead")
+    _, problems = params.read_player({"bits": "12"})
+    assert problems[0].message.count("bits in the link") == 1
+
+
+def test_a_key_given_twice_says_which_value_is_read():
+    """Before: ?model=sam&model=ntm silently showed the NTM."""
+    (problem,) = params.repeated_keys({"model": ["sam", "ntm"], "task": ["copy"]})
+    assert problem.message == "model is given 2 times in the link; only the last one is read"
+    assert problem.echoed == repr("model=sam & model=ntm")
+    (odd,) = params.repeated_keys({"[x](http://evil.example)": ["1", "2"]})
+    assert "evil" not in odd.message and "evil" in odd.echoed          # a visitor's key is echoed, never markdown
+    at = player({"model": ["sam", "ntm"], "task": "copy"})           # a link opening the player
+    no_exception(at)
+    assert any("model is given 2 times in the link; only the last one is read" in w.value for w in at.warning)
+    assert "You gave: 'model=sam & model=ntm'" in plain_texts(at)
+    assert at.sidebar.selectbox(key="keep_player_model").value == "ntm"

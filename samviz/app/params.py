@@ -156,6 +156,20 @@ def _instead(problem: Problem, key: str, value) -> Problem:
     return problem._replace(message=f"{problem.message}; {used} instead")
 
 
+def repeated_keys(query: Mapping[str, list]) -> list[Problem]:
+    """A problem for each key a link gives more than once (`?model=sam&model=ntm`), saying that only the last value
+    is read (Streamlit's query_params keeps the last) and echoing the values given. query: key -> every value."""
+    problems = []
+    for key, values in query.items():
+        if len(values) > 1:
+            # our message names the key only when it is a plain lowercase word (every key of ours is): any other
+            # text is the visitor's, and is echoed as plain text only
+            name = key if key.isascii() and key.isalpha() and key.islower() and len(key) <= 20 else "a setting"
+            problems.append(Problem(f"{name} is given {len(values)} times in the link; only the last one is read",
+                                    echo(" & ".join(f"{key}={value}" for value in values))))
+    return problems
+
+
 def validate_params(params: Mapping[str, str], allowed_models=MODELS, defaults: Mapping | None = None,
                     ) -> tuple[dict, list[Problem]]:
     """Query params -> (valid values, problems). Unknown keys are ignored; bad values are reported and dropped.
@@ -350,7 +364,7 @@ def read_player(query: Mapping[str, str]) -> tuple[dict, list[Problem]]:
         settings["index"] = INDEXES[0]
     if "bits" in query:
         text = str(query["bits"])
-        rows, problem = (None, Problem(f"bits in the link are too long ({len(text)} characters; at most "
+        rows, problem = (None, Problem(f"too long ({len(text)} characters; at most "
                                        f"{MAX_TYPED_CHARS})")) if len(text) > MAX_TYPED_CHARS else \
             parse_bits(text, settings["task"])
         if problem:

@@ -42,7 +42,9 @@ def opened(page: str, keys, read: Callable, from_shared: Callable) -> tuple[dict
         return None, []
     st.session_state[_URL + page] = url
     if any(key in url for key in keys):
-        return read(url)
+        settings, problems = read(url)
+        repeated = params.repeated_keys({key: st.query_params.get_all(key) for key in url})   # issue 29: say so
+        return settings, [*repeated, *problems]
     return from_shared(st.session_state.get(SHARED, {}), st.session_state.get(_SETTINGS + page, {})), []
 
 
