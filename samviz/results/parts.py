@@ -81,11 +81,12 @@ BENCH_SETTING = {"batch": 8, "heads": 4, "k": 4, "word_size": 32}     # the pape
 STARTS = ("zero", "jittered")             # samviz.memory.initial: both starts, for the kinds that have the choice
 MIN_REPEATS = 5
 REPEAT_TIME_S = 2.0                        # runs repeat until this much time was spent (at least MIN_REPEATS)
-BENCH_PLANS = {   # T -> the exponents of N measured at that T; limit_s: the longest MIN_REPEATS timed runs allowed
+BENCH_PLANS = {   # sizes: T -> the exponents of N measured at that T; starts: T -> the initial rows measured (for the
+    # kinds that have the choice); limit_s: the longest MIN_REPEATS timed runs of one configuration allowed
     "full": {"sizes": {10: tuple(range(5, 21)), 100: tuple(range(5, 21)), 1000: tuple(range(5, 21))},
-             "limit_s": 600.0},
+             "starts": {10: STARTS, 100: STARTS, 1000: STARTS}, "limit_s": 600.0},
     "quick": {"sizes": {10: (*range(5, 13), 14, 16, 18, 20), 100: (5, 8, 11, 14, 17, 20), 1000: (5, 10, 15, 20)},
-              "limit_s": 90.0},
+              "starts": {10: STARTS, 100: ("zero",), 1000: ("zero",)}, "limit_s": 90.0},
 }
 SETUP_ALLOWANCE_S = 90.0                   # a worker's start, model and memory set-up (not timed)
 GRAPH_BUILD_ALLOWANCE_S = 900.0            # + a cold faiss graph over 2^20 initial rows (jittered starts)
@@ -109,16 +110,18 @@ class BenchPart(Part):
                 *(row.get(k) for k in BENCH_SETTING))
 
     @staticmethod
-    def starts(label: str) -> tuple:
+    def starts(label: str, plan: str = "full", steps: int = 10) -> tuple:
         from samviz.kinds import spec
-        return STARTS if "initial_rows" in spec(label.split("-")[0]).core_options else (None,)
+        if "initial_rows" not in spec(label.split("-")[0]).core_options:
+            return (None,)
+        return BENCH_PLANS[plan].get("starts", {}).get(steps, STARTS)
 
     def items(self, plan: str) -> list[Item]:
         items = []
         for steps, exponents in BENCH_PLANS[plan]["sizes"].items():
             for exponent in exponents:
                 for label in BENCH_MODELS:
-                    for start in self.starts(label):
+                    for start in self.starts(label, plan, steps):
                         key = (label, 1 << exponent, steps, start, *BENCH_SETTING.values())
                         text = f"{label} N=2^{exponent} T={steps}" + (f" {start} rows" if start else "")
                         items.append(Item(self.name, (key,), text, {"label": label, "slots": 1 << exponent,
