@@ -115,7 +115,9 @@ def tiny(tmp_path, monkeypatch):
     monkeypatch.setattr(parts, "MANIFEST", tmp_path / "manifest.json")
     monkeypatch.setattr(cli, "MANIFEST", tmp_path / "manifest.json")
     import samviz.results as results
+    from samviz.results import readme
     monkeypatch.setattr(results, "MANIFEST", tmp_path / "manifest.json")
+    monkeypatch.setattr(readme, "README", tmp_path / "README.md")          # a finished part writes its table here
     return tmp_path
 
 
@@ -267,3 +269,10 @@ def test_the_readme_benchmark_section_is_the_rows(tmp_path):
     assert readme.write_between(target, readme.BENCH_BEGIN, readme.BENCH_END, "new table")
     assert target.read_text() == f"intro\n{readme.BENCH_BEGIN}\nnew table\n{readme.BENCH_END}\nrest\n"
     assert not readme.write_between(tmp_path / "absent.md", readme.BENCH_BEGIN, readme.BENCH_END, "x")
+
+
+def test_every_memory_module_is_in_some_kinds_code():
+    """A new file in samviz/memory/ must be counted by the kinds whose steps run it (provenance.MODEL_CODE)."""
+    covered = set(provenance.COMMON_MODEL_CODE) | {f for files in provenance.MODEL_CODE.values() for f in files}
+    modules = {f"samviz/memory/{p.name}" for p in (provenance.ROOT / "samviz" / "memory").glob("*.py")}
+    assert modules <= covered, sorted(modules - covered)
