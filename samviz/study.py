@@ -24,6 +24,7 @@ from samviz.tasks import TARGETS
 STUDY_DIR = Path(__file__).resolve().parent.parent / "experiments" / "learning_study"   # a checkout's
 EXPORT_DIR = ASSETS_DIR / "learning_curves" / "study"
 EXPORT_FILE = EXPORT_DIR / "runs.jsonl"
+DEVIATIONS_FILE = EXPORT_DIR / "deviations.md"     # the protocol's "Deviations" and what the queue recorded
 MAX_EXPORT_BYTES = 16 << 20
 PROTOCOL = "docs/LEARNING_STUDY.md"
 
@@ -504,3 +505,41 @@ def table_markdown(summary: Summary, protocol_link: str = PROTOCOL) -> str:
     lines += ["", *(f"- {task_verdict(summary, task)}" for task in TASK_ORDER),
               *(f"- {pair_verdict(summary, family)}" for family in ("dnc-sdnc", "faiss"))]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ deviations
+def protocol_deviations(protocol: Path) -> str:
+    """The text of the protocol's "## Deviations" section (to the end of the file or the next "## ")."""
+    text = Path(protocol).read_text()
+    if "\n## Deviations\n" not in text:
+        raise ValueError(f"{protocol} has no '## Deviations' section")
+    section = text.split("\n## Deviations\n", 1)[1]
+    return section.split("\n## ", 1)[0].strip()
+
+
+def recorded_events(directory: Path = STUDY_DIR) -> list[str]:
+    """What the queue's study.json files record that the protocol counts as a deviation or asks to be recorded:
+    a run whose sessions ran different code, a session that ended with a non-zero exit, a run continued on
+    another CPU."""
+    events = []
+    for run in plan():
+        path = Path(directory) / run.name / "study.json"
+        if not path.is_file():
+            continue
+        sessions = json.loads(path.read_text()).get("sessions", [])
+        hashes = list(dict.fromkeys(s.get("code_hash") for s in sessions))
+        if len(hashes) > 1:
+            events.append(f"{run.name}: its sessions ran {len(hashes)} versions of the code ({', '.join(hashes)})")
+        for session in sessions:
+            if session.get("exit") not in (0, None):
+                events.append(f"{run.name}: a session ended with exit status {session['exit']} at update "
+                              f"{session.get('step_after', 0):,}")
+        cpus = list(dict.fromkeys(s.get("cpu") for s in sessions))
+        if len(cpus) > 1:
+            events.append(f"{run.name}: continued on another CPU ({' → '.join(map(str, cpus))}); not a deviation")
+    return events
+
+
+def deviations_markdown(protocol_text: str, events: list[str]) -> str:
+    recorded = "\n".join(f"- {event}" for event in events) if events else "none"
+    return f"{protocol_text}\n\nRecorded by the queue (each run's study.json): {recorded}"

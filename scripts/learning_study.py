@@ -304,13 +304,16 @@ def export(figure: bool, readme: bool) -> None:
     temporary.replace(study.EXPORT_FILE)
     started = sum(r.status != "not started" for r in runs)
     print(f"{started} started runs written to {study.EXPORT_FILE.relative_to(ROOT)}")
+    deviations = study.deviations_markdown(study.protocol_deviations(ROOT / study.PROTOCOL), study.recorded_events())
+    study.DEVIATIONS_FILE.write_text(deviations + "\n")
     if readme:
         text = README.read_text()
         if README_BEGIN not in text or README_END not in text:
             raise SystemExit(f"{README} has no learning-study section markers")
         head, rest = text.split(README_BEGIN, 1)
         _, tail = rest.split(README_END, 1)
-        section = study.table_markdown(study.summarise(runs), protocol_link="../docs/LEARNING_STUDY.md")
+        section = (study.table_markdown(study.summarise(runs), protocol_link="../docs/LEARNING_STUDY.md")
+                   + f"\n\n**Deviations from the protocol.** {deviations}")
         README.write_text(f"{head}{README_BEGIN}\n{section}\n{README_END}{tail}")
         print(f"the table in {README.relative_to(ROOT)} regenerated")
     if figure:

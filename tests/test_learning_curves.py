@@ -214,6 +214,7 @@ def test_the_page_draws_the_shipped_runs_and_its_sentences_match_its_tables():
     for task, arms, _ in page.STUDY_GROUPS:
         assert page._group_sentence(summary, task, arms) in text
     assert page.study_table_markdown(summary) in text
+    assert study.DEVIATIONS_FILE.read_text().strip() in text            # the deviations, beside the results
     notices = [m.value for m in (*at.info, *at.success)]
     assert study.status_sentence(summary) in notices
     assert ("interim" in study.status_sentence(summary)) == (not summary.complete)

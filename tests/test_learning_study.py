@@ -325,3 +325,22 @@ def test_stop_signals_the_queue_in_queue_pid_and_says_when_there_is_none(tmp_pat
     finally:
         sleeper.kill()
     assert script.stop() == 1 and not (tmp_path / "queue.pid").exists()     # a stale pid file is removed
+
+
+def test_deviations_come_from_the_protocol_and_the_queues_records(tmp_path):
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    assert study.protocol_deviations(root / study.PROTOCOL)            # the protocol has the section
+    protocol = tmp_path / "p.md"
+    protocol.write_text("# P\n\n## Deviations\n\n- run x was rerun.\n\n## After\n\nnot this")
+    assert study.protocol_deviations(protocol) == "- run x was rerun."
+    folder = tmp_path / "associative_recall-ntm-s1001"
+    folder.mkdir()
+    (folder / "study.json").write_text(json.dumps({"sessions": [
+        {"code_hash": "a", "exit": 0, "cpu": "A", "step_after": 1000},
+        {"code_hash": "b", "exit": -9, "cpu": "B", "step_after": 2000}]}))
+    events = study.recorded_events(tmp_path)
+    assert events == ["associative_recall-ntm-s1001: its sessions ran 2 versions of the code (a, b)",
+                      "associative_recall-ntm-s1001: a session ended with exit status -9 at update 2,000",
+                      "associative_recall-ntm-s1001: continued on another CPU (A → B); not a deviation"]
+    assert study.deviations_markdown("None so far.", []).endswith("(each run's study.json): none")

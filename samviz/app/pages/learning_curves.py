@@ -436,6 +436,8 @@ def render_study() -> None:
                 "difference the runs leave open):")
     st.markdown("\n".join(f"- {_group_sentence(summary, task, arms)}" for task, arms, _ in STUDY_GROUPS))
     st.markdown(study_table_markdown(summary))
+    if study.DEVIATIONS_FILE.is_file():
+        st.markdown(f"**Deviations from the protocol.** {study.DEVIATIONS_FILE.read_text()}")
     st.caption("Updates to target: the first mark (every 500 updates) whose mean bit errors over the 640 episodes "
                "is at or below the target (copy 0.1, recall 0.5, sort 8.0); a run that never gets there is censored "
                "at its budget. Mean updates are capped at the budget. Mean log10 error: the area under "
