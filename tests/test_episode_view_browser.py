@@ -225,3 +225,33 @@ def test_compare_steps_two_models_on_one_clock(server, page):  # noqa: F811
     axis = page.locator(".sv-series .sv-scell").nth(2).locator(".sv-yaxis span").all_inner_texts()
     assert axis[-1] == "0" and int(axis[0]) >= 1
     assert script_runs(page) == 0
+
+
+def test_a_long_episode_is_scrubbed_in_the_browser(server, browser):  # noqa: F811
+    """The long-episode mode's answer, over its whole length, on the same clock: the readout follows the step and
+    ends at the sentence's totals; scrubbing reruns nothing."""
+    url, _, _ = server
+    context = browser.new_context(viewport=VIEWPORTS["1280x720"])
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/player?model=sam&task=associative_recall&slots=128&long=12&episodes=1",
+                  wait_until="domcontentloaded")
+        wait_ready(page, 120_000)
+        page.locator(".st-key-player_long_run button").click()
+        page.locator(".sv-long").wait_for(timeout=120_000)
+        wait_ready(page, 120_000)
+        page.evaluate(COUNT_RUNS)
+        readout = page.locator(".sv-long .sv-readout")
+        last = int(page.locator(".sv-slider").get_attribute("max"))
+        assert last == 55 and readout.inner_text().startswith(f"Step {last} of {last} — answer step 3 of 3")
+        said = page.locator("strong", has_text="bits wrong per sequence").inner_text()     # the sentence's total
+        total = said.split(" bits wrong", 1)[0]
+        assert f"So far {total} wrong bits per sequence" in readout.inner_text()
+        page.locator(".sv-slider").fill("10")
+        assert readout.inner_text().startswith("Step 10 of 55 — input phase, not scored. So far 0.00")
+        page.locator(".sv-title").first.click()
+        page.keyboard.press("End")
+        assert readout.inner_text().startswith("Step 55 of 55")
+        assert script_runs(page) == 0
+    finally:
+        context.close()

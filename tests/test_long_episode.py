@@ -52,22 +52,29 @@ def test_summary_sentence_and_figure_say_the_same_numbers():
     s = long_episode.summary(result)
     assert (s.per_sequence, s.chance, s.worst_step, s.worst) == (4.5, 9.0, 14, 3.0)
     assert s.chance == generalisation.chance_bit_errors(episode)
-    _sentence_matches_figure(long_episode.sentence(result, "sam", 128), long_episode.result_figure(result, "sam")
-                             .to_plotly_json())
+    _sentence_matches_view(long_episode.sentence(result, "sam", 128), long_episode.view_payload(result, "sam", "r"))
 
 
-def _sentence_matches_figure(text: str, figure: dict) -> None:
-    bars, running, chance = figure["data"]
+def _sentence_matches_view(text: str, view: dict) -> None:
+    """The sentence's numbers are the ones the browser's view draws: its bars (the wrong bits at each answer step),
+    its running total and guessing's at the last step (summed there from the same arrays, in the same order)."""
+    data = view["long"]
+    bars = {t: w for t, (w, scored) in enumerate(zip(data["wrong"], data["answer"], strict=True)) if scored}
+    running = guess = 0.0
+    for w, scored in zip(data["wrong"], data["answer"], strict=True):     # the view's own sums (episode.js LongView)
+        if scored:
+            running += w
+            guess += data["bits"] / 2
     per_sequence = float(re.search(r"\*\*([\d.]+) bits wrong per sequence\*\*", text)[1])
-    guess = float(re.search(r"against \*\*([\d.]+)\*\* for guessing", text)[1])
-    assert per_sequence == round(sum(bars["y"]), 2) == round(running["y"][-1], 2)
-    assert guess == round(chance["y"][-1], 1) == round(chance["y"][0] * len(bars["x"]), 1)
+    chance = float(re.search(r"against \*\*([\d.]+)\*\* for guessing", text)[1])
+    assert f"{per_sequence:.2f}" == f"{running:.2f}" and f"{chance:.1f}" == f"{guess:.1f}"
+    assert view["step"] == view["steps"] - 1 == len(data["wrong"]) - 1        # opens where the lines end
     worst = re.search(r"The worst answer step, ([\d,]+), had ([\d.]+) wrong bits", text)
     if worst:
         step, value = int(worst[1].replace(",", "")), float(worst[2])
-        assert value == round(max(bars["y"]), 2) and bars["y"][list(bars["x"]).index(step)] == max(bars["y"])
+        assert value == round(max(bars.values()), 2) and bars[step] == max(bars.values())
     else:
-        assert sum(bars["y"]) == 0 and "Every answer bit was right" in text
+        assert sum(bars.values()) == 0 and "Every answer bit was right" in text
 
 
 def test_levels_and_refusals():
@@ -162,22 +169,22 @@ def test_long_mode_is_off_by_default_and_runs_a_short_long_episode():
     at.toggle(key=KEY + "long").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "4 episodes of 104 steps" in "\n".join(m.value for m in at.markdown)     # said before running
-    assert not at.get("plotly_chart")
+    assert not at.get("bidi_component")
     at.number_input(key=KEY + "long_level").set_value(12)
     at.selectbox(key=KEY + "long_episodes").set_value(1).run()
     assert "1 episode of 56 steps" in "\n".join(m.value for m in at.markdown)
     at.button(key="player_long_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(figures) == 1 and "wrong bits along the answer" in figures[0]["layout"]["title"]["text"]
+    views = [json.loads(c.proto.json) for c in at.get("bidi_component")]
+    assert len(views) == 1 and "wrong bits along the answer" in views[0]["long"]["title"]
     text = next(m.value for m in at.markdown if "bits wrong per sequence" in m.value)
-    _sentence_matches_figure(text, figures[0])
+    _sentence_matches_view(text, views[0])
     assert "SAM with 128 slots" in text and "(one episode)" in text
     bar = at.get("progress")
     assert len(bar) == 1 and bar[0].proto.value == 100 and "Step 56 of 56" in bar[0].proto.text
     assert not loaders.LARGE_RUN.locked()
     at.run()                                                                # a rerun shows the kept result
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("bidi_component")) == 1
 
 
 def _link(query: dict) -> AppTest:
@@ -191,7 +198,7 @@ def test_long_mode_refuses_an_out_of_range_level_and_dense_models():
     # a stale level (kept from before) is refused with a message and reset to the task's default
     at = _player("sam", "associative_recall", long_level=500)
     assert not at.exception, [e.value for e in at.exception]
-    assert at.number_input(key=KEY + "long_level").value in (12, 24) and not at.get("plotly_chart")
+    assert at.number_input(key=KEY + "long_level").value in (12, 24) and not at.get("bidi_component")
     at.selectbox(key=KEY + "task").set_value("copy").run()                  # a new task: its own levels, no warning
     assert not at.exception and not at.warning and at.number_input(key=KEY + "long_level").value == 80
     # a link's level out of range: refused, named, the mode stays off (nothing is run)
@@ -224,8 +231,7 @@ def test_the_sentence_numbers_are_the_arrays_numbers_for_every_task():
         model, _ = loaders.load_model("sam", task, "exact", 64)
         result = long_episode.run(model, long_episode.sample(task, low, 0, 1))
         assert np.isclose(result.wrong.sum(), result.per_episode.mean())
-        _sentence_matches_figure(long_episode.sentence(result, "sam", 64),
-                                 long_episode.result_figure(result, "sam").to_plotly_json())
+        _sentence_matches_view(long_episode.sentence(result, "sam", 64), long_episode.view_payload(result, "sam", "r"))
 
 
 @pytest.mark.slow
@@ -237,7 +243,7 @@ def test_long_mode_at_65536_slots_with_faiss_runs_and_frees_the_lock():
     assert not at.exception, [e.value for e in at.exception]
     text = next(m.value for m in at.markdown if "bits wrong per sequence" in m.value)
     assert "SDNC with 65,536 slots" in text
-    _sentence_matches_figure(text, json.loads(at.get("plotly_chart")[0].proto.spec))
+    _sentence_matches_view(text, json.loads(at.get("bidi_component")[0].proto.json))
     assert not loaders.LARGE_RUN.locked()
 
 

@@ -1,10 +1,11 @@
 """Long episodes in the Episode player (issue 14 item 5): a pretrained sparse model (SAM, SDNC) run forward over an
 episode far past its training length, with no trace, and the wrong bits at each answer step.
 
-Pure (no Streamlit): the page passes a `progress(done, total)` callback and draws what `result_figure` and
-`sentence` return. The normal player records a trace (O(N) things per step for a large memory); this mode keeps
-only the logits (T × B × outputs) and computes from them the wrong bits per step (samviz.tasks.wrong_bits), so
-its memory is the model's run and nothing that grows with the trace.
+Pure (no Streamlit): the page passes a `progress(done, total)` callback and shows what `view_payload` (the
+browser's episode view: the wrong bits at every step, scrubbed and played there) and `sentence` return. The
+normal player records a trace (O(N) things per step for a large memory); this mode keeps only the logits
+(T × B × outputs) and computes from them the wrong bits per step (samviz.tasks.wrong_bits), so its memory is the
+model's run and nothing that grows with the trace.
 
 Levels: from the normal player's highest (params.level_range: 2 × the trained maximum) to the task's
 generalisation limit (samviz.tasks.GENERALISATION_FACTOR × the trained maximum): associative recall 12–60 items
@@ -20,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from samviz.app import params
+from samviz.app import colours, params
 from samviz.kinds import SPARSE_MODELS
 import samviz.tasks as tasks_module
 
@@ -200,31 +201,22 @@ def sentence(result: LongResult, kind: str, slots: int) -> str:
     return text
 
 
-def result_figure(result: LongResult, kind: str):
-    """Bars (left axis): wrong bits at each answer step, mean over the episodes, out of the step's bits. Lines
-    (right axis): the running total per sequence, and guessing's running total (half the bits of each step), whose
-    last points are the sentence's two totals."""
-    import plotly.graph_objects as go
+VIEW_COLUMNS = 600        # at most this many bars: a longer episode is drawn in bins of steps (each its largest)
+
+
+def view_payload(result: LongResult, kind: str, run_id: str) -> dict:
+    """The long episode for the browser's episode view (samviz/app/episode_view): bars of the wrong bits at each
+    answer step (mean over the episodes, out of the step's bits), the running total per sequence and guessing's,
+    and a readout of the step under the clock, all drawn from `result.wrong` and `result.answer`, the arrays the
+    sentence is computed from (summary). It opens at the last step, where the lines end at the sentence's totals."""
     s = summary(result)
-    steps = np.flatnonzero(result.answer).tolist()
-    guess = (s.chance_per_step * np.arange(1, len(steps) + 1)).tolist()
-    fig = go.Figure()
-    fig.add_bar(x=steps, y=result.wrong[steps].tolist(), name="wrong bits at this step (left)",
-                marker_color="#d62728", opacity=0.8)
-    fig.add_scatter(x=steps, y=s.cumulative.tolist(), name="wrong bits so far, per sequence (right)",
-                    mode="lines+markers" if len(steps) <= 40 else "lines", line=dict(color="#222"), yaxis="y2")
-    fig.add_scatter(x=steps, y=guess, name="guessing so far (right)", mode="lines",
-                    line=dict(color="#888", dash="dash"), yaxis="y2")
     over = "" if s.episodes == 1 else f", mean over {s.episodes} episodes"
-    fig.update_layout(title=f"{kind.upper()}: wrong bits along the answer of a {s.steps:,}-step episode{over}",
-                      xaxis=dict(title="time step", tickvals=steps if len(steps) <= 12 else None, tickformat="d"),
-                      yaxis=dict(title=f"wrong bits at a step (of {result.bits_per_step})",
-                                 range=[0, result.bits_per_step]),
-                      yaxis2=dict(title="wrong bits so far", overlaying="y", side="right", rangemode="tozero",
-                                  showgrid=False),
-                      height=380, bargap=0.2, legend=dict(orientation="h", y=-0.25),
-                      margin=dict(t=50, b=10, l=10, r=10))
-    return fig
+    steps = len(result.wrong)
+    return {"version": 1, "view": "long", "episode": run_id, "clock": run_id, "steps": steps, "step": steps - 1,
+            "url": None, "colours": {"mark": colours.MARK},
+            "long": {"title": f"{kind.upper()}: wrong bits along the answer of a {steps:,}-step episode{over}",
+                     "wrong": [float(v) for v in result.wrong], "answer": [bool(a) for a in result.answer],
+                     "bits": result.bits_per_step, "episodes": s.episodes, "columns": VIEW_COLUMNS}}
 
 
 def stored_curve_label(task: str) -> str | None:

@@ -298,8 +298,8 @@ def _long_view(settings: dict) -> None:
         st.caption("Nothing run yet for these settings: press the button. Leaving the page stops a run.")
         return
     result = kept[1]
-    st.plotly_chart(long_episode.result_figure(result, kind), width="stretch",
-                    config={"displaylogo": False})
+    run_id = payload.episode_id("long", *sorted(run.items()), result.seconds)
+    episode_view.show(long_episode.view_payload(result, kind, run_id), key="player_long_view")
     st.markdown(long_episode.sentence(result, kind, c.memory_slots))
     per_step = 1000 * result.seconds / len(result.wrong)
     count = result.per_episode.size
