@@ -255,3 +255,37 @@ def test_a_long_episode_is_scrubbed_in_the_browser(server, browser):  # noqa: F8
         assert script_runs(page) == 0
     finally:
         context.close()
+
+
+def test_the_story_chapters_that_step_do_so_in_the_browser(server, browser):  # noqa: F811
+    url, _, _ = server
+    context = browser.new_context(viewport=VIEWPORTS["1280x720"])
+    try:
+        page = context.new_page()
+        open_view(page, f"{url}/?chapter=5")
+        title = page.locator(".sv-storyusage .sv-title")
+        assert title.inner_text() == "Usage before step 3"
+        page.locator(".sv-next").click()
+        assert title.inner_text() == "Usage before step 4"
+        least = page.evaluate(f"() => {SHADOW}.__samvizView.data.story.least[4]")
+        red = page.evaluate(f"""() => [...{SHADOW}.querySelectorAll('.sv-sbar')]
+            .filter(r => r.querySelector('.sv-fill').style.background.includes('214, 39, 40'))
+            .map(r => Number(r.dataset.slot))""")
+        assert red == [least]                               # the least recently used slot, and only it, in red
+        assert page.locator(".sv-storyusage .sv-readout").inner_text().startswith("Before step 4,")
+        assert "chapter=5" in page.url and "step" not in page.url      # the story's address keeps its chapter only
+        assert script_runs(page) == 0
+        open_view(page, f"{url}/?chapter=7")
+        title = page.locator(".sv-rollback .sv-title")
+        assert title.inner_text().startswith("Memory at the end of the forward pass")
+        page.locator(".sv-title").first.click()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        assert title.inner_text().startswith("Memory rolled back to before step 4")
+        outlines = page.evaluate(f"() => {SHADOW}.__samvizView.data.story.outlines[2]")
+        drawn = page.locator(".sv-rollback .sv-restored")
+        assert drawn.count() == sum(len(o["slots"]) for o in outlines)
+        assert page.locator(".sv-rollback .sv-restored:not(.sv-earlier)").count() == len(outlines[-1]["slots"])
+        assert script_runs(page) == 0
+    finally:
+        context.close()

@@ -69,12 +69,24 @@ function scale(stops) {
   return table;
 }
 
-const SCALES = {
-  blues: scale([[0, "#ffffff"], [0.5, "#6baed6"], [1, "#08306b"]]),
-  oranges: scale([[0, "#ffffff"], [0.5, "#fd8d3c"], [1, "#7f2704"]]),
-  greys: scale([[0, "#ffffff"], [1, "#252525"]]),
-  rdbu: scale([[0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1, "#2166ac"]]),
+const STOPS = {
+  blues: [[0, "#ffffff"], [0.5, "#6baed6"], [1, "#08306b"]],
+  oranges: [[0, "#ffffff"], [0.5, "#fd8d3c"], [1, "#7f2704"]],
+  greys: [[0, "#ffffff"], [1, "#252525"]],
+  rdbu: [[0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1, "#2166ac"]],
 };
+const SCALES = Object.fromEntries(Object.entries(STOPS).map(([name, stops]) => [name, scale(stops)]));
+
+// a colour bar: the scale's gradient with its two ends (and middle) labelled, and what the colour means
+function colourbar(parent, name, lo, hi, what, digits) {
+  const bar = el("div", "sv-colourbar", parent);
+  el("span", "sv-cbname", bar, what);
+  el("span", "sv-cbend", bar, fmt(lo, digits));
+  const strip = el("span", "sv-cbstrip", bar);
+  strip.style.background = `linear-gradient(to right, ${STOPS[name].map(([t, c]) => `${c} ${t * 100}%`).join(", ")})`;
+  el("span", "sv-cbend", bar, fmt(hi, digits));
+  return bar;
+}
 
 // draw a rows × cols grid into a canvas at 1 px per cell: value(r, c) -> [0, 1] on `table`
 function paint(canvas, rows, cols, value, table) {
@@ -286,6 +298,9 @@ class BitsView {
     const box = el("section", "sv-card sv-bits", parent);
     el("div", "sv-title", box, bits.title);
     el("div", "sv-subtitle", box, `${bits.subtitle}; red frame: this step`);
+    const bars = el("div", "sv-colourbars", box);
+    colourbar(bars, "greys", 0, 1, "input, target bit", 0);
+    colourbar(bars, "blues", 0, 1, "output p(bit = 1)", 0);
     const T = bits.outputs.length;
     this.T = T;
     const rows = [["input x_t", bits.inputs, SCALES.greys, "value"],
@@ -359,6 +374,9 @@ class WeightsView {
       el("div", "sv-note", box, "A memory this large is never drawn whole: only the slots the episode touched " +
          "are sent to your browser.");
     }
+    const bars = el("div", "sv-colourbars", box);
+    colourbar(bars, "blues", 0, w.top, "read weight", 3);
+    colourbar(bars, "oranges", 0, w.top, "write weight", 3);
     const grid = el("div", "sv-wgrid", box);
     const rowHeight = Math.max(2, Math.min(14, Math.floor(440 / Math.max(1, S))));
     const height = Math.max(60, rowHeight * S);
@@ -720,6 +738,7 @@ class RowsView {
     this.title = el("div", "sv-title", box);
     this.subtitle = el("div", "sv-subtitle", box);
     this.scale = model.memory ? model.memory.scale : this.range();
+    colourbar(el("div", "sv-colourbars", box), "rdbu", -this.scale, this.scale, "value (rows, r_t, M_t)", 2);
     this.body = el("div", "sv-rowgrid", box);
     this.panels = [];
     for (const name of ["written rows, before", "written rows, after", "read vectors r_t"]) {
@@ -1074,8 +1093,9 @@ class RollbackStoryView {
     this.view = view;
     const box = el("section", "sv-card sv-rollback", parent);
     this.title = el("div", "sv-title", box);
-    el("div", "sv-subtitle", box, `colour range ±${fmt(data.scale, 2)} (the same at every position); ` +
-       "outlined: the rows the last undo restored");
+    el("div", "sv-subtitle", box, `colour range ±${fmt(data.scale, 2)} (one scale for the whole episode); ` +
+       "thick orange: the rows the latest undo changed; thin dotted: rows earlier undos changed");
+    colourbar(el("div", "sv-colourbars", box), "rdbu", -data.scale, data.scale, "value", 2);
     const line = el("div", "sv-rline", box);
     this.labels = el("div", "sv-rlabels", line);
     for (let s = 0; s < data.slots; s++) el("span", "sv-rlabel", this.labels, String(s));
@@ -1092,10 +1112,12 @@ class RollbackStoryView {
     this.title.textContent = d.titles[t];
     paint(this.canvas, d.slots, d.width, (i, j) => (memory[i][j] / d.scale + 1) / 2, SCALES.rdbu);
     this.outlines.replaceChildren();
-    for (const slot of d.restored[t]) {
-      const box = el("div", "sv-restored", this.outlines);
-      box.dataset.slot = String(slot);
-      place(box, 0, d.width - 1, d.width, slot, slot, d.slots);
+    for (const undo of d.outlines[t]) {
+      for (const slot of undo.slots) {
+        const box = el("div", undo.last ? "sv-restored" : "sv-restored sv-earlier", this.outlines);
+        box.dataset.slot = String(slot);
+        place(box, 0, d.width - 1, d.width, slot, slot, d.slots);
+      }
     }
     this.text.textContent = d.sentences[t];
   }
@@ -1178,7 +1200,8 @@ class EpisodeView {
     if (this.controls) {
       const c = this.controls;
       c.slider.value = String(pinned);
-      c.label.textContent = `Step ${this.clock.shown} of ${this.steps - 1}`;
+      const label = this.data.label || "Step {t} of {last}";
+      c.label.textContent = label.replace("{t}", String(this.clock.shown)).replace("{last}", String(this.steps - 1));
       c.first.disabled = c.prev.disabled = pinned <= 0;
       c.next.disabled = c.last.disabled = pinned >= this.steps - 1;
     }

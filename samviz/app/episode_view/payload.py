@@ -391,3 +391,31 @@ def nice_max(value: float) -> float:
         if factor * power >= value:
             return float(factor * power)
     return float(10 * power)
+
+
+# ---------------------------------------------------------------------------------------- the story's stepped chapters
+
+def story_usage(usage: list[list[float]], least: list[int], sentences: list[str], *, episode: str,
+                step: int) -> dict:
+    """Chapter 5: the toy SAM's usage before each step (steps since each slot's last use), the least recently used
+    slot each step's write chose marked, and the chapter's sentence for each step, on one clock."""
+    steps = len(usage)
+    return {"version": VERSION, "view": "story_usage", "episode": episode, "clock": episode, "steps": steps,
+            "step": max(0, min(int(step), steps - 1)), "url": None, "label": "Before step {t} of {last}",
+            "colours": roles(), "story": {"usage": usage, "least": least, "sentences": sentences}}
+
+
+def story_rollback(memories: list, outlines: list[list[dict]], sentences: list[str], *, steps: int, scale: float,
+                   episode: str, step: int = 0) -> dict:
+    """Chapter 7: the toy memory after undoing 0, 1, … `steps` journal entries (newest first), one colour scale for
+    the whole episode (±scale), the rows each undo changed outlined ({"slots", "last": the latest undo}), and the
+    chapter's sentence for each position."""
+    positions = len(memories)
+    titles = [f"Memory at the end of the forward pass (after step {steps - 1})" if undone == 0 else
+              f"Memory rolled back to before step {steps - undone}: the rows it restored outlined"
+              for undone in range(positions)]
+    return {"version": VERSION, "view": "story_rollback", "episode": episode, "clock": episode, "steps": positions,
+            "step": max(0, min(int(step), positions - 1)), "url": None, "label": "Undone {t} of {last}",
+            "colours": roles(), "story": {"memory": memories, "outlines": outlines, "sentences": sentences,
+                                          "titles": titles, "scale": scale, "slots": len(memories[0]),
+                                          "width": len(memories[0][0])}}

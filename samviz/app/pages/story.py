@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from samviz.app import notices, pages, story
+from samviz.app import episode_view, notices, pages, story
+from samviz.app.episode_view import payload
 
 CHART = {"displaylogo": False}
 MEASURE_NAMES = {"cpu": "CPU time", "wall": "wall-clock time"}
@@ -165,14 +166,19 @@ def _figure_5() -> None:
         f"K·R + 1 = {episode['max_written']} rows; the cells show the slots whose total write weight exceeded "
         f"δ = {delta} ({', '.join(map(str, above))} per step). At step 0 nothing had been read yet, so only the "
         "least recently used slot was written. Purple: read and written at the same step.")
-    step = st.slider("Steps since last use, before step", 0, last, 3, key="story_usage_step")
-    usage = episode["steps"][step]["usage_before"]
-    oldest = max(range(len(usage)), key=usage.__getitem__)
-    st.markdown(f"Before step {step}, each slot's steps since its last use (the player calls this number its "
-                f"*usage*: large means long unused): `{usage}`. Before step 0 every slot counts as used just before "
-                f"the episode began (1 step ago), so a slot never used by step {step} shows {step + 1}. The largest "
-                f"is slot **{oldest}** (ties go to the lower slot): the least recently used one, which step {step} "
-                f"erased and wrote (slot {episode['steps'][step]['least_used']}).")
+    # stepped in the browser (samviz/app/episode_view): each step's sentence is computed here, for every step
+    sentences = []
+    for step, record in enumerate(episode["steps"]):
+        usage = record["usage_before"]
+        oldest = max(range(len(usage)), key=usage.__getitem__)
+        sentences.append(f"Before step {step}, each slot's steps since its last use (the player calls this number "
+                         f"its usage: large means long unused): {usage}. Before step 0 every slot counts as used just "
+                         f"before the episode began (1 step ago), so a slot never used by step {step} shows "
+                         f"{step + 1}. The largest is slot {oldest} (ties go to the lower slot): the least recently "
+                         f"used one, which step {step} erased and wrote (slot {record['least_used']}).")
+    episode_view.show(payload.story_usage([r["usage_before"] for r in episode["steps"]],
+                                          [r["least_used"] for r in episode["steps"]], sentences,
+                                          episode="story-chapter-5", step=min(3, last)), key="story_usage_view")
 
 
 def _figure_6() -> None:
@@ -191,22 +197,28 @@ def _figure_6() -> None:
 def _figure_7() -> None:
     episode = _episode()
     total = len(episode["steps"])
-    undone = st.slider("Backward steps taken (journal entries undone, newest first)", 0, total, 0,
-                       key="story_undone")
-    state = story.rollback(episode, undone)
-    _chart(story.rollback_figure(episode, state))
-    if state["restored"]:
-        last = state["restored"][-1]
-        st.markdown(
-            f"Undoing step {last['step']} restored its journal entry: {last['journal_rows']} rows for "
-            f"{len(last['slots'])} distinct slots (a step names every slot it wrote, even with weight 0); "
-            f"{len(last['changed'])} of them ({', '.join(map(str, last['changed'])) or 'none'}) held other numbers "
-            "and are outlined — those written above δ, the ones chapter 5 colours, were "
-            f"{', '.join(map(str, last['above_delta'])) or 'none'}. The memory now equals the forward pass's memory "
-            f"before step {state['at_step']} (largest difference {state['difference']:.1e}).")
-    else:
-        st.markdown(f"This is the memory after all {total} steps (0–{total - 1}) of the forward pass. Move the "
-                    "slider to undo them, newest first.")
+    # stepped in the browser (samviz/app/episode_view): each position's memory, outlines and sentence computed here
+    memories, outlines, sentences = [], [], []
+    for undone in range(total + 1):
+        state = story.rollback(episode, undone)
+        memories.append(state["memory"])
+        outlines.append([{"slots": undo["changed"], "last": i == len(state["restored"]) - 1}
+                         for i, undo in enumerate(state["restored"])])
+        if state["restored"]:
+            last = state["restored"][-1]
+            sentences.append(
+                f"Undoing step {last['step']} restored its journal entry: {last['journal_rows']} rows for "
+                f"{len(last['slots'])} distinct slots (a step names every slot it wrote, even with weight 0); "
+                f"{len(last['changed'])} of them ({', '.join(map(str, last['changed'])) or 'none'}) held other "
+                "numbers and are outlined — those written above δ, the ones chapter 5 colours, were "
+                f"{', '.join(map(str, last['above_delta'])) or 'none'}. The memory now equals the forward pass's "
+                f"memory before step {state['at_step']} (largest difference {state['difference']:.1e}).")
+        else:
+            sentences.append(f"This is the memory after all {total} steps (0–{total - 1}) of the forward pass. Step "
+                             "forward to undo them, newest first.")
+    episode_view.show(payload.story_rollback(memories, outlines, sentences, steps=total,
+                                             scale=story.colour_bound(episode), episode="story-chapter-7"),
+                      key="story_rollback_view")
     sizes = story.journal_vs_copy(story.JOURNAL_EXAMPLE_SLOTS, **{k: story.benchmark_model()[k]
                                                                   for k in ("word_size", "heads", "k")})
     toy = story.journal_vs_copy(episode["slots"], episode["width"], episode["heads"], episode["k"])

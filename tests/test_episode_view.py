@@ -1,0 +1,94 @@
+"""The episode view's payloads (samviz/app/episode_view/payload.py): what the browser steps through is what the
+server computed, with nothing N-sized, in encodings that give back the numbers; and the story's stepped chapters
+(5 and 7) send every step's numbers and sentence, the same ones the chapter's data functions give.
+
+Browser behaviour (stepping, play, hover, the address) is in tests/test_episode_view_browser.py.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from samviz.app import colours, story
+from samviz.app.episode_view import HERE, payload
+
+APP = str(HERE.parent.parent.parent / "app.py")
+TIMEOUT = 90
+
+
+def test_quantize_gives_the_numbers_back_within_its_step():
+    values = np.array([[0.0, 0.25, 1.0], [0.5, 0.123456, 0.999]])
+    packed = payload.quantize(values, 0.0, 1.0)
+    assert packed["shape"] == [2, 3] and (packed["lo"], packed["hi"]) == (0.0, 1.0)
+    back = payload.dequantize(packed)
+    assert np.max(np.abs(back - values)) <= 0.5 / 65535 + 1e-12
+    assert back[0, 0] == 0.0 and back[0, 2] == 1.0                  # the ends are exact
+    signed = payload.quantize(np.array([-2.0, 0.0, 2.0]), -2.0, 2.0)
+    assert np.allclose(payload.dequantize(signed), [-2.0, 0.0, 2.0], atol=4 / 65535)
+    flat = payload.quantize(np.zeros(4), 0.0, 0.0)                  # an empty range: zeros, not a division by 0
+    assert payload.dequantize(flat).tolist() == [0.0] * 4
+
+
+def test_ids_change_with_the_settings_they_name():
+    assert payload.episode_id("copy", 10, 0) == payload.episode_id("copy", 10, 0)
+    assert payload.episode_id("copy", 10, 0) != payload.episode_id("copy", 10, 1)
+
+
+def test_one_colour_per_model_from_one_place():
+    assert len(set(colours.MODEL_COLOURS.values())) == len(colours.MODEL_COLOURS)
+    roles = {colours.READ, colours.WRITE, colours.MARK, colours.EXACT, colours.ANSWER}
+    assert not roles & set(colours.MODEL_COLOURS.values())          # no model wears a role's colour
+    for name in ("sam", "SAM", "sam-faiss", "SAM (exact)", "sam-copy"):
+        assert colours.model_colour(name) == colours.MODEL_COLOURS["sam"]
+    assert colours.model_colour("unknown") == colours.OTHER_MODEL
+    assert payload.roles()["read"] == colours.READ
+
+
+# ------------------------------------------------------------------------------------------ the story's chapters
+
+def _chapter(number: int) -> dict:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["chapter"] = str(number)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    views = at.get("bidi_component")
+    assert len(views) == 1
+    return json.loads(views[0].proto.json)
+
+
+def test_chapter_5_steps_the_usage_its_run_recorded():
+    episode = story.sam_episode()
+    data = _chapter(5)
+    assert data["view"] == "story_usage" and data["url"] is None          # the story's address holds its chapter
+    steps = episode["steps"]
+    assert data["steps"] == len(steps) and data["step"] == 3
+    usage, least, sentences = (data["story"][k] for k in ("usage", "least", "sentences"))
+    assert usage == [r["usage_before"] for r in steps] and least == [r["least_used"] for r in steps]
+    for t, values in enumerate(usage):
+        oldest = max(range(len(values)), key=values.__getitem__)
+        assert oldest == least[t]                                   # the red bar is the longest (ties: lower slot)
+        assert sentences[t].startswith(f"Before step {t},") and f"The largest is slot {oldest} " in sentences[t]
+        assert f"(slot {least[t]})" in sentences[t]
+
+
+def test_chapter_7_steps_the_rollback_with_one_colour_scale():
+    episode = story.sam_episode()
+    data = _chapter(7)
+    assert data["view"] == "story_rollback" and data["step"] == 0
+    total = len(episode["steps"])
+    view = data["story"]
+    assert data["steps"] == total + 1 and view["scale"] == pytest.approx(story.colour_bound(episode))
+    for undone in range(total + 1):
+        state = story.rollback(episode, undone)
+        assert np.allclose(view["memory"][undone], state["memory"])
+        assert [o["slots"] for o in view["outlines"][undone]] == [u["changed"] for u in state["restored"]]
+        assert [o["last"] for o in view["outlines"][undone]] == [i == undone - 1 for i in range(undone)]
+        assert all(abs(v) <= view["scale"] for row in view["memory"][undone] for v in row)
+        if undone:
+            assert f"before step {total - undone} " in view["sentences"][undone]
+            assert view["titles"][undone] == (f"Memory rolled back to before step {total - undone}: the rows it "
+                                              "restored outlined")
+    assert view["titles"][0] == f"Memory at the end of the forward pass (after step {total - 1})"
