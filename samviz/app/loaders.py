@@ -39,7 +39,7 @@ SERVER_BUDGET_BYTES, whatever is asked for:
 Nothing runs for a visitor who has left (issue 29, item 8). A build of that structure for a visitor's run (player
 or long episode) runs in a worker process (samviz/memory/index_cache.py, `watched`) polled by a page_ticker
 that touches the page every quarter second; when the visitor closes the tab, Streamlit stops their script at the
-next touch, which kills the worker (measured: gone 0.2 s after the tab closed, at 2^18 slots) and releases
+next touch, which kills the worker (measured: gone 0.2-0.3 s after the tab closed, at 2^18 slots) and releases
 LARGE_RUN on the way out. A visitor waiting for LARGE_RUN touches the page the same way, so one who leaves
 stops waiting and never takes the lock.
 """
