@@ -1,15 +1,18 @@
-"""Where a page view's CPU goes: the browser's rendering vs the app server's script, one page load at a time.
+"""Where a page view's CPU goes: the browser's rendering vs the app server's script, one page view at a time, with
+the empty-page baseline measured in the same run.
 
-    .venv/bin/python scripts/page_cpu.py                       # /, /player, /compare, /learn, 3 rounds
-    .venv/bin/python scripts/page_cpu.py --pages /player --rounds 5
-    .venv/bin/python scripts/page_cpu.py --baseline      # a one-line Streamlit app: the framework's own floor
+    .venv/bin/python scripts/page_cpu.py                  # the player, every story chapter, Compare, Learn; 3 rounds
+    .venv/bin/python scripts/page_cpu.py --pages /player,/?chapter=5 --rounds 5
 
-Starts its own Streamlit server on 127.0.0.1 and Debian's /usr/bin/chromium (playwright, no download). For
-each page, in a fresh browser context (a new visitor): navigate, wait until the app is connected and its
-script has finished, then 1 s more for the charts to draw; print the wall time and the CPU seconds used
-meanwhile by all of chromium's processes and by the server. CPU seconds, not wall time, are what a classroom
-of browsers sharing the server's cores competes for (tests/test_load.py); the first round includes the
-server's cold caches. Round 0 is also the only one that pays for loading torch into the server.
+Starts two Streamlit servers on 127.0.0.1 — samviz, and a one-line app (`st.write("hello")`: what any Streamlit
+page costs a browser, the floor) — and Debian's /usr/bin/chromium (playwright, no download). Each round views the
+baseline and then each page, each in a fresh browser context (a new visitor): navigate, wait until the app is
+connected and its script has finished (twice, 300 ms apart), then 1 s more for charts and the episode view to
+draw; the CPU seconds used meanwhile by all of chromium's processes and by the server are recorded. CPU seconds,
+not wall time, are what a classroom of browsers sharing the server's cores competes for (tests/test_load.py).
+Round 0 pays the servers' cold caches (torch imported, episodes recorded) and is left out of the medians. The
+summary prints each page's median browser CPU, its excess over the baseline's, and whether it is within the issue's
+budget (issue 28: at most BUDGET_S of browser CPU for the player and every story chapter).
 """
 from __future__ import annotations
 
@@ -37,12 +40,21 @@ def cpu_seconds(processes) -> float:
     return total
 
 
-def browser_processes(server_pid: int):
-    """chromium's processes: every descendant of this script except the server (and its children)."""
+BUDGET_S = 2.5                  # issue 28: browser CPU per view of the player and of each story chapter
+DEFAULT_PAGES = "/player," + ",".join(f"/?chapter={n}" for n in range(1, 9)) + ",/compare,/learn"
+BASELINE = "baseline"           # the one-line app's page, viewed in every round beside samviz's pages
+
+
+def _tree(pid: int) -> set[int]:
     import psutil
-    me = psutil.Process()
-    server = {server_pid} | {p.pid for p in psutil.Process(server_pid).children(recursive=True)}
-    return [p for p in me.children(recursive=True) if p.pid not in server and "chrom" in p.name()]
+    return {pid} | {p.pid for p in psutil.Process(pid).children(recursive=True)}
+
+
+def browser_processes(server_pids: list[int]):
+    """chromium's processes: every descendant of this script except the servers (and their children)."""
+    import psutil
+    servers = set().union(*(_tree(pid) for pid in server_pids))
+    return [p for p in psutil.Process().children(recursive=True) if p.pid not in servers and "chrom" in p.name()]
 
 
 def server_processes(server_pid: int):
@@ -51,60 +63,69 @@ def server_processes(server_pid: int):
     return [server, *server.children(recursive=True)]
 
 
-async def measure(pages: list[str], rounds: int, app: Path) -> None:
-    with local_app(app) as (base, server):
-        from playwright.async_api import async_playwright
-        results: dict[str, list[tuple[float, float, float]]] = {page: [] for page in pages}
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for number in range(rounds):
-                for path in pages:
-                    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-                    page = await context.new_page()
-                    browser_before = cpu_seconds(browser_processes(server.pid))
-                    server_before = cpu_seconds(server_processes(server.pid))
-                    started = time.perf_counter()
-                    await page.goto(base + path, wait_until="domcontentloaded")
-                    await page.wait_for_selector(READY, timeout=180_000)
-                    await page.wait_for_timeout(300)
-                    await page.wait_for_selector(READY, timeout=180_000)
-                    await page.wait_for_timeout(1000)
-                    wall = time.perf_counter() - started
-                    browser_cpu = cpu_seconds(browser_processes(server.pid)) - browser_before
-                    server_cpu = cpu_seconds(server_processes(server.pid)) - server_before
-                    results[path].append((wall, browser_cpu, server_cpu))
-                    print(f"round {number} {path:<12} wall {wall:5.1f} s   browser CPU {browser_cpu:5.2f} s   "
-                          f"server CPU {server_cpu:5.2f} s", flush=True)
-                    await context.close()
-            await browser.close()
-        if rounds > 1:
-            print("\nmedian over rounds 1.. (round 0 has the server's cold caches):")
-            for path, rows in results.items():
-                warm = rows[1:]
-                print(f"  {path:<12} browser CPU {statistics.median(r[1] for r in warm):.2f} s   "
-                      f"server CPU {statistics.median(r[2] for r in warm):.2f} s   "
-                      f"wall {statistics.median(r[0] for r in warm):.1f} s")
+async def view(browser, address: str, servers: list[int], own_server: int) -> tuple[float, float, float]:
+    """One page view by a new visitor -> (wall s, browser CPU s, this page's server CPU s)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    browser_before = cpu_seconds(browser_processes(servers))
+    server_before = cpu_seconds(server_processes(own_server))
+    started = time.perf_counter()
+    await page.goto(address, wait_until="domcontentloaded")
+    await page.wait_for_selector(READY, timeout=600_000)
+    await page.wait_for_timeout(300)
+    await page.wait_for_selector(READY, timeout=600_000)
+    await page.wait_for_timeout(1000)
+    wall = time.perf_counter() - started
+    browser_cpu = cpu_seconds(browser_processes(servers)) - browser_before
+    server_cpu = cpu_seconds(server_processes(own_server)) - server_before
+    await context.close()
+    return wall, browser_cpu, server_cpu
+
+
+async def measure(pages: list[str], rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        hello = Path(folder) / "hello.py"
+        hello.write_text('import streamlit as st\nst.write("hello")\n')
+        with local_app(ROOT / "app.py") as (base, server), local_app(hello) as (empty, empty_server):
+            from playwright.async_api import async_playwright
+            servers = [server.pid, empty_server.pid]
+            results: dict[str, list[tuple[float, float, float]]] = {page: [] for page in [BASELINE, *pages]}
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for number in range(rounds):
+                    for path in [BASELINE, *pages]:
+                        baseline = path == BASELINE
+                        address = empty + "/" if baseline else base + path
+                        own = empty_server.pid if baseline else server.pid
+                        wall, browser_cpu, server_cpu = await view(browser, address, servers, own)
+                        results[path].append((wall, browser_cpu, server_cpu))
+                        print(f"round {number} {path:<12} wall {wall:5.1f} s   browser CPU {browser_cpu:5.2f} s   "
+                              f"server CPU {server_cpu:5.2f} s", flush=True)
+                await browser.close()
+    warm = {path: rows[1:] or rows for path, rows in results.items()}
+    floor = statistics.median(r[1] for r in warm[BASELINE])
+    print(f"\nmedian over rounds 1..{rounds - 1} (round 0 has the servers' cold caches); the empty page's browser CPU, "
+          f"measured in the same run: {floor:.2f} s; budget for the player and each story chapter: {BUDGET_S} s")
+    for path, rows in warm.items():
+        cpu = statistics.median(r[1] for r in rows)
+        budgeted = path == "/player" or path.startswith("/?chapter=")
+        verdict = ("" if not budgeted else "   within budget" if cpu <= BUDGET_S else "   OVER BUDGET")
+        print(f"  {path:<12} browser CPU {cpu:.2f} s ({cpu - floor:+.2f} s over the empty page)   server CPU "
+              f"{statistics.median(r[2] for r in rows):.2f} s   wall {statistics.median(r[0] for r in rows):.1f} s"
+              f"{verdict}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", default="/,/player,/compare,/learn", help="comma-separated paths")
+    parser.add_argument("--pages", default=DEFAULT_PAGES, help="comma-separated paths")
     parser.add_argument("--rounds", type=int, choices=range(1, 21), default=3, metavar="1..20")
-    parser.add_argument("--baseline", action="store_true",
-                        help="serve a one-line Streamlit app at / instead of samviz (what any Streamlit page costs)")
     args = parser.parse_args()
     if not os.path.exists(CHROMIUM):
         parser.exit(2, f"{CHROMIUM} is missing: run `make browser`\n")
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
-    if not pages or len(pages) > 10 or not all(p.startswith("/") and len(p) <= 200 for p in pages):
-        parser.error("--pages: 1 to 10 paths, each starting with '/'")
-    if args.baseline:
-        with tempfile.TemporaryDirectory() as folder:
-            app = Path(folder) / "hello.py"
-            app.write_text('import streamlit as st\nst.write("hello")\n')
-            asyncio.run(measure(["/"], args.rounds, app))
-    else:
-        asyncio.run(measure(pages, args.rounds, ROOT / "app.py"))
+    if not pages or len(pages) > 16 or not all(p.startswith("/") and len(p) <= 200 for p in pages):
+        parser.error("--pages: 1 to 16 paths, each starting with '/'")
+    asyncio.run(measure(pages, args.rounds))
 
 
 if __name__ == "__main__":

@@ -3,17 +3,23 @@
 Both tests start their own Streamlit server on 127.0.0.1 and drive Debian's /usr/bin/chromium through
 playwright (one browser, one context per simulated visitor); nothing leaves the loopback interface.
 
-* test_classroom_load: LOAD_CONTEXTS (10) visitors at once open the landing page, then the player, for
-  LOAD_ROUNDS (3) rounds. Asserted: no Streamlit exception on any page; time to first chart (the player's
-  first Plotly chart visible, measured from the navigation) p95 ≤ TTFC_P95_BOUND_S; the server's resident
-  memory after the last round ≤ after the first + RSS_SLACK_MB (a leak per round shows as growth).
+* test_classroom_load: LOAD_CONTEXTS (10) visitors at once open the landing page (the story), then, all together
+  once every one has it, the player, for LOAD_ROUNDS (3) rounds. First, the floor their own browsers set: an empty
+  Streamlit page (a one-line app on a second server) viewed FLOOR_VIEWS times, one at a time, its median browser
+  CPU × LOAD_CONTEXTS divided over the machine's cores: the least time ten browsers that each draw one page at the
+  same time can take on these cores. The ten player views start together for the same reason: ten page views at
+  once against ten empty ones (without it, each player view would also wait for other visitors' story pages; the
+  story's own time under load is printed as "landing ready"). Asserted: no Streamlit exception on any page; time to
+  first chart (the player's episode view drawn, measured from the navigation) p95 ≤ FLOOR_FACTOR (1.5) × that
+  floor (issue 28); the server's resident memory after the last round ≤ after the first + RSS_SLACK_MB (a leak per
+  round shows as growth).
 * test_soak_heavy_player_loads: one visitor opens SOAK_LOADS player pages in a row at the largest settings
   (copy at level 40, 4,096 slots, a new seed each, alternating NTM/DAM/SAM): the episode the server
   computes and caches is new every time. Asserted: server RSS stays under SOAK_RSS_BOUND_MB throughout.
   The full run is 60 loads (the issue's scenario); SAMVIZ_SOAK_LOADS sets fewer for a quick look.
 
-The measured figures are printed (run with -s to see them) — time to first chart p50/p95 per round, RSS
-after each round, the soak's RSS curve and duration. Knobs (environment): SAMVIZ_LOAD_CONTEXTS,
+The measured figures are printed (run with -s to see them) — the floor and its parts, time to first chart p50/p95
+per round, RSS after each round, the soak's RSS curve and duration. Knobs (environment): SAMVIZ_LOAD_CONTEXTS,
 SAMVIZ_LOAD_ROUNDS, SAMVIZ_SOAK_LOADS, SAMVIZ_LANDING_PATH ("/"), SAMVIZ_PLAYER_PATH ("/player").
 """
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 import os
 from pathlib import Path
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +44,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
-CHART = '[data-testid="stPlotlyChart"]'
+# the player's first chart: its episode view's weights over time, drawn (inside the view's shadow root)
+CHART = ".sv-weights canvas"
 EXCEPTION = '[data-testid="stException"]'
 
 LANDING_PATH = os.environ.get("SAMVIZ_LANDING_PATH", "/")
@@ -48,9 +56,10 @@ LOAD_ROUNDS = int(os.environ.get("SAMVIZ_LOAD_ROUNDS", "3"))
 FULL_SOAK_LOADS = 60
 SOAK_LOADS = int(os.environ.get("SAMVIZ_SOAK_LOADS", str(FULL_SOAK_LOADS)))
 
-# Bounds. The issue's goal is p95 ≤ 15 s with the 10 browsers on the same 2-core machine (44 s measured before
-# the work on it); this bound is deliberately loose until the shared-trace work lands, then it is tightened.
-TTFC_P95_BOUND_S = 90.0
+# Bounds. Issue 28: p95 time to first chart ≤ 1.5 × the floor the visitors' own browsers set (44 s measured on
+# this 2-core machine before the episode view, with plotly charts redrawn by the browser on every step).
+FLOOR_FACTOR = 1.5
+FLOOR_VIEWS = 4                 # empty-page views measured for the floor (their median stands for each of the ten)
 # Resident memory may grow between round 1 and round 3 by at most this: allocator fragmentation and
 # Streamlit's per-session bookkeeping of sessions that are closing, not a trace kept per visitor
 # (one cached trace at these settings is tens of MB; ten of them would pass 150 MB).
@@ -78,6 +87,67 @@ def server_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def cores() -> int:
+    """The cores this process may run on (the browsers and the server share them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def browser_cpu_seconds(servers: list[int]) -> float:
+    """User + system CPU seconds of chromium's processes: this test's descendants outside the servers."""
+    import psutil
+    skip = set()
+    for pid in servers:
+        skip |= {pid} | {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    total = 0.0
+    for process in psutil.Process().children(recursive=True):
+        if process.pid in skip or "chrom" not in process.name():
+            continue
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def start_server(app: Path, log_path: Path) -> tuple[subprocess.Popen, str, object]:
+    """`streamlit run app` on a free loopback port, once it answers its health check -> (process, url, log)."""
+    port = free_port()
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return process, url, log
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("streamlit did not become healthy within 60 s")
+        time.sleep(0.3)
+
+
+def stop_server(process: subprocess.Popen, log) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(values)
@@ -91,39 +161,24 @@ def app_server(tmp_path):
         pytest.skip(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium) to run browser tests")
     pytest.importorskip("playwright.async_api", reason="the playwright package is not installed")
     pytest.importorskip("psutil", reason="psutil measures the server's memory")
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log_path = tmp_path / "server.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process, url, log = start_server(ROOT / "app.py", log_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"streamlit exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("streamlit did not become healthy within 60 s")
-            time.sleep(0.3)
         yield url, process.pid, log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop_server(process, log)
+
+
+@pytest.fixture()
+def empty_server(tmp_path):
+    """A one-line Streamlit app: what any Streamlit page costs a browser."""
+    app = tmp_path / "hello.py"
+    app.write_text('import streamlit as st\nst.write("hello")\n')
+    process, url, log = start_server(app, tmp_path / "empty.log")
+    try:
+        yield url, process.pid
+    finally:
+        stop_server(process, log)
 
 
 async def wait_ready(page, timeout_s: float = PAGE_TIMEOUT_S) -> None:
@@ -151,10 +206,12 @@ async def open_and_time(page, url: str) -> float:
     return first_chart
 
 
-async def visitor(browser, base: str, name: str) -> dict:
-    """One visitor in a fresh context (own cookies, own Streamlit session): landing page, then the player."""
+async def visitor(browser, base: str, name: str, together: asyncio.Barrier) -> dict:
+    """One visitor in a fresh context (own cookies, own Streamlit session): the landing page (the story), then, once
+    every visitor of the round has it (`together`), the player."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     result: dict = {"visitor": name, "errors": []}
+    waited = False
     try:
         page = await context.new_page()
         started = time.perf_counter()
@@ -163,43 +220,70 @@ async def visitor(browser, base: str, name: str) -> dict:
         result["landing_s"] = time.perf_counter() - started
         if (text := await exception_text(page)) is not None:
             result["errors"].append(f"landing page: {text}")
+        await together.wait()
+        waited = True
         result["first_chart_s"] = await open_and_time(page, base + PLAYER_PATH)
         if (text := await exception_text(page)) is not None:
             result["errors"].append(f"player: {text}")
     except Exception as error:   # a timeout is a finding, reported with the others rather than aborting the round
         result["errors"].append(f"{type(error).__name__}: {str(error).splitlines()[0][:300]}")
+        if not waited:
+            await together.abort()           # the others are not kept waiting for a visitor that failed
     finally:
         await context.close()
     return result
 
 
-async def classroom(base: str, pid: int) -> list[dict]:
+async def empty_views(browser, address: str, servers: list[int]) -> list[float]:
+    """FLOOR_VIEWS views of the empty page, one at a time, each by a new visitor -> their browser CPU seconds."""
+    seconds = []
+    for _ in range(FLOOR_VIEWS):
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        before = browser_cpu_seconds(servers)
+        await page.goto(address, wait_until="domcontentloaded", timeout=PAGE_TIMEOUT_S * 1000)
+        await wait_ready(page)
+        await page.get_by_text("hello").wait_for(timeout=PAGE_TIMEOUT_S * 1000)
+        await page.wait_for_timeout(1000)
+        seconds.append(browser_cpu_seconds(servers) - before)
+        await context.close()
+    return seconds
+
+
+async def classroom(base: str, pid: int, empty: str, empty_pid: int) -> tuple[list[float], list[dict]]:
     from playwright.async_api import async_playwright
     rounds = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
+            floor_views = await empty_views(browser, empty + "/", [pid, empty_pid])
             for number in range(1, LOAD_ROUNDS + 1):
                 started = time.perf_counter()
-                results = await asyncio.gather(*(visitor(browser, base, f"r{number}v{i}")
+                together = asyncio.Barrier(LOAD_CONTEXTS)
+                results = await asyncio.gather(*(visitor(browser, base, f"r{number}v{i}", together)
                                                  for i in range(LOAD_CONTEXTS)))
                 await asyncio.sleep(2)            # closed sessions are released by the server's event loop
                 rounds.append({"round": number, "results": results, "wall_s": time.perf_counter() - started,
                                "rss_mb": server_rss_mb(pid)})
         finally:
             await browser.close()
-    return rounds
+    return floor_views, rounds
 
 
-def test_classroom_load(app_server):
+def test_classroom_load(app_server, empty_server):
     base, pid, log_path = app_server
+    empty, empty_pid = empty_server
     rss_start = server_rss_mb(pid)
     started = time.perf_counter()
-    rounds = asyncio.run(classroom(base, pid))
+    floor_views, rounds = asyncio.run(classroom(base, pid, empty, empty_pid))
     total = time.perf_counter() - started
+    floor = statistics.median(floor_views) * LOAD_CONTEXTS / cores()
 
     print(f"\nclassroom: {LOAD_CONTEXTS} concurrent contexts × {LOAD_ROUNDS} rounds, landing {LANDING_PATH} then "
           f"player {PLAYER_PATH}; {total:.0f} s in all; server RSS at start {rss_start:.0f} MiB")
+    print(f"  floor: an empty page's browser CPU {statistics.median(floor_views):.2f} s (median of "
+          f"{', '.join(f'{v:.2f}' for v in floor_views)}) × {LOAD_CONTEXTS} browsers / {cores()} cores = "
+          f"{floor:.1f} s; bound {FLOOR_FACTOR} × floor = {FLOOR_FACTOR * floor:.1f} s")
     all_first_chart, errors = [], []
     for entry in rounds:
         first_chart = [r["first_chart_s"] for r in entry["results"] if "first_chart_s" in r]
@@ -214,12 +298,14 @@ def test_classroom_load(app_server):
               f"server RSS after {entry['rss_mb']:.0f} MiB")
     if all_first_chart:
         print(f"  all rounds: time to first chart p50 {percentile(all_first_chart, 50):.1f} s, "
-              f"p95 {percentile(all_first_chart, 95):.1f} s over {len(all_first_chart)} player loads")
+              f"p95 {percentile(all_first_chart, 95):.1f} s over {len(all_first_chart)} player loads; "
+              f"p95 / floor = {percentile(all_first_chart, 95) / floor:.2f}")
 
     assert not errors, "pages failed under load:\n" + "\n".join(errors[:20]) + f"\n(server log: {log_path})"
     assert len(all_first_chart) == LOAD_CONTEXTS * LOAD_ROUNDS
     p95 = percentile(all_first_chart, 95)
-    assert p95 <= TTFC_P95_BOUND_S, f"time to first chart p95 {p95:.1f} s > {TTFC_P95_BOUND_S} s"
+    assert p95 <= FLOOR_FACTOR * floor, (f"time to first chart p95 {p95:.1f} s > {FLOOR_FACTOR} × the floor "
+                                         f"{floor:.1f} s that ten empty pages set on {cores()} cores")
     first, last = rounds[0]["rss_mb"], rounds[-1]["rss_mb"]
     assert last <= first + RSS_SLACK_MB, (
         f"server RSS grew from {first:.0f} MiB after round 1 to {last:.0f} MiB after round {len(rounds)} "

@@ -170,6 +170,9 @@ def test_long_mode_is_off_by_default_and_runs_a_short_long_episode():
     assert not at.exception, [e.value for e in at.exception]
     assert "4 episodes of 104 steps" in "\n".join(m.value for m in at.markdown)     # said before running
     assert not at.get("bidi_component")
+    # one level box at a time (issue 25 item 12): the sidebar's gives way to a note naming the long mode's levels
+    assert not [n for n in at.sidebar.number_input if n.key == KEY + "level"]
+    assert any("set in the long-episode panel (12–60)" in c.value for c in at.sidebar.caption)
     at.number_input(key=KEY + "long_level").set_value(12)
     at.selectbox(key=KEY + "long_episodes").set_value(1).run()
     assert "1 episode of 56 steps" in "\n".join(m.value for m in at.markdown)

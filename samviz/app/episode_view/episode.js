@@ -1127,6 +1127,7 @@ class RollbackStoryView {
 
 class EpisodeView {
   constructor(root, data, keepStep) {
+    const started = performance.now();
     this.root = root;
     this.data = data;
     this.kind = data.view;
@@ -1151,6 +1152,7 @@ class EpisodeView {
     this.tipNode = el("div", "sv-tip", this.container);
     this.listen();
     this.clock.show(this.clock.pinned, "init");
+    this.buildMs = performance.now() - started;          // the view's own set-up time (scripts/page_cpu.py)
   }
 
   build(data) {
