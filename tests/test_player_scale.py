@@ -165,6 +165,24 @@ def test_four_heads_each_have_their_neighbours():
 
 # ------------------------------------------------------------------------------------------ the server's budget
 
+def test_a_benchmark_refusal_names_every_part_and_they_add_up():
+    """Issue 25 item 10: "109.68 GiB (memory state 2.38, overhead 81.66)" left a part and the margin unsaid."""
+    import re
+
+    from samviz.bench import runner
+    for model in ("ntm", "sam-faiss", "sam-exact"):
+        config = runner.BenchConfig(model=model, slots=1 << 20, steps=1000)
+        text = runner.refusal_reason(config, 1 << 20)
+        m = re.search(r"estimated memory ([\d.]+) GiB = ([\d.]+) \(margin\) × \(worker ([\d.]+) \+ memory state "
+                      r"([\d.]+) \+ training overhead over 1000 steps ([\d.]+) GiB\)", text)
+        total, margin, base, state, overhead = (float(m[i]) for i in range(1, 6))
+        assert total == pytest.approx(margin * (base + state + overhead), abs=0.02), text
+        # SAM's state is larger than the NTM's at the same N: the sentence says what it holds
+        assert ("position map and a least-recently-used tracker" in text) == model.startswith("sam")
+        assert ("faiss index's own normalised copy" in text) == (model == "sam-faiss")
+
+
+
 @pytest.mark.parametrize("kind,slots,level", [("sam", BIG, 10), ("sdnc", BIG, 10), ("sam", SPARSE_USAGE_LIMIT, 40)])
 def test_a_large_run_stays_within_its_estimate(kind, slots, level):
     """The kernel's peak RSS while recording a large episode (exact index: the O(N) temporaries; at 2^16 the

@@ -159,9 +159,14 @@ def refusal_reason(config: BenchConfig, budget_bytes: int) -> str | None:
     estimate = estimate_bytes(config)
     if estimate["total"] <= budget_bytes:
         return None
-    return (f"estimated memory {estimate['total'] / GIB:.2f} GiB exceeds the budget of {budget_bytes / GIB:.2f} GiB "
-            f"(memory state {estimate['state'] / GIB:.2f} GiB, training overhead over {config.steps} steps "
-            f"{estimate['overhead'] / GIB:.2f} GiB); try fewer slots, steps or batch")
+    # every part of the total, so that the numbers add up (issue 25 item 10), and what a sparse state holds
+    kept = ("; a sparse memory's state is its rows plus a position map and a least-recently-used tracker, "
+            "48 bytes per slot" + (", and the faiss index's own normalised copy of the rows" if config.index == "faiss"
+                                   else "") if is_sparse(config.kind) else "")
+    return (f"estimated memory {estimate['total'] / GIB:.2f} GiB = {SAFETY:g} (margin) × (worker "
+            f"{estimate['base'] / GIB:.2f} + memory state {estimate['state'] / GIB:.2f} + training overhead over "
+            f"{config.steps} steps {estimate['overhead'] / GIB:.2f} GiB) exceeds the budget of "
+            f"{budget_bytes / GIB:.2f} GiB{kept}; try fewer slots, steps or batch")
 
 
 # ---------------------------------------------------------------------------------------------- machine
