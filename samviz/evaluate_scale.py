@@ -200,6 +200,15 @@ class Probe:
             self.exact.update(batch_ids, slot_ids, rows)
             self.written[batch_ids.long(), slot_ids.long()] = True
 
+    def restart(self, batch_ids, slot_ids, rows):
+        start = time.perf_counter()
+        self.inner.restart(batch_ids, slot_ids, rows)
+        self.stats["reset_s"] += time.perf_counter() - start
+        self.stats["resets"] += 1
+        if self.exact is not None:
+            self.exact.restart(batch_ids, slot_ids, rows)
+            self.written[batch_ids.long(), slot_ids.long()] = False
+
     def search(self, queries, k):
         start = time.perf_counter()
         found = self.inner.search(queries, k)
@@ -220,8 +229,10 @@ class Probe:
 
 @contextmanager
 def probing(check: bool = True, check_exact: bool = False):
-    """While active, every sparse memory built gets a Probe (journal.make_index); yields Probe.log."""
-    from .memory import journal
+    """While active, every sparse memory built gets a Probe (store.make_index: the pool of finished memories is
+    emptied first, so no store made without one is reused); yields Probe.log."""
+    from .memory import store as journal
+    journal.clear_pool()
     original = journal.make_index
 
     def probed(kind, batch, slots, width, **options):
@@ -233,6 +244,7 @@ def probing(check: bool = True, check_exact: bool = False):
         yield Probe.log
     finally:
         journal.make_index = original
+        journal.clear_pool()
 
 
 # ------------------------------------------------------------------------------------------ runs

@@ -12,7 +12,7 @@ import torch
 import samviz
 from samviz.bench.measure import PeakProbe, current_rss, trim_heap
 from samviz.memory import index as index_module
-from samviz.memory import journal
+from samviz.memory import store as store_module
 
 BATCH, STEPS = 2, 20
 
@@ -20,7 +20,7 @@ BATCH, STEPS = 2, 20
 def step_overhead_mib(kind: str, slots: int, monkeypatch) -> float:
     # an exact faiss flat index: no O(N) temporaries per search (the torch exact index has an [B, R, N]
     # score matrix per step by design) and no IVF build, so only the core's own bookkeeping is measured
-    monkeypatch.setattr(journal, "make_index",
+    monkeypatch.setattr(store_module, "make_index",
                         lambda kind_, b, n, w, **options: index_module.FaissIndex(b, n, w, flat_below=1 << 30))
     torch.manual_seed(0)
     model = samviz.build_model(kind, memory_slots=slots, word_size=16, heads=2, k=4, controller_size=32,

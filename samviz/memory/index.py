@@ -7,15 +7,18 @@ Two backends behind one interface (`MemoryIndex`):
 * `ExactIndex` ("exact", the paper's "SAM linear"): keeps a reference to the model's memory and cached
   inverse row norms; a search is one bmm + scale + topk, O(N) per query, exact.
 * `FaissIndex` ("faiss"): exact `IndexFlatIP` below 4096 slots; from 4096 slots, for a memory that starts
-  from initial.py's rows (every SAM/SDNC episode), one faiss HNSW over those initial rows shared by the
-  batch and cached across episodes + an exact search over the rows written since (index_parts.py), the
-  answer being the top k of the union; for any other memory, and past WRITTEN_CAP written rows, an
-  inverted-file index per batch element (`IVFIndex`: faiss IVF over float16 unit rows, adaptive probing,
-  O(n) list edits). See their docstrings for the structures and the numbers behind them.
+  from initial.py's rows (every SAM/SDNC episode), three parts whose answers are merged: the initial rows
+  (zero rows need no structure; jittered rows one shared, cached faiss HNSW: index_parts.InitialRows), the
+  last RECENT_ROWS rows written per batch element, searched exactly (index_parts.WrittenRows), and the older
+  written rows in an HNSW graph per batch element, updated in batches, with lazy deletion and scheduled
+  rebuilds (index_graph.GraphRows) — however full the memory gets, with no switch. Any other memory (random
+  rows, a test's own start) uses an inverted-file index per batch element (`IVFIndex`: faiss IVF over float16
+  unit rows, adaptive probing, O(n) list edits). See their docstrings for the structures.
 
-Search cost (what tests and benchmarks measure): exact O(N) per query; faiss on a SAM/SDNC memory ~log N
-per query in the HNSW (fixed efSearch) plus the rows written so far (≤ (K·R + 1)·T, independent of N);
-IVFIndex ~√N per query (a budget of SCAN_PER_SQRT_N·√N rows in whole lists; docs/PAPER_NOTES.md, #index).
+Search cost (what tests and benchmarks measure): exact O(N) per query; faiss on a SAM/SDNC memory: a fixed
+candidate list in each graph (~log of its rows) plus at most RECENT_ROWS rows scanned exactly, independent of
+N and of the episode's length; IVFIndex ~√N per query (a budget of SCAN_PER_SQRT_N·√N rows in whole lists).
+The measurements behind the choices: docs/PAPER_NOTES.md, #index.
 
 Similarity, the same for both (and for `F.cosine_similarity`): addressing.cosine_similarity with
 floor_norms=True — each vector is divided by max(‖v‖, NORM_FLOOR), so a zero row or query scores 0 against
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 
 from .addressing import NORM_FLOOR, cosine_similarity, unit_rows
+from .index_graph import GRAPH_EF_SEARCH, GRAPH_M, GraphRows
 from .index_parts import HNSW_EF_SEARCH, HNSW_M, InitialRows, WrittenRows, initial_rows_of
 
 EPSILON = NORM_FLOOR   # norm floor of the indexes' cosine (addressing.cosine_similarity, floor_norms=True)
@@ -109,6 +113,12 @@ class MemoryIndex:
     def search(self, queries: torch.Tensor, k: int) -> torch.Tensor:
         """queries [B, Q, W] -> slot ids [B, Q, k], most cosine-similar first."""
         raise NotImplementedError
+
+    def restart(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, rows: torch.Tensor) -> None:
+        """The memory given to `reset` is back at its start: the rows (batch_ids[i], slot_ids[i]) — every row
+        changed since — were restored to rows[i] (distinct pairs). A new episode reuses the index this way in
+        O(rows changed) instead of an O(N) reset (samviz/memory/store.py)."""
+        self.update(batch_ids, slot_ids, rows)
 
     def describe(self) -> str:
         return self.name
@@ -607,7 +617,7 @@ class IVFIndex(MemoryIndex):
                 f"({s['builds']} builds, {s['scheduled_rebuilds']} scheduled, {s['cache_hits']} from cache)")
 
 
-WRITTEN_CAP = 16384   # FaissIndex searches at most min(WRITTEN_CAP, N/2) written rows per batch element exactly
+RECENT_ROWS = 2048    # FaissIndex: recent written rows per batch element searched exactly; older ones in a graph
 
 
 class FaissIndex(IVFIndex):
@@ -616,60 +626,26 @@ class FaissIndex(IVFIndex):
     Below `flat_below` = 4096 slots: an exact `IndexFlatIP` per batch element (IVFIndex's flat fallback).
     From 4096 slots, when the memory given to `reset` is one of initial.py's starts in every batch element
     (the jittered rows of JITTER_SEED in the memory's dtype, or zero rows — what every SAM/SDNC episode
-    starts from), the memory is "initial rows + rows written since", and the index is made of those parts
-    (index_parts.py):
-      * initial rows: ONE structure shared by the whole batch and cached across episodes (in-process by
-        (N, W, dtype, start); on disk from 2^15 slots, in ~/.cache/samviz/index or $SAMVIZ_INDEX_CACHE, "off"
-        to disable). Jittered rows: a faiss `IndexHNSWFlat` (M 16, efConstruction 80, efSearch 256) over
-        their tangent vectors (unit row − mean unit row: the cone is narrow, so that is where they differ).
-        It is never updated: each batch element's queries search it with that element's written slots
-        excluded (a faiss IDSelector: the graph walk passes through them but only unwritten rows fill the
-        answer), one call per batch element with writes, one call for all elements without. If the walk
-        finds fewer than k (never seen on real memories), the lowest unwritten slots fill in, scored exactly.
-        Zero rows need no structure: an untouched slot scores exactly 0, so unwritten slot ids only fill
-        up the answers when fewer than k written rows score above 0;
-      * written rows: per batch element, the written slot ids and their current unit rows (a compact
-        buffer; an update overwrites or appends, O(n)), searched exactly, one matmul per batch element;
-      * the answer is the top k of the union by cosine (the written part exact; the initial part's
-        cosines are q̂·mean + the HNSW's inner product, float32).
-    reset() is an O(B·N·W) comparison with the known start plus O(written) clearing — no k-means. The HNSW
-    is built the first time an (N, W, dtype) is seen without a disk copy, on every core even when searches
-    are pinned to one thread (2 cores, two niced training runs beside it: 1.3 s at 2^16 × 8, 6 s at 2^18 × 8,
-    28 s at 2^20 × 8, 69 s at 2^20 × 32; about twice that on one thread) — then read back from disk in well
-    under a second.
-    Per step: HNSW searches (~log N, fixed efSearch) plus a matmul over the rows written so far (at most
-    (K·R + 1)·T, not N). The only O(N) state is the position map slot -> place in the buffer, [B, N] int32,
-    made once per index; clearing it is O(written).
-    Cap: when a batch element has more than min(WRITTEN_CAP, N/2) distinct written rows (a long episode,
-    a full memory) the exact part would cost like a scan, so the index switches, once, to IVFIndex's
-    structure built from the memory as it is then (an O(N·nlist·W) build, last_stats["fallbacks"]), which
-    stays correct for any memory. A memory that is not a known start (random rows, a test's own initial
-    memory) uses that structure from the reset on.
-
-    Why (the memories the shipped models write: `python scripts/index_recall_real.py`, every SAM and SDNC
-    checkpoint on fresh-seed episodes of its task at 4096 and 2^16 slots; one thread, shared 2-core machine):
-      * before (IVFIndex for every memory, tuned on random rows): recall@K 0.68-0.90, exact top-1 found for
-        64-95 % of queries, bit errors up to 13.6 vs 0.125 exact (sam-copy at 2^16);
-      * HNSW over the unit rows themselves (L2): recall 0.91-0.97 at efSearch 128 (their differences are
-        1e-3 of their length); over the tangent vectors (inner product): 0.99-1.0 at efSearch 96-128, ~30-200
-        µs per query. An IVF over the tangent vectors needs nprobe 64 of 256 lists (a quarter of the rows)
-        for top-1 0.99 on these uniformly jittered rows;
-      * written slots excluded inside the search: a model writes the initial rows nearest its own queries
-        (priority sort most of all), so after t steps a query's best unwritten row can be ~17·t deep. An
-        earlier version over-fetched, dropped written slots and searched again 4× deeper when crowded (up to
-        1,024 neighbours, efSearch 4,096): correct, but an untrained SAM (the benchmark) crowded every query
-        and paid 130-430 ms per step at 4096-2^20 (`scripts/sam_vs_controller.py`, T 20); the filtered walk
-        costs one search per batch element. It needed a better graph: with efConstruction 40 a few initial
-        rows were hard to reach (sdnc-priority_sort at 2^16 missed 67 of 3552 top-1s, at any efSearch up to
-        512); efConstruction 80 + efSearch 256 misses 6 (M 32 misses none but doubles the build);
-      * after: recall ≥ 0.99 and top-1 ≥ 0.99 for every model at 4096 and 2^16, same bit errors as exact
-        (table in pretrained/README.md, "Nearest-neighbour index on the models' own memories"). efSearch 64
-        would halve the search but gave top-1 0.990-0.992 at 2^16 (fresh seed): too close to the target;
-      * cost (`OMP_NUM_THREADS=1 python scripts/sam_vs_controller.py --slots 1024,4096,65536,1048576 --index
-        faiss`, untrained SAM, forward + backward, batch 8, 4 heads, K 4, W 32, T 20, shared machine):
-        4.5 / 11.0 / 22.5 / 31.8 ms per step at 2^10 (exact flat) / 4096 / 2^16 / 2^20, bare controller
-        0.37 ms. The HNSW walk (efSearch 256) is most of it; the IVF this replaced was faster (15.4 ms at
-        2^20, earlier session) but missed on the models' memories (recall 0.68-0.90).
+    starts from), the memory is "initial rows + rows written since", answered by three parts whose top-k
+    are merged (cosines of unit rows, float32):
+      * initial rows (index_parts.InitialRows): zero rows need no structure — an untouched slot scores
+        exactly 0, so the lowest unwritten slot ids fill an answer only when fewer than k written rows score
+        above 0; jittered rows: ONE faiss HNSW over their tangent vectors, shared by the batch and cached
+        across episodes (and on disk), searched with the batch element's written slots excluded inside the
+        walk (a bitmap IDSelector);
+      * recent written rows (index_parts.WrittenRows): per batch element, the last `recent_rows` rows
+        written (RECENT_ROWS), searched exactly by one matmul; a write overwrites or appends, O(n);
+      * older written rows (index_graph.GraphRows): when a batch element's recent rows reach `recent_rows`
+        they move, in one batch, into its HNSW graph (fixed search budget); a row written again is deleted
+        from the graph lazily (bitmap) and lives in the recent part; a graph is rebuilt from its live rows
+        when deletions outnumber them.
+    So the cost per search is bounded whatever N and however full the memory gets: a fixed candidate list
+    per graph, at most `recent_rows` rows scanned exactly. The O(N) state — slot -> place and slot -> graph
+    id maps [B, N] int32, the written-slots bitmap — is made once per index; `restart` (a new episode from
+    the pooled store, samviz/memory/store.py) and `reset` clear only what was written. The HNSW over
+    jittered rows is built the first time an (N, W, dtype) is seen without a disk copy, on every core.
+    A memory that is not a known start (random rows, a test's own initial memory) uses IVFIndex's structure.
+    Why this structure, and what it measures on the shipped models' memories: docs/PAPER_NOTES.md, #index.
     """
 
     def __init__(self, batch_size: int, slots: int, word_size: int, **options):
@@ -677,8 +653,9 @@ class FaissIndex(IVFIndex):
         self.mode = "flat" if self.flat else "ivf"
         self.initial: InitialRows | None = None
         self.written: WrittenRows | None = None
-        self.written_cap = min(WRITTEN_CAP, max(1, slots // 2))
-        self.last_stats.update(fallbacks=0, written_rows=0, initial_build_s=0.0, initial_filled=0)
+        self.older: GraphRows | None = None
+        self.recent_rows = RECENT_ROWS
+        self.last_stats.update(written_rows=0, initial_build_s=0.0, initial_filled=0, graph_moves=0)
 
     def reset(self, memory: torch.Tensor) -> None:
         self._check_memory(memory)
@@ -688,13 +665,15 @@ class FaissIndex(IVFIndex):
                 self.memory, self.initial, self.mode, self.indexes = memory, initial, initial.kind, []
                 if self.written is None:
                     self.written = WrittenRows(self.batch_size, self.slots, self.word_size)
+                    self.older = GraphRows(self.batch_size, self.slots, self.word_size)
                 else:
                     self.written.clear()
+                    self.older.clear()
                 self.last_stats["builds"] += 1
                 self.last_stats["initial_build_s"] = initial.build_seconds
                 self.last_stats["written_rows"] = 0
                 return
-        self.mode, self.initial, self.written = ("flat" if self.flat else "ivf"), None, None
+        self.mode, self.initial, self.written, self.older = ("flat" if self.flat else "ivf"), None, None, None
         super().reset(memory)
 
     def update(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, rows: torch.Tensor) -> None:
@@ -704,13 +683,22 @@ class FaissIndex(IVFIndex):
             return
         keep = last_occurrence(batch_ids, slot_ids, self.slots)
         batch_ids, slot_ids = batch_ids[keep].long(), slot_ids[keep].long()
+        self.older.delete(batch_ids.numpy(), slot_ids.numpy())        # written again: recent from now on
         self.written.update(batch_ids, slot_ids, normalise(rows.detach()[keep].to(torch.float32)))
         self.last_stats["updates"] += int(slot_ids.numel())
-        self.last_stats["written_rows"] = self.written.largest
-        if self.written.largest > self.written_cap:            # too many for an exact scan: the IVF, once
-            self.mode, self.initial, self.written = "ivf", None, None
-            IVFIndex.reset(self, self.memory)
-            self.last_stats["fallbacks"] += 1
+        self.last_stats["written_rows"] = self.written.most_written
+        if self.written.largest >= self.recent_rows:
+            for b in np.flatnonzero(self.written.count >= self.recent_rows).tolist():
+                self.older.add(b, *self.written.drain(b))         # the recent rows become older rows, in one go
+                self.last_stats["graph_moves"] += 1
+
+    def restart(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, rows: torch.Tensor) -> None:
+        if self.initial is None:
+            return super().restart(batch_ids, slot_ids, rows)
+        self.written.clear()                        # O(written): the start's own structure never changed
+        self.older.clear()
+        self.last_stats["builds"] += 1
+        self.last_stats["written_rows"] = 0
 
     def search(self, queries: torch.Tensor, k: int) -> torch.Tensor:
         if self.initial is None:
@@ -718,20 +706,30 @@ class FaissIndex(IVFIndex):
         self._check_search(queries, k)
         q = normalise(queries.detach().to(torch.float32)).contiguous()
         batch, count, width = q.shape
-        written_scores, written_ids = self.written.search(q, k)                     # [B, Q, ≤k]
+        written_scores, written_ids = self.written.search(q, k)                     # [B, Q, k] recent rows
         if self.initial.kind == "zero":
             initial_scores, initial_ids = self._unwritten_zero_rows(count, k)
         else:
             initial_scores, initial_ids = self._initial_neighbours(q, k)
-        scores = torch.cat([written_scores, initial_scores], -1)
-        ids = torch.cat([written_ids, initial_ids], -1)
+        parts_scores, parts_ids = [written_scores, initial_scores], [written_ids, initial_ids]
+        if self.older.live.any():                                                   # older rows, from the graph
+            older_scores = torch.full((batch, count, k), -math.inf)
+            older_ids = torch.zeros(batch, count, k, dtype=torch.int64)
+            for b in np.flatnonzero(self.older.live).tolist():
+                older_scores[b], older_ids[b] = self.older.search(b, q[b], k)
+            parts_scores.append(older_scores)
+            parts_ids.append(older_ids)
+        scores = torch.cat(parts_scores, -1)
+        ids = torch.cat(parts_ids, -1)
         top = torch.topk(scores, k, dim=-1).indices
         return torch.gather(ids, 2, top)
 
     def _unwritten_zero_rows(self, count: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zero start: k unwritten slot ids per batch element (the lowest), each scoring exactly 0."""
-        ids = torch.from_numpy(self.written.lowest_unwritten(k)).unsqueeze(1).expand(-1, count, -1)
-        return torch.zeros(ids.shape, dtype=torch.float32), ids
+        """Zero start: k unwritten slot ids per batch element (the lowest), each scoring exactly 0 (−inf and slot 0
+        where a full memory has fewer than k unwritten slots)."""
+        lowest = torch.from_numpy(self.written.lowest_unwritten(k)).unsqueeze(1).expand(-1, count, -1)
+        scores = torch.zeros(lowest.shape, dtype=torch.float32).masked_fill(lowest < 0, -math.inf)
+        return scores, lowest.clamp_min(0)
 
     def _initial_neighbours(self, q: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Jittered start: the k best unwritten initial rows per query, from the shared HNSW searched with the
@@ -743,14 +741,13 @@ class FaissIndex(IVFIndex):
         batch, count, width = q.shape
         best_scores = torch.full((batch, count, k), -math.inf)
         best_ids = torch.full((batch, count, k), -1, dtype=torch.int64)
-        clean = [b for b in range(batch) if self.written.count[b] == 0]
+        clean = [b for b in range(batch) if self.written.total[b] == 0]
         if clean:                                    # nothing written yet: one call for all these queries
             scores, ids = self.initial.search(q[clean].reshape(-1, width).contiguous(), k)
             best_scores[clean] = scores.reshape(len(clean), count, k)
             best_ids[clean] = ids.reshape(len(clean), count, k)
         for b in range(batch):
-            used = int(self.written.count[b])
-            if used:
+            if 0 < self.written.total[b] < self.slots:          # a full memory has no initial row left
                 scores, ids = self.initial.search(q[b].contiguous(), k, exclude=self.written.excluded(b))
                 best_scores[b], best_ids[b] = scores, ids
         best_scores, best_ids = best_scores.reshape(-1, k), best_ids.reshape(-1, k)
@@ -758,15 +755,17 @@ class FaissIndex(IVFIndex):
         short = (best_scores == -math.inf).any(-1).nonzero().flatten()
         for row in short.tolist():      # the graph walk found fewer than k unwritten rows (rare): the lowest ones
             b = row // count
-            span = np.arange(min(self.slots, 2 * k + self.written.largest))
+            span = np.arange(min(self.slots, 2 * k + self.written.most_written))
             taken = best_ids[row][best_scores[row] > -math.inf].numpy()
-            free = span[(self.written.position[b, :span.shape[0]] < 0) & ~np.isin(span, taken)][:k]
+            free = span[~self.written.is_written(np.full(span.shape, b), span) & ~np.isin(span, taken)][:k]
             vectors = torch.from_numpy(self.initial.hnsw.reconstruct_batch(free.astype(np.int64)))
             cosines = (flat[row] * self.initial.mean32).sum() + self.initial.scale * (vectors @ flat[row])
-            missing = best_scores[row] == -math.inf
-            order = torch.argsort(cosines, descending=True)[:int(missing.sum())]
-            best_scores[row, missing], best_ids[row, missing] = cosines[order], torch.from_numpy(free)[order]
+            missing = (best_scores[row] == -math.inf).nonzero().flatten()
+            order = torch.argsort(cosines, descending=True)[:missing.numel()]   # fewer when the memory is full
+            places = missing[:order.numel()]
+            best_scores[row, places], best_ids[row, places] = cosines[order], torch.from_numpy(free)[order]
             self.last_stats["initial_filled"] += 1
+        best_ids.masked_fill_(best_scores == -math.inf, 0)         # no row there: never among a union's top k
         return best_scores.reshape(batch, count, k), best_ids.reshape(batch, count, k)
 
     def describe(self) -> str:
@@ -777,8 +776,10 @@ class FaissIndex(IVFIndex):
         else:
             start = (f"one shared faiss IndexHNSWFlat(M={HNSW_M}, efSearch={HNSW_EF_SEARCH}) over the "
                      f"{self.slots} jittered initial rows")
-        return (f"faiss: {start} + exact search over the rows written so far (≤ {self.written_cap} per batch "
-                f"element, then IVF), cosine = inner product of L2-normalised rows")
+        return (f"faiss: {start} + exact search over the last {self.recent_rows} rows written per batch element + "
+                f"a faiss IndexHNSWFlat(M={GRAPH_M}, efSearch={GRAPH_EF_SEARCH}) per batch element over the older "
+                f"written rows (rows written again deleted lazily, rebuilt when deletions outnumber its rows), "
+                f"cosine = inner product of L2-normalised rows")
 
 
 INDEXES = {"exact": ExactIndex, "faiss": FaissIndex}

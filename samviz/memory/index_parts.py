@@ -160,16 +160,18 @@ class SlotBitmap(NamedTuple):
 
 
 class WrittenRows:
-    """Per batch element, the slots written since the start and their current unit rows; exact search.
+    """Per batch element, the rows written recently, searched exactly, and the set of every slot written so far.
 
-    position [B, N] int32 maps a slot to its place in the compact buffer (−1: never written), and bits
-    [B, ⌈N/8⌉] uint8 holds the same written set as a bitmap (`excluded`, what the jittered start's filtered
-    HNSW walk skips); both are made once per index and `clear()` resets only the entries written
-    (O(written)). The buffers grow by doubling with the number of rows written, never with N.
-    Why the bitmap: the walk's exclusion set was an IDSelectorBatch built from the written ids on every
-    search, O(written) per batch element per step — 0.23 ms per element at 5,000 written rows (T ≈ 1,000),
-    and its hash lookups made the walk itself ~1.5× slower than a bit test (2^16 slots, 4 queries, one thread);
-    end to end, an untrained SAM from jittered rows at 2^16 slots, T 1,000: 26.3 -> 11.2 ms per step.
+    The recent rows: a compact buffer of slot ids and their current unit rows, position [B, N] int32 mapping a
+    slot to its place there (−1: not a recent row). FaissIndex moves a batch element's recent rows to its graph
+    of older rows (index_graph.py) when they reach its recent capacity (`drain`), so the exact search here
+    costs at most that capacity per query, whatever the episode's length.
+    Every slot written since the start: bits [B, ⌈N/8⌉] uint8 (set at a slot's first write; `excluded`, what
+    the jittered start's filtered HNSW walk skips, and what `lowest_unwritten` steps over), `total` [B], and
+    the slots in first-write order (for `clear`). All [B, N] tables are made once per index; `clear()` resets
+    only the entries written (O(written)); the buffers grow by doubling with the rows held, never with N.
+    The bitmap rather than a set of ids built per search: a hash lookup per visited node made the walk ~1.5×
+    slower than a bit test (docs/PAPER_NOTES.md, #index).
     """
 
     def __init__(self, batch_size: int, slots: int, word_size: int):
@@ -177,7 +179,9 @@ class WrittenRows:
         self.position = np.full((batch_size, slots), -1, dtype=np.int32)
         # filled now rather than np.zeros (mapped lazily in huge pages): see SparseLinks in links.py
         self.bits = np.full((batch_size, (slots + 7) // 8), 0, dtype=np.uint8)
-        self.count = np.zeros(batch_size, dtype=np.int64)
+        self.count = np.zeros(batch_size, dtype=np.int64)            # recent rows
+        self.total = np.zeros(batch_size, dtype=np.int64)            # slots written since the start
+        self.first_writes: list[tuple[np.ndarray, np.ndarray]] = []   # (batch ids, slot ids) per update
         # every slot below cursor[b] is written: the lowest unwritten slots are searched for from there, so
         # finding them costs the slots passed since the last call, not the written count (lowest_unwritten)
         self.cursor = np.zeros(batch_size, dtype=np.int64)
@@ -188,59 +192,86 @@ class WrittenRows:
 
     @property
     def rows(self) -> torch.Tensor:
-        """[B, capacity, W] the written unit rows in place order (a view of the columns)."""
+        """[B, capacity, W] the recent unit rows in place order (a view of the columns)."""
         return self.columns.transpose(1, 2)
 
     @property
     def largest(self) -> int:
+        """The most recent rows any batch element holds."""
         return int(self.count.max()) if self.batch_size else 0
+
+    @property
+    def most_written(self) -> int:
+        """The most slots any batch element has written since the start."""
+        return int(self.total.max()) if self.batch_size else 0
 
     def clear(self) -> None:
         for b in range(self.batch_size):
-            written = self.ids[b, :self.count[b]].numpy()
-            self.position[b, written] = -1
-            self.bits[b, written >> 3] = 0          # every bit set in these bytes is a written slot of b
+            recent = self.ids[b, :self.count[b]].numpy()
+            self.position[b, recent] = -1
+        for batch_ids, slot_ids in self.first_writes:
+            self.bits[batch_ids, slot_ids >> 3] = 0      # every bit set in these bytes is a written slot
+        self.first_writes = []
         self.count[:] = 0
+        self.total[:] = 0
         self.cursor[:] = 0
 
-    def lowest_unwritten(self, k: int) -> np.ndarray:
-        """-> slot ids [B, k] int64: each batch element's k lowest never-written slots, ascending.
+    def drain(self, b: int) -> tuple[np.ndarray, torch.Tensor]:
+        """Batch element b's recent rows -> (slot ids [n] int64, unit rows [n, W] float32), leaving none recent;
+        they stay written."""
+        count = int(self.count[b])
+        slots = self.ids[b, :count].numpy().copy()
+        rows = self.columns[b, :, :count].T.contiguous()
+        self.position[b, slots] = -1
+        self.count[b] = 0
+        return slots, rows
 
-        Scans position from cursor[b] in windows of 2k slots (doubling for a batch element that found fewer
-        than k), then moves the cursor to the first unwritten slot found. Slots only become written between
-        clears, so the cursor never moves back: O(k + slots passed) per call, never O(N) and not O(written)
-        — what an argsort over the first k + written slots cost per step (~0.3 ms at T 1,000, growing).
-        At most min(WRITTEN_CAP, N/2) < N − k slots are written (FaissIndex's cap), so k are always found.
+    def is_written(self, batch_ids: np.ndarray, slot_ids: np.ndarray) -> np.ndarray:
+        """Whether each (batch, slot) pair has been written since the start (bool array of their shape)."""
+        return ((self.bits[batch_ids, slot_ids >> 3] >> (slot_ids & 7)) & 1).astype(bool)
+
+    def lowest_unwritten(self, k: int) -> np.ndarray:
+        """-> slot ids [B, k] int64: each batch element's k lowest never-written slots, ascending; −1 where fewer
+        than k remain (a full memory).
+
+        Scans from cursor[b] in windows of 2k slots (doubling for a batch element that found fewer than k),
+        then moves the cursor to the first unwritten slot found. Slots only become written between clears, so
+        the cursor never moves back: O(k + slots passed) per call, never O(N) and not O(written).
         """
-        found = np.empty((self.batch_size, k), dtype=np.int64)
+        found = np.full((self.batch_size, k), -1, dtype=np.int64)
         rows = np.arange(self.batch_size)
         width = 2 * k
         while rows.size:
             offsets = self.cursor[rows, None] + np.arange(width)                        # [b, width]
             inside = offsets < self.slots
-            free = inside & (self.position[rows[:, None], np.minimum(offsets, self.slots - 1)] < 0)
-            enough = free.sum(1) >= k
-            first = np.argsort(~free[enough], axis=1, kind="stable")[:, :k]      # free places, in order
-            slots = np.take_along_axis(offsets[enough], first, 1)
-            found[rows[enough]] = slots
-            self.cursor[rows[enough]] = slots[:, 0]
-            rows, width = rows[~enough], 2 * width
+            clipped = np.minimum(offsets, self.slots - 1)
+            free = inside & ~self.is_written(rows[:, None], clipped)
+            done = (free.sum(1) >= k) | ~inside[:, -1]                    # enough, or the window passed N
+            first = np.argsort(~free[done], axis=1, kind="stable")[:, :k]      # free places, in order
+            slots = np.take_along_axis(offsets[done], first, 1)
+            found[rows[done]] = np.where(np.take_along_axis(free[done], first, 1), slots, -1)
+            self.cursor[rows[done]] = np.where(free[done].any(1), slots[:, 0], self.slots)
+            rows, width = rows[~done], 2 * width
         return found
 
     def excluded(self, b: int) -> SlotBitmap:
         """Batch element b's written slots as a bitmap for InitialRows.search (a view: no copy)."""
-        return SlotBitmap(self.bits[b], int(self.count[b]))
-
-    def written(self, batch_ids: np.ndarray, slot_ids: np.ndarray) -> np.ndarray:
-        """Whether each (batch, slot) pair has been written (bool array of their shape)."""
-        return self.position[batch_ids, slot_ids] >= 0
+        return SlotBitmap(self.bits[b], int(self.total[b]))
 
     def update(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, unit_rows: torch.Tensor) -> None:
-        """Distinct (batch, slot) pairs [n], [n] now hold unit_rows [n, W] (float32)."""
+        """Distinct (batch, slot) pairs [n], [n] now hold unit_rows [n, W] (float32): recent rows from now on."""
         b_np, s_np = batch_ids.numpy(), slot_ids.numpy()
         places = self.position[b_np, s_np].astype(np.int64)
         new = places < 0
         if new.any():
+            first = new & ~self.is_written(b_np, s_np)                  # never written since the start
+            if first.any():
+                first_b, first_s = b_np[first], s_np[first]
+                np.bitwise_or.at(self.bits, (first_b, first_s >> 3), (1 << (first_s & 7)).astype(np.uint8))
+                self.total += np.bincount(first_b, minlength=self.batch_size)
+                self.first_writes.append((first_b, first_s))
+                if len(self.first_writes) >= 256:                # few large arrays, not one per step
+                    self.first_writes = [tuple(map(np.concatenate, zip(*self.first_writes, strict=True)))]
             new_b = b_np[new]
             order = np.argsort(new_b, kind="stable")
             per_batch = np.bincount(new_b, minlength=self.batch_size)
@@ -250,8 +281,6 @@ class WrittenRows:
             assigned = self.count[new_b] + rank
             places[new] = assigned
             self.position[new_b, s_np[new]] = assigned
-            new_s = s_np[new]
-            np.bitwise_or.at(self.bits, (new_b, new_s >> 3), (1 << (new_s & 7)).astype(np.uint8))
             self.count += per_batch
             if self.largest > self.ids.shape[1]:
                 self._grow(-(-max(self.largest, 2 * self.ids.shape[1]) // SEARCH_BLOCK) * SEARCH_BLOCK)

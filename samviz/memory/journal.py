@@ -21,72 +21,39 @@ chain write_1 → read_1 → write_2 → read_2 → … and the engine walks it 
 
 Shapes: B batch, N slots, W word size, n ids per call.
 """
+import weakref
+
 import numpy as np
 import torch
 
-from .index import make_index
+from . import store as store_module
 from .initial import jittered_memory
-from .usage import LeastRecentlyUsed
-
-
-class SparseGradients:
-    """Gradients of the loss with respect to individual memory rows, stored only for rows that have one.
-
-    `position` maps a flat row id (b·N + slot) to a row of a compact pool [capacity, W] (−1: no gradient).
-    The map is an int32 array of B·N entries made once per episode with the memory (1/W of the memory's
-    size); everything done per step touches only the rows named. Pool row 0 stays zero and is what a
-    row without gradient reads.
-    """
-
-    def __init__(self, total_rows: int, word_size: int, dtype: torch.dtype):
-        self.word_size, self.dtype = word_size, dtype
-        self.position = np.full(total_rows, -1, dtype=np.int64)
-        self.pool = torch.zeros(256, word_size, dtype=dtype)
-        self.count = 1
-
-    def _positions(self, flat_ids: np.ndarray, create: bool) -> torch.Tensor:
-        positions = self.position[flat_ids]
-        if create:
-            missing = positions < 0
-            if missing.any():
-                # a repeated new id takes the last of its positions; the others stay unused (cheaper than unique)
-                new_ids = flat_ids[missing]
-                self.position[new_ids] = np.arange(self.count, self.count + len(new_ids))
-                self.count += len(new_ids)
-                if self.count > self.pool.shape[0]:
-                    grown = torch.zeros(max(self.count, 2 * self.pool.shape[0]), self.word_size, dtype=self.dtype)
-                    grown[: self.pool.shape[0]] = self.pool
-                    self.pool = grown
-                positions = self.position[flat_ids]
-        return torch.from_numpy(np.maximum(positions, 0))
-
-    def add(self, flat_ids: np.ndarray, gradients: torch.Tensor) -> None:
-        """flat_ids [n], gradients [n, W] (duplicates accumulate)."""
-        positions = self._positions(flat_ids, create=True)   # may grow the pool: look it up afterwards
-        self.pool.index_add_(0, positions, gradients.to(self.dtype))
-
-    def get(self, flat_ids: np.ndarray) -> torch.Tensor:
-        """flat_ids [n] -> [n, W] (zeros where no gradient was stored)."""
-        return self.pool[self._positions(flat_ids, create=False)]
-
-    def discard(self, flat_ids: np.ndarray) -> None:
-        """Forget the gradients of these rows (their old values were erased)."""
-        self.pool[self._positions(flat_ids, create=False)] = 0
+from .store import MemoryStore
 
 
 class SparseMemory:
-    """The memory buffer [B, N, W], its index, its least-recently-used tracker, and the sparse BPTT journal."""
+    """One episode's memory: the buffer [B, N, W], its index, its least-recently-used tracker and its gradient
+    store (borrowed from a store.MemoryStore), and the sparse BPTT journal (this episode's token chain).
+
+    start: initial.py's rows ("zero" or "jittered") — the store comes from the pool (store.take: set-up in
+    O(rows the last episode touched)) and goes back to it when this object is garbage-collected, i.e. when
+    neither a model state nor an autograd graph refers to the episode any more. initial_memory [B, N, W]:
+    rows of the caller's instead (a store of its own, not pooled). Neither: jittered rows, not pooled.
+    """
 
     def __init__(self, batch_size: int, slots: int, word_size: int, index: str = "exact",
-                 dtype: torch.dtype = torch.float32, initial_memory: torch.Tensor | None = None):
+                 dtype: torch.dtype = torch.float32, initial_memory: torch.Tensor | None = None,
+                 start: str | None = None):
         self.batch_size, self.slots, self.word_size = batch_size, slots, word_size
-        if initial_memory is None:
-            initial_memory = jittered_memory(batch_size, slots, word_size, dtype)
-        self.buffer = initial_memory.to(dtype).clone().contiguous()
-        self.index = make_index(index, batch_size, slots, word_size)
-        self.index.reset(self.buffer)
-        self.usage = LeastRecentlyUsed(batch_size, slots)
-        self.gradients = SparseGradients(batch_size * slots, word_size, dtype)
+        if start is not None and initial_memory is None:
+            self.store = store_module.take(batch_size, slots, word_size, index, dtype, start)
+            weakref.finalize(self, store_module.give_back, self.store)
+        else:
+            if initial_memory is None:
+                initial_memory = jittered_memory(batch_size, slots, word_size, dtype)
+            self.store = MemoryStore(batch_size, slots, word_size, index, dtype, None, initial_memory)
+        self.buffer, self.index = self.store.buffer, self.store.index
+        self.usage, self.gradients = self.store.usage, self.store.gradients
         self._batch = torch.arange(batch_size).unsqueeze(1)
         self._row_offsets = np.arange(batch_size)[:, None] * slots
         self.token = None
@@ -141,6 +108,7 @@ class _WriteRows(torch.autograd.Function):
     def forward(ctx, token, weights, word, ids, erase_ids, memory):
         batch = memory._batch
         changed = torch.cat([erase_ids.unsqueeze(1), ids], dim=1)          # [B, 1 + m]
+        memory.store.touch(memory.flat(changed))                            # what the next episode restores
         old_rows = memory.buffer[batch, changed]                            # the journal entry
         memory.buffer[batch, changed[:, :1]] = 0
         additions = (weights.detach().unsqueeze(-1) * word.detach().unsqueeze(1)).to(memory.buffer.dtype)

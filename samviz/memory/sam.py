@@ -27,9 +27,16 @@ import torch
 
 from . import addressing
 from .core import MemoryCore, StepResult
-from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, initial_memory
+from .initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS
 from .journal import SparseMemory
-from .usage import ACCESS_KINDS, ACCESS_THRESHOLD, DEFAULT_ACCESS_KIND, accessed_slots, check_access_threshold
+from .usage import (
+    ACCESS_KINDS,
+    ACCESS_THRESHOLD,
+    DEFAULT_ACCESS_KIND,
+    UsageBefore,
+    accessed_slots,
+    check_access_threshold,
+)
 
 __all__ = ["ACCESS_THRESHOLD", "DEFAULT_WRITE_COMBINATION", "WRITE_COMBINATIONS", "SAMMemory", "SAMState", "SAMStep",
            "accessed_slots", "interface_layout", "interface_size", "split_interface", "write_weighting"]
@@ -105,7 +112,7 @@ class SAMStep(NamedTuple):
     interpolation_gate: torch.Tensor   # [B, 1] γ
     time: int                          # this step's index t
     rows_before: torch.Tensor | None   # details: [B, m, W] the written rows before this step
-    usage_before: torch.Tensor | None  # details: [B, N] int64 steps since last access, before this step's accesses
+    usage_before: UsageBefore | None   # details: steps since last access, before this step's accesses (usage.py)
 
 
 class SAMMemory(MemoryCore):
@@ -142,15 +149,17 @@ class SAMMemory(MemoryCore):
         return (f"{self.kind} ({self.index_kind} index): {self.slots} slots × {self.word_size}, {self.heads} heads, "
                 f"K={self.k}")
 
-    def _start(self, batch_size: int) -> torch.Tensor:
-        """[B, N, W] the memory an episode starts from (a test's `initial_memory` wins)."""
+    def new_memory(self, batch_size: int) -> SparseMemory:
+        """An episode's memory: initial.py's rows from the pool of finished episodes' stores (set-up in O(rows
+        the last episode touched)), or a test's own `initial_memory` (a store of its own)."""
         if self.initial_memory is not None:
-            return self.initial_memory
-        return initial_memory(self.initial_rows, batch_size, self.slots, self.word_size, self.dtype)
+            return SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
+                                initial_memory=self.initial_memory)
+        return SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
+                            start=self.initial_rows)
 
     def initial_state(self, batch_size: int) -> SAMState:
-        memory = SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
-                              initial_memory=self._start(batch_size))
+        memory = self.new_memory(batch_size)
         # Before the first step nothing has been read: zero weights on slots 0..K−1 write nothing.
         read_ids = torch.arange(self.k).expand(batch_size, self.heads, self.k).contiguous()
         read_weights = torch.zeros(batch_size, self.heads, self.k, dtype=self.dtype)
@@ -200,7 +209,8 @@ class SAMMemory(MemoryCore):
     def step(self, interface: torch.Tensor, state: SAMState, details: bool = False) -> StepResult:
         """interface [B, interface_size] -> StepResult(reads [B, R·W], SAMState, SAMStep).
 
-        details: also copy the rows about to be written and the O(N) usage vector (SAMStep's details fields).
+        details: also copy the rows about to be written and keep the usage before the step (SAMStep's details
+        fields; neither is O(N)).
         """
         memory = state.memory
         batch = interface.shape[0]
@@ -213,9 +223,9 @@ class SAMMemory(MemoryCore):
 
         read_ids, read_weights, rows, reads = self.read(memory, read)
 
-        # usage as the write saw it (before this step's accesses)
-        usage_before = memory.usage.steps_since_access(state.time).clone() if details else None
         self.record_accesses(memory, state.time, write_ids, write_weights, read_ids, read_weights)
+        # usage as the write saw it (before this step's accesses)
+        usage_before = memory.usage.before_last_access(state.time) if details else None
 
         step = SAMStep(memory, write_ids, write_weights, least_used, read_ids, read_weights, reads, read["query"],
                        read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before)

@@ -27,6 +27,7 @@ from .initial import DEFAULT_INITIAL_ROWS
 from .journal import SparseMemory
 from .links import SparseLinks, merge_entries
 from .sam import SAMMemory
+from .usage import UsageBefore
 
 
 class SDNCState(NamedTuple):
@@ -54,7 +55,7 @@ class SDNCStep(NamedTuple):
     interpolation_gate: torch.Tensor   # [B, 1] γ
     time: int
     rows_before: torch.Tensor | None   # details: [B, m', W]
-    usage_before: torch.Tensor | None  # details: [B, N] steps since last access, before this step's accesses
+    usage_before: UsageBefore | None   # details: steps since last access, before this step's accesses (usage.py)
     slot_ids: torch.Tensor             # [B, R, K + 2·K_L] every entry read: content | forward | backward (−1 -> 0)
     mixed_weights: torch.Tensor        # [B, R, K + 2·K_L] w^r_t = π_c c | π_f f | π_b b over slot_ids
     read_modes: torch.Tensor           # [B, R, 3] π per head: (backward, content, forward)
@@ -90,8 +91,7 @@ class SDNCMemory(SAMMemory):
                 f"K={self.k}, K_L={self.link_k}")
 
     def initial_state(self, batch_size: int) -> SDNCState:
-        memory = SparseMemory(batch_size, self.slots, self.word_size, self.index_kind, self.dtype,
-                              initial_memory=self._start(batch_size))
+        memory = self.new_memory(batch_size)
         links = SparseLinks(batch_size, self.slots, self.link_k, self.dtype)
         # nothing read before the first step: zero weights (which write nothing and follow no links)
         read_ids = (torch.arange(self.span) % self.slots).expand(batch_size, self.heads, self.span).contiguous()
@@ -101,7 +101,8 @@ class SDNCMemory(SAMMemory):
     def step(self, interface: torch.Tensor, state: SDNCState, details: bool = False) -> StepResult:
         """interface [B, interface_size] -> StepResult(reads [B, R·W], SDNCState, SDNCStep).
 
-        details: also copy the rows about to be written and the O(N) usage vector (SDNCStep's details fields).
+        details: also copy the rows about to be written and keep the usage before the step (SDNCStep's details
+        fields; neither is O(N)).
         """
         memory, links = state.memory, state.links
         batch, heads, k = interface.shape[0], self.heads, self.k
@@ -131,8 +132,8 @@ class SDNCMemory(SAMMemory):
         reads = torch.matmul(read_weights.unsqueeze(-2), rows).squeeze(-2)          # [B, R, W]
 
         # usage: SAM's least-recently-used bookkeeping over every slot written or read
-        usage_before = memory.usage.steps_since_access(state.time).clone() if details else None   # as the write saw it
         self.record_accesses(memory, state.time, write_ids, write_weights, slot_ids, read_weights)
+        usage_before = memory.usage.before_last_access(state.time) if details else None   # as the write saw it
 
         step = SDNCStep(memory, write_ids, write_weights, least_used, content_ids, content_weights, reads, query,
                         read["strength"].squeeze(-1), write_gate, interpolation, state.time, rows_before, usage_before,

@@ -6,6 +6,8 @@
 δ = ACCESS_THRESHOLD. `accessed_slots` applies the threshold to one step's entries; `LeastRecentlyUsed`
 keeps the bookkeeping in O(1) amortised per access. Shared by SAM (sam.py) and the SDNC (sdnc.py).
 """
+from __future__ import annotations
+
 import numpy as np
 import torch
 
@@ -42,37 +44,68 @@ def accessed_slots(ids: torch.Tensor, weights: torch.Tensor, threshold: float = 
 class LeastRecentlyUsed:
     """Finds the least recently accessed slot per batch element without scanning N each step.
 
-    The paper keeps slots in a ring in access order. Here: a queue per batch element of (slot, time)
-    entries in the order they were accessed, initially every slot with time −1 in slot order. Accessing
-    a slot appends a new entry and makes its older entries stale (their time ≠ last_access[slot]). The
-    least recently used slot is the first non-stale entry; stale entries are popped as they reach the
-    front, so each entry is looked at a bounded number of times: O(1) amortised per access.
-    Ties (slots last accessed at the same step) break towards the lower slot id, like argmin.
+    The paper keeps slots in a ring in access order. Here, per batch element:
+      * a cursor below which every slot has been accessed: while a slot was never accessed, the least
+        recently used slot is the lowest such slot (never accessed ranks oldest; ties break towards the lower
+        slot id, like argmin), found by moving the cursor forward over accessed slots — it never moves back;
+      * once every slot has been accessed, a queue of (slot, time) entries in access order: accessing a slot
+        appends an entry and makes its older entries stale (their time ≠ last_access[slot]); the least
+        recently used slot is the first non-stale entry, stale entries being popped as they reach the front.
+    Each slot and entry is looked at a bounded number of times: O(1) amortised per access. The queue holds
+    accesses only (it grows by doubling, compacting stale entries first), never N entries up front, so
+    set-up is one last-access table, and `clear()` forgets an episode in O(its accesses).
     Integer bookkeeping with no gradient, so it runs on numpy (much lower per-call overhead than torch).
     """
 
     SCAN_WINDOW = 16
     NEVER = -2          # time of an entry that can never be valid
+    FIRST_CAPACITY = 4096
 
     def __init__(self, batch_size: int, slots: int):
         self.batch_size, self.slots = batch_size, slots
-        self.last_access = np.full((batch_size, slots), -1, dtype=np.int64)
-        capacity = 2 * slots + 4096
         # filled now rather than np.zeros (mapped lazily in huge pages): see SparseLinks in links.py
-        self.queue_slot = np.full((batch_size, capacity), 0, dtype=np.int64)
-        self.queue_slot[:, :slots] = np.arange(slots)
-        self.queue_time = np.full((batch_size, capacity), self.NEVER, dtype=np.int64)
-        self.queue_time[:, :slots] = -1
+        self.last_access = np.full((batch_size, slots), -1, dtype=np.int64)
+        self.queue_slot = np.full((batch_size, self.FIRST_CAPACITY), 0, dtype=np.int64)
+        self.queue_time = np.full((batch_size, self.FIRST_CAPACITY), self.NEVER, dtype=np.int64)
         self.head = np.zeros(batch_size, dtype=np.int64)
-        self.tail = slots                    # every batch element appends the same number of entries per step
+        self.tail = 0                        # every batch element appends the same number of entries per step
+        self.cursor = np.zeros(batch_size, dtype=np.int64)
+        self.version = 0                     # accesses recorded so far (UsageBefore checks it)
+        self.changed: tuple | None = None    # the last access's (batch rows, slots, their previous last access)
         self._rows = np.arange(batch_size)[:, None]
         self._window = np.arange(self.SCAN_WINDOW)
 
+    def clear(self) -> None:
+        """Nothing accessed, in O(accesses): every accessed slot has its valid entry in queue[head:tail]."""
+        for b in range(self.batch_size):
+            self.last_access[b, self.queue_slot[b, self.head[b]:self.tail]] = -1
+        self.queue_time[:, :self.tail] = self.NEVER
+        self.head[:] = 0
+        self.tail = 0
+        self.cursor[:] = 0
+        self.changed = None
+        self.version += 1
+
+    def _never_accessed(self) -> np.ndarray:
+        """-> [B] each batch element's lowest never-accessed slot, or N when every slot has been accessed."""
+        rows = np.arange(self.batch_size)
+        while rows.size:
+            offsets = self.cursor[rows, None] + self._window                              # [b, window]
+            inside = offsets < self.slots
+            free = inside & (self.last_access[rows[:, None], np.minimum(offsets, self.slots - 1)] < 0)
+            found = free.any(1)
+            self.cursor[rows[found]] = offsets[found, free[found].argmax(1)]
+            full = ~found & ~inside[:, -1]                                  # the window ran past the last slot
+            self.cursor[rows[full]] = self.slots
+            rows = rows[~found & ~full]
+            self.cursor[rows] += self.SCAN_WINDOW
+        return self.cursor.copy()
+
     def least_recently_used(self) -> torch.Tensor:
         """-> slot ids [B]: each batch element's slot with the oldest last access."""
-        result = np.empty(self.batch_size, dtype=np.int64)
-        rows = self._rows
-        while True:
+        result = self._never_accessed()
+        rows = np.flatnonzero(result >= self.slots)[:, None]
+        while rows.size:
             offsets = np.minimum(self.head[rows[:, 0], None] + self._window, self.tail - 1)
             slots = self.queue_slot[rows, offsets]
             valid = self.last_access[rows, slots] == self.queue_time[rows, offsets]
@@ -81,11 +114,10 @@ class LeastRecentlyUsed:
             done = rows[found, 0]
             result[done] = slots[found, first[found]]
             self.head[done] = offsets[found, first[found]]          # pop the stale entries before it
-            if found.all():
-                return torch.from_numpy(result)
             stuck = ~found
             self.head[rows[stuck, 0]] = offsets[stuck, -1] + 1
             rows = rows[stuck]
+        return torch.from_numpy(result)
 
     def access(self, time: int, slot_ids: torch.Tensor, accessed: torch.Tensor) -> None:
         """Record that at step `time` the slots slot_ids [B, m] were accessed where accessed [B, m] is True.
@@ -95,7 +127,7 @@ class LeastRecentlyUsed:
         slot_ids, accessed = slot_ids.numpy(), accessed.numpy()
         m = slot_ids.shape[1]
         if self.tail + m > self.queue_slot.shape[1]:
-            self._compact()
+            self._compact(m)
         # sort so that slots accessed at the same step queue in slot order (argmin's tie-break)
         order = np.argsort(np.where(accessed, slot_ids, slot_ids + self.slots), axis=1, kind="stable")
         rows = self._rows[:slot_ids.shape[0]]                 # fancy indexing: take_along_axis's checks cost more
@@ -103,10 +135,14 @@ class LeastRecentlyUsed:
         self.queue_slot[:, self.tail:self.tail + m] = slot_ids
         self.queue_time[:, self.tail:self.tail + m] = np.where(accessed, time, self.NEVER)
         self.tail += m
-        self.last_access[np.broadcast_to(rows, slot_ids.shape)[accessed], slot_ids[accessed]] = time
+        batch_rows, slots = np.broadcast_to(rows, slot_ids.shape)[accessed], slot_ids[accessed]
+        self.changed = (batch_rows, slots, self.last_access[batch_rows, slots])
+        self.last_access[batch_rows, slots] = time
+        self.version += 1
 
-    def _compact(self) -> None:
-        """Drop stale entries in place once the queue is full (amortised O(1) per access)."""
+    def _compact(self, room: int) -> None:
+        """Drop stale entries in place once the queue is full, and double it when that leaves less than half
+        free (amortised O(1) per access)."""
         kept_counts = []
         for b in range(self.batch_size):
             start = int(self.head[b])
@@ -116,11 +152,64 @@ class LeastRecentlyUsed:
             kept = int(keep.sum())
             self.queue_slot[b, :kept] = slots[keep]
             self.queue_time[b, :kept] = times[keep]
-            self.queue_time[b, kept:] = self.NEVER
+            self.queue_time[b, kept:self.tail] = self.NEVER
             self.head[b] = 0
             kept_counts.append(kept)
         self.tail = max(kept_counts)    # shorter queues are padded with never-valid entries
+        capacity = self.queue_slot.shape[1]
+        if 2 * (self.tail + room) > capacity:
+            grown = max(2 * capacity, 2 * (self.tail + room))
+            slot_table = np.full((self.batch_size, grown), 0, dtype=np.int64)
+            time_table = np.full((self.batch_size, grown), self.NEVER, dtype=np.int64)
+            slot_table[:, :self.tail], time_table[:, :self.tail] = self.queue_slot[:, :self.tail], \
+                self.queue_time[:, :self.tail]
+            self.queue_slot, self.queue_time = slot_table, time_table
 
     def steps_since_access(self, time: int) -> torch.Tensor:
         """Usage U_t(i) = steps since the last access [B, N] (O(N): for traces only). Never accessed: time + 1."""
         return torch.from_numpy(time - self.last_access)
+
+    def before_last_access(self, time: int) -> UsageBefore:
+        """The usage as it was before the last `access` call, at step `time` (see UsageBefore)."""
+        return UsageBefore(self, time)
+
+
+class UsageBefore:
+    """A step's usage as its write saw it — steps since each slot's last access, before the step's own accesses —
+    without copying the [B, N] table: the table as it is now, with the m slots the step accessed given back
+    their previous last access. Valid until the tracker records its next access (a step's details are read
+    right after the step); reading it later raises.
+
+    age(b, slots) is O(len(slots)); vector(b) and [b] give a whole row [N] (O(N): small memories only).
+    """
+
+    def __init__(self, tracker: LeastRecentlyUsed, time: int):
+        self.tracker, self.time, self.version = tracker, time, tracker.version
+        rows, slots, previous = tracker.changed if tracker.changed is not None else ((), (), ())
+        self.previous: dict[tuple[int, int], int] = {(int(b), int(s)): int(p)
+                                                     for b, s, p in zip(rows, slots, previous, strict=True)}
+
+    def _check(self) -> None:
+        if self.tracker.version != self.version:
+            raise RuntimeError("a step's usage_before was read after a later step; read it right after the step")
+
+    def age(self, b: int, slots) -> np.ndarray:
+        """Steps since the last access of each of `slots` (ints) of batch element b, before the step."""
+        self._check()
+        slots = np.atleast_1d(np.asarray(slots, dtype=np.int64))
+        last = self.tracker.last_access[b, slots].copy()
+        for i, slot in enumerate(slots.tolist()):
+            last[i] = self.previous.get((b, slot), last[i])
+        return self.time - last
+
+    def vector(self, b: int) -> torch.Tensor:
+        """[N] int64 steps since each slot's last access, before the step (O(N))."""
+        self._check()
+        last = self.tracker.last_access[b].copy()
+        for (row, slot), previous in self.previous.items():
+            if row == b:
+                last[slot] = previous
+        return torch.from_numpy(self.time - last)
+
+    def __getitem__(self, b: int) -> torch.Tensor:
+        return self.vector(b)

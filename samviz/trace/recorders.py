@@ -160,7 +160,6 @@ def _record_sparse(core, step, write_ids: torch.Tensor, write_weights: torch.Ten
     if step.rows_before is None:
         raise ValueError("a sparse step was recorded without details=True (MemoryModel.run(observe=...))")
     buffer = step.memory.buffer
-    age = step.usage_before[0]
     least = int(step.least_used[0])
     record = {
         "read_weights": [entries(step.read_ids[0, h], step.read_weights[0, h]) for h in range(core.heads)],
@@ -174,12 +173,12 @@ def _record_sparse(core, step, write_ids: torch.Tensor, write_weights: torch.Ten
             "read_strength": addressing.strength(step.read_strength_raw[0], core.key_strength).tolist(),
         },
         "least_used": least,
-        "least_used_age": int(age[least]),
+        "least_used_age": int(step.usage_before.age(0, least)[0]),
         "neighbours": _neighbours(core, step),
         "index": core.index_kind,
     }
     if core.slots <= SPARSE_USAGE_LIMIT:
-        record["usage"] = age.tolist()
+        record["usage"] = step.usage_before.vector(0).tolist()
     if core.slots * core.word_size <= MEMORY_CELLS_LIMIT:
         record["memory"] = buffer[0].tolist()
     return record

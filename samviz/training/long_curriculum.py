@@ -1,0 +1,198 @@
+"""The long-sequence curriculum (Rae et al. 2016, Fig. 3 and supplementary F): train on a task's episodes far
+past its usual range, the level h doubling whenever the training loss is low.
+
+    python -m samviz.training.long_curriculum --out experiments/long_curriculum/sam-faiss-65536 \\
+        --model sam --task associative_recall --slots 65536 --index faiss --ceiling 1024 \\
+        --init-from pretrained/sam-associative_recall
+    python -m samviz.training.long_curriculum --out experiments/long_curriculum/sam-faiss-65536 --resume
+
+The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumption), with three changes:
+
+* the task is a `samviz.tasks.LongTask`: levels up to `--ceiling` (1,024 items of associative recall are
+  4,104 steps), each batch's level uniform in [min_level, h] (samviz.curriculum), h doubling when the mean
+  training loss over `--window` updates is below `--threshold`;
+* validation scores a fixed set of `--val-batch` episodes drawn AT THE CURRENT h (a set per h, seeded), so
+  every validation says how the model does on the longest episodes it trains on;
+* the checkpoint is the weights of the latest validation — no selection among validations (which would pick
+  a lucky dip) — and the run stops once h is at the ceiling and that validation is at or below `--target`.
+
+`--init-from DIR` starts the weights from a checkpoint of the same architecture (word size, heads,
+controller); the memory size and index are this run's. The run directory holds `long_curriculum.json`
+(ceiling, init_from: fixed at the start) beside the usual files; `--resume` continues exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import shlex
+import sys
+
+import torch
+
+from samviz import tasks as tasks_module
+from samviz.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json, read_meta, read_tensors
+from samviz.kinds import INDEXES, MODELS
+
+from . import run_lock, state
+from .config import InvalidSetting, TrainConfig
+from .trainer import VALIDATION_SEED, Trainer, score
+
+PROG = "python -m samviz.training.long_curriculum"
+SETTINGS_FILE = "long_curriculum.json"
+LONG_TASKS = ("copy", "associative_recall")     # no long priority sort (tasks.PrioritySortTask.longest_level)
+
+
+class LongCurriculumTrainer(Trainer):
+    """A Trainer on a LongTask whose curriculum runs up to `ceiling`; validation at the current level h."""
+
+    ceiling: int = 0          # set by `configured` before construction (the Trainer's constructor signature stays)
+
+    @classmethod
+    def configured(cls, ceiling: int) -> type[LongCurriculumTrainer]:
+        """This class with its ceiling fixed (what state.restore builds)."""
+        return type(cls.__name__, (cls,), {"ceiling": int(ceiling)})
+
+    def __init__(self, config: TrainConfig, out, **options):
+        super().__init__(config, out, **options)
+        self.task = tasks_module.LongTask(self.task, self.ceiling)
+        self.curriculum.max_level = self.ceiling
+        self._validation_sets: dict[int, tasks_module.Episode] = {}
+
+    def validation_at(self, level: int) -> tasks_module.Episode:
+        """The fixed validation episodes at `level` (seeded by VALIDATION_SEED and the level)."""
+        if level not in self._validation_sets:
+            generator = torch.Generator().manual_seed(VALIDATION_SEED * 1_000_003 + level)
+            self._validation_sets = {level: self.task.sample(self.config.val_batch, level, generator)}
+        return self._validation_sets[level]
+
+    def validation_batches(self) -> list[tasks_module.Episode]:
+        return [self.validation_at(self.curriculum.level)]
+
+    def validate(self) -> dict:
+        from samviz.checkpoint import save_checkpoint
+        level = self.curriculum.level
+        bits, loss = score(self.model, self.validation_at(level))
+        entry = {"step": self.step, "bit_errors": bits, "worst_level_bit_errors": bits, "loss": loss,
+                 "level": level, "scheduled": self.step % self.config.eval_every == 0}
+        self.validations.append(entry)
+        self.best = dict(entry)                  # the latest weights, not the best-looking validation
+        if self.writes:
+            save_checkpoint(self.model, self.out, self.meta(self.best))
+        return entry
+
+    def meta(self, best: dict) -> dict:
+        meta = super().meta(best)
+        meta["max_level"] = self.ceiling
+        meta["metrics"].update(levels=[best["level"]], seed=VALIDATION_SEED * 1_000_003 + best["level"],
+                               source="long-curriculum validation: fixed episodes at the curriculum level h")
+        meta["long_curriculum"] = {"ceiling": self.ceiling, "settings_file": SETTINGS_FILE}
+        meta["command"] = f"{PROG} --out {self.out} --resume"
+        return meta
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--model", choices=MODELS, help="model kind (a fresh run)")
+    parser.add_argument("--task", choices=LONG_TASKS, default="associative_recall")
+    parser.add_argument("--ceiling", type=positive, help="the curriculum's highest level (a fresh run)")
+    parser.add_argument("--init-from", help="start the weights from this checkpoint directory (same architecture)")
+    parser.add_argument("--slots", type=positive, help="memory slots N")
+    parser.add_argument("--index", choices=INDEXES)
+    for name in ("batch", "start_level", "window", "eval_every", "val_batch", "seed", "word_size", "heads"):
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=positive)
+    for name in ("lr", "threshold", "target", "clip"):
+        parser.add_argument(f"--{name}", dest=name, type=float)
+    parser.add_argument("--steps", type=positive, default=1_000_000, help="total updates (default: until stopped)")
+    parser.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
+    parser.add_argument("--checkpoint-every", type=positive, default=100, help="updates between state saves")
+    parser.add_argument("--log-every", type=positive, default=10)
+    parser.add_argument("--threads", type=positive, default=1)
+    return parser
+
+
+def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
+    """The run's TrainConfig and its long-curriculum settings, from the flags (and --init-from's config)."""
+    if args.model is None or args.ceiling is None:
+        raise InvalidSetting(None, "a new run needs --model and --ceiling")
+    base = tasks_module.get(args.task)
+    tasks_module.LongTask(base, args.ceiling)                 # the ceiling's bounds, before anything is built
+    given = {name: getattr(args, name) for name in ("batch", "start_level", "window", "eval_every", "val_batch",
+                                                     "seed", "word_size", "heads", "lr", "threshold", "target",
+                                                     "clip")}
+    given.update(memory_slots=args.slots, index=args.index, steps=args.steps, time_limit=args.time_limit,
+                 checkpoint_every=args.checkpoint_every, log_every=args.log_every, threads=args.threads)
+    init_from = None
+    if args.init_from:
+        directory = Path(args.init_from)
+        model = read_meta(directory)["config"]
+        if model["kind"] != args.model:
+            raise InvalidSetting(None, f"--init-from {directory} holds a {model['kind']} model, not {args.model}")
+        for name in ("word_size", "heads", "k", "controller_size", "initial_rows", "link_k"):
+            if given.get(name) is None and name in model:
+                given[name] = model[name]
+        init_from = str(directory)
+    config = TrainConfig.for_run(args.model, args.task, **given).validate()
+    return config, {"ceiling": args.ceiling, "init_from": init_from, "task": args.task}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    command = shlex.join([*PROG.split(), *(sys.argv[1:] if argv is None else argv)])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = run_lock.acquire(out, command)
+    except run_lock.RunBusy as busy:
+        print(f"{PROG}: error: {busy}", file=sys.stderr)
+        return 2
+    except OSError as problem:
+        print(f"{PROG}: error: cannot use {out} ({problem.strerror or problem})", file=sys.stderr)
+        return 2
+    try:
+        return run(parser, args, out, command)
+    except (InvalidSetting, CheckpointError, ValueError) as problem:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 2
+    finally:
+        run_lock.release(lock)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, command: str) -> int:
+    settings_path = out / SETTINGS_FILE
+    if args.resume and (out / state.STATE_FILE).is_file():
+        settings = json.loads(settings_path.read_text())
+        saved = state.read(out)
+        session = TrainConfig.for_run(saved.config.kind, saved.config.task, steps=args.steps,
+                                      time_limit=args.time_limit, checkpoint_every=args.checkpoint_every,
+                                      log_every=args.log_every, threads=args.threads)
+        trainer = state.restore(saved, session, command=command,
+                                trainer_class=LongCurriculumTrainer.configured(settings["ceiling"]))
+    else:
+        if (out / state.STATE_FILE).is_file():
+            print(f"{PROG}: error: {out} already holds a run; give --resume to continue it", file=sys.stderr)
+            return 2
+        config, settings = fresh_config(args)
+        trainer = LongCurriculumTrainer.configured(settings["ceiling"])(config, out, command=command)
+        if settings["init_from"]:
+            tensors = read_tensors(Path(settings["init_from"]) / WEIGHTS_FILE)
+            trainer.model.load_state_dict(tensors)
+        atomic_write_json(settings_path, settings)
+    summary = trainer.train()
+    print(json.dumps({k: summary[k] for k in ("reason", "step", "level", "finished")}))
+    return 0 if summary["finished"] != "diverged" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
