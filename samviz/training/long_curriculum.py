@@ -26,6 +26,7 @@ import argparse
 import json
 from pathlib import Path
 import shlex
+import signal
 import sys
 
 import torch
@@ -189,6 +190,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, co
             tensors = read_tensors(Path(settings["init_from"]) / WEIGHTS_FILE)
             trainer.model.load_state_dict(tensors)
         atomic_write_json(settings_path, settings)
+    for sig in (signal.SIGINT, signal.SIGTERM):            # stop at the end of the update, saving the state
+        signal.signal(sig, trainer.request_stop)
     summary = trainer.train()
     print(json.dumps({k: summary[k] for k in ("reason", "step", "level", "finished")}))
     return 0 if summary["finished"] != "diverged" else 1
