@@ -8,7 +8,8 @@ stream: a shipped SAM (sam-associative_recall, the faiss index, zero rows) runs 
     model itself wrote. Per tenth of the stream: ms per step, the recall of its reads against an exact top-K
     over the memory as it is at that step (sampled every `--sample-every` steps; a found row tying the exact
     K-th cosine counts, evaluate_scale.compare_search), rows written, rows in the index's graph, resident
-    memory. With the step recorder (details=True and an observer reading what the trace shows of each step)
+    memory; wall time and this thread's CPU time (on a shared machine the CPU time is the steadier of the two).
+    With the step recorder (details=True and an observer reading what the trace shows of each step)
     and without. Printed: last tenth ÷ first tenth (time), each tenth's recall (the mean over its sampled
     reads; the worst single read is in the row), RSS growth.
 stream --compare-exact: the same stream through the exact index too (SAM linear); prints the fraction of
@@ -73,6 +74,7 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
     memory = state.memory
     exact = ExactIndex(1, slots, core.word_size)
     tenth = max(1, steps // 10)
+    checking = [0.0] * 11                                   # CPU seconds spent checking recall, per tenth
     clock = {"t": 0, "last": None}
     times: list[float] = []
     recalls: list[tuple[int, float]] = []
@@ -87,11 +89,14 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
         found = search(queries, k)
         if keep_outputs:
             found_reads.append(found[0].flatten().tolist())
-        if clock["t"] % sample_every == 0:
+        if clock["t"] % sample_every == 0:                 # the check's own time is left out of the step times
+            wall, thread = time.perf_counter(), time.thread_time()
             exact.reset(memory.buffer)
             truth = exact.search(queries, k)
             comparison = compare_search(found, truth, queries, memory.buffer)
             recalls.append((clock["t"], float(comparison.hits.sum()) / comparison.hits.numel() / k))
+            checking[clock["t"] // tenth] += time.thread_time() - thread
+            clock["last"] += time.perf_counter() - wall
         clock["t"] += 1
         return found
 
@@ -103,9 +108,12 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
         observed["least_used_age"] += int(step.usage_before.age(0, int(step.least_used[0]))[0])
         observed["rows"] = step.rows_before[0].shape[0]
 
+    cpu = [time.thread_time()]
+
     def chunk_hook(module, args):
         if clock["t"] and clock["t"] % tenth == 0:
             rss.append(current_rss())
+            cpu.append(time.thread_time())
 
     trim_heap()
     rss_start = current_rss()
@@ -118,12 +126,15 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
         handle.remove()
     total = time.perf_counter() - start
     rss.append(current_rss())
+    cpu.append(time.thread_time())
     tenths = []
     for part in range(10):
         low, high = part * tenth, (part + 1) * tenth
         step_times = times[max(0, low - 1):high - 1]
         part_recalls = [r for t, r in recalls if low <= t < high]
+        cpu_ms = (1e3 * (cpu[part + 1] - cpu[part] - checking[part]) / (high - low)) if part + 1 < len(cpu) else None
         tenths.append({"steps": [low, high], "ms_per_step": 1e3 * statistics.mean(step_times) if step_times else None,
+                       "cpu_ms_per_step": cpu_ms,
                        "recall": statistics.mean(part_recalls) if part_recalls else None,
                        "worst_read_recall": min(part_recalls) if part_recalls else None,
                        "rss_mib": rss[part] / 2**20 if part < len(rss) else None})
@@ -135,6 +146,7 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
               "graph_rebuilds": memory.index.older.stats["rebuilds"] if getattr(memory.index, "older", None) else 0,
               "rss_start_mib": rss_start / 2**20, "rss_end_mib": rss[-1] / 2**20,
               "time_ratio_last_to_first": tenths[-1]["ms_per_step"] / tenths[0]["ms_per_step"],
+              "cpu_ratio_last_to_first": tenths[-1]["cpu_ms_per_step"] / tenths[0]["cpu_ms_per_step"],
               "worst_tenth_recall": min(t["recall"] for t in tenths if t["recall"] is not None), "inputs": inputs}
     if episode is not None:
         result["level"] = int(episode.level)
@@ -237,8 +249,10 @@ def main(argv=None) -> int:
                 row = stream(slots, args.steps, recorder, args.sample_every, args.seed)
                 print(json.dumps(row), flush=True)
                 first, last = row["tenths"][0]["ms_per_step"], row["tenths"][-1]["ms_per_step"]
+                cpu_first, cpu_last = row["tenths"][0]["cpu_ms_per_step"], row["tenths"][-1]["cpu_ms_per_step"]
                 print(f"# N={slots} recorder={'on' if recorder else 'off'}: ms/step first tenth {first:.3f}, "
-                      f"last {last:.3f} (×{row['time_ratio_last_to_first']:.2f}); recall per tenth "
+                      f"last {last:.3f} (×{row['time_ratio_last_to_first']:.2f}); CPU ms/step {cpu_first:.3f} -> "
+                      f"{cpu_last:.3f} (×{row['cpu_ratio_last_to_first']:.2f}); recall per tenth "
                       f"{[round(t['recall'], 4) for t in row['tenths']]}; rows written {row['rows_written']}, in "
                       f"the graph {row['graph_rows']} ({row['graph_rebuilds']} rebuilds); RSS "
                       f"{row['rss_start_mib']:.0f} -> {row['rss_end_mib']:.0f} MiB", flush=True)
