@@ -208,6 +208,10 @@ class Queue:
                        "started": now(), "step_before": before.step, "command": command[1:]}
             print(f"{now()} {planned.name}: {'resuming at ' + format(before.step, ',') if before.step else 'starting'}"
                   f" (stage {planned.arm.stage}, code {commit[:10]})", flush=True)
+            # recorded before the run starts, so a machine lost mid-session still leaves its commit, code and CPU
+            history = read_json(folder / RECORD, {"run": planned.name, "sessions": []})
+            history["sessions"].append(session)
+            write_json(folder / RECORD, history)
             with open(folder / "stdout.log", "a") as log:
                 log.write(f"$ {' '.join(command[1:])}\n")
                 log.flush()
@@ -218,8 +222,7 @@ class Queue:
                 self.child = None
             after = study.read_run_folder(folder, planned)
             session.update(ended=now(), step_after=after.step, exit=exit_code, finished=after.finished)
-            history = read_json(folder / RECORD, {"run": planned.name, "sessions": []})
-            history["sessions"].append(session)
+            history["sessions"][-1] = session
             write_json(folder / RECORD, history)
             print(f"{now()} {planned.name}: exit {exit_code} at update {after.step:,} ({after.status}"
                   f"{', ' + after.finished if after.finished else ''})", flush=True)
