@@ -92,3 +92,25 @@ def test_chapter_7_steps_the_rollback_with_one_colour_scale():
             assert view["titles"][undone] == (f"Memory rolled back to before step {total - undone}: the rows it "
                                               "restored outlined")
     assert view["titles"][0] == f"Memory at the end of the forward pass (after step {total - 1})"
+
+
+def test_usage_is_read_at_the_slots_drawn_whatever_the_trace_kept():
+    """The recorder may keep the whole usage vector or only some slots' entries (the slots a trace shows and the
+    least-used one): the view reads the slots it draws, and a slot the trace did not keep is not drawn as a number."""
+    from samviz.app import trace_stats as stats
+    from samviz.trace import EpisodeTrace
+
+    def trace(usage):
+        step = {"read_weights": [{"ids": [3], "values": [1.0]}], "write_weights": {"ids": [3, 9], "values": [0.1, 0.9]},
+                "rows_written": {"ids": [3, 9], "before": [[0.0], [0.0]], "after": [[1.0], [1.0]]}, "reads": [[1.0]],
+                "gates": {}, "least_used": 9, "least_used_age": 5, "usage": usage}
+        return EpisodeTrace(model="sam", config={"memory_slots": 16}, inputs=[[0.0]], outputs=[[0.5]], steps=[step])
+
+    whole = trace([float(i) for i in range(16)])
+    entries = trace({"ids": [3, 9], "values": [3.0, 9.0]})
+    gaps = trace([None] * 3 + [3.0] + [float("nan")] * 5 + [9.0] + [None] * 6)
+    for t in (whole, entries, gaps):
+        assert stats.usage_values(t, 0, [3, 9, 12]) == ({3: 3.0, 9: 9.0, 12: 12.0} if t is whole else {3: 3.0, 9: 9.0})
+        view = payload.usage_view(t, [3, 9])
+        assert view["values"][0] == {"3": 3.0, "9": 9.0}
+    assert payload.usage_view(trace(None), [3, 9])["values"] is None          # nothing kept: the view says so

@@ -321,8 +321,11 @@ def usage_values(trace, step: int, slots) -> dict[int, float] | None:
     if usage is None:
         return None
     if isinstance(usage, dict):
-        return {int(s): float(usage[int(s)]) for s in slots if int(s) in usage}
-    return {int(s): float(usage[int(s)]) for s in slots if 0 <= int(s) < len(usage)}
+        found = {int(s): usage[int(s)] for s in slots if int(s) in usage}
+    else:
+        found = {int(s): usage[int(s)] for s in slots if 0 <= int(s) < len(usage)}
+    # a slot the trace did not keep (None, or NaN) is left out, never drawn as a number
+    return {s: float(v) for s, v in found.items() if v is not None and math.isfinite(float(v))}
 
 
 # ------------------------------------------------------------------------------------------ colour ranges
