@@ -219,11 +219,14 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, config: Train
         return error(parser, f"cannot resume: {problem}")
     except ImportError as problem:     # e.g. --index faiss without faiss installed
         return error(parser, f"cannot build the model: {problem}")
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, trainer.request_stop)
+    # Ctrl-C and SIGTERM stop the run cleanly; the handlers before are put back after (main may be called in a
+    # process that goes on: tests, scripts)
+    previous = {sig: signal.signal(sig, trainer.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         summary = trainer.train()      # an OSError (a full disk) is main's one-line message (samviz.cli)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         distributed.leave(group, trainer)
     return 1 if summary["reason"] == "weights not finite" else 0
 

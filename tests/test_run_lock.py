@@ -127,3 +127,11 @@ def test_under_torchrun_only_rank_0_takes_the_lock(tmp_path, monkeypatch, capsys
     finally:
         process.kill()
         process.wait()
+
+
+def test_main_puts_the_signal_handlers_back(tmp_path):
+    """train.main stops a run cleanly on SIGINT/SIGTERM while it trains; a process that goes on afterwards (pytest
+    calling main in-process) keeps its own handlers: before, the trainer's stayed and a later SIGTERM was ignored."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    assert train.main([*TINY, "--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    assert {sig: signal.getsignal(sig) for sig in before} == before
