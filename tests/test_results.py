@@ -118,6 +118,7 @@ def tiny(tmp_path, monkeypatch):
     from samviz.results import readme
     monkeypatch.setattr(results, "MANIFEST", tmp_path / "manifest.json")
     monkeypatch.setattr(readme, "README", tmp_path / "README.md")          # a finished part writes its table here
+    monkeypatch.setattr(readme, "PRETRAINED_README", tmp_path / "pretrained-README.md")
     return tmp_path
 
 

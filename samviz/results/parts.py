@@ -350,6 +350,10 @@ class IndexRecallPart(Part):
         return [provenance.stamp(row, self.name, kind, context.command, {"episodes": index_recall.SEED},
                                  (p["name"],))]
 
+    def finish(self, rows: list[dict], context: Context) -> None:
+        from . import readme
+        readme.write_pretrained_section(readme.RECALL_BEGIN, readme.RECALL_END, readme.index_recall_section(rows))
+
 
 # ---------------------------------------------------------------------------------------------- per level
 PER_LEVEL_EPISODES = {"full": 640, "quick": 640}
@@ -443,6 +447,11 @@ class GeneralisationPart(Part):
                                    progress=io.StringIO())
         return [provenance.stamp(row, self.name, kind, context.command,
                                  {"episodes": f"{generalisation.SEED} + level"}, (p["name"],)) for row in found]
+
+    def finish(self, rows: list[dict], context: Context) -> None:
+        from . import readme
+        readme.write_pretrained_section(readme.GENERALISATION_BEGIN, readme.GENERALISATION_END,
+                                        readme.generalisation_section(rows))
 
 
 # ---------------------------------------------------------------------------------------------- learning grids

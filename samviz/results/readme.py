@@ -79,6 +79,51 @@ def bench_section(rows: list[dict], steps: int = 10) -> str:
     return "\n".join(lines) + "\n\n" + " ".join(text) + "\n"
 
 
+PRETRAINED_README = PACKAGE_DIR.parent / "pretrained" / "README.md"
+RECALL_BEGIN, RECALL_END = "<!-- samviz-results-index-recall:begin -->", "<!-- samviz-results-index-recall:end -->"
+GENERALISATION_BEGIN = "<!-- samviz-results-generalisation:begin -->"
+GENERALISATION_END = "<!-- samviz-results-generalisation:end -->"
+
+
+def index_recall_section(rows: list[dict]) -> str:
+    """pretrained/README.md's table of the faiss index on the models' own memories (samviz.results.index_recall)."""
+    from samviz import results
+    view = results.rows_for_app(rows)
+    if not view.shown:
+        return "_No index-recall rows of today's code: run `python -m samviz.results run --only index_recall`._"
+    lines = [f"Measured by `python -m samviz.results run --only index_recall` on {view.machine} (one thread; index "
+             "times are the index's own search + update per step, forward only, batches of up to 8 episodes):", "",
+             "| model | N | level (steps) | episodes | recall@K | top-1 missed | found none of its written rows "
+             "| bit errors/seq faiss / exact | index ms/step faiss / exact | rows in the graph at the end |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(view.shown, key=lambda r: (r["slots"], r["model"], r["level"])):
+        graph = (r.get("trace") or [{}])[-1].get("graph")
+        lines.append(f"| {r['model']} | {r['slots']:,} | {r['level']:,} ({r['steps_per_episode']:,}) | {r['episodes']} "
+                     f"| {r['recall']:.4f} | {r['top1_missed']} | {r['found_none']} of {r['written_expected']} "
+                     f"| {r['bit_errors_faiss']:.3f} / {r['bit_errors_exact']:.3f} "
+                     f"| {r['faiss_index_ms_per_step']:.2f} / {r['exact_index_ms_per_step']:.2f} "
+                     f"| {'–' if graph is None else f'{graph:,}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def generalisation_section(rows: list[dict]) -> str:
+    """pretrained/README.md's table of bit errors past the trained length (samviz.generalisation.markdown)."""
+    from samviz import generalisation, results
+    view = results.rows_for_app(rows)
+    if not view.shown:
+        return "_No generalisation rows of today's code: run `python -m samviz.results run --only generalisation`._"
+    longest = max(r["level"] for r in view.shown)
+    at = sorted((r for r in view.shown if r["level"] == longest), key=lambda r: r["bit_errors"])
+    chance = at[0]["chance"]
+    words = ", ".join(f"{r['name']} {r['bit_errors']:.2f}" for r in at)
+    return (f"Measured on {view.machine}:\n\n{generalisation.markdown(view.shown)}\nAt {longest} items (chance "
+            f"{chance:.1f}): {words}.\n")
+
+
+def write_pretrained_section(begin: str, end: str, text: str) -> bool:
+    return IN_CHECKOUT and write_between(PRETRAINED_README, begin, end, text)
+
+
 def write_bench_section(rows: list[dict]) -> bool:
     """The README's benchmark section from rows (a checkout only: an installed package has no README)."""
     return IN_CHECKOUT and write_between(README, BENCH_BEGIN, BENCH_END, bench_section(rows))
