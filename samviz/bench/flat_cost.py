@@ -47,10 +47,12 @@ def _pin_threads() -> None:
 
 
 def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int, index: str = "faiss",
-           name: str = "sam-associative_recall", keep_outputs: bool = False, inputs: str = "random") -> dict:
+           name: str = "sam-associative_recall", keep_outputs: bool = False, inputs: str = "random",
+           recent_rows: int | None = None) -> dict:
     """One stream; returns {"tenths": [...], ...} (see the module docstring). inputs: "random" bits on every
     input channel, or "task": one long episode of the model's own task (samviz.tasks.LongTask) of about `steps`
-    steps, whose bit errors per sequence are reported too."""
+    steps, whose bit errors per sequence are reported too. recent_rows: the index's exact part, if not its
+    default (a test makes the graph of older rows take part at a small N)."""
     import torch
 
     from samviz import pretrained, tasks
@@ -72,6 +74,8 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
         stream_inputs = torch.randint(0, 2, (steps, 1, model.config.input_size), generator=generator).to(torch.float32)
     state = core.initial_state(1)
     memory = state.memory
+    if recent_rows is not None:
+        memory.index.recent_rows = recent_rows
     exact = ExactIndex(1, slots, core.word_size)
     tenth = max(1, steps // 10)
     checking = [0.0] * 11                                   # CPU seconds spent checking recall, per tenth

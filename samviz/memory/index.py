@@ -617,7 +617,7 @@ class IVFIndex(MemoryIndex):
                 f"({s['builds']} builds, {s['scheduled_rebuilds']} scheduled, {s['cache_hits']} from cache)")
 
 
-RECENT_ROWS = 2048    # FaissIndex: recent written rows per batch element searched exactly; older ones in a graph
+RECENT_ROWS = 8192    # FaissIndex: recent written rows per batch element searched exactly; older ones in a graph
 
 
 class FaissIndex(IVFIndex):
