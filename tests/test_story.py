@@ -74,14 +74,6 @@ def test_sam_episode_reads_k_writes_at_most_kr_plus_one_and_rolls_back():
         assert story.rollback(episode, undone)["difference"] == 0.0     # the journal replays every state
 
 
-def test_index_recall_is_a_fraction_and_scans_fewer_rows():
-    data = story.index_recall(story.RECALL_SLOTS[0])
-    assert 0.0 <= data["recall"] <= 1.0 and len(data["per_query"]) == story.RECALL_QUERIES
-    assert data["scanned"] < data["slots"]
-    with pytest.raises(ValueError):
-        story.index_recall(123)
-
-
 def test_every_chapter_has_a_question_whose_answer_is_one_of_its_choices():
     chapters = story.chapters()
     assert [c.number for c in chapters] == list(range(1, len(chapters) + 1)) and len(chapters) == 8

@@ -263,3 +263,68 @@ def test_the_glossary_gives_each_symbol_one_meaning_and_explains_softmax():
     assert "NOT" in usage and "1 step ago" in usage
     two = story.chapters()[1]
     assert "softmax" in two.text and "DAM" not in two.equation and "DNC" not in two.equation
+
+
+# ------------------------------------------------------------------------------------------ chapter 6
+
+def test_chapter_6_teaches_the_index_samviz_uses_with_the_librarys_own_numbers():
+    import torch
+
+    from samviz.memory import index, index_graph, index_parts
+    facts = story.index_facts()
+    assert facts["recent_rows"] == index.RECENT_ROWS and facts["flat_below"] == index.FLAT_BELOW
+    assert (facts["graph_m"], facts["graph_ef_search"]) == (index_graph.GRAPH_M, index_graph.GRAPH_EF_SEARCH)
+    assert (facts["initial_m"], facts["initial_ef_search"]) == (index_parts.HNSW_M, index_parts.HNSW_EF_SEARCH)
+    probe = index.FaissIndex(1, index.FLAT_BELOW, 4)
+    probe.reset(torch.zeros(1, index.FLAT_BELOW, 4))
+    assert facts["describe"] == probe.describe() and facts["mode"] == "zero"      # the zero start: no structure
+    six = story.chapters()[5]
+    words = f"{six.text} {six.equation} {six.question.prompt} {' '.join(six.question.choices)}"
+    for number in (f"{index.RECENT_ROWS:,}", f"{2 * index_graph.GRAPH_M}", f"{index_graph.GRAPH_EF_SEARCH}",
+                   f"{index.FLAT_BELOW:,}"):
+        assert number in words, number
+    assert facts["describe"] in six.equation
+    for old in ("inverted", "IVF", "√N", "centroid"):
+        assert old not in words, old
+    assert "zero rows" in six.text and "faiss" in six.text and "graph" in six.text
+    terms = dict(story.glossary())
+    assert {"faiss", "graph (HNSW)", "lazy deletion"} <= set(terms)
+
+
+def index_row(level, steps, trace, **extra):
+    row = {"model": story.INDEX_MODEL, "kind": "sam", "task": "copy", "slots": 1 << 16, "level": level,
+           "steps_per_episode": steps, "episodes": 1, "queries": 2 * steps, "recall": 0.9995, "top1_missed": 1,
+           "bit_errors_faiss": 3.0, "bit_errors_exact": 3.0, "faiss_index_ms_per_step": 0.8,
+           "exact_index_ms_per_step": 4.5, "trace": trace, "status": "ok"}
+    return {**provenance.stamp(row, "index_recall", "sam", "test", {"episodes": 1}, (story.INDEX_MODEL,)), **extra}
+
+
+def test_chapter_6_draws_and_quotes_the_measured_rows(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from samviz.results import PARTS
+    trace = [{"step": 99, "written": 200, "recent": 200, "graph": 0, "recall": 1.0},
+             {"step": 199, "written": 9000, "recent": 808, "graph": 8192, "recall": 0.999}]
+    rows = [index_row(2500, 5001, trace), index_row(20, 41, trace[:1]),
+            index_row(200, 401, trace[:1], code_hash="0" * 16)]                 # stale: not drawn, said
+    path = tmp_path / "index_recall.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runs = story.index_runs(str(path))
+    assert [r["level"] for r in runs["rows"]] == [20, 2500] and "1 index rows from other code" in runs["note"]
+    figure = story.index_figure(runs["rows"][1])
+    recent, graph, recall = figure.data
+    assert list(recent.y) == [200, 808] and list(graph.y) == [0, 8192] and list(recall.y) == [1.0, 0.999]
+    monkeypatch.setattr(PARTS["index_recall"], "path", path)
+    st.cache_data.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.query_params.update({"chapter": "6"})
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        text = " ".join(m.value for m in at.markdown)
+        assert "wrote 9,000 distinct rows: the last 808 sit in the part compared exactly" in text
+        assert "the other 8,192 in the graph" in text and "**0.9995**" in text and "**0.80 ms**" in text
+        assert "**4.50 ms** for an exact scan of all 65,536 rows" in text
+        assert any("1 index rows from other code" in c.value for c in at.caption)
+    finally:
+        st.cache_data.clear()

@@ -19,6 +19,7 @@ the top; read blue, write orange.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import math
 
 from samviz.app.params import Problem, parse_int
@@ -35,9 +36,7 @@ WRITE_WIDTH = 4
 WRITE_BETA = 50.0           # a sharp head: the write lands (almost) on one slot
 SAM_WIDTH = 4               # chapter 5's toy SAM: 16 slots of 4 numbers
 SAM_STEPS = 6
-RECALL_SLOTS = (4096, 16384)   # chapter 6: sizes offered (the faiss index is an exact flat index below 4096)
-RECALL_WIDTH = 32
-RECALL_QUERIES = 64
+INDEX_MODEL = "sam-copy"   # chapter 6: the shipped model whose measured episodes it draws (samviz.results index_recall)
 COST_MIN_POWER, COST_MAX_POWER = 10, 24   # chapter 4: N from 2^10 to 2^24 (the benchmark's MAX_SLOTS)
 JOURNAL_EXAMPLE_SLOTS = 2**20              # chapter 7: the large memory its bytes-per-step comparison is made at
 PRESENTER_PARAM, CHAPTER_PARAM = "presenter", "chapter"
@@ -93,6 +92,7 @@ def chapters() -> tuple[Chapter, ...]:
     """The eight chapters, one idea each. Constants in the words are the library's."""
     k, r, delta, gi = neighbours(), sam_heads(), access_threshold(), interpolation_symbol()
     written = k * r + 1
+    facts = index_facts()
     return (
         Chapter(1, "Memory is a table; a head is a spotlight",
                 "A memory-augmented network keeps a **memory**: a table of N rows called **slots**, each holding a "
@@ -172,16 +172,33 @@ def chapters() -> tuple[Chapter, ...]:
                             f"recently used slot: {written} rows, independent of N.")),
         Chapter(6, "Finding the K nearest without looking at all N",
                 "To find the K slots most similar to a key, an **exact scan** compares the key with all N slots: "
-                "correct, but its cost grows with N. An **approximate nearest-neighbour index** searches only part "
-                "of the rows and can miss a true neighbour now and then: **recall** is the fraction of the true K "
-                "nearest it found. Below, random memories and keys, searched both ways with samviz's own indexes.",
-                "recall@K $= \\dfrac{|\\,\\text{found} \\cap \\text{exact top-}K\\,|}{K}$, averaged over keys.",
-                Question("What does an approximate index give up for its speed?",
-                         ("Nothing: it always finds the same K slots",
-                          "Sometimes one of the true K nearest is missed (recall below 1)",
-                          "It returns random slots"),
-                         1, "It searches only part of the rows; a true neighbour outside that part is missed. Recall "
-                            "measures how often that happens.")),
+                "correct, but its cost grows with N. samviz's SAM avoids most of that work with one observation: "
+                "its memory starts as **zero rows**, and an untouched zero row scores 0 against any key, so only "
+                "the rows written during the episode can be among the best matches — the index never looks at "
+                "the others, however large N is. It keeps the written rows in two parts. The **most recent "
+                f"{facts['recent_rows']:,}** written rows are compared with the key one by one, exactly. When an "
+                "episode has written more, the older ones move into a **graph**: each row is linked to about "
+                f"{2 * facts['graph_m']} rows similar to it, and a search walks the links from row to row, always "
+                "towards rows more similar to the key, keeping the "
+                f"{facts['graph_ef_search']} best candidates it has met — so it visits a few thousand rows "
+                "however many the graph holds. (This graph is an *HNSW* index from **faiss**, a library of "
+                "nearest-neighbour indexes.) A graph cannot remove a row, so a row written again is marked "
+                "deleted and skipped, and the graph is rebuilt from its live rows once deleted entries outnumber "
+                "them. The walk can miss a true neighbour now and then: **recall** is the fraction of the true K "
+                "nearest it found. Below: a trained SAM copying long sequences, measured.",
+                "recall@K $= \\dfrac{|\\,\\text{found} \\cap \\text{exact top-}K\\,|}{K}$, averaged over keys. "
+                f"Below {facts['flat_below']:,} slots samviz's faiss index is a plain exact scan (`IndexFlatIP`); "
+                "a memory that starts from jittered rows instead of zeros adds one shared graph over those "
+                f"initial rows (M = {facts['initial_m']}, {facts['initial_ef_search']} candidates), searched "
+                "with the written slots excluded. The index describes itself as: "
+                f"“{facts['describe']}” (`samviz.memory.index.FaissIndex`).",
+                Question("An episode has written 20,000 rows of a memory of a million. How many rows does the index "
+                         "compare with the key one by one?",
+                         ("All 1,000,000", "All 20,000 written rows",
+                          f"The last {facts['recent_rows']:,} written rows, plus the few the graph walk visits"),
+                         2, f"Untouched zero rows are never searched; the last {facts['recent_rows']:,} written rows "
+                            "are compared exactly, and the older ones are reached by walking the graph, which "
+                            f"keeps only its {facts['graph_ef_search']} best candidates.")),
         Chapter(7, "Sparse backprop: the journal and the rollback",
                 "Chapter 4's problem was the copies of memory kept at every step. SAM keeps **one** memory and "
                 "changes it in place. Each step writes a small **journal** entry: which rows it changed and what "
@@ -280,6 +297,13 @@ def glossary() -> tuple[tuple[str, str], ...]:
         ("I^U", "One-hot on the least recently used slot (SAM's write rule)."),
         ("exact scan", "Comparing a key with all N slots to find the K most similar (cost grows with N, never "
                        "wrong)."),
+        ("faiss", "A library of nearest-neighbour indexes (from Meta AI research) that samviz's index is built on."),
+        ("graph (HNSW)", "Hierarchical navigable small world: an index that links each row to a few similar rows "
+                         "and answers a key by walking the links towards more similar rows, keeping a fixed number "
+                         "of best candidates; a few coarser layers on top make the first moves long jumps."),
+        ("lazy deletion", "A row that changes is not removed from the graph (HNSW cannot remove one): its old entry is "
+                          "marked deleted and skipped by every search, and the graph is rebuilt from its live rows "
+                          "on a schedule."),
     )
 
 
@@ -532,28 +556,32 @@ def journal_vs_copy(slots: int, word_size: int, heads: int, k: int) -> dict:
             "ntm_copies": ntm.copies_per_step, "written_rows": k * heads + 1}
 
 
-def index_recall(slots: int, seed: int = TOY_SEED) -> dict:
-    """Chapter 6: RECALL_QUERIES random queries over a random memory of `slots` rows searched by the exact scan
-    and by the faiss index: recall@K and the rows each looks at."""
+@functools.lru_cache(maxsize=1)
+def index_facts() -> dict:
+    """Chapter 6's facts about samviz's faiss index, read from the library (samviz.memory.index, index_graph,
+    index_parts): an index over a zero-rows memory of FLAT_BELOW slots describes itself."""
     import torch
 
-    from samviz.memory import index as indexes
-    slots = int(slots)
-    if slots not in RECALL_SLOTS:
-        raise ValueError(f"slots must be one of {RECALL_SLOTS}")
-    k = neighbours()
-    g = _generator(seed)
-    memory = torch.randn(1, slots, RECALL_WIDTH, generator=g)
-    queries = torch.randn(1, RECALL_QUERIES, RECALL_WIDTH, generator=g)
-    exact = indexes.make_index("exact", 1, slots, RECALL_WIDTH)
-    exact.reset(memory)
-    approximate = indexes.make_index("faiss", 1, slots, RECALL_WIDTH)
-    approximate.reset(memory)
-    exact_ids, found_ids = exact.search(queries, k), approximate.search(queries, k)
-    per_query = (exact_ids.unsqueeze(-1) == found_ids.unsqueeze(-2)).any(-1).float().mean(-1)[0]
-    return {"slots": slots, "k": k, "queries": RECALL_QUERIES, "word_size": RECALL_WIDTH,
-            "recall": indexes.recall_at_k(found_ids, exact_ids), "scanned": int(approximate.scan_budget),
-            "per_query": per_query.tolist()}
+    from samviz.memory import index, index_graph, index_parts
+    probe = index.FaissIndex(1, index.FLAT_BELOW, 4)
+    probe.reset(torch.zeros(1, index.FLAT_BELOW, 4))
+    return {"flat_below": index.FLAT_BELOW, "recent_rows": probe.recent_rows, "graph_m": index_graph.GRAPH_M,
+            "graph_ef_search": index_graph.GRAPH_EF_SEARCH, "rebuild_from": index_graph.REBUILD_FROM,
+            "initial_m": index_parts.HNSW_M, "initial_ef_search": index_parts.HNSW_EF_SEARCH,
+            "describe": probe.describe(), "mode": probe.mode}
+
+
+def index_runs(path: str | None = None) -> dict:
+    """Chapter 6: the faiss index measured on INDEX_MODEL's own memories (samviz.results index_recall part,
+    assets/bench/index_recall.jsonl): rows of today's code from one machine, by episode length.
+    -> {"rows", "note", "machine", "this_machine"}."""
+    from samviz import results
+    from samviz.results import PARTS, store
+    rows = store.read_jsonl(path) if path else PARTS["index_recall"].read()
+    view = results.rows_for_app(rows)
+    mine = sorted((r for r in view.shown if r.get("model") == INDEX_MODEL and r.get("status") == "ok"),
+                  key=lambda r: (r["slots"], r["level"]))
+    return {"rows": mine, "note": view.note("index rows"), "machine": view.machine, "this_machine": view.this_machine}
 
 
 PAYOFF_START = "zero"        # how the sparse memory starts in chapter 8's rows (the shipped models' start)
@@ -782,17 +810,28 @@ def rollback_figure(episode: dict, state: dict):
     return go.Figure(data=[heat], layout=layout)
 
 
-def recall_figure(data: dict):
-    """Recall per query of the approximate index (1 = found all K)."""
+def index_figure(row: dict):
+    """Chapter 6: one measured episode's index, step by step — the written rows searched exactly (the recent part)
+    and those in the graph (stacked), and the recall of the searches (right axis)."""
     import plotly.graph_objects as go
 
-    from samviz.app.figures import READ_COLOUR
-    bars = go.Bar(x=list(range(len(data["per_query"]))), y=data["per_query"], marker=dict(color=READ_COLOUR),
-                  hovertemplate="query %{x}: recall %{y:.2f}<extra></extra>")
-    layout = _layout(280, f"Recall of each of {data['queries']} queries, N = {data['slots']:,} (mean "
-                          f"{data['recall']:.3f})", xaxis=dict(title="query"),
-                     yaxis=dict(title="recall", range=[0, 1.05]))
-    return go.Figure(data=[bars], layout=layout)
+    from samviz.app.figures import MARK_COLOUR, READ_COLOUR, WRITE_COLOUR
+    trace = row["trace"]
+    steps = [p["step"] for p in trace]
+    traces = [
+        go.Scatter(x=steps, y=[p["recent"] for p in trace], name="recent rows: compared exactly", stackgroup="rows",
+                   line=dict(color=READ_COLOUR), hovertemplate="step %{x}: %{y:,} recent rows<extra></extra>"),
+        go.Scatter(x=steps, y=[p["graph"] or 0 for p in trace], name="older rows: in the graph", stackgroup="rows",
+                   line=dict(color=WRITE_COLOUR), hovertemplate="step %{x}: %{y:,} rows in the graph<extra></extra>"),
+        go.Scatter(x=steps, y=[p["recall"] for p in trace], name="recall of the searches", yaxis="y2",
+                   mode="lines", line=dict(color=MARK_COLOUR, dash="dot"),
+                   hovertemplate="steps up to %{x}: recall %{y:.4f}<extra></extra>"),
+    ]
+    layout = _layout(380, f"{row['model']}, N = {row['slots']:,}: the written rows the index holds, by step",
+                     xaxis=dict(title="step"), yaxis=dict(title="written rows", rangemode="tozero"),
+                     yaxis2=dict(title="recall", overlaying="y", side="right", range=[0, 1.05], showgrid=False),
+                     legend=dict(orientation="h", y=-0.22))
+    return go.Figure(data=traces, layout=layout)
 
 
 def payoff_figure(payoff: dict):

@@ -11,7 +11,9 @@ import streamlit as st
 
 from samviz.app.explain import ANCHORS
 from samviz.memory.dam import USAGE_DISCOUNT  # λ
-from samviz.memory.index import SCAN_PER_SQRT_N  # rows the faiss index scans per query, per √N
+from samviz.memory.index import FLAT_BELOW, RECENT_ROWS, SCAN_PER_SQRT_N  # the faiss index's parts and budgets
+from samviz.memory.index_graph import GRAPH_EF_SEARCH, GRAPH_M
+from samviz.memory.index_parts import HNSW_EF_SEARCH
 from samviz.memory.usage import ACCESS_THRESHOLD  # δ
 
 DELTA, LAMBDA = f"{ACCESS_THRESHOLD:g}", f"{USAGE_DISCOUNT:g}"
@@ -70,15 +72,19 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
     "sam-ann": (
         "The K rows are found by a nearest-neighbour index. The paper uses approximate trees or hashing "
         "(FLANN k-d trees, LSH), which answer in about O(log N). samviz offers two: *exact*, a scan of all N "
-        "rows (O(N), but one fast matrix product), and *faiss*. A model's memory is always its known initial "
-        "rows plus the rows written so far, so faiss keeps two parts: a graph index (HNSW) over the initial "
-        "rows, built once per memory size and reused by every episode, searched with a fixed budget (about "
-        "log N), and an exact search over the rows written so far (at most (K·R + 1)·T, however large N is). "
-        "Any other memory (random rows in a benchmark, or a memory almost entirely rewritten) gets an "
-        f"inverted-file index that scans about {SCAN_PER_SQRT_N}·√N rows per query; below 4,096 slots an exact "
-        "flat index. Cosine similarity is the inner product of L2-normalised rows. Recall is the share of the "
-        "exact top-K that the index found: on the shipped models' own memories it is 0.997–1.000 at 4,096 and "
-        "65,536 slots (pretrained/README.md).",
+        "rows (O(N), but one fast matrix product), and *faiss*. A model's memory is its known initial rows plus "
+        "the rows written so far. From zero rows (the shipped models' start) an untouched row scores exactly 0, "
+        "so faiss searches only the written rows: the last "
+        f"{RECENT_ROWS:,} written rows of each episode exactly, and the older ones in a graph index (HNSW: rows "
+        f"linked to similar rows, {2 * GRAPH_M} links each, a search walks them keeping its {GRAPH_EF_SEARCH} best "
+        "candidates, so its cost does not grow with the rows); a row written again is deleted lazily (marked, "
+        "skipped) and the graph is rebuilt when deleted entries outnumber live ones. A memory that starts from "
+        "jittered rows adds one shared graph over those initial rows, searched with the written slots excluded "
+        f"({HNSW_EF_SEARCH} candidates). Any other memory (random rows in a test) gets an inverted-file index "
+        f"that scans about {SCAN_PER_SQRT_N}·√N rows per query; below {FLAT_BELOW:,} slots an exact flat index. "
+        "Cosine similarity is the inner product of L2-normalised rows. Recall is the share of the exact top-K "
+        "that the index found; on the shipped models' own memories: pretrained/README.md and the story's "
+        "chapter 6.",
         [r"\text{recall} = \frac{\lvert \mathcal{S}^{\text{found}}_t \cap \mathcal{S}^{\text{exact}}_t \rvert}{K}"],
         "Episode player → *Nearest neighbours*: found vs exact top-K per head, their similarities and recall."),
     "sam-sparse-write": (
@@ -153,13 +159,13 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
     "why-sparse-scales": (
         "Per step and head, a dense model computes a similarity with every row, and its erase/add rewrites "
         "every row: O(N·W). Backpropagation through T steps keeps a copy of the memory per step: O(T·N·W) "
-        "memory. A sparse model finds its K rows with an index — samviz's faiss index searches a graph over "
-        "the initial rows with a fixed budget (about log N, like the paper's trees) plus the rows written so "
-        "far (the exact scan: O(N) with a tiny constant) — reads and writes only K·R + 1 rows, and keeps only "
+        "memory. A sparse model finds its K rows with an index — samviz's faiss index searches only the rows "
+        "written so far (recent ones exactly, older ones in a graph with a fixed search budget, like the paper's "
+        "trees; the exact scan: O(N) with a tiny constant) — reads and writes only K·R + 1 rows, and keeps only "
         "the rows it changed: O(T·K·W). "
         "The paper measured 1600× faster steps at N = 1,000,000 and 3700× less memory at N = 64,000.",
         [r"\text{dense: } O(N W) \text{ time per step}, \quad O(T\, N\, W) \text{ memory for BPTT}",
-         r"\text{sparse (faiss index): } O(\log N + \text{rows written} + K W) \text{ time per step},",
+         r"\text{sparse (faiss index): } O(\text{recent rows} + \text{graph budget} + K W) \text{ time per step},",
          r"O(T\, K\, W) \text{ memory for BPTT}"],
         "Compare → *rows touched* and *time per step*; Scaling lab → live log-log measurements."),
 }

@@ -42,9 +42,9 @@ def _episode() -> dict:
     return story.sam_episode()
 
 
-@st.cache_data(show_spinner=False, max_entries=len(story.RECALL_SLOTS))
-def _recall(slots: int) -> dict:
-    return story.index_recall(slots)
+@st.cache_data(show_spinner=False)
+def _index_runs() -> dict:
+    return story.index_runs()
 
 
 @st.cache_data(show_spinner=False)
@@ -182,16 +182,33 @@ def _figure_5() -> None:
 
 
 def _figure_6() -> None:
-    slots = st.radio("Memory slots N", story.RECALL_SLOTS, horizontal=True, key="story_recall_slots",
-                     format_func=lambda n: f"{n:,}")
-    with st.spinner("Building the index (a few seconds the first time)…"):
-        data = _recall(int(slots))
-    _chart(story.recall_figure(data))
-    st.markdown(f"Rows compared per key: exact scan **{data['slots']:,}**, approximate index **{data['scanned']:,}**; "
-                f"recall@{data['k']} **{data['recall']:.3f}**.")
-    st.markdown(f"{data['queries']} random queries over {data['slots']:,} random rows of {data['word_size']} "
-                "numbers. Random rows are the hard case for an index; a trained model's memory is mostly untouched "
-                "rows plus a few written ones, where recall is what matters (the player shows it per step).")
+    runs = _index_runs()
+    rows = runs["rows"]
+    if not rows:
+        st.info(f"No measurements of {story.INDEX_MODEL}'s index from today's code (assets/bench/index_recall.jsonl): "
+                "make them with `python -m samviz.results run --only index_recall`. " + runs["note"])
+        return
+    longest = max(range(len(rows)), key=lambda i: rows[i]["steps_per_episode"])
+    chosen = st.radio("Episode", list(range(len(rows))), index=longest, horizontal=True, key="story_index_episode",
+                      format_func=lambda i: f"{rows[i]['level']:,} items ({rows[i]['steps_per_episode']:,} steps), "
+                                            f"N = {rows[i]['slots']:,}")
+    row = rows[chosen]
+    _chart(story.index_figure(row))
+    last = row["trace"][-1] if row["trace"] else {}
+    facts = story.index_facts()
+    graph = last.get("graph") or 0
+    st.markdown(
+        f"Copying {row['level']:,} items ({row['steps_per_episode']:,} steps) with N = {row['slots']:,} slots, "
+        f"{story.INDEX_MODEL} wrote {last.get('written', 0):,} distinct rows: the last {last.get('recent', 0):,} "
+        f"sit in the part compared exactly (at most {facts['recent_rows']:,})"
+        + (f", the other {graph:,} in the graph." if graph else "; nothing has moved into the graph yet.")
+        + f" Recall over the episode's {row['queries']:,} searches: **{row['recall']:.4f}** "
+        f"({row['top1_missed']} missed their true best row). The index's own work per step: "
+        f"**{row['faiss_index_ms_per_step']:.2f} ms**, against **{row['exact_index_ms_per_step']:.2f} ms** for an "
+        f"exact scan of all {row['slots']:,} rows on the same episode; bit errors per sequence "
+        f"{row['bit_errors_faiss']:.3f} with faiss, {row['bit_errors_exact']:.3f} with the exact scan.")
+    st.caption(f"Measured by `python -m samviz.results run --only index_recall` (CPU, one thread, forward only; the "
+               f"recall is checked against an exact search of the same live memory). {runs['note']}")
 
 
 def _figure_7() -> None:
