@@ -289,3 +289,29 @@ def test_the_story_chapters_that_step_do_so_in_the_browser(server, browser):  # 
         assert script_runs(page) == 0
     finally:
         context.close()
+
+
+def test_another_model_on_the_same_inputs_keeps_the_step_and_a_new_episode_starts_at_0(server, browser):  # noqa: F811
+    url, _, _ = server
+    context = browser.new_context(viewport=VIEWPORTS["1400x1000"])
+    try:
+        page = context.new_page()
+        open_view(page, f"{url}/player?model=ntm&task=copy&level=6&seed=2&step=1")
+        page.locator(".sv-slider").fill("5")
+        assert shown_step(page) == 5 and url_step(page) == "5"
+        page.locator('.st-key-keep_player_model button[aria-label="Open"]').click()
+        page.get_by_role("option", name="SAM", exact=True).click()
+        page.locator(".sv-neighbours").wait_for(timeout=120_000)            # SAM's own views: the new episode
+        wait_ready(page, 120_000)
+        assert shown_step(page) == 5 and heading(page) == "What happened at step 5"
+        page.wait_for_function("() => new URLSearchParams(window.location.search).get('step') === '5'",
+                               timeout=10_000)
+        assert "model=sam" in page.url
+        field = page.locator(".st-key-keep_player_seed input")
+        field.fill("3")
+        field.press("Enter")
+        page.wait_for_function(f"() => {SHADOW}.querySelector('.sv-root').dataset.step === '0'", timeout=120_000)
+        wait_ready(page, 120_000)
+        assert "seed=3" in page.url and url_step(page) == "0"
+    finally:
+        context.close()
