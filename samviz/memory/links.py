@@ -271,5 +271,16 @@ class SparseLinks:
         return torch.from_numpy(forward), torch.from_numpy(backward), torch.from_numpy(precedence)
 
     def tables(self) -> tuple:
-        """The O(N) tables, allocated once per episode (tests check they are never reallocated)."""
+        """The O(N) tables, allocated once per store (tests check they are never reallocated)."""
         return (self.forward_ids, self.forward_values, self.backward_ids)
+
+    def restart(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor) -> None:
+        """No links and no precedence, as at the start; batch_ids, slot_ids [n]: every slot written since the
+        last restart (the only rows an update changes: N's rows of written slots, P's rows of slots in the
+        precedence, which were written). O(rows written): the pooled store's restart calls it."""
+        rows = (batch_ids.numpy(), slot_ids.numpy())
+        self.forward_ids[rows] = EMPTY
+        self.forward_values[rows] = 0
+        self.backward_ids[rows] = EMPTY
+        self.precedence_ids[:] = EMPTY
+        self.precedence_values[:] = 0

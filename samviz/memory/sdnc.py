@@ -92,7 +92,8 @@ class SDNCMemory(SAMMemory):
 
     def initial_state(self, batch_size: int) -> SDNCState:
         memory = self.new_memory(batch_size)
-        links = SparseLinks(batch_size, self.slots, self.link_k, self.dtype)
+        links = memory.store.attach(f"links-{self.link_k}",
+                                    lambda: SparseLinks(batch_size, self.slots, self.link_k, self.dtype))
         # nothing read before the first step: zero weights (which write nothing and follow no links)
         read_ids = (torch.arange(self.span) % self.slots).expand(batch_size, self.heads, self.span).contiguous()
         read_weights = torch.zeros(batch_size, self.heads, self.span, dtype=self.dtype)

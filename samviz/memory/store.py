@@ -1,7 +1,8 @@
 """The O(N) part of a sparse memory, made once and reused by every episode: set-up in O(rows touched).
 
 A SAM or SDNC episode needs tables as large as the memory: the buffer [B, N, W], the index's maps, the
-least-recently-used tracker's last-access table [B, N] and the sparse gradient store's position map [B·N].
+least-recently-used tracker's last-access table [B, N], the sparse gradient store's position map [B·N] and,
+for the SDNC, its link tables [B, N, K_L] (attached to the store).
 Making them costs O(B·N·W) — at 2^20 slots and batch 8 about ten times the steps of a short episode — while
 an episode touches only (K·R + 1)·T rows. So a `MemoryStore` holds them, a pool keeps the stores of finished
 episodes, and the next episode of the same shape takes one and `restart()`s it: the rows it touched go back
@@ -108,6 +109,15 @@ class MemoryStore:
         self.touched_bits = np.full(batch_size * slots, 0, dtype=np.uint8)   # filled now: resident at set-up
         self.touched: list[np.ndarray] = []
         self.restarts = 0                       # episodes this store served after its first
+        self.attached: dict = {}                # a core's own O(N) tables (the SDNC's links), see attach()
+
+    def attach(self, name: str, make):
+        """The table a core keeps beside the memory under `name` (made by make() the first time): it lives as
+        long as the store, and the store's restart calls its restart(batch_ids, slot_ids) with the rows
+        written since the last one."""
+        if name not in self.attached:
+            self.attached[name] = make()
+        return self.attached[name]
 
     @property
     def key(self) -> tuple:
@@ -143,6 +153,8 @@ class MemoryStore:
             self.touched = []
             batch_ids, slot_ids = ids // self.slots, ids % self.slots
             self.index.restart(batch_ids, slot_ids, rows[ids])
+            for table in self.attached.values():
+                table.restart(batch_ids, slot_ids)
         self.usage.clear()
         self.gradients.clear()
         self.restarts += 1
