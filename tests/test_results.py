@@ -277,3 +277,24 @@ def test_every_memory_module_is_in_some_kinds_code():
     covered = set(provenance.COMMON_MODEL_CODE) | {f for files in provenance.MODEL_CODE.values() for f in files}
     modules = {f"samviz/memory/{p.name}" for p in (provenance.ROOT / "samviz" / "memory").glob("*.py")}
     assert modules <= covered, sorted(modules - covered)
+
+
+def test_plan_times_come_from_the_rows_item_times(tiny, capsys):
+    assert cli.run("quick", ["bench"], None, False, "timed") == 0
+    rows = store.read_jsonl(tiny / "results.jsonl")
+    assert all(r["item_seconds"] > 0 for r in rows)
+    seconds, unknown = cli.plan_seconds(PARTS["bench"], "quick")
+    assert unknown == 0 and seconds == pytest.approx(sum(r["item_seconds"] for r in rows))
+
+
+def test_a_measured_bench_row_depends_on_the_worker_a_refused_one_on_the_runners_estimate_too(tiny, monkeypatch):
+    assert "samviz/bench/runner.py" not in provenance.code_files("bench", "ntm")
+    assert {"samviz/bench/runner.py", "samviz/bench/cost.py"} <= set(provenance.code_files("bench_estimate", "ntm"))
+    bench = PARTS["bench"]
+    context = parts.Context(plan="quick", command="test")
+    monkeypatch.setitem(parts.BENCH_PLANS, "quick", {"sizes": {2: (5,)}, "limit_s": 30.0})
+    item = next(i for i in bench.items("quick") if i.params["label"] == "ntm")
+    from samviz.bench import runner
+    monkeypatch.setattr(runner, "refusal_reason", lambda config, budget: "estimated memory over the budget")
+    row, = bench.run(item, context, {})
+    assert row["status"] == "refused" and row["code"]["part"] == "bench_estimate" and store.is_current(row)

@@ -109,7 +109,9 @@ def run(plan: str, only: list[str], budget_min: float | None, dry_run: bool, com
                 break
             began = time.monotonic()
             new = part.run(item, context, by_key)
+            spent = time.monotonic() - began
             for row in new:
+                row["item_seconds"] = round(spent / len(new), 2)     # what producing it took here (plan times)
                 by_key[part.key(row)] = row
             keys_in_plan = {k for i in part.items(plan) for k in i.keys}
             kept = [r for r in by_key.values() if part.key(r) in keys_in_plan or store.is_current(r)]
@@ -196,10 +198,31 @@ def check(plan: str, show: int, only: list[str] | None = None) -> int:
     return 0 if not (totals["stale"] or totals["missing"] or totals["mixed"]) else 1
 
 
+def plan_seconds(part, plan: str) -> tuple[float, int]:
+    """(seconds the plan's current rows of `part` took to produce on this machine, rows without a time)."""
+    by_key = {part.key(r): r for r in part.read()}
+    seconds, unknown = 0.0, 0
+    for item in part.items(plan):
+        for key in item.keys:
+            row = by_key.get(key)
+            spent = None if row is None else row.get("item_seconds", row.get("seconds"))
+            if store.is_current(row) and spent is not None:
+                seconds += spent
+            else:
+                unknown += 1
+    return seconds, unknown
+
+
 def show_plan(plan: str) -> int:
+    total, missing = 0.0, 0
     for part in PARTS.values():
         items = part.items(plan)
-        print(f"{part.name}: {len(items)} item(s), {sum(len(i.keys) for i in items)} row(s) -> {part.path}")
+        seconds, unknown = plan_seconds(part, plan)
+        total, missing = total + seconds, missing + unknown
+        print(f"{part.name}: {len(items)} item(s), {sum(len(i.keys) for i in items)} row(s) -> {_relative(part.path)}; "
+              f"{_minutes(seconds)} measured here" + (f" ({unknown} row(s) not yet timed here)" if unknown else ""))
+    print(f"plan {plan}: {_minutes(total)} of measuring on this machine, from its current rows"
+          + (f"; {missing} row(s) not yet timed" if missing else ""))
     return 0
 
 

@@ -177,7 +177,9 @@ class BenchPart(Part):
         if p["start"]:
             row["initial_rows"] = p["start"]
         row["min_repeats"] = MIN_REPEATS
-        return [provenance.stamp(row, self.name, config.kind, context.command, {"model": 0, "inputs": 0})]
+        # a measured row depends on the worker and the model; a refused or stopped one on the runner's estimate too
+        code = self.name if row.get("status") == "ok" else "bench_estimate"
+        return [provenance.stamp(row, code, config.kind, context.command, {"model": 0, "inputs": 0})]
 
     def finish(self, rows: list[dict], context: Context) -> None:
         from . import readme

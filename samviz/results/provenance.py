@@ -55,8 +55,10 @@ MODEL_CODE = {                       # kind -> the files its step runs (beyond C
 # Checkpoint loading and the tasks' episodes (parts that run the shipped models on task episodes).
 _CHECKPOINTS = ("samviz/pretrained.py", "samviz/checkpoint.py", "samviz/tasks.py")
 PART_CODE = {                        # part -> the files that measure or score (beyond the model code)
-    # the worker (what is timed), the runner (timeouts, memory budget and refusals) and the estimates it uses
-    "bench": ("samviz/bench/measure.py", "samviz/bench/runner.py", "samviz/bench/cost.py"),
+    # a measured row: the worker (what is timed and measured, in which environment: measure.WORKER_ENV)
+    "bench": ("samviz/bench/measure.py",),
+    # a row the runner refused by its estimate, or stopped (timeout, memory): + the runner and the estimates it uses
+    "bench_estimate": ("samviz/bench/measure.py", "samviz/bench/runner.py", "samviz/bench/cost.py"),
     # Compare's measure: the model as Compare builds it, one task episode, app/timing.py's step timer
     "forward": ("samviz/bench/forward.py", "samviz/app/timing.py", *_CHECKPOINTS),
     "scale": ("samviz/evaluate_scale.py", *_CHECKPOINTS),
