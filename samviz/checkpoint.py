@@ -52,8 +52,7 @@ import samviz
 
 from .kinds import MODELS
 from .memory.initial import INITIAL_ROWS_BEFORE_THE_SETTING
-from .model import MAX_SLOTS, MemoryModel, ModelConfig
-from .training.config import INTEGER_RANGES
+from .model import MAX_SLOTS, SIZE_RANGES, MemoryModel, ModelConfig
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -66,11 +65,10 @@ DIGEST_KEY = "weights_sha256"                # meta.json (and the weights' heade
 TORN_READ_TRIES = 20                         # reads of a checkpoint a save is replacing, before giving up
 TORN_READ_PAUSE_S = 0.02                     # between them (a save replaces its two files within milliseconds)
 MAX_IO_SIZE = 4096                           # a task's input or output vector (the tasks here: under 30)
-# Every size of a model's config (inclusive bounds): what a training run may have (samviz.training.config's
-# bounds, and ModelConfig's for the memory), so no checkpoint samviz wrote is refused.
+# Every size of a model's config (inclusive bounds): what a training run may have (samviz.model.SIZE_RANGES, which
+# samviz.training.config's bounds include, and MAX_SLOTS), so no checkpoint samviz wrote is refused.
 MODEL_SIZE_LIMITS = {"input_size": (1, MAX_IO_SIZE), "output_size": (1, MAX_IO_SIZE), "memory_slots": (2, MAX_SLOTS),
-                     **{name: INTEGER_RANGES[name]
-                        for name in ("word_size", "heads", "k", "controller_size", "link_k")}}
+                     **SIZE_RANGES}
 # The types of meta.json's top-level fields that samviz reads (None: absent or null is allowed too).
 META_FIELD_TYPES = {"task": str, "level": int, "max_level": int, "metrics": dict, "steps": int,
                     "training_steps": int, "wall_time_s": (int, float), "meets_target": bool, "command": str,

@@ -26,6 +26,10 @@ __all__ = ["INDEXES", "INTERFACE_CLIP", "MAX_SLOTS", "MODELS", "SPARSE_MODELS", 
 INTERFACE_CLIP = 20.0              # the default of ModelConfig.interface_clip
 MAX_INTERFACE_CLIP = 1e6
 MAX_SLOTS = 1 << 24
+# The largest sizes a model may have (inclusive), beside memory_slots ≤ MAX_SLOTS: what a training run accepts
+# (samviz.training.config) and what a checkpoint's meta.json is checked against before anything is built.
+SIZE_RANGES = {"word_size": (1, 4096), "heads": (1, 64), "k": (1, 1024), "controller_size": (1, 4096),
+               "link_k": (1, 1024)}
 
 
 @dataclass

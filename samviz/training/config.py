@@ -24,7 +24,7 @@ from samviz.memory.addressing import DEFAULT_KEY_STRENGTH, KEY_STRENGTHS
 from samviz.memory.initial import DEFAULT_INITIAL_ROWS, INITIAL_ROWS, INITIAL_ROWS_BEFORE_THE_SETTING
 from samviz.memory.sam import DEFAULT_WRITE_COMBINATION, WRITE_COMBINATIONS
 from samviz.memory.usage import ACCESS_KINDS, ACCESS_THRESHOLD, DEFAULT_ACCESS_KIND, MAX_ACCESS_THRESHOLD
-from samviz.model import INTERFACE_CLIP, MAX_INTERFACE_CLIP, ModelConfig
+from samviz.model import INTERFACE_CLIP, MAX_INTERFACE_CLIP, SIZE_RANGES, ModelConfig
 from samviz.tasks import TARGETS
 
 # Training stops early below this fraction of the task's target on the validation set (a margin for the
@@ -251,7 +251,7 @@ LEGACY_NAMES = {"model": "kind", "slots": "memory_slots", "controller": "control
 # ------------------------------------------------------------------------------------------- bounds
 MAX_COUNT = 10**12                 # updates, and updates between events
 INTEGER_RANGES = {                 # field: (lowest, highest); memory_slots is bounded by ModelConfig
-    "word_size": (1, 4096), "heads": (1, 64), "k": (1, 1024), "controller_size": (1, 4096), "link_k": (1, 1024),
+    **SIZE_RANGES,                 # the model's sizes: samviz.model, where checkpoints read them too
     "batch": (1, 4096), "seed": (-(2**63), 2**64 - 1), "window": (1, 1_000_000), "eval_every": (1, MAX_COUNT),
     "val_batch": (1, 65_536), "steps": (1, MAX_COUNT), "log_every": (1, MAX_COUNT),
     "checkpoint_every": (1, MAX_COUNT), "threads": (1, 1024), "mark_every": (1, MAX_COUNT),
