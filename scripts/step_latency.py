@@ -5,14 +5,15 @@
 
 Starts its own Streamlit server on 127.0.0.1 and Debian's /usr/bin/chromium (playwright, no download), opens
 /player?model=…&task=copy&level=10&seed=5&slots=N (the exact index: no faiss structure to build at 2^20) at
-1400×1000, and measures in the page, for each of `--clicks` moves of "next", then "prev", then the slider (an
-input event, as a drag sends), the time from the move to the next painted frame after it (performance.now()
-before the move, two requestAnimationFrame callbacks after it: every view has been redrawn and painted); each
-move is checked to have shown its step. Then play at the fastest speed (20 steps/s) from step 0 to the end: the
-steps drawn, in order or not, and the rate. The page's script runs are counted from the app's own
-data-test-script-state attribute while all of it happens (0 means no step went to the server). Prints the median
-and the largest of each kind of move per run, and the median time the view's own code took to redraw a step
-(its render log: the part before the browser paints); times are this machine's, with whatever else it runs.
+1400×1000, draws every view (the page draws a view when it is first scrolled near), and measures in the page,
+for each of `--clicks` moves of "next", then "prev", then the slider (an input event, as a drag sends), the time
+from the move to the next painted frame after it (performance.now() before the move, two requestAnimationFrame
+callbacks after it: every view has been redrawn and painted); each move is checked to have shown its step. Then
+play at the fastest speed (20 steps/s) from step 0 to the end: the steps drawn, in order or not, and the rate.
+The page's script runs are counted from the app's own data-test-script-state attribute while all of it happens
+(0 means no step went to the server). Prints the median and the largest of each kind of move per run, and the
+median time the view's own code took to redraw a step (its render log: the part before the browser paints);
+times are this machine's, with whatever else it runs.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ def measure(page, base: str, model: str, slots: int, clicks: int) -> dict:
     page.wait_for_timeout(300)
     page.wait_for_selector(READY, timeout=900_000)
     page.evaluate(COUNT_RUNS)
+    page.evaluate(f"() => {SHADOW}.__samvizView.buildAll()")      # every view drawn, not only those in sight
     last = int(page.locator(".sv-slider").get_attribute("max"))
     clicks = min(clicks, last)
     result: dict[str, list[float]] = {"next": [], "prev": [], "slider": []}

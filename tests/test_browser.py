@@ -92,10 +92,12 @@ def wait_ready(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector(READY, timeout=timeout_ms)
 
 
-# figures on a page: plotly charts, and the views of samviz's episode view (each a card in its shadow root)
+# figures on a page: plotly charts, and the views of samviz's episode view (each a card in its shadow root, or the
+# place of one not yet scrolled near: the view draws those when they come into sight)
 FIGURES = """() => document.querySelectorAll('[data-testid="stPlotlyChart"]').length
   + [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
-      .reduce((n, host) => n + (host.shadowRoot ? host.shadowRoot.querySelectorAll('.sv-card').length : 0), 0)"""
+      .reduce((n, host) => n + (host.shadowRoot ? host.shadowRoot.querySelectorAll(
+        '.sv-card, .sv-lazy:not(.sv-built)').length : 0), 0)"""
 
 
 def check_page(page, min_charts: int = 1) -> None:

@@ -115,7 +115,14 @@ def test_play_shows_every_step_in_order_and_pause_keeps_the_step(server, page): 
     assert script_runs(page) == 0
 
 
+def build(page, card: str) -> None:
+    """Scroll a view into sight: the episode view draws a view when it first comes near the window."""
+    page.locator(f'.sv-lazy[data-card="{card}"]').first.scroll_into_view_if_needed()
+    page.locator(f".sv-{card}").first.wait_for(timeout=10_000)
+
+
 def _hover_row(page, panel: str, row: int, rows: int, column: float = 0.5) -> None:
+    build(page, "weights")
     node = page.locator(f'.sv-weights .sv-panel[data-name="{panel}"]')
     node.scroll_into_view_if_needed()
     box = node.bounding_box()
@@ -130,6 +137,7 @@ def test_hovering_a_slot_lights_it_up_in_every_view_and_a_time_moves_the_clock(s
     slot = found[0]                                      # a slot head 1 found at this step: shown in every view
     row = slots.index(slot)
     steps = int(page.locator(".sv-slider").get_attribute("max")) + 1
+    build(page, "neighbours")
     _hover_row(page, "read head 1", row, len(slots), column=(8 + 0.5) / steps)
     assert shown_step(page) == 8
     lit = page.evaluate(f"""() => [...{SHADOW}.querySelectorAll('.sv-band')]
@@ -177,7 +185,7 @@ def test_a_shared_link_reopens_the_same_moment_in_a_fresh_context(server, page, 
         assert shown_step(fresh) == 7 and heading(fresh) == "What happened at step 7"
         box = fresh.locator(".st-key-keep_player_model")
         assert "SDNC" in " ".join([box.inner_text(), *(i.input_value() for i in box.locator("input").all())])
-        assert fresh.locator(".sv-modes").count() == 1           # the SDNC's own views
+        assert fresh.locator('.sv-lazy[data-card="modes"]').count() == 1        # the SDNC's own views
     finally:
         context.close()
 
@@ -301,7 +309,7 @@ def test_another_model_on_the_same_inputs_keeps_the_step_and_a_new_episode_start
         assert shown_step(page) == 5 and url_step(page) == "5"
         page.locator('.st-key-keep_player_model button[aria-label="Open"]').click()
         page.get_by_role("option", name="SAM", exact=True).click()
-        page.locator(".sv-neighbours").wait_for(timeout=120_000)            # SAM's own views: the new episode
+        page.locator('.sv-lazy[data-card="neighbours"]').wait_for(state="attached", timeout=120_000)   # SAM's
         wait_ready(page, 120_000)
         assert shown_step(page) == 5 and heading(page) == "What happened at step 5"
         page.wait_for_function("() => new URLSearchParams(window.location.search).get('step') === '5'",

@@ -46,8 +46,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
-# the player's first chart: its episode view's weights over time, drawn (inside the view's shadow root)
-CHART = ".sv-weights canvas"
+# the player's first chart: its episode view's bits over time, drawn (inside the view's shadow root)
+CHART = ".sv-bits canvas"
 EXCEPTION = '[data-testid="stException"]'
 
 LANDING_PATH = os.environ.get("SAMVIZ_LANDING_PATH", "/")

@@ -1123,6 +1123,49 @@ class RollbackStoryView {
   }
 }
 
+// A view drawn when it is first scrolled near (draw what is visible): until then a placeholder of about its height
+// holds its place, and the clock and hover skip it; once built it shows the step and slot of that moment.
+class LazyView {
+  constructor(view, parent, card, height, index, make) {
+    this.view = view;
+    this.make = make;
+    this.index = index;
+    this.real = null;
+    this.holder = el("div", "sv-lazy", parent);
+    this.holder.dataset.card = card;
+    this.holder.style.minHeight = `${Math.round(height)}px`;
+  }
+
+  build() {
+    if (this.real) return;
+    this.real = this.make(this.holder);
+    this.holder.style.minHeight = "";
+    this.holder.classList.add("sv-built");
+    this.real.step(this.view.clock.shown);
+    const hovered = this.view.hovered;
+    if (hovered && this.real.highlight) this.real.highlight(this.index === undefined || this.index === hovered[0]
+      ? hovered[1] : null);
+  }
+
+  step(t) {
+    if (this.real) this.real.step(t);
+  }
+
+  highlight(slot) {
+    if (this.real && this.real.highlight) this.real.highlight(slot);
+  }
+}
+
+function weightsHeight(model) {
+  const S = model.weights.slots.length;
+  return Math.max(60, Math.max(2, Math.min(14, Math.floor(440 / Math.max(1, S)))) * S) + 150;
+}
+
+function bitsHeight(model) {
+  const rows = [model.bits.inputs, model.bits.targets, model.bits.outputs];
+  return rows.reduce((h, g) => h + Math.max(40, Math.min(120, ((g && g[0]) ? g[0].length : 4) * 10)) + 6, 110);
+}
+
 // ---------------------------------------------------------------------------------------------- the view
 
 class EpisodeView {
@@ -1148,24 +1191,31 @@ class EpisodeView {
     this.clock = new Clock(this, this.steps, start);
     this.controls = data.controls === false ? null : controls(this, this.container, this.steps);
     this.views = [];
+    this.lazyViews = [];
     this.build(data);
     this.tipNode = el("div", "sv-tip", this.container);
     this.listen();
+    this.watchLazy();
     this.clock.show(this.clock.pinned, "init");
     this.buildMs = performance.now() - started;          // the view's own set-up time (scripts/page_cpu.py)
   }
 
   build(data) {
     const body = el("div", "sv-body", this.container);
+    const lazy = (parent, card, height, index, make) => {
+      const view = new LazyView(this, parent, card, height, index, make);
+      this.lazyViews.push(view);
+      this.views.push(view);
+    };
     if (this.kind === "player") {
       const m = this.models[0];
       this.views.push(new NarrationView(m, this, body));
-      if (m.bits) this.views.push(new BitsView(m, this, body));
-      this.views.push(new WeightsView(m, this, body, 0));
+      if (m.bits) this.views.push(new BitsView(m, this, body));        // the first chart: always drawn at once
+      lazy(body, "weights", weightsHeight(m), 0, (at) => new WeightsView(m, this, at, 0));
       const side = el("div", "sv-side", body);
-      if (m.neighbours) this.views.push(new NeighboursView(m, this, side, 0));
-      if (m.modes || m.links) this.views.push(new ModesView(m, this, side, 0));
-      if (m.rows) this.views.push(new RowsView(m, this, body, 0));
+      if (m.neighbours) lazy(side, "neighbours", 220, 0, (at) => new NeighboursView(m, this, at, 0));
+      if (m.modes || m.links) lazy(side, "modes", 200, 0, (at) => new ModesView(m, this, at, 0));
+      if (m.rows) lazy(body, "rows", m.memory ? 560 : 260, 0, (at) => new RowsView(m, this, at, 0));
       for (const note of m.notes || []) el("div", "sv-note", body, note);
     } else if (this.kind === "compare") {
       this.views.push(new SeriesView(this.models, this, body));
@@ -1174,8 +1224,8 @@ class EpisodeView {
         const column = el("div", "sv-column", columns);
         column.style.setProperty("--c", m.colour);
         this.views.push(new NarrationView(m, this, column, 1, 4));
-        this.views.push(new WeightsView(m, this, column, i));
-        if (m.bits) this.views.push(new BitsView(m, this, column));
+        lazy(column, "weights", weightsHeight(m), i, (at) => new WeightsView(m, this, at, i));
+        if (m.bits) lazy(column, "bits", bitsHeight(m), i, (at) => new BitsView(m, this, at));
       });
     } else if (this.kind === "long") {
       this.views.push(new LongView(data.long, this, body));
@@ -1307,6 +1357,28 @@ class EpisodeView {
     }
   }
 
+  // lazy views are built when they come within a screen of the window (or all at once where there is no observer)
+  watchLazy() {
+    if (!this.lazyViews.length) return;
+    if (typeof IntersectionObserver === "undefined") {
+      for (const v of this.lazyViews) v.build();
+      return;
+    }
+    const byHolder = new Map(this.lazyViews.map((v) => [v.holder, v]));
+    this.lazyObserver = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        byHolder.get(entry.target).build();
+        this.lazyObserver.unobserve(entry.target);
+      }
+    }, { rootMargin: "200px 0px" });
+    for (const v of this.lazyViews) this.lazyObserver.observe(v.holder);
+  }
+
+  buildAll() {
+    for (const v of this.lazyViews) v.build();
+  }
+
   update(data) {
     // the same episode sent again (another rerun of the page): keep the clock, take the new lines
     this.data = data;
@@ -1321,6 +1393,7 @@ class EpisodeView {
     this.clock.stop();
     document.removeEventListener("keydown", this.onKey);
     if (this.observer) this.observer.disconnect();
+    if (this.lazyObserver) this.lazyObserver.disconnect();
     this.container.remove();
   }
 }
