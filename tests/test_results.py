@@ -298,3 +298,18 @@ def test_a_measured_bench_row_depends_on_the_worker_a_refused_one_on_the_runners
     monkeypatch.setattr(runner, "refusal_reason", lambda config, budget: "estimated memory over the budget")
     row, = bench.run(item, context, {})
     assert row["status"] == "refused" and row["code"]["part"] == "bench_estimate" and store.is_current(row)
+
+
+def test_a_sparse_prediction_does_not_extrapolate_a_jump_and_a_skip_does_not_cascade(tiny, monkeypatch):
+    def sam(n, ms, status="ok"):
+        return stamped(model="sam", index="faiss", slots=n, steps=2, status=status, ms_per_step=ms, batch=8, heads=4,
+                       k=4, word_size=32, initial_rows="jittered")
+    bench = PARTS["bench"]
+    monkeypatch.setitem(parts.BENCH_PLANS, "quick", {"sizes": {2: (12, 14, 16)}, "limit_s": 1.0})
+    item = next(i for i in bench.items("quick") if i.params["label"] == "sam-faiss" and i.params["slots"] == 1 << 16
+                and i.params["start"] == "jittered")
+    rows = [sam(2048, 8.5), sam(4096, 61.3), sam(1 << 14, None, status=parts.SKIPPED)]   # the flat -> graph jump
+    predicted = bench.predict(rows, 1 << 16, parts.MAX_SLOPE.get("sam", 1.0))
+    assert predicted[0] == pytest.approx(61.3 * 16) and "slope 1.00" in predicted[1]   # not 2.8 from the jump
+    row, = bench.run(item, parts.Context(plan="quick", command="test"), {bench.key(r): r for r in rows})
+    assert row["status"] == parts.SKIPPED and "predicted" in row["reason"]              # not "the smaller N was …"

@@ -88,6 +88,10 @@ BENCH_PLANS = {   # sizes: T -> the exponents of N measured at that T; starts: T
     "quick": {"sizes": {10: (*range(5, 13), 14, 16, 18, 20), 100: (5, 8, 11, 14, 17, 20), 1000: (5, 10, 15, 20)},
               "starts": {10: STARTS, 100: ("zero",), 1000: ("zero",)}, "limit_s": 90.0},
 }
+# The steepest growth a prediction assumes: the DNC's links are N², the NTM's and DAM's rows N; a sparse kind's cost
+# grows at most like N (an exact scan), and a jump between two sizes (faiss switching from a flat index to a graph
+# at FLAT_BELOW) must not be extrapolated as a trend.
+MAX_SLOPE = {"dnc": 2.5, "ntm": 1.2, "dam": 1.2}
 SETUP_ALLOWANCE_S = 90.0                   # a worker's start, model and memory set-up (not timed)
 GRAPH_BUILD_ALLOWANCE_S = 900.0            # + a cold faiss graph over 2^20 initial rows (jittered starts)
 
@@ -129,9 +133,9 @@ class BenchPart(Part):
         return items
 
     @staticmethod
-    def predict(series: list[dict], slots: int) -> tuple[float, str] | None:
+    def predict(series: list[dict], slots: int, max_slope: float = 2.5) -> tuple[float, str] | None:
         """ms per step at `slots` from the series' two largest measured sizes below it (a power law through
-        them), with the words saying so; None with no measured size below."""
+        them, its slope at most `max_slope`), with the words saying so; None with no measured size below."""
         below = sorted((r for r in series if r.get("status") == "ok" and r["slots"] < slots), key=lambda r: r["slots"])
         if not below:
             return None
@@ -141,7 +145,7 @@ class BenchPart(Part):
             a = below[-2]
             if a["ms_per_step"] > 0 and last["ms_per_step"] > 0:
                 slope = math.log(last["ms_per_step"] / a["ms_per_step"]) / math.log(last["slots"] / a["slots"])
-        slope = min(2.5, max(0.0, slope))
+        slope = min(max_slope, max(0.0, slope))
         ms = last["ms_per_step"] * (slots / last["slots"]) ** slope
         return ms, f"{last['ms_per_step']:.4g} ms/step at N = {last['slots']:,}, log-log slope {slope:.2f}"
 
@@ -156,9 +160,10 @@ class BenchPart(Part):
         budget = context.shared.setdefault("bench_budget", default_budget_bytes())
         row = None
         if refusal_reason(config, budget) is None:
-            failed = sorted((r for r in series if r["slots"] < p["slots"] and r.get("status") != "ok"),
+            # a smaller size refused, stopped or failed: this one would be too (a skipped one is predicted anew)
+            failed = sorted((r for r in series if r["slots"] < p["slots"] and r.get("status") not in ("ok", SKIPPED)),
                             key=lambda r: r["slots"])
-            predicted = self.predict(series, p["slots"])
+            predicted = self.predict(series, p["slots"], MAX_SLOPE.get(config.kind, 1.0))
             if failed:
                 row = dict(base_row(config), status=SKIPPED,
                            reason=f"not run: the smaller N = {failed[0]['slots']:,} was {failed[0]['status']}")
