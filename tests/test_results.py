@@ -306,6 +306,7 @@ def test_a_sparse_prediction_does_not_extrapolate_a_jump_and_a_skip_does_not_cas
                        k=4, word_size=32, initial_rows="jittered")
     bench = PARTS["bench"]
     monkeypatch.setitem(parts.BENCH_PLANS, "quick", {"sizes": {2: (12, 14, 16)}, "limit_s": 1.0})
+    monkeypatch.setattr(parts, "BENCH_MODELS", ("sam-faiss",))
     item = next(i for i in bench.items("quick") if i.params["label"] == "sam-faiss" and i.params["slots"] == 1 << 16
                 and i.params["start"] == "jittered")
     rows = [sam(2048, 8.5), sam(4096, 61.3), sam(1 << 14, None, status=parts.SKIPPED)]   # the flat -> graph jump
