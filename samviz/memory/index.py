@@ -707,11 +707,11 @@ class FaissIndex(IVFIndex):
         q = normalise(queries.detach().to(torch.float32)).contiguous()
         batch, count, width = q.shape
         written_scores, written_ids = self.written.search(q, k)                     # [B, Q, k] recent rows
-        if self.initial.kind == "zero":
-            initial_scores, initial_ids = self._unwritten_zero_rows(count, k)
-        else:
+        parts_scores, parts_ids = [written_scores], [written_ids]
+        if self.initial.kind != "zero":
             initial_scores, initial_ids = self._initial_neighbours(q, k)
-        parts_scores, parts_ids = [written_scores, initial_scores], [written_ids, initial_ids]
+            parts_scores.append(initial_scores)
+            parts_ids.append(initial_ids)
         if self.older.live.any():                                                   # older rows, from the graph
             older_scores = torch.full((batch, count, k), -math.inf)
             older_ids = torch.zeros(batch, count, k, dtype=torch.int64)
@@ -719,9 +719,14 @@ class FaissIndex(IVFIndex):
                 older_scores[b], older_ids[b] = self.older.search(b, q[b], k)
             parts_scores.append(older_scores)
             parts_ids.append(older_ids)
-        scores = torch.cat(parts_scores, -1)
-        ids = torch.cat(parts_ids, -1)
-        top = torch.topk(scores, k, dim=-1).indices
+        scores = torch.cat(parts_scores, -1) if len(parts_scores) > 1 else written_scores
+        ids = torch.cat(parts_ids, -1) if len(parts_ids) > 1 else written_ids
+        best, top = torch.topk(scores, k, dim=-1)
+        if self.initial.kind == "zero" and not bool((best[..., -1] > 0).all()):
+            # some query has fewer than k written rows above 0: unwritten zero rows (each scoring exactly 0) join
+            zero_scores, zero_ids = self._unwritten_zero_rows(count, k)
+            scores, ids = torch.cat([scores, zero_scores], -1), torch.cat([ids, zero_ids], -1)
+            top = torch.topk(scores, k, dim=-1).indices
         return torch.gather(ids, 2, top)
 
     def _unwritten_zero_rows(self, count: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -167,9 +167,10 @@ class WrittenRows:
     of older rows (index_graph.py) when they reach its recent capacity (`drain`), so the exact search here
     costs at most that capacity per query, whatever the episode's length.
     Every slot written since the start: bits [B, ⌈N/8⌉] uint8 (set at a slot's first write; `excluded`, what
-    the jittered start's filtered HNSW walk skips, and what `lowest_unwritten` steps over), `total` [B], and
-    the slots in first-write order (for `clear`). All [B, N] tables are made once per index; `clear()` resets
-    only the entries written (O(written)); the buffers grow by doubling with the rows held, never with N.
+    the jittered start's filtered HNSW walk skips), the same as flags [B, N] bool (what `is_written` and
+    `lowest_unwritten` read), `total` [B], and the slots in first-write order (for `clear`). All [B, N] tables
+    are made once per index; `clear()` resets only the entries written (O(written)); the buffers grow by
+    doubling with the rows held, never with N.
     The bitmap rather than a set of ids built per search: a hash lookup per visited node made the walk ~1.5×
     slower than a bit test (docs/PAPER_NOTES.md, #index).
     """
@@ -179,6 +180,7 @@ class WrittenRows:
         self.position = np.full((batch_size, slots), -1, dtype=np.int32)
         # filled now rather than np.zeros (mapped lazily in huge pages): see SparseLinks in links.py
         self.bits = np.full((batch_size, (slots + 7) // 8), 0, dtype=np.uint8)
+        self.flags = np.full((batch_size, slots), False)              # the same set, a byte per slot (lowest_unwritten)
         self.count = np.zeros(batch_size, dtype=np.int64)            # recent rows
         self.total = np.zeros(batch_size, dtype=np.int64)            # slots written since the start
         self.first_writes: list[tuple[np.ndarray, np.ndarray]] = []   # (batch ids, slot ids) per update
@@ -211,6 +213,7 @@ class WrittenRows:
             self.position[b, recent] = -1
         for batch_ids, slot_ids in self.first_writes:
             self.bits[batch_ids, slot_ids >> 3] = 0      # every bit set in these bytes is a written slot
+            self.flags[batch_ids, slot_ids] = False
         self.first_writes = []
         self.count[:] = 0
         self.total[:] = 0
@@ -228,30 +231,29 @@ class WrittenRows:
 
     def is_written(self, batch_ids: np.ndarray, slot_ids: np.ndarray) -> np.ndarray:
         """Whether each (batch, slot) pair has been written since the start (bool array of their shape)."""
-        return ((self.bits[batch_ids, slot_ids >> 3] >> (slot_ids & 7)) & 1).astype(bool)
+        return self.flags[batch_ids, slot_ids]
 
     def lowest_unwritten(self, k: int) -> np.ndarray:
         """-> slot ids [B, k] int64: each batch element's k lowest never-written slots, ascending; −1 where fewer
         than k remain (a full memory).
 
-        Scans from cursor[b] in windows of 2k slots (doubling for a batch element that found fewer than k),
-        then moves the cursor to the first unwritten slot found. Slots only become written between clears, so
-        the cursor never moves back: O(k + slots passed) per call, never O(N) and not O(written).
+        Each batch element's scan starts at cursor[b] (every slot below it is written) and moves the cursor to the
+        first unwritten slot it meets. Slots only become written between clears, so the cursor never moves back:
+        O(k + slots passed) per call, never O(N) and not O(written). A plain loop over the few slots it looks at:
+        for a batch of 8 it costs a tenth of the vector operations it replaced (this runs on most steps).
         """
         found = np.full((self.batch_size, k), -1, dtype=np.int64)
-        rows = np.arange(self.batch_size)
-        width = 2 * k
-        while rows.size:
-            offsets = self.cursor[rows, None] + np.arange(width)                        # [b, width]
-            inside = offsets < self.slots
-            clipped = np.minimum(offsets, self.slots - 1)
-            free = inside & ~self.is_written(rows[:, None], clipped)
-            done = (free.sum(1) >= k) | ~inside[:, -1]                    # enough, or the window passed N
-            first = np.argsort(~free[done], axis=1, kind="stable")[:, :k]      # free places, in order
-            slots = np.take_along_axis(offsets[done], first, 1)
-            found[rows[done]] = np.where(np.take_along_axis(free[done], first, 1), slots, -1)
-            self.cursor[rows[done]] = np.where(free[done].any(1), slots[:, 0], self.slots)
-            rows, width = rows[~done], 2 * width
+        for b in range(self.batch_size):
+            row, slot, end = self.flags[b], int(self.cursor[b]), self.slots
+            while slot < end and row[slot]:
+                slot += 1
+            self.cursor[b] = slot
+            got = 0
+            while got < k and slot < end:
+                if not row[slot]:
+                    found[b, got] = slot
+                    got += 1
+                slot += 1
         return found
 
     def excluded(self, b: int) -> SlotBitmap:
@@ -268,6 +270,7 @@ class WrittenRows:
             if first.any():
                 first_b, first_s = b_np[first], s_np[first]
                 np.bitwise_or.at(self.bits, (first_b, first_s >> 3), (1 << (first_s & 7)).astype(np.uint8))
+                self.flags[first_b, first_s] = True
                 self.total += np.bincount(first_b, minlength=self.batch_size)
                 self.first_writes.append((first_b, first_s))
                 if len(self.first_writes) >= 256:                # few large arrays, not one per step

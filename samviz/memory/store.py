@@ -130,14 +130,13 @@ class MemoryStore:
     def touch(self, flat_ids: np.ndarray) -> None:
         """Rows (flat ids b·N + slot) about to change: remember the ones not seen since the last restart."""
         new = flat_ids[self.touched_bits[flat_ids] == 0]
-        if new.size:
-            new = np.unique(new)
+        if new.size:                          # a row named twice here is listed twice: restored twice, harmlessly
             self.touched_bits[new] = 1
             self.touched.append(new)
 
     def touched_rows(self) -> np.ndarray:
-        """Flat ids of every row changed since the last restart (each once)."""
-        return np.concatenate(self.touched) if self.touched else np.zeros(0, dtype=np.int64)
+        """Flat ids of every row changed since the last restart (each once, ascending)."""
+        return np.unique(np.concatenate(self.touched)) if self.touched else np.zeros(0, dtype=np.int64)
 
     def restart(self) -> None:
         """Back to the start, in O(rows touched): rows, index, least-recently-used tracker, gradients."""

@@ -73,7 +73,7 @@ class LeastRecentlyUsed:
         self.version = 0                     # accesses recorded so far (UsageBefore checks it)
         self.changed: tuple | None = None    # the last access's (batch rows, slots, their previous last access)
         self._rows = np.arange(batch_size)[:, None]
-        self._window = np.arange(self.SCAN_WINDOW)
+        self._window = np.arange(self.SCAN_WINDOW)          # queue entries looked at per round
 
     def clear(self) -> None:
         """Nothing accessed, in O(accesses): every accessed slot has its valid entry in queue[head:tail]."""
@@ -87,18 +87,14 @@ class LeastRecentlyUsed:
         self.version += 1
 
     def _never_accessed(self) -> np.ndarray:
-        """-> [B] each batch element's lowest never-accessed slot, or N when every slot has been accessed."""
-        rows = np.arange(self.batch_size)
-        while rows.size:
-            offsets = self.cursor[rows, None] + self._window                              # [b, window]
-            inside = offsets < self.slots
-            free = inside & (self.last_access[rows[:, None], np.minimum(offsets, self.slots - 1)] < 0)
-            found = free.any(1)
-            self.cursor[rows[found]] = offsets[found, free[found].argmax(1)]
-            full = ~found & ~inside[:, -1]                                  # the window ran past the last slot
-            self.cursor[rows[full]] = self.slots
-            rows = rows[~found & ~full]
-            self.cursor[rows] += self.SCAN_WINDOW
+        """-> [B] each batch element's lowest never-accessed slot, or N when every slot has been accessed. The
+        cursor only moves forward (slots only become accessed until `clear`): a plain loop over the few slots
+        it passes, for a batch of 8 a tenth of the cost of vector operations (this runs on every step)."""
+        for b in range(self.batch_size):
+            row, slot, end = self.last_access[b], int(self.cursor[b]), self.slots
+            while slot < end and row[slot] >= 0:
+                slot += 1
+            self.cursor[b] = slot
         return self.cursor.copy()
 
     def least_recently_used(self) -> torch.Tensor:
