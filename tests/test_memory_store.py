@@ -173,3 +173,33 @@ def test_usage_before_is_the_usage_before_the_steps_accesses_and_only_valid_unti
     assert int(seen[0].tracker.last_access.max()) == 5
     with pytest.raises(RuntimeError, match="right after the step"):
         seen[0].vector(0)
+
+
+@pytest.mark.parametrize("kind", ["sam", "sdnc"])
+def test_a_second_episodes_set_up_allocates_nothing_of_the_memorys_size(kind, monkeypatch):
+    """At 2^20 slots: after one episode, the next one's set-up (core.initial_state) makes no numpy array or torch
+    tensor with as many elements as N/16 — every O(N) table comes from the pooled store — and touches no more
+    rows than the last episode wrote."""
+    slots = 1 << 20
+    torch.manual_seed(0)
+    model = samviz.build_model(kind, memory_slots=slots, word_size=8, heads=2, k=4, controller_size=16,
+                               index="faiss")
+    with torch.no_grad():
+        model(torch.rand(12, 1, 9))
+    large = []
+
+    def spy(make):
+        def made(*args, **kwargs):
+            out = make(*args, **kwargs)
+            if out.size > slots // 16 if isinstance(out, np.ndarray) else out.numel() > slots // 16:
+                large.append((make.__name__, out.shape))
+            return out
+        return made
+
+    for module, names in ((np, ("full", "zeros", "empty", "ones", "arange", "concatenate")),
+                          (torch, ("zeros", "full", "empty", "ones", "arange", "cat"))):
+        for name in names:
+            monkeypatch.setattr(module, name, spy(getattr(module, name)))
+    state = model.core.initial_state(1)
+    monkeypatch.undo()
+    assert large == [] and state.memory.store.restarts == 1
