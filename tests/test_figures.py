@@ -279,12 +279,12 @@ def test_narration_quotes_the_cores_constants():
     from samviz.memory.usage import ACCESS_THRESHOLD
     assert f"δ = {ACCESS_THRESHOLD:g}" in learn.SECTIONS["sam-usage"][0]
     assert any(eq.endswith(f"\\lambda = {USAGE_DISCOUNT:g}") for eq in learn.SECTIONS["dam"][1])
-    # the Learn page teaches the index samviz has: a graph over the initial rows with a fixed budget (log N)
-    # plus the rows written so far, and the inverted file's √N scan for any other memory
+    # the Learn page teaches the index samviz has: the rows written so far (recent ones exactly, older ones in a
+    # graph with a fixed search budget), and the inverted file's √N scan only for any other memory
     ann, scales = learn.SECTIONS["sam-ann"][0], learn.SECTIONS["why-sparse-scales"][0]
-    assert "log N" in ann and "written so far" in ann and "√N" in ann
-    assert "log N" in scales and "written so far" in scales and "O(√N)" not in scales
-    assert any("rows written" in eq for eq in learn.SECTIONS["why-sparse-scales"][1])
+    assert "written so far" in ann and "√N" in ann
+    assert "written so far" in scales and "fixed search budget" in scales and "O(√N)" not in scales
+    assert any("graph budget" in eq for eq in learn.SECTIONS["why-sparse-scales"][1])
 
 
 def test_png_config_names_the_file():
