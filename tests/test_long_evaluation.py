@@ -1,0 +1,175 @@
+"""python -m samviz.long_evaluation: a long-curriculum checkpoint at h, 10h, 100h against chance, faiss against
+exact, refused input first; and the Learning curves page's long-curriculum section read from its JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from samviz import long_evaluation as le
+from samviz import tasks as tasks_module
+from samviz.checkpoint import load_checkpoint, save_checkpoint
+from samviz.generalisation import chance_bit_errors
+from samviz.memory.index import RECENT_ROWS
+from samviz.model import build_model
+
+TRAINED = 2          # the tiny checkpoints' curriculum level h (associative recall: T = 4h + 8 = 16 steps)
+
+
+def tiny_checkpoint(folder, kind="sam", slots=4096, level=TRAINED, finished=None, ceiling=1024):
+    """A small untrained associative-recall model saved as a long-curriculum run folder would be."""
+    model = build_model(kind, input_size=8, output_size=6, memory_slots=slots, word_size=8, heads=1, k=4,
+                        controller_size=16, index="faiss" if kind == "sam" else "exact", initial_rows="zero",
+                        seed=3)
+    save_checkpoint(model, folder, {"task": "associative_recall", "level": level, "max_level": ceiling,
+                                    "steps": 1200, "finished": finished,
+                                    "training": {"start_level": 2, "batch": 8, "lr": 0.001, "threshold": 0.03,
+                                                 "window": 100},
+                                    "curriculum": {"advances": [[100, 4], [250, level]]},
+                                    "validations": [{"step": 100, "level": 2, "bit_errors": 0.5},
+                                                    {"step": 300, "level": level, "bit_errors": 1.25}],
+                                    "metrics": {"bit_errors_per_sequence": 1.25}})
+    (folder / "long_curriculum.json").write_text(json.dumps({"ceiling": ceiling, "init_from": None,
+                                                             "task": "associative_recall"}))
+    return model
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """One small evaluation of a tiny SAM at 4,096 slots (faiss and exact) at h and 2h, 3 episodes in batches of 2."""
+    folder = tmp_path_factory.mktemp("sam-run")
+    tiny_checkpoint(folder)
+    out = folder / "evaluation.json"
+    assert le.main(["evaluate", "--checkpoint", str(folder), "--factors", "1,2", "--slots", "4096", "--episodes",
+                    "3", "--batch", "2", "--samples", "8", "--out", str(out)]) == 0
+    return folder, out, json.loads(out.read_text())
+
+
+def test_chance_is_half_the_answer_bits_of_an_item():
+    task = tasks_module.LongTask(tasks_module.get("associative_recall"), 1000)
+    for level in (2, 64, 640):
+        episode = task.sample(1, level, torch.Generator().manual_seed(level))
+        assert le.chance_per_sequence(task, level) == chance_bit_errors(episode) == 3 * 6 / 2
+    copy = tasks_module.LongTask(tasks_module.get("copy"), 1000)
+    assert le.chance_per_sequence(copy, 300) == 300 * 8 / 2
+
+
+def test_rows_hold_the_bit_errors_of_the_same_episodes_run_by_hand(evaluated):
+    folder, _, data = evaluated
+    rows = {(r["level"], r["index"]): r for r in data["rows"]}
+    assert set(rows) == {(2, "faiss"), (2, "exact"), (4, "faiss"), (4, "exact")}
+    task = tasks_module.LongTask(tasks_module.get("associative_recall"), 4)
+    for (level, index), row in rows.items():
+        model = load_checkpoint(folder, {"memory_slots": 4096, "index": index})
+        generator = torch.Generator().manual_seed(le.SEED * 1_000_003 + level)
+        by_hand = []
+        for size in (2, 1):                              # 3 episodes in batches of at most 2, drawn in order
+            episode = task.sample(size, level, generator)
+            with torch.no_grad():
+                wrong = tasks_module.wrong_bits(model(episode.inputs), episode).sum(dim=(0, 2))
+            by_hand += wrong.tolist()
+        assert row["bit_errors_per_episode"] == by_hand
+        assert row["bit_errors"] == pytest.approx(sum(by_hand) / 3)
+        assert row["chance"] == 9.0 and row["ratio_to_chance"] == pytest.approx(row["bit_errors"] / 9.0)
+        assert row["steps"] == 4 * level + 8 and row["episodes"] == 3 and row["memory_slots"] == 4096
+        assert 0 < row["rows_written"] <= row["steps"] * (1 * 4 + 1)      # at most R·K + 1 slots a step
+        assert row["trained_level"] == TRAINED and row["checkpoint_step"] == 1200 and row["interim"] is True
+        assert row["seed"] == le.SEED and row["command"].startswith("python -m samviz.long_evaluation evaluate")
+
+
+def test_faiss_is_exact_while_every_written_row_is_in_its_exact_part(evaluated):
+    _, _, data = evaluated
+    for row in data["rows"]:
+        assert row["rows_written"] < RECENT_ROWS                 # nothing has moved into the graph
+        if row["index"] == "faiss":
+            assert row["graph_rows"] == 0
+            assert row["recall"] == 1.0 and row["recall_samples"] > 0
+    assert len(data["comparisons"]) == 2
+    for comparison in data["comparisons"]:
+        assert comparison["difference"] == 0 and comparison["same_answers"] == 1.0
+        assert comparison["faiss_bit_errors"] == comparison["exact_bit_errors"]
+
+
+def test_a_second_run_adds_nothing_and_a_dense_model_has_no_index(evaluated, tmp_path, monkeypatch):
+    folder, out, data = evaluated
+    before = out.read_text()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a row already in the file was run again")
+    monkeypatch.setattr(le, "evaluate_row", refuse)
+    assert le.main(["evaluate", "--checkpoint", str(folder), "--factors", "1,2", "--slots", "4096", "--episodes",
+                    "3", "--batch", "2", "--samples", "8", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["rows"] == json.loads(before)["rows"]
+    monkeypatch.undo()
+    dense = tmp_path / "ntm-run"
+    tiny_checkpoint(dense, kind="ntm", slots=16, level=3, finished="target", ceiling=3)
+    dense_out = tmp_path / "dense.json"
+    assert le.main(["evaluate", "--checkpoint", str(dense), "--factors", "1", "--episodes", "2",
+                    "--out", str(dense_out)]) == 0
+    (row,) = json.loads(dense_out.read_text())["rows"]
+    assert (row["index"], row["memory_slots"], row["rows_written"], row["recall"]) == (None, 16, None, None)
+    assert row["interim"] is False and row["level"] == 3
+
+
+def test_levels_past_the_longest_episode_and_rows_over_the_memory_budget_are_skipped_before_loading(
+        tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    tiny_checkpoint(folder, level=200)
+    loaded = []
+
+    def spy(*args, **kwargs):
+        loaded.append(args)
+        raise le.RowStopped("the spy runs nothing")
+    monkeypatch.setattr(le, "evaluate_row", spy)
+    monkeypatch.setattr(le, "available_bytes", lambda: 2 * 10**8)        # 100 MB allowed
+    out = tmp_path / "out.json"
+    assert le.main(["evaluate", "--checkpoint", str(folder), "--factors", "1,1000", "--slots", "4096,2097152",
+                    "--indexes", "faiss", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    reasons = {(s["level"], s["memory_slots"]): s["reason"] for s in data["skipped"]}
+    assert "past the longest associative_recall episode" in reasons[(200_000, 4096)]
+    assert "more than the 0.1 GiB allowed" in reasons[(200, 2097152)]
+    assert len(loaded) == 1 and loaded[0][1]["memory_slots"] == 4096 and loaded[0][1]["level"] == 200
+
+
+def test_the_memory_estimate_grows_with_batch_slots_and_steps():
+    small = le.estimate_bytes("sam", 4096, 24, 2, 1, 100, 8, 6)
+    assert le.estimate_bytes("sam", 1 << 20, 24, 2, 8, 100, 8, 6) > 8 * 256 * (small - (64 << 20)) * 0.9
+    assert le.estimate_bytes("sam", 4096, 24, 2, 1, 100_000, 8, 6) > small
+    # the buffer alone: 8 × 2^20 × 24 float32
+    assert le.estimate_bytes("sam", 1 << 20, 24, 2, 8, 100, 8, 6) > 8 * (1 << 20) * 24 * 4
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--factors", "0"], "each in [1, 1,000]"),
+    (["--factors", "x"], "whole numbers"),
+    (["--slots", str(1 << 30)], "each in [4,096, 2,097,152]"),
+    (["--batch", "0"], "must be an integer in [1, 16]"),
+    (["--episodes", "100000"], "must be an integer in [1, 256]"),
+    (["--indexes", "annoy"], "choose from exact, faiss"),
+    (["--max-steps", "10000000"], "must be an integer in [1, 400008]"),
+    (["--max-row-seconds", "nan"], "--max-row-seconds must be in"),
+])
+def test_bad_input_is_refused_before_anything_loads(arguments, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(le, "snapshot", lambda *a: pytest.fail("loaded a checkpoint"))
+    with pytest.raises(SystemExit) as stop:
+        le.main(["evaluate", "--checkpoint", str(tmp_path), *arguments])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert le.main(["evaluate", "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "o.json")]) == 2
+    assert "meta.json" in capsys.readouterr().err
+
+
+def test_the_curriculum_log_is_the_run_folder_s_advances(tmp_path):
+    folder = tmp_path / "sam-run"
+    tiny_checkpoint(folder, level=8)
+    out = tmp_path / "curriculum.json"
+    assert le.main(["curriculum", "--runs", str(folder), "--out", str(out)]) == 0
+    (log,) = json.loads(out.read_text())["runs"]
+    assert log["advances"] == [[0, 2], [100, 4], [250, 8]]
+    assert log["validations"] == [[100, 2, 0.5], [300, 8, 1.25]]
+    assert (log["step"], log["level"], log["ceiling"], log["interim"]) == (1200, 8, 1024, True)
