@@ -10,11 +10,12 @@ playwright (one browser, one context per simulated visitor); nothing leaves the 
   same time can take on these cores; and, measured before each round, LOAD_CONTEXTS empty pages opened at once
   (the machine's other work changes from round to round). The ten player views start together for the same
   reason: ten page views at once against ten empty ones (without it, each player view would also wait for other
-  visitors' story pages; the story's own time under load is printed as "landing ready"). Asserted: no Streamlit exception on any page; time to first chart (the player's episode view drawn,
-  measured from the navigation) p95 ≤ FLOOR_FACTOR (1.5) × the p95 of the empty pages opened ten at once before
-  the rounds (issue 28's floor computed from CPU seconds is printed, with the ratio to it: on a shared machine even
-  empty pages do not reach it); the server's resident memory after the last round ≤ after the first +
-  RSS_SLACK_MB (a leak per round shows as growth).
+  visitors' story pages; the story's own time under load is printed as "landing ready"). Asserted: no Streamlit
+  exception on any page; time to first chart (the player's episode view drawn, measured from the navigation)
+  p95 ≤ FLOOR_FACTOR (1.5) × the p95 of the empty pages opened ten at once before the rounds (issue 28's floor
+  computed from CPU seconds is printed, with the ratio to it: on a shared machine even empty pages do not reach
+  it); the server's resident memory after the last round ≤ after the first + RSS_SLACK_MB (a leak per round
+  shows as growth).
 * test_soak_heavy_player_loads: one visitor opens SOAK_LOADS player pages in a row at the largest settings
   (copy at level 40, 4,096 slots, a new seed each, alternating NTM/DAM/SAM): the episode the server
   computes and caches is new every time. Asserted: server RSS stays under SOAK_RSS_BOUND_MB throughout.
