@@ -9,8 +9,8 @@ The checkpoint is a run directory of samviz.training.long_curriculum (model.safe
 weights of its latest validation, at curriculum level h) or any checkpoint directory (h: its meta's level, or
 --level). For each factor f, level f·h, each memory size and each index (a sparse model; a dense one runs with
 its own N unless --dense-slots says otherwise, and has no index), the model runs forward, without gradients,
-over --episodes fresh episodes (samviz.tasks.LongTask, seed --seed and the level: every size and index sees the
-same episodes) in batches of at most --batch. One row per (level, N, index):
+over --episodes fresh episodes (one count, or one per factor; samviz.tasks.LongTask, seed --seed and the level:
+every size and index sees the same episodes) in batches of at most --batch. One row per (level, N, index):
 
     bit_errors       wrong answer bits per sequence (associative recall: one query per episode, so per query)
     chance           half the scored bits per sequence (associative recall: 9 of the answer's 18 bits)
@@ -28,16 +28,19 @@ indexes' bit errors, their difference, and the share of episodes whose answer bi
 
 Bounded before anything is allocated: levels beyond LongTask's longest, episodes longer than --max-steps and
 memory estimates above half this machine's available memory are skipped, each with its reason in `skipped`;
-a row whose projected time passes --max-row-seconds stops at the next tenth and is recorded as skipped with
-the projection. Results go to --out (JSON: rows, skipped, comparisons), rewritten after every row; a row already
-there for the same checkpoint weights, level, N, index, episodes and seed is not run again (--force reruns), so
-an interrupted evaluation continues where it stopped. The checkpoint's two files are copied once at the start
-(a training run may be replacing them), so every row of one invocation scores the same weights; each row records
-the checkpoint's update, its curriculum level h and ceiling, and is "interim" until the run has met its target
-at the ceiling. Progress goes to stderr.
+a row whose projected time (set-up so far + the steps' rate over what remains, from 5% of its steps on) or
+elapsed time passes --max-row-seconds stops at the next tenth and is recorded as skipped with the projection.
+Results go to --out (JSON: rows, skipped, comparisons), rewritten after every row; a row already there for the same
+checkpoint weights, level, N, index, episodes and seed is not run again (--force reruns), so an interrupted
+evaluation continues where it stopped. The checkpoint's two files are copied once at the start (a training run may
+be replacing them), so every row of one invocation scores the same weights; each row records the checkpoint's
+update, its curriculum level h and ceiling, and is "interim" until the run has met its target at the ceiling.
+Progress goes to stderr.
 
 curriculum: per run folder, the level h against updates (meta.json's curriculum advances) and the validations
 at h, to assets/long_curriculum/curriculum.json (what the Learning curves page and pretrained/README.md draw).
+report: pretrained/README.md's long-curriculum section (between its markers) from those two files: the same
+table and sentences the Learning curves page shows.
 """
 from __future__ import annotations
 
@@ -67,8 +70,9 @@ MAX_BATCH = 16
 MAX_STEPS = 400_008           # the longest LongTask episode (associative recall at 100,000 items)
 DEFAULT_MAX_STEPS = 50_000
 MAX_SAMPLES = 1000
-DEFAULT_SAMPLES = 50
+DEFAULT_SAMPLES = 20
 DEFAULT_MAX_ROW_SECONDS = 1800.0
+PROJECT_AFTER = 0.05          # a row is stopped on its projected time once this share of its steps is done
 MEMORY_SHARE = 0.5            # a row may use at most this share of the memory available when it is planned
 MAX_FILE_BYTES = 16 << 20
 DEFAULT_OUT = Path("assets/long_curriculum/evaluation.json")
@@ -122,14 +126,20 @@ def available_bytes() -> int:
 
 
 def plan(kind: str, config: dict, task, trained_level: int, factors, sparse_slots, indexes, dense_slots: int | None,
-         episodes: int, batch: int, max_steps: int, memory_budget: int) -> tuple[list[dict], list[dict]]:
-    """The rows to run and the ones skipped (each with its reason), cheapest first. Nothing is allocated."""
+         episodes, batch: int, max_steps: int, memory_budget: int) -> tuple[list[dict], list[dict]]:
+    """The rows to run and the ones skipped (each with its reason), cheapest first. Nothing is allocated.
+    episodes: one count for every factor, or a list with one per factor (in the order of `factors`)."""
+    counts = list(episodes) if isinstance(episodes, list | tuple) else [episodes] * len(factors)
+    if len(counts) == 1:
+        counts = counts * len(factors)
+    if len(counts) != len(factors):
+        raise ValueError(f"give one episode count, or one per factor ({len(factors)}), not {len(counts)}")
     from samviz.kinds import spec
     sparse = spec(kind).sparse
     sizes = list(sparse_slots) if sparse else [dense_slots or int(config["memory_slots"])]
     kinds_of_index = list(indexes) if sparse else [None]
     jobs, skipped = [], []
-    for factor in factors:
+    for factor, episodes in zip(factors, counts, strict=True):
         level = factor * trained_level
         base = dict(factor=factor, level=level)
         if level > task.longest_level:
@@ -192,7 +202,8 @@ def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
     sample_every = max(1, math.ceil(steps / samples))
     check_seconds, check_cpu = [0.0] * 10, [0.0] * 10
     recall_sums, recall_counts, worst = [0.0] * 10, [0] * 10, [math.inf] * 10
-    marks = [(0, time.perf_counter(), time.thread_time())]
+    marks = [(0, time.perf_counter(), time.thread_time())]            # after the set-up: the steps start
+    clock["batch_start"] = marks[0][1]
     rows = [None] * 10
     position = {"next": 0, "current": 0}
     index = memory.index if sparse else None
@@ -293,24 +304,27 @@ def evaluate_row(directory: Path, job: dict, seed: int, samples: int, max_second
     steps, total = job["steps"], job["steps"] * job["episodes"]
     label = (f"{name or directory.name} level {level:,} (T {steps:,}) N={job['memory_slots']:,} "
              f"{job['index'] or model.config.kind}")
-    clock = {"start": time.perf_counter(), "done": 0, "checks": 0.0, "check_cpu": 0.0}
+    clock = {"start": time.perf_counter(), "done": 0, "checks": 0.0, "check_cpu": 0.0, "stepping": 0.0}
 
-    def tick(t):
-        done = clock["done"] + t
-        elapsed = time.perf_counter() - clock["start"]
-        projected = elapsed * total / max(1, done)
+    def tick(t):                             # t: steps of the current batch, each of clock["size"] episodes
+        now = time.perf_counter()
+        done = clock["done"] + t * clock["size"]
+        elapsed = now - clock["start"]
+        stepping = clock["stepping"] + now - clock["batch_start"]       # the steps' time so far (no set-up)
+        projected = elapsed + stepping / done * (total - done)
         print(f"{label}: step {done:,}/{total:,} ({100 * done / total:.0f}%), {elapsed:.0f} s, "
               f"projected {projected:.0f} s", file=progress, flush=True)
-        if projected > max_seconds:
+        if elapsed > max_seconds or (done >= PROJECT_AFTER * total and projected > max_seconds):
             raise RowStopped(f"stopped at step {done:,} of {total:,}: projected {projected:.0f} s > "
                              f"--max-row-seconds {max_seconds:g}")
 
     batches = []
     remaining = job["episodes"]
     while remaining > 0:
-        size = min(job["batch"], remaining)
+        size = clock["size"] = min(job["batch"], remaining)
         episode = task.sample(size, level, generator)
         batches.append(run_batch(model, episode, samples, tick, clock))
+        clock["stepping"] += time.perf_counter() - clock["batch_start"]
         clock["done"] += steps * size
         remaining -= size
     seconds = time.perf_counter() - clock["start"]
@@ -430,8 +444,179 @@ def curriculum_log(directory: Path) -> dict:
             "advances": advances, "validations": validations}
 
 
+# ---------------------------------------------------------------------------------------------- report
+README_BEGIN = "<!-- samviz-long-curriculum:begin -->"
+README_END = "<!-- samviz-long-curriculum:end -->"
+DONE_WHEN_TRAINED_ITEMS = 1000       # issue 26: a SAM trained to at least this many items ...
+DONE_WHEN_AT_TRAINED = 0.5           # ... makes at most this many bit errors per query at its trained length
+DONE_WHEN_RATIO_AT_10X = 0.25        # ... and at most this share of chance at 10× it, at 2^20 slots
+MODEL_NAMES = {"sam": "SAM", "ntm": "NTM", "dam": "DAM", "sdnc": "SDNC", "dnc": "DNC"}
+
+
+def read_assets(directory: Path | None = None) -> tuple[dict, dict]:
+    """(curriculum.json, evaluation.json) of assets/long_curriculum/ (empty when absent); ValueError when one is
+    not what it should be."""
+    from samviz.paths import ASSETS_DIR
+    directory = Path(directory) if directory is not None else ASSETS_DIR / "long_curriculum"
+    curriculum_path = directory / DEFAULT_CURRICULUM_OUT.name
+    curriculum = {"runs": []}
+    if curriculum_path.is_file():
+        if curriculum_path.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{curriculum_path}: larger than {MAX_FILE_BYTES >> 20} MiB")
+        curriculum = json.loads(curriculum_path.read_text())
+        if not isinstance(curriculum, dict) or not isinstance(curriculum.get("runs"), list):
+            raise ValueError(f"{curriculum_path}: not a curriculum log (an object with a list of runs)")
+    return curriculum, read_results(directory / DEFAULT_OUT.name)
+
+
+def run_label(row: dict) -> str:
+    """"SAM (run sam-faiss-65536)": the model and its run folder's name."""
+    return f"{MODEL_NAMES.get(row.get('kind'), str(row.get('kind')).upper())} ({Path(row['checkpoint']).name})"
+
+
+def latest_rows(rows: list[dict]) -> list[dict]:
+    """The rows of each run's latest evaluated checkpoint (the highest update), in table order."""
+    latest: dict[str, int] = {}
+    for row in rows:
+        step = row.get("checkpoint_step") or 0
+        latest[row["checkpoint"]] = max(latest.get(row["checkpoint"], step), step)
+    chosen = [r for r in rows if (r.get("checkpoint_step") or 0) == latest[r["checkpoint"]]]
+    kinds = {"sam": 0, "ntm": 1, "dam": 2}
+    return sorted(chosen, key=lambda r: (kinds.get(r.get("kind"), 9), r["checkpoint"], r["level"],
+                                         r["memory_slots"], str(r.get("index"))))
+
+
+def _slots(n: int) -> str:
+    return f"2^{n.bit_length() - 1}" if n >= 1024 and n & (n - 1) == 0 else f"{n:,}"
+
+
+def table_rows(rows: list[dict]) -> list[dict[str, str]]:
+    """The evaluation table (latest checkpoint of each run), as the page and pretrained/README.md print it."""
+    out = []
+    for r in latest_rows(rows):
+        recall = "–" if r.get("recall") is None else f"{r['recall']:.4f}"
+        if r.get("worst_tenth_recall") is not None:
+            recall += f" (worst tenth {r['worst_tenth_recall']:.4f})"
+        out.append({"model (run)": run_label(r),
+                    "checkpoint": f"update {r['checkpoint_step']:,}, h = {r['trained_level']:,}"
+                                  + (" (INTERIM)" if r.get("interim") else ""),
+                    "level (× h)": f"{r['level']:,} (×{r['factor']})", "steps T": f"{r['steps']:,}",
+                    "N": _slots(r["memory_slots"]), "index": r.get("index") or "dense",
+                    "episodes": str(r["episodes"]), "bit errors / query": f"{r['bit_errors']:.3f}",
+                    "÷ chance": f"{r['ratio_to_chance']:.3f}",
+                    "ms / step (CPU)": f"{r['ms_per_step']:.2f} ({r['cpu_ms_per_step']:.2f})",
+                    "rows written": "–" if r.get("rows_written") is None else f"{r['rows_written']:,.0f}",
+                    "recall vs exact": recall})
+    return out
+
+
+def _headline_row(rows: list[dict], factor: int) -> dict | None:
+    """The row a sentence quotes at `factor` × h: faiss at the largest N evaluated (2^20 by default), else the
+    largest N's other row (a dense model: its own N)."""
+    at = [r for r in rows if r["factor"] == factor]
+    if not at:
+        return None
+    faiss = [r for r in at if r.get("index") == "faiss"]
+    pool = faiss or at
+    return max(pool, key=lambda r: r["memory_slots"])
+
+
+def evaluation_sentences(rows: list[dict]) -> list[str]:
+    """One sentence per run (its latest checkpoint) from the rows the table shows, and one per faiss/exact pair."""
+    sentences = []
+    latest = latest_rows(rows)
+    for checkpoint in dict.fromkeys(r["checkpoint"] for r in latest):
+        mine = [r for r in latest if r["checkpoint"] == checkpoint]
+        first = mine[0]
+        parts = []
+        for factor in sorted({r["factor"] for r in mine}):
+            row = _headline_row(mine, factor)
+            where = f"{_slots(row['memory_slots'])} slots" + (f", {row['index']}" if row.get("index") else "")
+            parts.append(f"at {'its trained length' if factor == 1 else f'{factor}× it'} ({row['level']:,} items, "
+                         f"{where}) {row['bit_errors']:.2f} bit errors per query, {row['ratio_to_chance']:.3f} of "
+                         f"chance ({row['chance']:g})")
+        status = (f"INTERIM: trained so far to h = {first['trained_level']:,} of {first['ceiling']:,} items"
+                  if first.get("interim") else f"trained to h = {first['trained_level']:,} items")
+        sentence = (f"{run_label(first)} at update {first['checkpoint_step']:,} ({status}): " + "; ".join(parts)
+                    + f" ({first['episodes']} episodes per level).")
+        if first.get("kind") == "sam":
+            reached = first["trained_level"] >= DONE_WHEN_TRAINED_ITEMS
+            sentence += (f" The issue's bar, for a SAM trained to at least {DONE_WHEN_TRAINED_ITEMS:,} items: at "
+                         f"most {DONE_WHEN_AT_TRAINED:g} bit errors per query at its trained length and "
+                         f"{DONE_WHEN_RATIO_AT_10X:g} of chance at 10× it, at 2^20 slots"
+                         + ("." if reached else f" — not yet applicable (h = {first['trained_level']:,})."))
+        sentences.append(sentence)
+    wanted = {(r["checkpoint"], r["checkpoint_step"]) for r in latest}
+    for c in comparisons(rows):
+        if (c["checkpoint"], c["checkpoint_step"]) not in wanted:
+            continue
+        sentences.append(f"faiss against exact, {Path(c['checkpoint']).name} at {c['level']:,} items, "
+                         f"{_slots(c['memory_slots'])} slots, the same {c['episodes']} episodes: "
+                         f"{c['faiss_bit_errors']:.3f} against {c['exact_bit_errors']:.3f} bit errors per query "
+                         f"(difference {c['difference']:+.3f}, {100 * c['difference_share_of_chance']:+.1f}% of "
+                         f"chance); identical answers in {100 * c['same_answers']:.0f}% of episodes.")
+    return sentences
+
+
+def setting_sentence(curriculum: dict) -> str:
+    """How the exported runs were trained, from their own settings (curriculum.json)."""
+    runs = curriculum.get("runs", [])
+    if not runs:
+        return ""
+    settings = sorted({(r.get("window"), r.get("threshold"), r.get("batch"), r.get("lr")) for r in runs},
+                      key=str)
+    said = "; ".join(f"h doubles when the mean training loss over {w} updates is below {t:g} (batch {b}, lr {lr:g})"
+                     for w, t, b, lr in settings if None not in (w, t, b, lr))
+    memories = ", ".join(f"{MODEL_NAMES.get(r['kind'], r['kind'].upper())} {r['memory_slots']:,} slots"
+                         + (f" ({r['index']})" if r["kind"] in ("sam", "sdnc") else "") for r in runs)
+    return (f"Associative recall by the paper's curriculum: {said}; each batch's level drawn from [2, h]. "
+            f"Memories: {memories}.")
+
+
+def curriculum_sentences(curriculum: dict) -> list[str]:
+    """Per run: where its curriculum stands and when h advanced (from the curriculum log the figure draws)."""
+    out = []
+    for run in curriculum.get("runs", []):
+        name = MODEL_NAMES.get(run["kind"], run["kind"].upper())
+        memory = f"{run['memory_slots']:,} slots" + (f", {run['index']}" if run["kind"] in ("sam", "sdnc") else "")
+        advances = ", ".join(f"{level:,} at {step:,}" for step, level in run["advances"])
+        out.append(f"{name} ({run['run']}: {memory}) is at h = {run['level']:,} of {run['ceiling']:,} items after "
+                   f"{run['step']:,} updates" + (" (INTERIM)" if run.get("interim") else "")
+                   + f"; h against the update it began: {advances}.")
+    return out
+
+
+def markdown_table(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "_No evaluation rows yet._"
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(row[k] for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def readme_section(curriculum: dict, evaluation: dict) -> str:
+    """pretrained/README.md's long-curriculum section between its markers: curriculum log, table, sentences."""
+    lines = ["_Written by `python -m samviz.long_evaluation report` from assets/long_curriculum/*.json (the Learning "
+             "curves page draws the same files; figure: docs/screenshots/long_curriculum.png)._", "",
+             "**Curriculum so far** (level h against updates, from each run folder's meta.json). "
+             + setting_sentence(curriculum), ""]
+    lines += [f"- {s}" for s in curriculum_sentences(curriculum)] or ["- (no run exported yet)"]
+    lines += ["", "**Evaluation** (each run's latest evaluated checkpoint; fresh episodes, seed "
+              f"{SEED} + level; bit errors per query = per sequence, chance = half the answer's 18 bits):", "",
+              markdown_table(table_rows(evaluation["rows"])), ""]
+    lines += [f"- {s}" for s in evaluation_sentences(evaluation["rows"])]
+    skipped = [s for s in evaluation.get("skipped", []) if s.get("weights_sha256") in
+               {r.get("weights_sha256") for r in latest_rows(evaluation["rows"])}]
+    if skipped:
+        lines += ["", "Not run:"] + [f"- {Path(s['checkpoint']).name}, {s['level']:,} items, "
+                                     f"{_slots(s['memory_slots'])} slots, {s.get('index') or 'dense'}: {s['reason']}"
+                                     for s in skipped]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------- command line
-def parse_ints(low: int, high: int, most: int):
+def parse_ints(low: int, high: int, most: int, keep_order: bool = False):
     def parse(text: str) -> list[int]:
         try:
             values = [int(part) for part in text.split(",") if part.strip()]
@@ -440,7 +625,7 @@ def parse_ints(low: int, high: int, most: int):
         if not 1 <= len(values) <= most or any(not low <= v <= high for v in values):
             raise argparse.ArgumentTypeError(f"give 1 to {most} whole numbers, each in [{low:,}, {high:,}] "
                                              f"(got {text[:60]!r})")
-        return sorted(set(values))
+        return values if keep_order else sorted(set(values))
     parse.__name__ = "list"
     return parse
 
@@ -468,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dense-slots", type=bounded_int(2, MAX_DENSE_SLOTS),
                    help="memory size of a dense model (default: its own)")
     e.add_argument("--indexes", type=parse_indexes, default=["faiss", "exact"], help="a sparse model's indexes")
-    e.add_argument("--episodes", type=bounded_int(1, MAX_EPISODES), default=8)
+    e.add_argument("--episodes", type=parse_ints(1, MAX_EPISODES, MAX_FACTORS, keep_order=True), default=[8],
+                   help="episodes per level: one count, or one per factor in increasing order of factor (16,16,2)")
     e.add_argument("--batch", type=bounded_int(1, MAX_BATCH), default=8)
     e.add_argument("--seed", type=bounded_int(0, 2**31 - 1), default=SEED)
     e.add_argument("--samples", type=bounded_int(0, MAX_SAMPLES), default=DEFAULT_SAMPLES,
@@ -482,6 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("curriculum", help="the run folders' curriculum logs (level h against updates) as JSON")
     c.add_argument("--runs", required=True, help="comma-separated long-curriculum run folders")
     c.add_argument("--out", default=str(DEFAULT_CURRICULUM_OUT))
+    r = sub.add_parser("report", help="write pretrained/README.md's long-curriculum section from the JSON files")
+    r.add_argument("--readme", default="pretrained/README.md")
     return parser
 
 
@@ -523,6 +711,8 @@ def evaluate_command(args, parser) -> int:
     from samviz.results.provenance import commit
     if not math.isfinite(args.max_row_seconds) or not 1 <= args.max_row_seconds <= 86_400:
         parser.error("--max-row-seconds must be in [1, 86400]")
+    if len(args.episodes) not in (1, len(args.factors)):
+        parser.error(f"--episodes: give one count, or one per factor ({len(args.factors)})")
     command = shlex.join([*PROG.split(), *args.argv])
     directory = Path(args.checkpoint)
     out = Path(args.out)
@@ -607,6 +797,21 @@ def curriculum_command(args) -> int:
     return 0
 
 
+def report_command(args) -> int:
+    from samviz.results.readme import write_between
+    try:
+        curriculum, evaluation = read_assets()
+    except (ValueError, OSError) as problem:
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return 2
+    text = readme_section(curriculum, evaluation)
+    if not write_between(Path(args.readme), README_BEGIN, README_END, text):
+        print(f"{PROG}: error: {args.readme} has no {README_BEGIN} ... {README_END} markers", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -614,6 +819,8 @@ def main(argv=None) -> int:
     args.argv = argv
     if args.command == "curriculum":
         return curriculum_command(args)
+    if args.command == "report":
+        return report_command(args)
     return evaluate_command(args, parser)
 
 

@@ -146,7 +146,8 @@ def test_the_memory_estimate_grows_with_batch_slots_and_steps():
     (["--factors", "x"], "whole numbers"),
     (["--slots", str(1 << 30)], "each in [4,096, 2,097,152]"),
     (["--batch", "0"], "must be an integer in [1, 16]"),
-    (["--episodes", "100000"], "must be an integer in [1, 256]"),
+    (["--episodes", "100000"], "each in [1, 256]"),
+    (["--factors", "1,10", "--episodes", "4,4,4"], "one per factor (2)"),
     (["--indexes", "annoy"], "choose from exact, faiss"),
     (["--max-steps", "10000000"], "must be an integer in [1, 400008]"),
     (["--max-row-seconds", "nan"], "--max-row-seconds must be in"),
@@ -173,3 +174,67 @@ def test_the_curriculum_log_is_the_run_folder_s_advances(tmp_path):
     assert log["advances"] == [[0, 2], [100, 4], [250, 8]]
     assert log["validations"] == [[100, 2, 0.5], [300, 8, 1.25]]
     assert (log["step"], log["level"], log["ceiling"], log["interim"]) == (1200, 8, 1024, True)
+
+
+def test_the_page_section_says_what_its_json_and_charts_hold(evaluated):
+    import re
+
+    from samviz.app.pages import learning_curves as page
+    folder, out, _ = evaluated
+    assert le.main(["curriculum", "--runs", str(folder), "--out", str(out.parent / "curriculum.json")]) == 0
+    curriculum, evaluation = le.read_assets(out.parent)
+    rows = evaluation["rows"]
+    (run_sentence,) = le.curriculum_sentences(curriculum)
+    (trace,) = page.long_curriculum_figure(curriculum).data
+    assert f"h = {trace.y[-1]} of 1,024 items after {trace.x[-1]:,} updates (INTERIM)" in run_sentence
+    assert list(trace.y) == [2, 4, TRAINED, TRAINED] and list(trace.x) == [0, 100, 250, 1200]
+
+    sentences = le.evaluation_sentences(rows)
+    faiss = {r["factor"]: r for r in rows if r["index"] == "faiss"}
+    said = re.findall(r"\((\d+) items, 2\^12 slots, faiss\) ([\d.]+) bit errors per query, ([\d.]+) of chance \(9\)",
+                      sentences[0])
+    assert [(int(level), float(bits), float(ratio)) for level, bits, ratio in said] == [
+        (faiss[f]["level"], round(faiss[f]["bit_errors"], 2), round(faiss[f]["ratio_to_chance"], 3)) for f in (1, 2)]
+    assert "INTERIM: trained so far to h = 2 of 1,024 items" in sentences[0]
+    assert "not yet applicable (h = 2)" in sentences[0]
+    drawn = {(t.name.split("N = ")[1], tuple(t.x)): tuple(t.y) for t in page.long_evaluation_figure(rows).data}
+    assert drawn[("2^12, faiss", (2, 4))] == (faiss[1]["ratio_to_chance"], faiss[2]["ratio_to_chance"])
+    for comparison in sentences[1:]:
+        assert "identical answers in 100% of episodes" in comparison and "(difference +0.000" in comparison
+    table = le.table_rows(rows)
+    assert [t["bit errors / query"] for t in table if t["index"] == "faiss"] == [
+        f"{faiss[f]['bit_errors']:.3f}" for f in (1, 2)]
+
+
+def test_the_readme_section_is_written_between_its_markers(evaluated, tmp_path, monkeypatch):
+    folder, out, _ = evaluated
+    assert le.main(["curriculum", "--runs", str(folder), "--out", str(out.parent / "curriculum.json")]) == 0
+    real = le.read_assets
+    monkeypatch.setattr(le, "read_assets", lambda: real(out.parent))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{le.README_BEGIN}\nold\n{le.README_END}\nafter\n")
+    assert le.main(["report", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith(f"before\n{le.README_BEGIN}\n") and text.endswith(f"{le.README_END}\nafter\n")
+    assert "\nold\n" not in text
+    curriculum, evaluation = real(out.parent)
+    for sentence in le.evaluation_sentences(evaluation["rows"]) + le.curriculum_sentences(curriculum):
+        assert sentence in text
+    assert "| model (run) | checkpoint |" in text
+    missing = tmp_path / "NOMARKERS.md"
+    missing.write_text("nothing here\n")
+    assert le.main(["report", "--readme", str(missing)]) == 2
+
+
+def test_the_page_section_shows_the_shipped_files_sentences():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_string("from samviz.app.pages import learning_curves as page\npage.render_long_curriculum()\n",
+                             default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    curriculum, evaluation = le.read_assets()
+    text = " ".join(m.value for m in at.markdown)
+    for sentence in le.curriculum_sentences(curriculum) + le.evaluation_sentences(evaluation["rows"]):
+        assert sentence in text
+    assert len(at.get("plotly_chart")) == bool(curriculum["runs"]) + bool(evaluation["rows"])
+    interim = any(r.get("interim") for r in curriculum["runs"] + evaluation["rows"])
+    assert ("INTERIM" in " ".join(c.value for c in at.caption)) == interim

@@ -17,6 +17,7 @@ import streamlit as st
 
 from samviz import generalisation, study
 from samviz import learning_curves as curves
+from samviz import long_evaluation as long_eval
 from samviz import study_statistics as stats
 from samviz.app import figures
 from samviz.tasks import TARGETS
@@ -460,7 +461,97 @@ def render_study() -> None:
             st.markdown(_group_sentence(summary, task, arms))
 
 
+# ---------------------------------------------------------------------------------------------- long curriculum
+# Issue 26 item 4: the paper's long-sequence curriculum (Fig. 3). Reads only assets/long_curriculum/*.json
+# (samviz.long_evaluation writes them); the sentences are long_evaluation's, from the same rows the charts draw.
+@st.cache_data(show_spinner=False, max_entries=4)
+def _long_curriculum() -> tuple[dict, dict]:
+    return long_eval.read_assets()
+
+
+def long_curriculum_figure(curriculum: dict) -> go.Figure:
+    """The curriculum level h against training updates, one step line per run (log2 axis), the ceiling marked."""
+    fig = go.Figure()
+    for run in curriculum.get("runs", []):
+        steps = [step for step, _ in run["advances"]] + [run["step"]]
+        levels = [level for _, level in run["advances"]] + [run["level"]]
+        name = long_eval.MODEL_NAMES.get(run["kind"], run["kind"].upper())
+        fig.add_trace(go.Scatter(x=steps, y=levels, mode="lines+markers", line={"shape": "hv",
+                                 "color": COLOURS.get(run["kind"])}, name=f"{name} ({run['run']})",
+                                 hovertemplate="update %{x:,}: h = %{y:,} items<extra></extra>"))
+    ceilings = {run["ceiling"] for run in curriculum.get("runs", []) if run.get("ceiling")}
+    for ceiling in ceilings:
+        fig.add_hline(y=ceiling, line_dash="dash", line_color="grey", annotation_text=f"ceiling {ceiling:,}",
+                      annotation_position="bottom right")
+    fig.update_layout(title="Long curriculum: level h (items) against updates", height=360,
+                      xaxis_title="training updates", yaxis_title="curriculum level h (items)",
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
+    fig.update_yaxes(type="log", dtick=math.log10(2), tickformat=",d")
+    return fig
+
+
+def long_evaluation_figure(rows: list[dict]) -> go.Figure:
+    """Bit errors ÷ chance against the test length (log), one line per (run, N, index): each run's latest checkpoint;
+    chance (1) and the issue's bar at 10× (0.25) drawn."""
+    fig = go.Figure()
+    latest = long_eval.latest_rows(rows)
+    series = dict.fromkeys((r["checkpoint"], r["memory_slots"], r.get("index")) for r in latest)
+    for checkpoint, slots, index in series:
+        mine = sorted((r for r in latest if (r["checkpoint"], r["memory_slots"], r.get("index"))
+                       == (checkpoint, slots, index)), key=lambda r: r["level"])
+        first = mine[0]
+        label = f"{long_eval.run_label(first)}, N = {long_eval._slots(slots)}, {index or 'dense'}"
+        fig.add_trace(go.Scatter(x=[r["level"] for r in mine], y=[r["ratio_to_chance"] for r in mine],
+                                 mode="lines+markers", name=label,
+                                 line={"color": COLOURS.get(first.get("kind")),
+                                       "dash": "dot" if index == "exact" else "solid"},
+                                 marker={"symbol": "circle" if slots >= 1 << 20 else "square"},
+                                 customdata=[[r["bit_errors"], r["episodes"], r["trained_level"]] for r in mine],
+                                 hovertemplate="%{x:,} items: %{y:.3f} of chance (%{customdata[0]:.2f} bit errors "
+                                               "per query, %{customdata[1]} episodes; trained to h = "
+                                               "%{customdata[2]:,})<extra></extra>"))
+    fig.add_hline(y=1.0, line_dash="dot", line_color="grey", annotation_text="chance (guessing)",
+                  annotation_position="top left")
+    fig.add_hline(y=long_eval.DONE_WHEN_RATIO_AT_10X, line_dash="dash", line_color="grey",
+                  annotation_text=f"issue's bar at 10× h: {long_eval.DONE_WHEN_RATIO_AT_10X:g} of chance",
+                  annotation_position="bottom left")
+    fig.update_layout(title="Past the trained length: bit errors ÷ chance", height=360,
+                      xaxis_title="test length (items)", yaxis_title="bit errors per query ÷ chance",
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
+    fig.update_xaxes(type="log")
+    return fig
+
+
+def render_long_curriculum() -> None:
+    st.header("The long-sequence curriculum (issue 26; the paper's Fig. 3)")
+    try:
+        curriculum, evaluation = _long_curriculum()
+    except ValueError as problem:
+        st.warning(f"The long-curriculum files could not be read: {problem}")
+        return
+    if not curriculum.get("runs") and not evaluation.get("rows"):
+        st.info("No long-curriculum run has been exported yet (assets/long_curriculum/).")
+        return
+    interim = any(r.get("interim") for r in curriculum.get("runs", [])) or any(
+        r.get("interim") for r in evaluation.get("rows", []))
+    st.caption(("**INTERIM** — the runs have not reached their ceiling; these are the checkpoints so far. "
+                if interim else "")
+               + long_eval.setting_sentence(curriculum) + " The dense models have the 64 words the paper gave "
+               "them. Tested on fresh episodes at h, 10× h and 100× h, forward only; chance is half the answer's "
+               "bits. Reproduce: `python -m samviz.long_evaluation --help` (docs/LEARNING_CURVES.md, Ninth look).")
+    if curriculum.get("runs"):
+        st.plotly_chart(long_curriculum_figure(curriculum), config=figures.png_config("long-curriculum"),
+                        width="stretch")
+        st.markdown("\n".join(f"- {s}" for s in long_eval.curriculum_sentences(curriculum)))
+    if evaluation.get("rows"):
+        st.plotly_chart(long_evaluation_figure(evaluation["rows"]),
+                        config=figures.png_config("long-curriculum-evaluation"), width="stretch")
+        st.markdown(markdown_table(long_eval.table_rows(evaluation["rows"])))
+        st.markdown("\n".join(f"- {s}" for s in long_eval.evaluation_sentences(evaluation["rows"])))
+
+
 # ------------------------------------------------------------------------------------------ the page
+
 def render() -> None:
     st.title("Learning curves")
     render_study()
@@ -550,3 +641,5 @@ def render() -> None:
                         "gives each grid's command and what it showed).")
             st.code("\n".join(g.runs[0].command for g in groups if g.runs[0].command) or "(no command recorded)",
                     language="bash")
+
+    render_long_curriculum()
