@@ -4,11 +4,14 @@ No Streamlit here. Every number a chapter shows comes from the library itself, n
 
     content weights           samviz.memory.addressing.content_weights (the NTM/DNC equation)
     erase and add             samviz.memory.addressing.erase_and_add
-    bytes kept for backprop   samviz.bench.runner.estimate_bytes (the benchmark's own memory estimate)
-    SAM's reads, writes, LRU  a real samviz.memory.sam.SAMMemory run for a few steps on a 16-slot toy
+    bytes kept for backprop   samviz.bench.cost.kept_for_backprop (one cost model: chapters 4 and 7)
+    SAM's reads, writes, LRU  a real samviz.memory.sam.SAMMemory run for a few steps on a 16-slot toy (sam_grid
+                              derives chapter 5's colours from its read set, written-above-δ set and LRU slot)
     journal and rollback      the same run's journal (rows before each write) and a real backward pass
-    exact vs approximate      samviz.memory.index (exact scan and the faiss index) and its recall_at_k
-    measured payoff           assets/bench/results.jsonl through samviz.bench.runner.read_rows / plots.ratios
+    the index                 samviz.memory.index / index_graph / index_parts constants and FaissIndex.describe()
+                              (index_facts), its measured episodes from samviz.results (index_runs)
+    measured payoff           samviz.results rows (assets/bench/results.jsonl, scale.json) of today's code from one
+                              machine (samviz.results.AppRows), one setting and one time measure (plots.on_measure)
 
 Constants come from where the library defines them: δ = samviz.memory.usage.ACCESS_THRESHOLD, K = the
 default of samviz.model.ModelConfig.k, the read heads of an untrained SAM = samviz.kinds.KINDS["sam"]. Heavy
