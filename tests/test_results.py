@@ -205,6 +205,7 @@ def test_every_part_plans_rows_with_distinct_keys():
 def test_the_learning_grid_summaries_are_the_learning_curves_modules_figures(tmp_path, monkeypatch):
     from samviz import learning_curves
     monkeypatch.setattr(PARTS["learning_grids"], "path", tmp_path / "grids.json")
+    monkeypatch.setattr(cli, "MANIFEST", tmp_path / "manifest.json")       # never the shipped manifest
     assert cli.run("full", ["learning_grids"], None, False, "test") == 0
     rows = json.loads((tmp_path / "grids.json").read_text())
     grids = learning_curves.exported_grids()

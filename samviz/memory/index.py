@@ -722,12 +722,17 @@ class FaissIndex(IVFIndex):
         scores = torch.cat(parts_scores, -1) if len(parts_scores) > 1 else written_scores
         ids = torch.cat(parts_ids, -1) if len(parts_ids) > 1 else written_ids
         best, top = torch.topk(scores, k, dim=-1)
-        if self.initial.kind == "zero" and not bool((best[..., -1] > 0).all()):
-            # some query has fewer than k written rows above 0: unwritten zero rows (each scoring exactly 0) join
+        found = torch.gather(ids, 2, top)
+        short = best[..., -1] <= 0                                                  # [B, Q]
+        if self.initial.kind == "zero" and bool(short.any()):
+            # a query with fewer than k written rows above 0: unwritten zero rows (each scoring exactly 0) join
+            # its search. Only those queries take the joined answer, so one batch element's queries never
+            # change another's (ties among zero scores would otherwise reorder with the joined columns).
             zero_scores, zero_ids = self._unwritten_zero_rows(count, k)
             scores, ids = torch.cat([scores, zero_scores], -1), torch.cat([ids, zero_ids], -1)
-            top = torch.topk(scores, k, dim=-1).indices
-        return torch.gather(ids, 2, top)
+            joined = torch.gather(ids, 2, torch.topk(scores, k, dim=-1).indices)
+            found = torch.where(short.unsqueeze(-1), joined, found)
+        return found
 
     def _unwritten_zero_rows(self, count: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero start: k unwritten slot ids per batch element (the lowest), each scoring exactly 0 (−inf and slot 0
