@@ -533,12 +533,11 @@ def evaluation_sentences(rows: list[dict]) -> list[str]:
             row = _headline_row(mine, factor)
             where = f"{_slots(row['memory_slots'])} slots" + (f", {row['index']}" if row.get("index") else "")
             parts.append(f"at {'its trained length' if factor == 1 else f'{factor}× it'} ({row['level']:,} items, "
-                         f"{where}) {row['bit_errors']:.2f} bit errors per query, {row['ratio_to_chance']:.3f} of "
-                         f"chance ({row['chance']:g})")
+                         f"{where}, {row['episodes']} episodes) {row['bit_errors']:.2f} bit errors per query, "
+                         f"{row['ratio_to_chance']:.3f} of chance ({row['chance']:g})")
         status = (f"INTERIM: trained so far to h = {first['trained_level']:,} of {first['ceiling']:,} items"
                   if first.get("interim") else f"trained to h = {first['trained_level']:,} items")
-        sentence = (f"{run_label(first)} at update {first['checkpoint_step']:,} ({status}): " + "; ".join(parts)
-                    + f" ({first['episodes']} episodes per level).")
+        sentence = f"{run_label(first)} at update {first['checkpoint_step']:,} ({status}): " + "; ".join(parts) + "."
         if first.get("kind") == "sam":
             reached = first["trained_level"] >= DONE_WHEN_TRAINED_ITEMS
             sentence += (f" The issue's bar, for a SAM trained to at least {DONE_WHEN_TRAINED_ITEMS:,} items: at "

@@ -191,8 +191,8 @@ def test_the_page_section_says_what_its_json_and_charts_hold(evaluated):
 
     sentences = le.evaluation_sentences(rows)
     faiss = {r["factor"]: r for r in rows if r["index"] == "faiss"}
-    said = re.findall(r"\((\d+) items, 2\^12 slots, faiss\) ([\d.]+) bit errors per query, ([\d.]+) of chance \(9\)",
-                      sentences[0])
+    said = re.findall(r"\((\d+) items, 2\^12 slots, faiss, \d+ episodes\) ([\d.]+) bit errors per query, "
+                      r"([\d.]+) of chance \(9\)", sentences[0])
     assert [(int(level), float(bits), float(ratio)) for level, bits, ratio in said] == [
         (faiss[f]["level"], round(faiss[f]["bit_errors"], 2), round(faiss[f]["ratio_to_chance"], 3)) for f in (1, 2)]
     assert "INTERIM: trained so far to h = 2 of 1,024 items" in sentences[0]

@@ -515,10 +515,14 @@ def long_evaluation_figure(rows: list[dict]) -> go.Figure:
     fig.add_hline(y=long_eval.DONE_WHEN_RATIO_AT_10X, line_dash="dash", line_color="grey",
                   annotation_text=f"issue's bar at 10× h: {long_eval.DONE_WHEN_RATIO_AT_10X:g} of chance",
                   annotation_position="bottom left")
-    fig.update_layout(title="Past the trained length: bit errors ÷ chance", height=360,
+    fig.update_layout(title="Past the trained length: bit errors ÷ chance", height=360, showlegend=True,
                       xaxis_title="test length (items)", yaxis_title="bit errors per query ÷ chance",
                       margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
-    fig.update_xaxes(type="log")
+    highest = max((r["ratio_to_chance"] for r in latest), default=1.0)
+    fig.update_yaxes(range=[0, max(1.15, highest * 1.1)])
+    levels = sorted({r["level"] for r in latest})
+    # ticks at the lengths tested only: plotly's default log ticks read "5, 6, …, 100, 2, 3" (issue 25 item 5)
+    fig.update_xaxes(type="log", tickvals=levels, ticktext=[f"{v:,}" for v in levels])
     return fig
 
 
