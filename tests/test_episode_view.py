@@ -47,6 +47,22 @@ def test_one_colour_per_model_from_one_place():
     assert payload.roles()["read"] == colours.READ
 
 
+def test_the_scaling_lab_and_learning_curves_wear_the_same_model_colours():
+    """Issue 25 item 13: the benchmark charts (Scaling lab, story chapter 8) and the Learning curves page draw each
+    kind in its colours.py colour; a kind's exact index differs from its faiss index by dash, not colour."""
+    from samviz.app.pages import learning_curves
+    from samviz.bench import plots
+    for label in ("ntm", "dam", "dnc", "sam-faiss", "sam-exact", "sdnc-faiss", "sdnc-exact"):
+        assert plots.COLOURS[label] == colours.model_colour(label), label
+    rows = [{"model": m, "index": i, "slots": n, "ms_per_step": 1.0, "peak_mib": 1.0, "status": "ok", "batch": 8,
+             "steps": 10, "heads": 4, "k": 4, "word_size": 32} for m, i in (("sam", "faiss"), ("sam", "exact"))
+            for n in (1024, 2048)]
+    lines = {t.name: t.line for t in plots.speed_figure(rows, references=False).data if t.mode == "lines+markers"}
+    assert lines["sam-faiss"].color == lines["sam-exact"].color == colours.MODEL_COLOURS["sam"]
+    assert lines["sam-faiss"].dash != lines["sam-exact"].dash
+    assert learning_curves.COLOURS is colours.MODEL_COLOURS
+
+
 # ------------------------------------------------------------------------------------------ the story's chapters
 
 def _chapter(number: int) -> dict:

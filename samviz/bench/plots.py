@@ -8,14 +8,18 @@ import math
 
 import plotly.graph_objects as go
 
+from samviz.app.colours import MODEL_COLOURS
+
 from .cost import crossover, crossover_sentence
 from .paper import REFERENCE_POINTS, reference_ratio
 
 # (dense, sparse) label pairs compared in the ratio tables, in display order
 PAIRS = [("ntm", "sam-faiss"), ("ntm", "sam-exact"), ("dam", "sam-faiss"), ("dam", "sam-exact"),
          ("dnc", "sdnc-faiss"), ("dnc", "sdnc-exact")]
-COLOURS = {"ntm": "#d62728", "dam": "#ff7f0e", "dnc": "#8c564b", "sam-faiss": "#1f77b4",
-           "sam-exact": "#17becf", "sdnc-faiss": "#2ca02c", "sdnc-exact": "#98df8a"}
+# one colour per model kind, the app's (samviz/app/colours.py); a kind's two indexes share it and differ by dash
+COLOURS = {name: MODEL_COLOURS[name.split("-")[0]] for name in
+           ("ntm", "dam", "dnc", "sam-faiss", "sam-exact", "sdnc-faiss", "sdnc-exact")}
+DASHES = {"sam-exact": "dash", "sdnc-exact": "dash"}
 SETTING_KEYS = ("batch", "steps", "heads", "k", "word_size")
 METRIC_WORDS = {"ms_per_step": "speed", "peak_mib": "memory"}
 MIN_MIB_DRAWN = 0.01       # overheads below this are drawn at it (a log axis has no zero)
@@ -270,7 +274,7 @@ def _scaling_figure(rows: list[dict], metric: str, title: str, y_title: str, ref
                     "arrayminus": [r[metric] - r["ms_min"] for r in mine], "thickness": 1, "width": 3}
         figure.add_trace(go.Scatter(
             x=[r["slots"] for r in mine], y=ys, mode="lines+markers", name=name,
-            line={"color": COLOURS.get(name)}, error_y=bars,
+            line={"color": COLOURS.get(name), "dash": DASHES.get(name, "solid")}, error_y=bars,
             customdata=[[r[metric], r["batch"], r["steps"], r.get("repeats") or "?"] for r in mine],
             hovertemplate=f"<b>{display_name(name)}</b><br>N = %{{x:,}}<br>{y_title} = %{{customdata[0]:.4g}}"
                           "<br>batch %{customdata[1]}, T = %{customdata[2]}, %{customdata[3]} runs<extra></extra>"))

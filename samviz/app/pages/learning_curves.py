@@ -20,12 +20,13 @@ from samviz import learning_curves as curves
 from samviz import long_evaluation as long_eval
 from samviz import study_statistics as stats
 from samviz.app import figures
+from samviz.app.colours import MODEL_COLOURS
 from samviz.tasks import TARGETS
 
 PAPER_CLAIM = ("Rae et al. 2016, Fig. 2: SAM *trains comparably* to the dense models on copy and *reaches its "
                "asymptotic error faster* on associative recall and priority sort.")
 TASK_ORDER = ("copy", "associative_recall", "priority_sort")
-COLOURS = {"ntm": "#1f77b4", "dam": "#9467bd", "sam": "#d62728", "dnc": "#2ca02c", "sdnc": "#ff7f0e"}
+COLOURS = MODEL_COLOURS          # one colour per model kind on every page (samviz/app/colours.py)
 GRID_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                 "#17becf")   # a grid's groups: 10 before a colour repeats (the largest grid has 7)
 # The study's groups of arms, one tab each: (task, arms, tab label). The faiss arm keeps SAM's colour, dashed.
