@@ -85,9 +85,11 @@ def test_every_chapter_has_a_question_whose_answer_is_one_of_its_choices():
 
 def test_glossary_defines_every_symbol():
     terms = " ".join(term for term, _ in story.glossary())
-    for symbol in ("β", "γ", "g^i", "α", "K", "δ", "usage", "recall", "RSS", "ANN", "slot", "head", "controller",
-                   "read weight", "write weight"):
+    for symbol in ("β", "γ", "g^i", "α", "K", "δ", "λ", "usage", "recall", "RSS", "ANN", "slot", "head",
+                   "controller", "read weight", "write weight"):
         assert symbol in terms, symbol
+    from samviz.memory.dam import USAGE_DISCOUNT
+    assert f"λ = {USAGE_DISCOUNT:g}" in dict(story.glossary())["λ (lambda)"]       # the constant, from its module
 
 
 @pytest.mark.parametrize("value, number, problem", [

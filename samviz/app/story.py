@@ -62,6 +62,12 @@ def access_threshold() -> float:
     return ACCESS_THRESHOLD
 
 
+def dam_usage_discount() -> float:
+    """λ: DAM's usage discount per step (samviz.memory.dam)."""
+    from samviz.memory.dam import USAGE_DISCOUNT
+    return USAGE_DISCOUNT
+
+
 def interpolation_symbol() -> str:
     """SAM's interpolation gate: g^i in this app (the paper's γ; γ is the NTM's sharpening): explain.py."""
     from samviz.app.explain import INTERPOLATION
@@ -271,6 +277,10 @@ def glossary() -> tuple[tuple[str, str], ...]:
                                          "usage — a large usage means a slot has NOT been used for long, the "
                                          "opposite of the everyday word. Before the first step every slot counts "
                                          "as used just before the episode began (1 step ago)."),
+        ("λ (lambda)", "DAM's usage discount (λ = " + f"{dam_usage_discount():g}" + "): a DAM slot's usage is the "
+                       "weight it has received, multiplied by λ at every step, so old use fades; DAM writes to the "
+                       "slot with the SMALLEST discounted usage, while SAM's \"usage\" counts steps since last use "
+                       "and SAM writes to the LARGEST. The paper does not give λ."),
         ("LRU", "Least recently used slot: the one with the most steps since its last use; SAM erases it and "
                 "writes to it when it needs a fresh slot (ties go to the lowest slot number)."),
         ("index", "A structure that finds the rows most similar to a key without comparing the key with every row."),
