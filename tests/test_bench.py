@@ -272,9 +272,14 @@ def test_a_worker_stops_when_its_runner_dies(lock, tmp_path):
     runner_process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ))
     try:
         deadline, workers = time.monotonic() + 30, []
+        def command(child) -> str:          # a short-lived child (a zombie, or gone) has no command line to read
+            try:
+                return " ".join(child.cmdline())
+            except psutil.Error:
+                return ""
+
         while not workers and time.monotonic() < deadline:
-            workers = [p for p in psutil.Process(runner_process.pid).children()
-                       if "samviz.bench.measure" in " ".join(p.cmdline())]
+            workers = [p for p in psutil.Process(runner_process.pid).children() if "samviz.bench.measure" in command(p)]
             time.sleep(0.05)
         assert workers, "the runner never started its worker"
         time.sleep(0.5)

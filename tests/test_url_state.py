@@ -198,7 +198,7 @@ def test_compare_refuses_with_the_parameter_and_the_fallback(query, key, fallbac
 LAB_BAD = [
     ({"models": "ntm,lstm"}, "models", "using models = ntm,sam-faiss"),
     ({"slots": "1000"}, "slots", "using slots = 1024-16384"),
-    ({"slots": "128"}, "slots", "using slots = 1024-16384"),
+    ({"slots": "16"}, "slots", "using slots = 1024-16384"),      # below 2^5, the smallest offered
     ({"slots": str(1 << 23)}, "slots", "using slots = 1024-16384"),
     ({"slots": "4096-1024"}, "slots", "using slots = 1024-16384"),
     ({"slots": "1024-2048-4096"}, "slots", "using slots = 1024-16384"),
