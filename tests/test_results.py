@@ -3,6 +3,7 @@ foreign rows, a tiny plan run end to end (provenance in every row, resumable, th
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,29 @@ def test_a_sparse_prediction_does_not_extrapolate_a_jump_and_a_skip_does_not_cas
     assert predicted[0] == pytest.approx(61.3 * 16) and "slope 1.00" in predicted[1]   # not 2.8 from the jump
     row, = bench.run(item, parts.Context(plan="quick", command="test"), {bench.key(r): r for r in rows})
     assert row["status"] == parts.SKIPPED and "predicted" in row["reason"]              # not "the smaller N was …"
+
+
+def test_a_long_t_with_one_measured_size_borrows_the_shorter_ts_slope(tiny, monkeypatch):
+    """At T = 1,000 a sparse model measured only at N = 32 is predicted with its own slope at T = 100 (flat here),
+    not the cap (1: in proportion to N) — the quick plan had skipped SAM-faiss at 2^20, T = 1,000 as 822,018 s."""
+    def sam(n, ms, steps):
+        return stamped(model="sam", index="faiss", slots=n, steps=steps, status="ok", ms_per_step=ms, batch=8,
+                       heads=4, k=4, word_size=32, initial_rows="zero")
+    bench = PARTS["bench"]
+    monkeypatch.setitem(parts.BENCH_PLANS, "quick", {"sizes": {1000: (20,)}, "limit_s": 60.0})
+    monkeypatch.setattr(parts, "BENCH_MODELS", ("sam-faiss",))
+    item = next(i for i in bench.items("quick") if i.params["start"] == "zero")
+    rows = [sam(32, 4.0, 1000), sam(1 << 15, 4.0, 100), sam(1 << 20, 4.1, 100), sam(1 << 20, 50.0, 10)]
+    slope = bench.slope_below([r for r in rows if r["steps"] == 100], (1 << 20) + 1)
+    assert slope == pytest.approx(math.log(4.1 / 4.0) / math.log(32))
+    predicted = bench.predict([rows[0]], 1 << 20, parts.MAX_SLOPE.get("sam", 1.0), slope)
+    assert predicted[0] == pytest.approx(4.0 * 32768 ** slope)                   # ~4.4 ms, not 131,072 ms
+    predicted_alone = bench.predict([rows[0]], 1 << 20, parts.MAX_SLOPE.get("sam", 1.0))
+    assert predicted_alone[0] == pytest.approx(4.0 * 32768)                       # the old default: slope 1
+    ran = []
+    from samviz.bench import runner
+    monkeypatch.setattr(runner, "run_config", lambda config, **kw: ran.append(config) or
+                        {"model": "sam", "index": "faiss", "slots": config.slots, "steps": config.steps, "status": "ok",
+                         "ms_per_step": 4.2, "batch": 8, "heads": 4, "k": 4, "word_size": 32})
+    row, = bench.run(item, parts.Context(plan="quick", command="test"), {bench.key(r): r for r in rows})
+    assert ran and row["status"] == "ok"                  # 5 × 1,000 × ~4.4 ms = 22 s < 60 s: measured, not skipped

@@ -133,18 +133,27 @@ class BenchPart(Part):
         return items
 
     @staticmethod
-    def predict(series: list[dict], slots: int, max_slope: float = 2.5) -> tuple[float, str] | None:
+    def slope_below(series: list[dict], slots: int) -> float | None:
+        """The log-log slope through the series' two largest measured sizes below `slots` (None with fewer)."""
+        below = sorted((r for r in series if r.get("status") == "ok" and r["slots"] < slots), key=lambda r: r["slots"])
+        if len(below) < 2 or below[-2]["ms_per_step"] <= 0 or below[-1]["ms_per_step"] <= 0:
+            return None
+        a, b = below[-2], below[-1]
+        return math.log(b["ms_per_step"] / a["ms_per_step"]) / math.log(b["slots"] / a["slots"])
+
+    @staticmethod
+    def predict(series: list[dict], slots: int, max_slope: float = 2.5,
+                default_slope: float = 1.0) -> tuple[float, str] | None:
         """ms per step at `slots` from the series' two largest measured sizes below it (a power law through
-        them, its slope at most `max_slope`), with the words saying so; None with no measured size below."""
+        them, its slope at most `max_slope`), with the words saying so; None with no measured size below. With
+        one measured size, `default_slope` (run() passes the model's slope at a shorter T: a sparse model measured
+        only at N = 32 at T = 1,000 is not extrapolated as growing in proportion to N)."""
         below = sorted((r for r in series if r.get("status") == "ok" and r["slots"] < slots), key=lambda r: r["slots"])
         if not below:
             return None
         last = below[-1]
-        slope = 1.0
-        if len(below) >= 2:
-            a = below[-2]
-            if a["ms_per_step"] > 0 and last["ms_per_step"] > 0:
-                slope = math.log(last["ms_per_step"] / a["ms_per_step"]) / math.log(last["slots"] / a["slots"])
+        slope = BenchPart.slope_below(series, slots)
+        slope = default_slope if slope is None else slope
         slope = min(max_slope, max(0.0, slope))
         ms = last["ms_per_step"] * (slots / last["slots"]) ** slope
         return ms, f"{last['ms_per_step']:.4g} ms/step at N = {last['slots']:,}, log-log slope {slope:.2f}"
@@ -163,7 +172,21 @@ class BenchPart(Part):
             # a smaller size refused, stopped or failed: this one would be too (a skipped one is predicted anew)
             failed = sorted((r for r in series if r["slots"] < p["slots"] and r.get("status") not in ("ok", SKIPPED)),
                             key=lambda r: r["slots"])
-            predicted = self.predict(series, p["slots"], MAX_SLOPE.get(config.kind, 1.0))
+            max_slope = MAX_SLOPE.get(config.kind, 1.0)
+            # the same model and start at other T (the nearest T first): its slope stands in where this T has only
+            # one measured size below (per-step cost against N does not depend much on T)
+            others = sorted({r["steps"] for r in rows.values() if r.get("steps") and r["steps"] != p["steps"]},
+                            key=lambda t: abs(math.log(t / p["steps"])))
+            default_slope = max_slope
+            for steps in others:
+                other = [r for r in rows.values() if bench_label(r) == p["label"] and r.get("steps") == steps
+                         and r.get("initial_rows") == p["start"] and store.is_current(r)
+                         and all(r.get(k) == v for k, v in BENCH_SETTING.items())]
+                slope = self.slope_below(other, p["slots"] + 1)
+                if slope is not None:
+                    default_slope = slope
+                    break
+            predicted = self.predict(series, p["slots"], max_slope, default_slope)
             if failed:
                 row = dict(base_row(config), status=SKIPPED,
                            reason=f"not run: the smaller N = {failed[0]['slots']:,} was {failed[0]['status']}")
