@@ -35,8 +35,12 @@ def _cell(row: dict | None) -> str:
         return "–"
     if row.get("status") != "ok":
         return str(row.get("status"))
-    ms = row["ms_per_step"]
-    return f"{ms:,.3g} ms · {row['peak_mib']:,.3g} MiB" if ms < 1000 else f"{ms:,.0f} ms · {row['peak_mib']:,.0f} MiB"
+    return f"{_number(row['ms_per_step'])} ms · {_number(row['peak_mib'])} MiB"
+
+
+def _number(value: float) -> str:
+    """Three significant figures below 1,000, whole numbers with separators above ("1,262", never "1.26e+03")."""
+    return f"{value:,.3g}" if value < 1000 else f"{value:,.0f}"
 
 
 def bench_section(rows: list[dict], steps: int = 10) -> str:
