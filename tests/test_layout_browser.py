@@ -1,5 +1,6 @@
-"""Issue 25: no text cut off on the story (every chapter, also in presenter mode), the Scaling lab (each tab) and the
-Learn page, at a projector's 1280×720 and at 1400×1000 — buttons, selects, links, tables, axis titles, legends.
+"""Issue 25: no text cut off on the story (every chapter, also in presenter mode), the Scaling lab (each tab), the
+Learn page, the player, Compare and the Learning curves page, at a projector's 1280×720 and at 1400×1000 — buttons,
+selects, links, tables, axis titles, legends.
 
 The check is tests/clipping.py (reusable by any page's test). Fixtures as in test_browser.py. Text inside a component's
 own frame (the browser-side episode view of chapters 5 and 7) is that component's to check, with the same helper.
@@ -62,6 +63,19 @@ def test_the_scaling_lab_and_learn_pages_cut_no_text(server, browser, width, hei
             _assert_nothing_cut(page, f"Scaling lab, tab {tab.inner_text()!r}, at {width}×{height}")
         _open(page, f"{url}/learn")
         _assert_nothing_cut(page, f"Learn at {width}×{height}")
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width, height", SIZES)
+def test_the_player_compare_and_learning_curves_cut_no_text(server, browser, width, height):  # noqa: F811
+    """The other pages, as they open (their default models and settings)."""
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        for path in ("player", "compare", "learning_curves"):
+            _open(page, f"{url}/{path}")
+            _assert_nothing_cut(page, f"/{path} at {width}×{height}")
     finally:
         page.close()
 
