@@ -585,17 +585,9 @@ def curriculum_sentences(curriculum: dict) -> list[str]:
     return out
 
 
-def markdown_table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "_No evaluation rows yet._"
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(row[k] for k in keys) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def readme_section(curriculum: dict, evaluation: dict) -> str:
     """pretrained/README.md's long-curriculum section between its markers: curriculum log, table, sentences."""
+    from samviz.results.readme import markdown_table
     lines = ["_Written by `python -m samviz.long_evaluation report` from assets/long_curriculum/*.json (the Learning "
              "curves page draws the same files; figure: docs/screenshots/long_curriculum.png)._", "",
              "**Curriculum so far** (level h against updates, from each run folder's meta.json). "
@@ -603,7 +595,8 @@ def readme_section(curriculum: dict, evaluation: dict) -> str:
     lines += [f"- {s}" for s in curriculum_sentences(curriculum)] or ["- (no run exported yet)"]
     lines += ["", "**Evaluation** (each run's latest evaluated checkpoint; fresh episodes, seed "
               f"{SEED} + level; bit errors per query = per sequence, chance = half the answer's 18 bits):", "",
-              markdown_table(table_rows(evaluation["rows"])), ""]
+              markdown_table(table) if (table := table_rows(evaluation["rows"])) else "_No evaluation rows yet._",
+              ""]
     lines += [f"- {s}" for s in evaluation_sentences(evaluation["rows"])]
     skipped = [s for s in evaluation.get("skipped", []) if s.get("weights_sha256") in
                {r.get("weights_sha256") for r in latest_rows(evaluation["rows"])}]

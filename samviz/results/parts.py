@@ -133,6 +133,13 @@ class BenchPart(Part):
         return items
 
     @staticmethod
+    def series(rows: dict, label: str, steps: int, start: str | None) -> list[dict]:
+        """The current rows of one model label, T and initial-row start, at this grid's other settings."""
+        return [r for r in rows.values() if bench_label(r) == label and r.get("steps") == steps
+                and r.get("initial_rows") == start and store.is_current(r)
+                and all(r.get(k) == v for k, v in BENCH_SETTING.items())]
+
+    @staticmethod
     def slope_below(series: list[dict], slots: int) -> float | None:
         """The log-log slope through the series' two largest measured sizes below `slots` (None with fewer)."""
         below = sorted((r for r in series if r.get("status") == "ok" and r["slots"] < slots), key=lambda r: r["slots"])
@@ -163,9 +170,7 @@ class BenchPart(Part):
         p = item.params
         limit = BENCH_PLANS[context.plan]["limit_s"]
         config = BenchConfig(model=p["label"], slots=p["slots"], steps=p["steps"], **BENCH_SETTING).validate()
-        series = [r for r in rows.values() if bench_label(r) == p["label"] and r.get("steps") == p["steps"]
-                  and r.get("initial_rows") == p["start"] and store.is_current(r)
-                  and all(r.get(k) == v for k, v in BENCH_SETTING.items())]
+        series = self.series(rows, p["label"], p["steps"], p["start"])
         budget = context.shared.setdefault("bench_budget", default_budget_bytes())
         row = None
         if refusal_reason(config, budget) is None:
@@ -179,10 +184,7 @@ class BenchPart(Part):
                             key=lambda t: abs(math.log(t / p["steps"])))
             default_slope = max_slope
             for steps in others:
-                other = [r for r in rows.values() if bench_label(r) == p["label"] and r.get("steps") == steps
-                         and r.get("initial_rows") == p["start"] and store.is_current(r)
-                         and all(r.get(k) == v for k, v in BENCH_SETTING.items())]
-                slope = self.slope_below(other, p["slots"] + 1)
+                slope = self.slope_below(self.series(rows, p["label"], steps, p["start"]), p["slots"] + 1)
                 if slope is not None:
                     default_slope = slope
                     break

@@ -15,6 +15,16 @@ MEASURE = "cpu"
 START = "zero"
 
 
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    """Rows (the same keys, in order: the header) as a markdown table; "|" in a cell is escaped."""
+    header = list(rows[0])
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+    return "\n".join(["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows)])
+
+
 def write_between(path: Path, begin: str, end: str, text: str) -> bool:
     """Replace what lies between the markers `begin` and `end` in `path` with text; False (nothing written) when
     the file or a marker is missing."""

@@ -21,6 +21,7 @@ from samviz import long_evaluation as long_eval
 from samviz import study_statistics as stats
 from samviz.app import figures
 from samviz.app.colours import MODEL_COLOURS
+from samviz.results.readme import markdown_table
 from samviz.tasks import TARGETS
 
 PAPER_CLAIM = ("Rae et al. 2016, Fig. 2: SAM *trains comparably* to the dense models on copy and *reaches its "
@@ -403,16 +404,6 @@ def _group_sentence(summary: study.Summary, task: str, arms: tuple[str, ...]) ->
     return study.task_verdict(summary, task)
 
 
-def markdown_table(rows: list[dict[str, object]]) -> str:
-    """Rows (same keys) as a markdown table; "|" in a cell is escaped."""
-    header = list(rows[0])
-
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|")
-    return "\n".join(["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header),
-                      *("| " + " | ".join(cell(row[key]) for key in header) + " |" for row in rows)])
-
-
 def study_table_markdown(summary: study.Summary) -> str:
     return markdown_table(study.table_rows(summary))
 
@@ -541,9 +532,9 @@ def render_long_curriculum() -> None:
         r.get("interim") for r in evaluation.get("rows", []))
     st.caption(("**INTERIM** — the runs have not reached their ceiling; these are the checkpoints so far. "
                 if interim else "")
-               + long_eval.setting_sentence(curriculum) + " The dense models have the 64 words the paper gave "
-               "them. Tested on fresh episodes at h, 10× h and 100× h, forward only; chance is half the answer's "
-               "bits. Reproduce: `python -m samviz.long_evaluation --help` (docs/LEARNING_CURVES.md, Ninth look).")
+               + long_eval.setting_sentence(curriculum) + " Tested on fresh episodes at h, 10× h and 100× h, "
+               "forward only; chance is half the answer's bits. Reproduce: the commands in pretrained/README.md, "
+               "\"Long-sequence curriculum\" (`python -m samviz.long_evaluation --help`).")
     if curriculum.get("runs"):
         st.plotly_chart(long_curriculum_figure(curriculum), config=figures.png_config("long-curriculum"),
                         width="stretch")
