@@ -129,6 +129,11 @@ def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def svg_charts(at: AppTest) -> list[str]:
+    """The story's charts on the page: each a markdown element holding one static SVG (no plotly, issue 28)."""
+    return [m.value for m in at.markdown if 'class="samviz-chart"' in m.value]
+
+
 def headers(at: AppTest) -> str:
     return " ".join(h.value for h in at.header)
 
@@ -142,7 +147,7 @@ def test_landing_page_is_the_story():
     at = landing()
     no_exception(at)
     assert "1. Memory is a table" in headers(at)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(svg_charts(at)) == 1 and not at.get("plotly_chart")
     assert query(at, "chapter") == "1"                      # the address always names the chapter (shareable)
 
 
@@ -152,6 +157,9 @@ def test_each_chapter_renders_and_its_question_answers(number):
     no_exception(at)
     chapter = story.chapters()[number - 1]
     assert f"{number}. {chapter.title}" in headers(at)
+    assert not at.get("plotly_chart")                     # the story loads no plotly.js (issue 28)
+    for chart in svg_charts(at):                          # one line each: markdown keeps it one HTML block
+        assert "\n" not in chart and chart.count("<svg") == 1 and 'role="img"' in chart
     radio = at.radio(key=f"story_answer_{number}")
     radio.set_value(chapter.question.right).run()
     at.button(key=f"story_check_{number}").click().run()

@@ -11,16 +11,68 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+import xml.etree.ElementTree as ET
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from samviz.app import story
+from samviz.app import svg_charts as sc
 from samviz.bench import cost
 from samviz.results import provenance
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def lines(chart: sc.Chart) -> list[sc.Line]:
+    return [m for p in chart.panels for m in p.marks if isinstance(m, sc.Line)]
+
+
+def drawn_svgs(at: AppTest) -> list[ET.Element]:
+    """The story's SVG charts on an AppTest page, parsed (each is a markdown element holding one svg)."""
+    return [ET.fromstring(m.value[m.value.index("<svg"):m.value.rindex("</svg>") + 6]) for m in at.markdown
+            if 'class="samviz-chart"' in m.value]
+
+
+def hover_texts(svg: ET.Element, mark: str) -> list[str]:
+    """The hover texts of one kind of mark ("line", "area", "bars", "cells") in a rendered chart, in order."""
+    return [t.text for g in svg.iter(f"{NS}g") if g.get("class") == f"mark {mark}" for t in g.iter(f"{NS}title")]
+
+
+# ------------------------------------------------------------------------------------------ chapter 1
+
+def test_chapter_1_draws_the_weights_beside_the_table_it_reads():
+    data = story.spotlight()
+    chart = story.spotlight_figure(data)
+    bars, table = chart.mark("read weight"), chart.mark("memory")
+    assert bars.values == tuple(data["weights"]) and table.values == tuple(map(tuple, data["memory"]))
+    assert max(range(len(bars.values)), key=bars.values.__getitem__) == data["brightest"]
+    bound = max(abs(v) for row in data["memory"] for v in row)
+    assert (chart.colour_bar.low, chart.colour_bar.high) == (-bound, bound)      # 0 in the middle, white
+    assert table.colours == tuple(tuple(sc.diverging(v, bound) for v in row) for row in table.values)
+    assert bars.opacities == tuple(0.15 + 0.85 * w for w in data["weights"])     # brightness is the weight
+
+
+# ------------------------------------------------------------------------------------------ chapter 2
+
+def test_chapter_2_draws_each_arrow_by_its_weight_and_the_key_where_it_points():
+    data = story.content_read(130, 8.0)
+    chart = story.content_figure(data)
+    assert chart.mark("weight").values == tuple(data["weights"])
+    for i, (x, y) in enumerate(data["rows"]):
+        arrow = chart.mark(f"slot {i}")
+        assert (arrow.xs, arrow.ys) == ((0.0, x), (0.0, y))
+        w = data["weights"][i]
+        assert arrow.width == 1 + 6 * w and arrow.opacity == 0.25 + 0.75 * w
+        assert arrow.hover[1] == f"slot {i}: weight {w:.3f}"
+    key = chart.mark("key")
+    angle = math.radians(130)
+    assert (key.xs[1], key.ys[1]) == pytest.approx((1.5 * math.cos(angle), 1.5 * math.sin(angle)))
+    labels = chart.mark("slot numbers")
+    assert list(zip(labels.xs, labels.ys, strict=True)) == story.label_positions(data["rows"])
+    assert "β = 8" in chart.title
 
 
 # ------------------------------------------------------------------------------------------ chapter 2
@@ -58,8 +110,13 @@ def test_the_other_rows_change_by_what_the_sentence_says_and_the_colours_never_r
             values = [abs(v) for table in ("before", "erased", "after") for row in data[table] for v in row]
             assert max(values) <= data["colour_bound"]
             bounds.add(data["colour_bound"])
-            figure = story.write_figure(data)
-            assert {(t.zmin, t.zmax) for t in figure.data} == {(-data["colour_bound"], data["colour_bound"])}
+            chart = story.write_figure(data)
+            bound = data["colour_bound"]
+            assert (chart.colour_bar.low, chart.colour_bar.high) == (-bound, bound)
+            for name, table in (("before", "before"), ("after erase", "erased"), ("after erase + add", "after")):
+                cells = chart.mark(name)
+                assert cells.values == tuple(map(tuple, data[table]))
+                assert cells.colours == tuple(tuple(sc.diverging(v, bound) for v in row) for row in cells.values)
     assert len(bounds) == 1                                              # one colour scale whatever the settings
 
 
@@ -79,9 +136,15 @@ def test_chapter_4_is_the_dense_cost_before_sam_exists():
     assert story.backprop_bytes(2048)["total_bytes"] == 2 * story.backprop_bytes(1024)["total_bytes"]
     curve = story.backprop_curve()
     assert set(curve) == {"slots", "total_bytes"}                        # the dense model only
-    figure = story.cost_figure(curve, 1 << 16)
-    assert [t.name for t in figure.data] == ["NTM (dense)"]
-    assert list(figure.layout.xaxis.ticktext) == [f"{1 << p:,}" for p in range(10, 25) if p % 5 == 0]
+    chart = story.cost_figure(curve, 1 << 16)
+    assert [line.name for line in lines(chart)] == ["NTM (dense)"]                # the dense model only
+    ntm = chart.mark("NTM (dense)")
+    assert ntm.xs == tuple(curve["slots"]) and ntm.ys == tuple(b / 2**20 for b in curve["total_bytes"])
+    assert ntm.hover[6] == f"N = 65,536: {story.backprop_bytes(1 << 16)['total_bytes'] / 2**20:,.1f} MiB"
+    assert chart.mark("chosen N").value == 1 << 16
+    panel = chart.panels[0]
+    assert panel.x.log and panel.y.log
+    assert [label for _, label in panel.x.ticks] == [f"{1 << p:,}" for p in range(10, 25) if p % 5 == 0]
 
 
 def test_chapters_4_and_7_quote_one_cost_model():
@@ -121,10 +184,14 @@ def test_chapter_5_colours_come_from_the_read_set_the_written_set_and_the_least_
         if t:   # the rule in the text: a step writes the slots read at the step before, and the least used one
             assert written <= set(grid["read_sets"][t - 1]) | {record["least_used"]}
     assert both_seen                        # the toy run has slots read and written at one step (issue 25 item 2)
-    figure = story.sam_figure(episode)
-    assert [list(row) for row in figure.data[0].z] == grid["categories"]
-    assert list(figure.data[1].y) == grid["least_used"]
-    assert list(figure.data[0].colorbar.ticktext) == list(story.CATEGORY_NAMES)
+    chart = story.sam_figure(episode)
+    cells = chart.mark("categories")
+    assert [list(row) for row in cells.values] == grid["categories"]
+    colours = story.category_colours()
+    assert cells.colours == tuple(tuple(colours[c] for c in row) for row in cells.values)
+    assert chart.mark(story.LEAST_USED_NAME).ys == tuple(grid["least_used"])
+    boxes = [e for e in chart.legend if e.shape == "box"]
+    assert [(e.label, e.colour) for e in boxes] == list(zip(story.CATEGORY_NAMES, colours, strict=True))
 
 
 def test_the_usage_before_step_0_is_one_for_every_slot_and_counts_up(episode):
@@ -150,10 +217,15 @@ def test_chapter_7_outlines_the_rows_each_undo_changed(episode):
             changed = sorted(s for s in set(record["write_ids"]) if before[s] != record["memory_after"][s])
             assert undo["changed"] == changed and undo["above_delta"] == grid["written_sets"][undo["step"]]
             assert set(undo["above_delta"]) <= set(undo["changed"])
-        figure = story.rollback_figure(episode, state)
-        bounds.add((figure.data[0].zmin, figure.data[0].zmax))
-        outlined = sorted(round(shape.y0 + 0.5) for shape in figure.layout.shapes)
+        chart = story.rollback_figure(episode, state)
+        bounds.add((chart.colour_bar.low, chart.colour_bar.high))
+        assert chart.mark("memory").values == tuple(map(tuple, state["memory"]))
+        last, earlier = chart.mark("rows the last undo restored"), chart.mark("rows earlier undos restored")
+        outlined = sorted(round(y0 + 0.5) for *_, y0, _ in last.rects + earlier.rects)
         assert outlined == sorted(s for u in state["restored"] for s in u["changed"])
+        assert [round(y0 + 0.5) for *_, y0, _ in last.rects] == (state["restored"][-1]["changed"]
+                                                                  if state["restored"] else [])
+        assert last.width > earlier.width
     assert len(bounds) == 1                                  # one colour scale for the whole episode
     undo_0 = story.rollback(episode, len(steps))["restored"][-1]
     assert undo_0["changed"] == [steps[0]["least_used"]] == undo_0["above_delta"]   # step 0 changed one row
@@ -196,11 +268,13 @@ def test_the_payoff_is_one_machine_one_setting_one_measure(results_file):
     assert payoff["ntm_beyond"] == {"slots": 1 << 20, "status": "refused", "reason": "estimated memory 55 GiB"}
     assert "1 benchmark rows from other code" in payoff["note"]
     assert "1 benchmark rows measured on other" in payoff["note"]
-    figure = story.payoff_figure(payoff)
-    speed, memory = figure.data
-    assert list(speed.x) == [1024, 4096, 16384] and list(speed.y) == [5.1, 20.5, 81.9]
-    assert list(memory.y) == [r["memory ratio"] for r in sorted(payoff["table"], key=lambda r: r["N"])]
-    assert len({t.marker.symbol for t in figure.data}) == 1 and len(figure.data) == 2   # one legend entry each
+    chart = story.payoff_figure(payoff)
+    speed, memory = lines(chart)
+    assert speed.xs == (1024, 4096, 16384) and speed.ys == (5.1, 20.5, 81.9)
+    assert memory.ys == tuple(r["memory ratio"] for r in sorted(payoff["table"], key=lambda r: r["N"]))
+    assert {(line.ring, line.marker_sizes) for line in (speed, memory)} == {(False, (8.0,) * 3)}   # one marker style
+    assert [e.label for e in chart.legend] == [speed.name, memory.name]                          # one entry each
+    assert chart.mark("equal cost").value == 1.0
 
 
 def test_the_payoff_chapter_quotes_the_rows_it_draws(results_file, monkeypatch):
@@ -219,8 +293,10 @@ def test_the_payoff_chapter_quotes_the_rows_it_draws(results_file, monkeypatch):
         assert "(**81.9×**)" in text and "not measured at N = 1,048,576 (refused" in text
         table = next(f.value for f in at.dataframe if "speed ×" in f.value.columns)
         assert list(table["N"]) == [16384, 4096, 1024] and list(table["speed ×"]) == [81.9, 20.5, 5.1]
-        chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-        assert chart["data"][0]["x"] == [1024, 4096, 16384]
+        assert not at.get("plotly_chart")                                      # drawn as SVG, no plotly.js
+        (svg,) = drawn_svgs(at)
+        assert hover_texts(svg, "line")[:3] == [f"N = {n:,}: {r}× (time per step)"
+                                                for n, r in ((1024, 5.1), (4096, 20.5), (16384, 81.9))]
         assert any("measured overhead" in c.value for c in at.caption)
     finally:
         st.cache_data.clear()
@@ -311,9 +387,12 @@ def test_chapter_6_draws_and_quotes_the_measured_rows(tmp_path, monkeypatch):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     runs = story.index_runs(str(path))
     assert [r["level"] for r in runs["rows"]] == [20, 2500] and "1 index rows from other code" in runs["note"]
-    figure = story.index_figure(runs["rows"][1])
-    recent, graph, recall = figure.data
-    assert list(recent.y) == [200, 808] and list(graph.y) == [0, 8192] and list(recall.y) == [1.0, 0.999]
+    chart = story.index_figure(runs["rows"][1])
+    recent, graph = chart.mark("recent rows: compared exactly"), chart.mark("older rows: in the graph")
+    recall = chart.mark("recall of the searches")
+    assert recent.values == (200, 808) and graph.values == (0, 8192) and recall.ys == (1.0, 0.999)
+    assert graph.bases == recent.values and graph.tops == (200, 9000)      # stacked: the top is every written row
+    assert recall.axis == "y2" and chart.panels[0].y2.high >= 1.0
     monkeypatch.setattr(PARTS["index_recall"], "path", path)
     st.cache_data.clear()
     try:
@@ -326,5 +405,8 @@ def test_chapter_6_draws_and_quotes_the_measured_rows(tmp_path, monkeypatch):
         assert "the other 8,192 in the graph" in text and "**0.9995**" in text and "**0.80 ms**" in text
         assert "**4.50 ms** for an exact scan of all 65,536 rows" in text
         assert any("1 index rows from other code" in c.value for c in at.caption)
+        (svg,) = drawn_svgs(at)
+        assert hover_texts(svg, "area") == ["step 99: 200 recent rows", "step 199: 808 recent rows",
+                                            "step 99: 0 rows in the graph", "step 199: 8,192 rows in the graph"]
     finally:
         st.cache_data.clear()

@@ -15,9 +15,10 @@ No Streamlit here. Every number a chapter shows comes from the library itself, n
 
 Constants come from where the library defines them: δ = samviz.memory.usage.ACCESS_THRESHOLD, K = the
 default of samviz.model.ModelConfig.k, the read heads of an untrained SAM = samviz.kinds.KINDS["sam"]. Heavy
-modules (torch, faiss, plotly) are imported inside the functions that need them, so importing this module is
-cheap. Figures follow the player's encodings (samviz/app/figures.py): slots on the vertical axis, slot 0 at
-the top; read blue, write orange.
+modules (torch, faiss) are imported inside the functions that need them, so importing this module is cheap.
+Figures are small static SVG charts (samviz/app/svg_charts.py: a spec the tests read, rendered without plotly) and
+follow the player's encodings (samviz/app/figures.py): slots on the vertical axis, slot 0 at the top; read blue,
+write orange.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import functools
 import math
 
+from samviz.app import svg_charts as sc
 from samviz.app.params import Problem, parse_int
 from samviz.kinds import KINDS
 
@@ -494,6 +496,14 @@ def sam_episode(steps: int = SAM_STEPS) -> dict:
 UNTOUCHED, READ, WRITTEN, BOTH = 0, 1, 2, 3
 BOTH_COLOUR = "#9467bd"
 CATEGORY_NAMES = ("untouched", "read", "written above δ", "read and written above δ")
+LEAST_USED_NAME = "least recently used slot (erased, then written)"
+
+
+def category_colours() -> tuple[str, ...]:
+    """Chapter 5's colour of each category (UNTOUCHED, READ, WRITTEN, BOTH): white, read blue, write orange,
+    purple."""
+    from samviz.app.figures import READ_COLOUR, WRITE_COLOUR
+    return ("#ffffff", READ_COLOUR, WRITE_COLOUR, BOTH_COLOUR)
 
 
 def sam_grid(episode: dict) -> dict:
@@ -659,33 +669,35 @@ def index_sentence(row: dict) -> str:
             "is chance, not a better index.")
 
 
-# ------------------------------------------------------------------------------------------ figures (plotly)
+# ------------------------------------------------------------------------------------------ figures (SVG)
+# Each figure is a samviz.app.svg_charts.Chart: a spec whose marks hold the numbers drawn (tests read them), drawn
+# as a small static SVG (Chart.svg()) — no plotly.js in the browser (issue 28). Layout in viewBox units, 900 wide.
 
-def _layout(height: int, title: str, **extra) -> dict:
-    return {"height": height, "title": {"text": title, "font": {"size": 15}}, "margin": dict(l=60, r=30, t=50, b=40),
-            **extra}
+def _diverging_cells(name: str, table, bound: float, hover) -> sc.Cells:
+    values = tuple(tuple(float(v) for v in row) for row in table)
+    return sc.Cells(name, values, tuple(tuple(sc.diverging(v, bound) for v in row) for row in values),
+                            tuple(tuple(hover(r, c, v) for c, v in enumerate(row)) for r, row in enumerate(values)))
 
 
 def spotlight_figure(data: dict):
     """Weights as brightness beside the memory table (slots on the vertical axis, slot 0 on top)."""
-    import plotly.graph_objects as go
-
     from samviz.app.figures import READ_COLOUR, SLOT_AXIS
-    n = len(data["weights"])
-    slots = list(range(n))
-    bars = go.Bar(x=data["weights"], y=slots, orientation="h", marker=dict(color=READ_COLOUR,
-                  opacity=[0.15 + 0.85 * w for w in data["weights"]]), name="read weight",
-                  hovertemplate="slot %{y}: weight %{x:.3f}<extra></extra>", xaxis="x", yaxis="y")
-    table = go.Heatmap(z=data["memory"], y=slots, colorscale="RdBu", zmid=0, xaxis="x2", yaxis="y2",
-                       colorbar=dict(title="value", thickness=12),
-                       hovertemplate="slot %{y}, entry %{x}: %{z:.2f}<extra></extra>")
-    layout = _layout(330, "A head's spotlight (left) over the memory table (right)",
-                     xaxis=dict(domain=[0, 0.3], range=[0, 1], title="read weight (brightness)"),
-                     yaxis=dict(autorange="reversed", title=SLOT_AXIS, dtick=1),
-                     xaxis2=dict(domain=[0.4, 0.95], title="the numbers stored in each slot", dtick=1),
-                     yaxis2=dict(autorange="reversed", anchor="x2", matches="y", showticklabels=False),
-                     showlegend=False)
-    return go.Figure(data=[bars, table], layout=layout)
+    weights, memory = data["weights"], data["memory"]
+    n, width = len(weights), len(memory[0])
+    bound = max(abs(v) for row in memory for v in row)
+    bars = sc.Bars("read weight", tuple(weights), READ_COLOUR, tuple(f"slot {i}: weight {w:.3f}"
+                                                                    for i, w in enumerate(weights)),
+                   opacities=tuple(0.15 + 0.85 * w for w in weights))
+    table = _diverging_cells("memory", memory, bound, lambda r, c, v: f"slot {r}, entry {c}: {v:.2f}")
+    top, height = 50, 30 * n
+    return sc.Chart(
+        "A head's spotlight (left) over the memory table (right)", top + height + 50,
+        (sc.Panel(80, top, 210, height, sc.Axis(0, 1, "read weight (brightness)", ticks=sc.nice_ticks(0, 1, 4)),
+                  sc.slot_axis(n, SLOT_AXIS), (bars,)),
+         sc.Panel(360, top, 60 * width, height, sc.index_axis(width, "the numbers stored in each slot"),
+                  sc.slot_axis(n, ticks=False), (table,))),
+        description=f"Read weights of {n} slots beside the memory table; the brightest is slot {data['brightest']}",
+        colour_bar=sc.ColourBar("value", -bound, bound))
 
 
 LABEL_GAP_DEGREES, LABEL_STEP = 14.0, 0.2
@@ -708,167 +720,195 @@ def label_positions(rows) -> list[tuple[float, float]]:
     return out
 
 
-def content_figure(data: dict):
-    """The toy's slots as arrows with the key, and the weights per slot."""
-    import plotly.graph_objects as go
+ARROW_RANGE = 2.3           # chapter 2's arrow plane: −2.3 … 2.3 on both axes (arrows up to 1.4, labels past them)
 
+
+def content_figure(data: dict):
+    """The toy's slots as arrows (brighter and thicker the more weight) with the key, and the weights per slot."""
     from samviz.app.figures import MARK_COLOUR, READ_COLOUR, SLOT_AXIS
-    traces = []
+    weights = data["weights"]
+    arrows = tuple(sc.Line(f"slot {i}", (0.0, x), (0.0, y), READ_COLOUR, ("", f"slot {i}: weight {weights[i]:.3f}"),
+                           width=1 + 6 * weights[i], marker_sizes=(0, 6), opacity=0.25 + 0.75 * weights[i])
+                   for i, (x, y) in enumerate(data["rows"]))
     labels = label_positions(data["rows"])
-    for i, (x, y) in enumerate(data["rows"]):
-        w = data["weights"][i]
-        traces.append(go.Scatter(x=[0, x], y=[0, y], mode="lines+markers",
-                                 line=dict(color=READ_COLOUR, width=1 + 6 * w), marker=dict(size=[0, 6]),
-                                 opacity=0.25 + 0.75 * w, showlegend=False,
-                                 hovertemplate=f"slot {i}: weight {w:.3f}<extra></extra>", xaxis="x", yaxis="y"))
-    traces.append(go.Scatter(x=[p[0] for p in labels], y=[p[1] for p in labels], mode="text",
-                             text=[str(i) for i in range(len(labels))], textfont=dict(size=12), showlegend=False,
-                             hoverinfo="skip", xaxis="x", yaxis="y"))
+    numbers = sc.Texts(tuple(p[0] for p in labels), tuple(p[1] for p in labels),
+                       tuple(str(i) for i in range(len(labels))), name="slot numbers")
     kx, ky = data["key"]
-    traces.append(go.Scatter(x=[0, 1.5 * kx], y=[0, 1.5 * ky], mode="lines+markers", name="key",
-                             line=dict(color=MARK_COLOUR, width=3, dash="dot"), marker=dict(size=[0, 10]),
-                             hovertemplate="the key<extra></extra>", xaxis="x", yaxis="y"))
-    traces.append(go.Bar(x=data["weights"], y=list(range(len(data["weights"]))), orientation="h",
-                         marker=dict(color=READ_COLOUR), name="weight", showlegend=False,
-                         hovertemplate="slot %{y}: weight %{x:.3f}<extra></extra>", xaxis="x2", yaxis="y2"))
-    layout = _layout(400, f"Slots as arrows (numbered), the key (dotted), and the weights with β = {data['beta']:g}",
-                     xaxis=dict(domain=[0, 0.45], range=[-2.3, 2.3], zeroline=False, showticklabels=False),
-                     yaxis=dict(range=[-2.3, 2.3], scaleanchor="x", zeroline=False, showticklabels=False),
-                     xaxis2=dict(domain=[0.55, 1], range=[0, 1], title="read weight"),
-                     yaxis2=dict(anchor="x2", autorange="reversed", title=SLOT_AXIS, dtick=1))
-    return go.Figure(data=traces, layout=layout)
+    key = sc.Line("key", (0.0, 1.5 * kx), (0.0, 1.5 * ky), MARK_COLOUR, ("", "the key"), width=3, dash="2 4",
+                  marker_sizes=(0, 10))
+    plane = sc.Axis(-ARROW_RANGE, ARROW_RANGE, ticks=tuple((float(v), "") for v in range(-2, 3)))
+    bars = sc.Bars("weight", tuple(weights), READ_COLOUR, tuple(f"slot {i}: weight {w:.3f}"
+                                                               for i, w in enumerate(weights)))
+    top, side = 45, 330
+    return sc.Chart(
+        f"Slots as arrows (numbered), the key (dotted), and the weights with β = {data['beta']:g}", top + side + 45,
+        (sc.Panel(30, top, side, side, plane, plane, (*arrows, numbers, key), frame=True),
+         sc.Panel(480, top, 390, side, sc.Axis(0, 1, "read weight", ticks=sc.nice_ticks(0, 1, 4)),
+                  sc.slot_axis(len(weights), SLOT_AXIS), (bars,))),
+        description=f"{len(weights)} slots as arrows and the key; with β = {data['beta']:g} the brightest slot is "
+                    f"slot {data['best']}",
+        legend=(sc.LegendEntry("key", MARK_COLOUR, dash="2 4"),), legend_top=top + side + 22)
 
 
 def write_figure(data: dict):
-    """Before, after the erase, after erase + add: three small tables side by side."""
-    import plotly.graph_objects as go
-
+    """Before, after the erase, after erase + add: three small tables side by side, one colour scale."""
     from samviz.app.figures import SLOT_AXIS
     tables = (("before", data["before"]), ("after erase", data["erased"]), ("after erase + add", data["after"]))
     bound = data["colour_bound"]
-    traces, layout = [], _layout(300, f"Writing to slot {data['target']}: before, erased, then added")
-    for i, (name, z) in enumerate(tables):
-        s = "" if i == 0 else str(i + 1)
-        traces.append(go.Heatmap(z=z, zmin=-bound, zmax=bound, colorscale="RdBu", showscale=i == 2,
-                                 colorbar=dict(title="value", thickness=12), xaxis=f"x{s}", yaxis=f"y{s}",
-                                 hovertemplate=name + "<br>slot %{y}, entry %{x}: %{z:.2f}<extra></extra>"))
-        layout[f"xaxis{s}"] = dict(domain=[i * 0.34, i * 0.34 + 0.3], title=name, dtick=1)
-        layout[f"yaxis{s}"] = dict(anchor=f"x{s}", autorange="reversed", dtick=1,
-                                   title=SLOT_AXIS if i == 0 else None, showticklabels=i == 0)
-    return go.Figure(data=traces, layout=layout)
+    n, width = len(data["before"]), len(data["before"][0])
+    top, height = 50, 30 * n
+    panels = tuple(
+        sc.Panel(80 + 250 * i, top, 50 * width, height, sc.index_axis(width, name),
+                 sc.slot_axis(n, SLOT_AXIS) if i == 0 else sc.slot_axis(n, ticks=False),
+                 (_diverging_cells(name, table, bound,
+                                   lambda r, c, v, name=name: f"{name}: slot {r}, entry {c}: {v:.2f}"),))
+        for i, (name, table) in enumerate(tables))
+    return sc.Chart(f"Writing to slot {data['target']}: before, erased, then added", top + height + 55, panels,
+                    description=f"The memory table before, after the erase and after erase and add, writing to slot "
+                                f"{data['target']}",
+                    colour_bar=sc.ColourBar("value", -bound, bound))
 
 
 def cost_figure(curve: dict, chosen: int):
     """Chapter 4: MiB the NTM keeps for backprop over one batch of T steps against N (log-log), the visitor's N
     marked."""
-    import plotly.graph_objects as go
-
+    from samviz.app.colours import model_colour
     from samviz.app.figures import MARK_COLOUR
-    from samviz.bench.plots import COLOURS, log_axis
+    slots = [float(n) for n in curve["slots"]]
     mib = [b / 2**20 for b in curve["total_bytes"]]
-    traces = [go.Scatter(x=curve["slots"], y=mib, name="NTM (dense)", mode="lines+markers",
-                         line=dict(color=COLOURS["ntm"]), hovertemplate="N = %{x:,}: %{y:,.1f} MiB<extra></extra>")]
-    layout = _layout(340, "MiB the NTM keeps for backprop over one batch, against N",
-                     xaxis=log_axis(curve["slots"], "memory slots N", base=2), yaxis=log_axis(mib, "MiB kept"),
-                     shapes=[dict(type="line", x0=chosen, x1=chosen, y0=0, y1=1, yref="paper",
-                                  line=dict(color=MARK_COLOUR, dash="dot"))], showlegend=False)
-    return go.Figure(data=traces, layout=layout)
+    line = sc.Line("NTM (dense)", tuple(slots), tuple(mib), model_colour("ntm"),
+                   tuple(f"N = {int(n):,}: {m:,.1f} MiB" for n, m in zip(slots, mib, strict=True)),
+                   marker_sizes=(7.0,) * len(slots))
+    rule = sc.Rule("x", float(chosen), MARK_COLOUR, f"your N = {int(chosen):,}", name="chosen N")
+    top, height = 45, 230
+    return sc.Chart(
+        "MiB the NTM keeps for backprop over one batch, against N", top + height + 50,
+        (sc.Panel(110, top, 750, height,
+                  sc.Axis(*sc.log_range(slots, 2), "memory slots N", log=True, ticks=sc.log_ticks(slots, 2)),
+                  sc.Axis(*sc.log_range(mib), "MiB kept", log=True, ticks=sc.log_ticks(mib)), (line, rule)),),
+        description=f"MiB the NTM keeps for backprop against N, from {int(slots[0]):,} to {int(slots[-1]):,} slots "
+                    f"(log-log); your N = {int(chosen):,} marked")
 
 
 def sam_figure(episode: dict):
     """Slots × steps, each cell one of sam_grid's categories (read blue, written orange, both purple), the least
     recently used slot of each step circled."""
-    import plotly.graph_objects as go
-
-    from samviz.app.figures import MARK_COLOUR, READ_COLOUR, SLOT_AXIS, WRITE_COLOUR
-    n, steps = episode["slots"], episode["steps"]
+    from samviz.app.figures import MARK_COLOUR, SLOT_AXIS
+    n, steps = episode["slots"], len(episode["steps"])
     grid = sam_grid(episode)
-    scale = [[0, "#ffffff"], [0.249, "#ffffff"], [0.25, READ_COLOUR], [0.499, READ_COLOUR], [0.5, WRITE_COLOUR],
-             [0.749, WRITE_COLOUR], [0.75, BOTH_COLOUR], [1, BOTH_COLOUR]]
-    names = [[CATEGORY_NAMES[c] for c in row] for row in grid["categories"]]
-    heat = go.Heatmap(z=grid["categories"], zmin=-0.5, zmax=3.5, colorscale=scale, xgap=2, ygap=2,
-                      customdata=names, colorbar=dict(tickvals=[0, 1, 2, 3], ticktext=list(CATEGORY_NAMES),
-                                                      thickness=12),
-                      hovertemplate="step %{x}, slot %{y}: %{customdata}<extra></extra>")
-    lru = go.Scatter(x=list(range(len(steps))), y=grid["least_used"], mode="markers",
-                     marker=dict(symbol="circle-open", size=16, color=MARK_COLOUR, line=dict(width=3)),
-                     name="least recently used slot (erased, then written)")
-    layout = _layout(460, f"SAM, {n} slots, K = {episode['k']}, R = {episode['heads']}: what each step touched",
-                     xaxis=dict(title="step", dtick=1), yaxis=dict(title=SLOT_AXIS, range=[n - 0.5, -0.5], dtick=1),
-                     legend=dict(orientation="h", y=-0.15))
-    return go.Figure(data=[heat, lru], layout=layout)
+    colours = category_colours()
+    categories = tuple(tuple(row) for row in grid["categories"])
+    cells = sc.Cells("categories", categories, tuple(tuple(colours[c] for c in row) for row in categories),
+                     tuple(tuple(f"step {t}, slot {s}: {CATEGORY_NAMES[c]}" for t, c in enumerate(row))
+                           for s, row in enumerate(categories)), gap=2)
+    least = sc.Line(LEAST_USED_NAME, tuple(float(t) for t in range(steps)), tuple(float(s) for s in grid["least_used"]),
+                    MARK_COLOUR, tuple(f"step {t}: slot {s}, the least recently used, erased then written"
+                                       for t, s in enumerate(grid["least_used"])),
+                    marker_sizes=(16.0,) * steps, ring=True, connect=False)
+    top, height = 45, 22 * n
+    legend = (*(sc.LegendEntry(name, colours[c], "box") for c, name in enumerate(CATEGORY_NAMES)),
+              sc.LegendEntry(LEAST_USED_NAME, MARK_COLOUR, "ring"))
+    return sc.Chart(
+        f"SAM, {n} slots, K = {episode['k']}, R = {episode['heads']}: what each step touched", top + height + 105,
+        (sc.Panel(80, top, 90 * steps, height, sc.index_axis(steps, "step"), sc.slot_axis(n, SLOT_AXIS),
+                  (cells, least)),),
+        description=f"SAM's {n} slots over {steps} steps: read, written above δ, both, or untouched; the least "
+                    "recently used slot of each step circled",
+        legend=legend, legend_top=top + height + 62)
 
 
 def rollback_figure(episode: dict, state: dict):
     """The toy SAM's memory after undoing journal entries (one colour scale for the whole episode); the rows the
     last undo changed outlined thick, rows earlier undos changed outlined thin."""
-    import plotly.graph_objects as go
-
     from samviz.app.figures import SLOT_AXIS, WRITE_COLOUR
     bound = colour_bound(episode)
-    heat = go.Heatmap(z=state["memory"], colorscale="RdBu", zmin=-bound, zmax=bound,
-                      colorbar=dict(title="value", thickness=12),
-                      hovertemplate="slot %{y}, entry %{x}: %{z:.3f}<extra></extra>")
-    shapes = []
-    for i, undo in enumerate(state["restored"]):
-        last = i == len(state["restored"]) - 1
-        shapes += [dict(type="rect", x0=-0.5, x1=episode["width"] - 0.5, y0=s - 0.5, y1=s + 0.5,
-                        line=dict(color=WRITE_COLOUR if last else "#555555", width=3 if last else 1,
-                                  dash=None if last else "dot")) for s in undo["changed"]]
+    width, n = episode["width"], len(state["memory"])
+    cells = _diverging_cells("memory", state["memory"], bound, lambda r, c, v: f"slot {r}, entry {c}: {v:.3f}")
+
+    def rows(slots):
+        return tuple((-0.5, width - 0.5, s - 0.5, s + 0.5) for s in slots)
+    restored = state["restored"]
+    last = restored[-1]["changed"] if restored else []
+    earlier = [s for undo in restored[:-1] for s in undo["changed"]]
+    marks = (cells, sc.Outlines("rows the last undo restored", rows(last), WRITE_COLOUR, width=3),
+             sc.Outlines("rows earlier undos restored", rows(earlier), "#555555", width=1, dash="2 3"))
     steps = len(episode["steps"])
     title = (f"Memory at the end of the forward pass (after step {steps - 1})" if state["at_step"] == steps
              else f"Memory rolled back to before step {state['at_step']}: rows it restored outlined")
-    layout = _layout(420, title, xaxis=dict(title="entry", dtick=1),
-                     yaxis=dict(title=SLOT_AXIS, autorange="reversed", dtick=1), shapes=shapes)
-    return go.Figure(data=[heat], layout=layout)
+    top, height = 45, 22 * n
+    return sc.Chart(title, top + height + 50,
+                    (sc.Panel(80, top, 70 * width, height, sc.index_axis(width, "entry"), sc.slot_axis(n, SLOT_AXIS),
+                              marks),),
+                    colour_bar=sc.ColourBar("value", -bound, bound, left=80 + 70 * width + 40))
+
+
+def _step_axis(steps: list[float]) -> sc.Axis:
+    low, high = (min(steps), max(steps)) if steps else (0.0, 1.0)
+    if high == low:
+        low, high = low - 1, high + 1
+    return sc.Axis(low, high, "step", ticks=sc.nice_ticks(low, high, 6))
 
 
 def index_figure(row: dict):
     """Chapter 6: one measured episode's index, step by step — the written rows searched exactly (the recent part)
     and those in the graph (stacked), and the recall of the searches (right axis)."""
-    import plotly.graph_objects as go
-
     from samviz.app.figures import MARK_COLOUR, READ_COLOUR, WRITE_COLOUR
     trace = row["trace"]
-    steps = [p["step"] for p in trace]
-    traces = [
-        go.Scatter(x=steps, y=[p["recent"] for p in trace], name="recent rows: compared exactly", stackgroup="rows",
-                   line=dict(color=READ_COLOUR), hovertemplate="step %{x}: %{y:,} recent rows<extra></extra>"),
-        go.Scatter(x=steps, y=[p["graph"] or 0 for p in trace], name="older rows: in the graph", stackgroup="rows",
-                   line=dict(color=WRITE_COLOUR), hovertemplate="step %{x}: %{y:,} rows in the graph<extra></extra>"),
-        go.Scatter(x=steps, y=[p["recall"] for p in trace], name="recall of the searches", yaxis="y2",
-                   mode="lines", line=dict(color=MARK_COLOUR, dash="dot"),
-                   hovertemplate="steps up to %{x}: recall %{y:.4f}<extra></extra>"),
-    ]
-    layout = _layout(380, f"{row['model']}, N = {row['slots']:,}: the written rows the index holds, by step",
-                     xaxis=dict(title="step"), yaxis=dict(title="written rows", rangemode="tozero"),
-                     yaxis2=dict(title="recall", overlaying="y", side="right", range=[0, 1.05], showgrid=False),
-                     legend=dict(orientation="h", y=-0.22))
-    return go.Figure(data=traces, layout=layout)
+    steps = tuple(float(p["step"]) for p in trace)
+    recent = tuple(float(p["recent"]) for p in trace)
+    graph = tuple(float(p["graph"] or 0) for p in trace)
+    zeros = (0.0,) * len(trace)
+    marks = (
+        sc.Area("recent rows: compared exactly", steps, recent, zeros, READ_COLOUR,
+                tuple(f"step {int(s):,}: {int(r):,} recent rows" for s, r in zip(steps, recent, strict=True))),
+        sc.Area("older rows: in the graph", steps, graph, recent, WRITE_COLOUR,
+                tuple(f"step {int(s):,}: {int(g):,} rows in the graph" for s, g in zip(steps, graph, strict=True))),
+        sc.Line("recall of the searches", steps, tuple(float(p["recall"]) for p in trace), MARK_COLOUR,
+                tuple(f"steps up to {int(p['step']):,}: recall {p['recall']:.4f}" for p in trace), dash="2 3",
+                axis="y2"),
+    )
+    top_rows = max([r + g for r, g in zip(recent, graph, strict=True)] + [1.0]) * 1.05
+    top, height = 45, 240
+    legend = (sc.LegendEntry("recent rows: compared exactly", READ_COLOUR, "box"),
+              sc.LegendEntry("older rows: in the graph", WRITE_COLOUR, "box"),
+              sc.LegendEntry("recall of the searches", MARK_COLOUR, dash="2 3"))
+    return sc.Chart(
+        f"{row['model']}, N = {row['slots']:,}: the written rows the index holds, by step", top + height + 85,
+        (sc.Panel(100, top, 680, height, _step_axis(list(steps)),
+                  sc.Axis(0, top_rows, "written rows", ticks=sc.nice_ticks(0, top_rows, 5)), marks,
+                  y2=sc.Axis(0, 1.05, "recall", ticks=sc.nice_ticks(0, 1, 5), grid=False)),),
+        description=f"The written rows {row['model']}'s index held at each step of one episode (recent rows and "
+                    "rows in the graph, stacked) and the recall of its searches",
+        legend=legend, legend_top=top + height + 62)
 
 
 def payoff_figure(payoff: dict):
     """Chapter 8: the measured NTM ÷ SAM (faiss) ratios of time and memory per step against N (log-log), exactly
     the rows of payoff["table"] (one machine, one setting, one measure)."""
-    import plotly.graph_objects as go
-
     from samviz.app.figures import READ_COLOUR, WRITE_COLOUR
-    from samviz.bench.plots import log_axis
     table = sorted(payoff["table"], key=lambda r: r["N"])
-    traces, drawn = [], []
+    lines, drawn = [], []
     for name, label, colour in (("speed ratio", "time per step", READ_COLOUR),
                                 ("memory ratio", "measured memory overhead", WRITE_COLOUR)):
         rows = [r for r in table if r[name] is not None]
         drawn += [r[name] for r in rows]
-        traces.append(go.Scatter(x=[r["N"] for r in rows], y=[r[name] for r in rows], mode="markers+lines",
-                                 name=f"{label}: NTM ÷ SAM", line=dict(color=colour), marker=dict(size=8),
-                                 hovertemplate=f"N = %{{x:,}}: %{{y:,}}× ({label})<extra></extra>"))
-    layout = _layout(360, "Measured: how many times cheaper SAM (faiss) is than the NTM",
-                     xaxis=log_axis([r["N"] for r in table], "memory slots N", base=2),
-                     yaxis=log_axis(drawn + [1.0], "NTM ÷ SAM"), legend=dict(orientation="h", y=-0.25),
-                     shapes=[dict(type="line", x0=0, x1=1, xref="paper", y0=1, y1=1,
-                                  line=dict(color="#999999", dash="dot"))])
-    return go.Figure(data=traces, layout=layout)
+        lines.append(sc.Line(f"{label}: NTM ÷ SAM", tuple(float(r["N"]) for r in rows),
+                             tuple(float(r[name]) for r in rows), colour,
+                             tuple(f"N = {r['N']:,}: {r[name]:,}× ({label})" for r in rows),
+                             marker_sizes=(8.0,) * len(rows)))
+    slots = [float(r["N"]) for r in table] or [1.0, 2.0]
+    ratios = drawn + [1.0]
+    top, height = 45, 230
+    return sc.Chart(
+        "Measured: how many times cheaper SAM (faiss) is than the NTM", top + height + 85,
+        (sc.Panel(100, top, 760, height,
+                  sc.Axis(*sc.log_range(slots, 2), "memory slots N", log=True, ticks=sc.log_ticks(slots, 2)),
+                  sc.Axis(*sc.log_range(ratios), "NTM ÷ SAM", log=True, ticks=sc.log_ticks(ratios)),
+                  (sc.Rule("y", 1.0, "#999999", "1×: the same cost", name="equal cost"), *lines)),),
+        description="Measured ratios of the NTM's cost to SAM's (time per step and memory overhead) against N, "
+                    "log-log",
+        legend=tuple(sc.LegendEntry(line.name, line.colour, "marker") for line in lines),
+        legend_top=top + height + 62)
 
 
 PRESENTER_CSS = """<style>

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from samviz.app import episode_view, notices, pages, story
+from samviz.app import episode_view, notices, pages, story, svg_charts
 from samviz.app.episode_view import payload
 
-CHART = {"displaylogo": False}
 MEASURE_NAMES = {"cpu": "CPU time", "wall": "wall-clock time"}
 
 
@@ -84,8 +83,10 @@ def _unchecked(number: int) -> None:
     st.session_state[f"story_checked_{number}"] = False
 
 
-def _chart(fig) -> None:
-    st.plotly_chart(fig, config=CHART, width="stretch")
+def _chart(chart: svg_charts.Chart) -> None:
+    # A static SVG in a markdown HTML block: st.html's sanitiser keeps HTML only (it strips <svg>), while markdown
+    # with unsafe_allow_html renders SVG as is. Every text in it is escaped by svg_charts; no visitor text is raw.
+    st.markdown(svg_charts.html(chart), unsafe_allow_html=True)
 
 
 def _mib(n_bytes: float) -> str:
