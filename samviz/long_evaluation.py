@@ -183,9 +183,12 @@ def count_written(memory, index, initial_rows: str) -> list[int] | None:
     return None
 
 
-def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
-    """One batch of episodes forward (no gradients) -> per-episode bit errors and answer digests, per-tenth step
-    times, rows written and recall. `tick(done_steps)` is called at each tenth (progress, the time limit)."""
+def run_batch(model, episode, samples: int, tick, clock: dict, parts: int = 10, check_exact: bool = False) -> dict:
+    """One batch of episodes forward (no gradients) -> per-episode bit errors and answer digests, the wrong bits of
+    each answer step, and per part of the episode (`parts` equal runs of steps: tenths for a row, the app's bins) step
+    times, rows written and recall. `tick(done_steps)` is called at each part's start (progress, the time limit).
+    check_exact: compare an exact index's reads against an exact top-K too (1 by definition: a check of the
+    check)."""
     import torch
 
     from samviz import tasks as tasks_module
@@ -198,17 +201,17 @@ def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
     sparse = spec(model.config.kind).sparse
     state = core.initial_state(batch)
     memory = getattr(state, "memory", None)
-    tenth = max(1, math.ceil(steps / 10))
-    sample_every = max(1, math.ceil(steps / samples))
-    check_seconds, check_cpu = [0.0] * 10, [0.0] * 10
-    recall_sums, recall_counts, worst = [0.0] * 10, [0] * 10, [math.inf] * 10
+    part_steps = max(1, math.ceil(steps / parts))
+    sample_every = max(1, math.ceil(steps / max(1, samples)))
+    check_seconds, check_cpu = [0.0] * parts, [0.0] * parts
+    recall_sums, recall_counts, worst = [0.0] * parts, [0] * parts, [math.inf] * parts
     marks = [(0, time.perf_counter(), time.thread_time())]            # after the set-up: the steps start
     clock["batch_start"] = marks[0][1]
-    rows = [None] * 10
+    rows = [None] * parts
     position = {"next": 0, "current": 0}
     index = memory.index if sparse else None
     start = getattr(model.config, "initial_rows", None)
-    check = sparse and model.config.index != "exact" and samples > 0
+    check = sparse and (model.config.index != "exact" or check_exact) and samples > 0
     if check:
         exact = ExactIndex(batch, model.config.memory_slots, core.word_size)
         search = index.search
@@ -220,7 +223,7 @@ def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
                 wall, thread = time.perf_counter(), time.thread_time()
                 exact.reset(memory.buffer)
                 comparison = compare_search(found, exact.search(queries, k), queries, memory.buffer)
-                part = min(9, t // tenth)
+                part = min(parts - 1, t // part_steps)
                 value = float(comparison.hits.sum()) / comparison.hits.numel() / k
                 recall_sums[part] += value
                 recall_counts[part] += 1
@@ -237,8 +240,8 @@ def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
     def before_step(module, args):
         t = position["next"]
         position["current"] = t
-        if t and t % tenth == 0:
-            part = t // tenth - 1
+        if t and t % part_steps == 0:
+            part = t // part_steps - 1
             marks.append((t, time.perf_counter(), time.thread_time()))
             if sparse:
                 rows[part] = count_written(memory, index, start)
@@ -247,9 +250,9 @@ def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
 
     end_episode = core.end_episode
 
-    def counting_end(final_state):           # the last tenth's rows, before the store is given back
+    def counting_end(final_state):           # the last part's rows, before the store is given back
         if sparse:
-            rows[min(9, (steps - 1) // tenth)] = count_written(memory, index, start)
+            rows[min(parts - 1, (steps - 1) // part_steps)] = count_written(memory, index, start)
         return end_episode(final_state)
 
     handle = model.controller.register_forward_pre_hook(before_step)
@@ -263,22 +266,26 @@ def run_batch(model, episode, samples: int, tick, clock: dict) -> dict:
         if check:
             index.search = search
     marks.append((steps, time.perf_counter(), time.thread_time()))
-    wrong = tasks_module.wrong_bits(logits, episode).sum(dim=(0, 2))                 # [B]
+    per_step = tasks_module.wrong_bits(logits, episode).sum(dim=2)                   # [T, B]
+    wrong = per_step.sum(dim=0)                                                      # [B]
+    answer_steps = torch.nonzero(episode.mask.any(dim=1)).flatten()
     answers = ((logits > 0) & (episode.mask.unsqueeze(-1) > 0)).to(torch.uint8)    # the bits a reader sees
     digests = [hashlib.sha256(answers[:, b].numpy().tobytes()).hexdigest()[:16] for b in range(batch)]
-    tenths = []
+    out = []
     for part in range(len(marks) - 1):
         (low, wall0, cpu0), (high, wall1, cpu1) = marks[part], marks[part + 1]
         span = max(1, high - low)
         written = rows[part]
-        tenths.append({"steps": [low, high], "seconds": wall1 - wall0 - check_seconds[part],
-                       "cpu_seconds": cpu1 - cpu0 - check_cpu[part],
-                       "ms_per_step": 1e3 * (wall1 - wall0 - check_seconds[part]) / span,
-                       "rows_written": (sum(written) / len(written)) if written else None,
-                       "recall_sum": recall_sums[part], "recall_count": recall_counts[part],
-                       "worst_read_recall": worst[part] if worst[part] < math.inf else None})
-    return {"bit_errors": [float(v) for v in wrong], "answers": digests, "tenths": tenths,
-            "rows_written": [float(v) for v in (rows[min(9, (steps - 1) // tenth)] or [])] if sparse else None,
+        out.append({"steps": [low, high], "seconds": wall1 - wall0 - check_seconds[part],
+                    "cpu_seconds": cpu1 - cpu0 - check_cpu[part],
+                    "ms_per_step": 1e3 * (wall1 - wall0 - check_seconds[part]) / span,
+                    "rows_written": (sum(written) / len(written)) if written else None,
+                    "recall_sum": recall_sums[part], "recall_count": recall_counts[part],
+                    "worst_read_recall": worst[part] if worst[part] < math.inf else None})
+    return {"bit_errors": [float(v) for v in wrong], "answers": digests, "parts": out,
+            "answer_steps": answer_steps.tolist(), "answer_wrong": per_step[answer_steps].tolist(),   # [steps][B]
+            "rows_written": [float(v) for v in (rows[min(parts - 1, (steps - 1) // part_steps)] or [])] if sparse
+            else None,
             "graph_rows": int(index.older.live.sum()) if sparse and getattr(index, "older", None) is not None
             else None}
 
@@ -332,7 +339,7 @@ def evaluate_row(directory: Path, job: dict, seed: int, samples: int, max_second
     chance = chance_per_sequence(base, level)
     tenths = []
     for part in range(10):
-        parts = [b["tenths"][part] for b in batches if part < len(b["tenths"])]
+        parts = [b["parts"][part] for b in batches if part < len(b["parts"])]
         if not parts:
             continue
         count = sum(p["recall_count"] for p in parts)
@@ -349,8 +356,8 @@ def evaluate_row(directory: Path, job: dict, seed: int, samples: int, max_second
     recalls = [t["recall"] for t in tenths if t["recall"] is not None]
     sampled = sum(t["recall_samples"] for t in tenths)
     step_count = steps * len(batches)                   # steps of the batch (each runs every episode of it)
-    step_seconds = sum(p["seconds"] for b in batches for p in b["tenths"])         # the steps alone: no set-up,
-    step_cpu = sum(p["cpu_seconds"] for b in batches for p in b["tenths"])         # no recall checks
+    step_seconds = sum(p["seconds"] for b in batches for p in b["parts"])          # the steps alone: no set-up,
+    step_cpu = sum(p["cpu_seconds"] for b in batches for p in b["parts"])          # no recall checks
     graph = [b["graph_rows"] for b in batches if b["graph_rows"] is not None]
     return {"level": level, "factor": job["factor"], "steps": steps, "memory_slots": job["memory_slots"],
             "index": job["index"], "episodes": job["episodes"], "batch": job["batch"],
