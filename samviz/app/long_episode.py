@@ -14,8 +14,10 @@ generalisation limit (samviz.tasks.GENERALISATION_FACTOR × the trained maximum)
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 import copy
 import functools
+from pathlib import Path
 import time
 from typing import NamedTuple
 
@@ -234,3 +236,339 @@ def stored_curve_label(task: str) -> str | None:
     each = f", {episodes[0]} episodes per level" if len(episodes) == 1 else ""
     return (f"The averaged picture: the stored generalisation curve of {task.replace('_', ' ')} (bit errors per "
             f"sequence at levels {levels[0]}–{levels[-1]}{each}) on the Learning curves page")
+
+
+# ------------------------------------------------------------------------------------------ long tasks
+# Issue 26 item 6: the long-curriculum SAM (samviz.training.long_curriculum: trained from zero rows with faiss in
+# the loop) on samviz.tasks.LongTask associative recall, from its trained level h up to LONG_TASK_FACTOR × h, with
+# what samviz.long_evaluation.run_batch records along the episode (bit errors, CPU time per step, rows written,
+# index recall against an exact top-K), per bin of steps, for the browser's strip of charts.
+
+CURRICULUM_RUN = Path("experiments") / "long_curriculum" / "sam-faiss-65536"    # in a source checkout
+LONG_TASK = "associative_recall"
+LONG_TASK_FACTOR = 100                 # lengths up to this many times the trained level h
+LONG_TASK_SLOTS = (1 << 16, 1 << 20)
+LONG_TASK_EPISODES = (1, 2, 4)         # run as one batch
+LONG_TASK_MAX_EPISODE_STEPS = 110_000  # episodes × steps of one run: 100 h at h = 256 is 102,408 steps
+RUN_CPU_BUDGET_S = 600.0               # CPU seconds of one visitor's run (its thread; the recall checks included)
+RUN_WALL_BUDGET_S = 1200.0             # ... and wall seconds, on a busy server
+PROJECT_AFTER = 0.05                   # from this share of the steps on, a run projected past the budget stops
+STRIP_BINS = 200                       # the strip's points: the episode in at most this many bins of equal steps
+RECALL_SAMPLES = 50                    # recall checks per run (each one scans the whole memory exactly)
+
+
+class CurriculumModel(NamedTuple):
+    """A long-curriculum checkpoint as its meta.json describes it (samviz.long_evaluation.checkpoint_info)."""
+
+    directory: Path
+    kind: str
+    trained: int             # h: the curriculum level of these weights
+    ceiling: int | None
+    update: int | None
+    interim: bool            # not (yet) trained to its ceiling
+    validation: float | None  # bit errors per query of its latest validation at h
+    trained_slots: int
+    config: dict
+
+
+class RunStopped(Exception):
+    """A long-task run stopped on its budget (the message says where and why)."""
+
+
+def curriculum_directory() -> Path | None:
+    """The long-curriculum SAM's run folder in this checkout (None in an installed package: it is not shipped)."""
+    from samviz import paths
+    return paths.PACKAGE_DIR.parent / CURRICULUM_RUN if paths.IN_CHECKOUT else None
+
+
+def curriculum_model(directory: Path | None = None) -> tuple[CurriculumModel | None, str | None]:
+    """(the long-curriculum checkpoint's description, None), or (None, why the long-task option is not offered).
+    Reads meta.json only (bounded and checked by samviz.checkpoint); never raises for a missing or bad folder."""
+    from samviz.checkpoint import read_meta
+    directory = directory if directory is not None else curriculum_directory()
+    if directory is None or not (Path(directory) / "meta.json").is_file():
+        return None, (f"The long-task option needs the long-curriculum SAM's checkpoint ({CURRICULUM_RUN.as_posix()}"
+                      "), which this installation does not have.")
+    directory = Path(directory)
+    try:
+        meta = read_meta(directory)
+        model = described(directory, meta)
+    except (ValueError, OSError, KeyError, TypeError) as problem:       # CheckpointError is a ValueError
+        return None, f"The long-curriculum checkpoint could not be read ({type(problem).__name__}: {problem})."
+    if meta.get("task") != LONG_TASK or model.kind not in SPARSE_MODELS or model.trained < 1:
+        return None, (f"The checkpoint in {CURRICULUM_RUN.as_posix()} is not a sparse model trained on "
+                      f"{LONG_TASK.replace('_', ' ')} by curriculum.")
+    return model, None
+
+
+def described(directory: Path, meta: dict) -> CurriculumModel:
+    """A long-curriculum checkpoint's meta.json (as read by samviz.checkpoint) -> its CurriculumModel."""
+    from samviz import long_evaluation
+    info = long_evaluation.checkpoint_info(directory, meta)
+    config = meta["config"]
+    validation = info["validation_bit_errors"]
+    return CurriculumModel(directory, str(info["kind"]), int(info["curriculum_level"]),
+                           info["ceiling"] if isinstance(info["ceiling"], int) else None,
+                           info["checkpoint_step"] if isinstance(info["checkpoint_step"], int) else None,
+                           bool(info["interim"]), float(validation) if isinstance(validation, int | float) else None,
+                           int(config["memory_slots"]), dict(config))
+
+
+def trained_label(model: CurriculumModel) -> str:
+    """"SAM trained to 256 items so far (long curriculum, update 18,529; its ceiling 1,024 items)": the level of
+    these weights, from their own meta.json."""
+    so_far = " so far" if model.interim else ""
+    update = f"update {model.update:,}" if model.update is not None else "its latest save"
+    ceiling = f"; its ceiling {model.ceiling:,} items" if model.ceiling is not None else ""
+    return f"{model.kind.upper()} trained to {model.trained:,} items{so_far} (long curriculum, {update}{ceiling})"
+
+
+def long_task_steps(items: int) -> int:
+    """Steps of one long associative-recall episode of `items` items (the task's own layout)."""
+    return params.task_info(LONG_TASK).steps(int(items))
+
+
+def long_task_range(model: CurriculumModel) -> tuple[int, int]:
+    """(lowest, highest) items of a run: the trained level h to LONG_TASK_FACTOR × h, within the longest LongTask
+    episode and LONG_TASK_MAX_EPISODE_STEPS steps."""
+    task = params.task_info(LONG_TASK)
+    fits = (LONG_TASK_MAX_EPISODE_STEPS - long_task_steps(0)) // (long_task_steps(1) - long_task_steps(0))
+    return model.trained, max(model.trained, min(LONG_TASK_FACTOR * model.trained, task.longest_level, fits))
+
+
+def long_task_bytes(model: CurriculumModel, slots: int, episodes: int, items: int) -> int:
+    """The run's memory from its settings alone (samviz.long_evaluation.estimate_bytes: buffer, tables, the recall
+    check's exact index, the episode and its logits)."""
+    from samviz.long_evaluation import estimate_bytes
+    c = model.config
+    return estimate_bytes(model.kind, int(slots), int(c["word_size"]), int(c["heads"]), int(episodes),
+                          long_task_steps(items), int(c["input_size"]), int(c["output_size"]))
+
+
+def check_long_task(model: CurriculumModel, items, slots, episodes, memory_limit: int) -> params.Problem | None:
+    """None when a long-task run of these settings may start, else the Problem to show. Nothing is allocated:
+    the length, slots and episodes are checked, then episodes × steps against LONG_TASK_MAX_EPISODE_STEPS and the
+    memory estimate against `memory_limit` (the app's LARGE_RUN_BYTES)."""
+    low, high = long_task_range(model)
+    problem = (params.whole_number_problem(items, low, high, f"Items to recall (h = {model.trained:,} to "
+                                                             f"{high // model.trained}× h on this server)")
+               or params.choice_problem(slots, LONG_TASK_SLOTS, "Memory slots", params.slots_label)
+               or params.choice_problem(episodes, LONG_TASK_EPISODES, "Episodes"))
+    if problem is not None:
+        return problem
+    steps = long_task_steps(items)
+    if episodes * steps > LONG_TASK_MAX_EPISODE_STEPS:
+        return params.Problem(f"{episodes} episodes of {steps:,} steps is {episodes * steps:,} episode-steps, more "
+                              f"than the {LONG_TASK_MAX_EPISODE_STEPS:,} one run may take on this server: choose "
+                              "fewer episodes or fewer items")
+    need = long_task_bytes(model, slots, episodes, items)
+    if need > memory_limit:
+        return params.Problem(f"{episodes} episode{'s' if episodes != 1 else ''} at {slots:,} slots would take about "
+                              f"{need / 2**20:,.0f} MiB, more than the {memory_limit / 2**20:,.0f} MiB one long run "
+                              "may take on this server: choose fewer episodes or fewer slots")
+    return None
+
+
+class LongTaskResult(NamedTuple):
+    """One long-task run: what samviz.long_evaluation.run_batch recorded, and what it ran."""
+
+    model: CurriculumModel   # the weights that ran (read at the run: a training run may have saved newer ones)
+    items: int
+    steps: int
+    slots: int
+    index: str
+    episodes: int
+    seed: int
+    parts: list              # run_batch's parts: steps [start, end), cpu_seconds, rows_written, recall sums
+    answer_steps: list       # the scored steps
+    answer_wrong: list       # [answer step][episode]: wrong bits
+    bits: int                # output bits per answer step
+    chance: float            # guessing's wrong bits per query (samviz.long_evaluation.chance_per_sequence)
+    recall_samples: int      # recall checks asked for
+    seconds: float           # wall time of the run, set-up and recall checks included
+    cpu_seconds: float       # this thread's CPU time of the run, set-up and recall checks included
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch (and faiss) on one thread for the run, as samviz.long_evaluation runs: the step's operations are tiny,
+    and on a busy server an intra-op pool's threads wait for each other (measured here at 2^16 slots: 1.0 ms of
+    CPU per step on one thread, 4.7–16 on two); the run's thread time is then its CPU time."""
+    import torch
+    before = torch.get_num_threads()
+    faiss = None
+    try:
+        import faiss
+        omp = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if faiss is not None:
+            faiss.omp_set_num_threads(omp)
+
+
+def run_long_task(model_info: CurriculumModel, items: int, slots: int, episodes: int, seed: int,
+                  progress: Callable[[int, int, float], None] | None = None,
+                  cpu_budget: float = RUN_CPU_BUDGET_S, wall_budget: float = RUN_WALL_BUDGET_S,
+                  check_exact: bool = False, index: str | None = None) -> LongTaskResult:
+    """Run the long-curriculum checkpoint at `slots` over `episodes` long associative-recall episodes of `items`
+    items (one batch, drawn from `seed`), forward only, through samviz.long_evaluation.run_batch in STRIP_BINS
+    parts. progress(steps done, total, CPU seconds so far) is called at each part; whatever it raises (Streamlit
+    stopping a page the visitor left) ends the run. RunStopped when the run's CPU time passes cpu_budget, its wall
+    time wall_budget, or (from PROJECT_AFTER of its steps on) its projected CPU time passes cpu_budget.
+    `index` and `check_exact` are for tests (an exact index, checked against the exact top-K too).
+
+    Validate with check_long_task first. The weights are read at the run (samviz.checkpoint: never pickle, a torn
+    read retried). A large memory's store is not kept after the run (samviz.memory.store's pool)."""
+    import gc
+
+    import torch
+
+    from samviz import long_evaluation
+    from samviz.checkpoint import load_checkpoint
+    from samviz.memory import store
+    started, started_cpu = time.perf_counter(), time.thread_time()
+    overrides = {"memory_slots": int(slots), **({"index": index} if index else {})}
+    model = load_checkpoint(model_info.directory, overrides)
+    ran = described(model_info.directory, model.meta)          # the weights read now, which the run scores
+    index_kind = model.config.index
+    task = tasks_module.LongTask(tasks_module.get(LONG_TASK), tasks_module.get(LONG_TASK).longest_level)
+    episode = task.sample(int(episodes), int(items), torch.Generator().manual_seed(int(seed)))
+    steps = int(episode.inputs.shape[0])
+    bins = min(STRIP_BINS, steps)
+
+    def tick(done: int) -> None:
+        cpu, wall = time.thread_time() - started_cpu, time.perf_counter() - started
+        if progress is not None:
+            progress(done, steps, cpu)
+        projected = cpu / done * steps
+        if cpu > cpu_budget or wall > wall_budget or (done >= PROJECT_AFTER * steps and projected > cpu_budget):
+            why = (f"projected {projected:,.0f} s of CPU" if cpu <= cpu_budget and wall <= wall_budget
+                   else f"{cpu:,.0f} s of CPU, {wall:,.0f} s on the clock")
+            raise RunStopped(f"stopped at step {done:,} of {steps:,}: {why}, more than this server gives one run "
+                             f"({cpu_budget:,.0f} s of CPU, {wall_budget:,.0f} s on the clock); choose fewer items, "
+                             "episodes or slots")
+
+    stopped = None
+    try:
+        with one_thread():
+            out = long_evaluation.run_batch(model, episode, min(RECALL_SAMPLES, bins), tick,
+                                            {"checks": 0.0, "check_cpu": 0.0}, parts=bins, check_exact=check_exact)
+    except RunStopped as error:
+        stopped = str(error)
+    finally:
+        del model
+        gc.collect()             # the episode's memory goes back to the store pool ...
+        store.clear_pool()       # ... which keeps nothing of a long run (hundreds of MiB at 2^20)
+    if stopped is not None:
+        raise RunStopped(stopped)
+    if progress is not None:
+        progress(steps, steps, time.thread_time() - started_cpu)
+    return LongTaskResult(ran, int(items), steps, int(slots), index_kind, int(episodes), int(seed), out["parts"],
+                          out["answer_steps"], out["answer_wrong"], int(episode.targets.shape[-1]),
+                          long_evaluation.chance_per_sequence(task, int(items)), min(RECALL_SAMPLES, bins),
+                          time.perf_counter() - started, time.thread_time() - started_cpu)
+
+
+# ------------------------------------------------------------------------------------------ the strip
+
+DIGITS = 6      # decimals of the strip's numbers (the sentence is computed from the rounded ones the view draws)
+
+
+def _round(value) -> float | None:
+    return None if value is None else round(float(value), DIGITS)
+
+
+def strip_bins(result: LongTaskResult) -> dict:
+    """Per bin of steps (run_batch's parts): the numbers the strip draws, and the sentence reads.
+
+    start, end   the bin's steps [start, end)
+    wrong        wrong bits per answer step in the bin: mean over its answer steps and the episodes (None: none)
+    answered     answer steps in the bin
+    cpu_ms       CPU ms per step of the batch (the run's thread; recall checks left out)
+    rows         distinct rows written by the bin's end, mean over the episodes; filled = 100 × rows / N
+    recall       the index's reads against the exact top-K: mean over the bin's samples (None: not sampled)
+    samples      recall checks in the bin
+    """
+    answer = {int(t): sum(w) / len(w) for t, w in zip(result.answer_steps, result.answer_wrong, strict=True)}
+    out = {key: [] for key in ("start", "end", "wrong", "answered", "cpu_ms", "rows", "filled", "recall", "samples")}
+    for part in result.parts:
+        start, end = (int(v) for v in part["steps"])
+        scored = [w for t, w in answer.items() if start <= t < end]
+        rows = part["rows_written"]
+        count = int(part["recall_count"])
+        out["start"].append(start)
+        out["end"].append(end)
+        out["wrong"].append(_round(sum(scored) / len(scored)) if scored else None)
+        out["answered"].append(len(scored))
+        out["cpu_ms"].append(_round(1e3 * part["cpu_seconds"] / max(1, end - start)))
+        out["rows"].append(_round(rows))
+        out["filled"].append(_round(100 * rows / result.slots) if rows is not None else None)
+        out["recall"].append(_round(part["recall_sum"] / count) if count else None)
+        out["samples"].append(count)
+    return out
+
+
+class StripSummary(NamedTuple):
+    per_query: float         # wrong bits per query: Σ over bins of wrong × answered
+    chance: float            # guessing's: answered × bits / 2
+    cpu_ms: float            # CPU ms per step over the episode: Σ cpu_ms × bin steps / steps
+    cpu_first: float
+    cpu_last: float
+    rows: float | None       # by the end
+    filled: float | None
+    recall: float | None     # over every sample: Σ recall × samples / Σ samples
+    recall_lowest: float | None
+    samples: int
+
+
+def strip_summary(bins: dict, bits: int) -> StripSummary:
+    """The strip's totals, from the bins it draws (episode.js's LongTaskView computes the same)."""
+    per_query = sum(w * n for w, n in zip(bins["wrong"], bins["answered"], strict=True) if w is not None)
+    answered = sum(bins["answered"])
+    spans = [e - s for s, e in zip(bins["start"], bins["end"], strict=True)]
+    cpu = sum(c * n for c, n in zip(bins["cpu_ms"], spans, strict=True)) / max(1, sum(spans))
+    samples = sum(bins["samples"])
+    sampled = [(r, n) for r, n in zip(bins["recall"], bins["samples"], strict=True) if r is not None]
+    return StripSummary(per_query, answered * bits / 2, cpu, bins["cpu_ms"][0], bins["cpu_ms"][-1],
+                        bins["rows"][-1], bins["filled"][-1],
+                        sum(r * n for r, n in sampled) / samples if samples else None,
+                        min(r for r, _ in sampled) if sampled else None, samples)
+
+
+def long_task_payload(result: LongTaskResult, run_id: str) -> dict:
+    """The long-task run for the browser's episode view: a strip of charts along the episode, on the view's clock
+    (one step per tick; the charts in bins of steps), opening at the last step."""
+    from samviz.app.episode_view import payload
+    bins = strip_bins(result)
+    over = "" if result.episodes == 1 else f", mean over {result.episodes} episodes"
+    return {"version": payload.VERSION, "view": "long_task", "episode": run_id, "clock": run_id,
+            "steps": result.steps, "step": result.steps - 1, "url": None, "colours": payload.roles(),
+            "strip": {"title": f"{trained_label(result.model)}: {result.items:,} items, {result.steps:,} steps, "
+                               f"{result.slots:,} slots{over}",
+                      "slots": result.slots, "bits": result.bits, "episodes": result.episodes, **bins}}
+
+
+def long_task_sentence(result: LongTaskResult, strip: dict) -> str:
+    """The sentence beside the strip: every number is computed from the bins the strip draws (strip_summary)."""
+    s = strip_summary(strip, strip["bits"])
+    factor = result.items / result.model.trained
+    times = f"{factor:g}× its trained length" if factor != 1 else "its trained length"
+    over = "one episode" if result.episodes == 1 else f"the mean over {result.episodes} episodes"
+    text = (f"**{trained_label(result.model)}**, on associative recall at **{result.items:,} items** ({times}; "
+            f"{result.steps:,} steps, {over}) with {result.slots:,} slots and the {result.index} index: "
+            f"**{s.per_query:.2f} wrong bits per query**, against {s.chance:.1f} for guessing. "
+            f"CPU time per step: {s.cpu_ms:.2f} ms over the episode (first bin {s.cpu_first:.2f}, last bin "
+            f"{s.cpu_last:.2f}).")
+    if s.rows is not None:
+        text += (f" Rows written by the end: {s.rows:,.0f} of {result.slots:,} (memory filled "
+                 f"{s.filled:.2f}%).")
+    if s.recall is not None:
+        text += (f" Index recall against the exact top-K, sampled {s.samples} times: {s.recall:.4f} over all "
+                 f"samples, {s.recall_lowest:.4f} in the lowest bin.")
+    return text

@@ -105,6 +105,24 @@ def parse_int(text, low: int, high: int, name: str) -> tuple[int | None, Problem
     return value, None
 
 
+def whole_number_problem(value, low: int, high: int, name: str) -> Problem | None:
+    """None when `value` is a whole number (an int, not a bool) in [low, high], else the Problem naming `name`, the
+    range and (echoed) the value: a widget's or a session's value, checked before anything is allocated."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return Problem(f"{name} must be a whole number from {low:,} to {high:,}", echo(value))
+    if not low <= value <= high:
+        return Problem(f"{name} must be from {low:,} to {high:,}, not {value:,}")
+    return None
+
+
+def choice_problem(value, choices: tuple, name: str, label=str) -> Problem | None:
+    """None when `value` is one of `choices` (a bool is none of them), else the Problem listing them as `label`
+    writes them."""
+    if isinstance(value, bool) or value not in choices:
+        return Problem(f"{name} must be one of {', '.join(label(c) for c in choices)}", echo(value))
+    return None
+
+
 # ------------------------------------------------------------------------------------------ memory slots
 
 def slot_limit(*kinds: str) -> int:

@@ -1054,6 +1054,137 @@ class LongView {
   }
 }
 
+// The long-task mode (issue 26 item 6): a strip of small charts along an episode of thousands of steps, in bins of
+// steps (payload strip: per bin its start, end and values), on the view's clock: wrong bits per answer step against
+// chance, CPU ms per step, rows written (memory filled %), the index's sampled recall. Each chart's caption states
+// the totals the page's sentence states, computed here from the same bins (long_episode.strip_summary).
+class LongTaskView {
+  constructor(data, view, parent) {
+    this.data = data;
+    this.view = view;
+    this.T = view.steps;
+    const d = data;
+    const box = el("section", "sv-card sv-longtask", parent);
+    el("div", "sv-title", box, d.title);
+    const bins = d.start.length;
+    const width = bins ? d.end[0] - d.start[0] : 1;
+    el("div", "sv-subtitle", box, `along the episode: ${plural(bins, "bin")} of ${plural(width, "step")}` +
+       (bins > 1 && d.end[bins - 1] - d.start[bins - 1] !== width ? ` (the last ${d.end[bins - 1] - d.start[bins - 1]})` : "") +
+       "; hover or click a chart to move the clock");
+    const spans = d.start.map((s, i) => d.end[i] - s);
+    let perQuery = 0;
+    let answered = 0;
+    d.wrong.forEach((w, i) => { if (w !== null) { perQuery += w * d.answered[i]; } answered += d.answered[i]; });
+    const cpu = d.cpu_ms.reduce((a, c, i) => a + c * spans[i], 0) / Math.max(1, spans.reduce((a, b) => a + b, 0));
+    let samples = 0;
+    let recallSum = 0;
+    let lowest = null;
+    d.recall.forEach((r, i) => {
+      samples += d.samples[i];
+      if (r !== null) { recallSum += r * d.samples[i]; lowest = lowest === null ? r : Math.min(lowest, r); }
+    });
+    const last = bins - 1;
+    const chance = d.bits / 2;
+    const over = d.episodes === 1 ? "" : ` (mean over ${d.episodes} episodes)`;
+    const rowsTop = Math.max(1, ...d.rows.filter((v) => v !== null));
+    const cpuTop = Math.max(1e-9, ...d.cpu_ms);
+    const recalls = d.recall.filter((v) => v !== null);
+    const recallLow = recalls.length ? Math.min(0.9, Math.floor(Math.min(...recalls) * 100) / 100) : 0.9;
+    this.panels = [
+      { key: "wrong", title: `wrong bits per answer step${over}; dashed: guessing (${fmt(chance, 1)})`,
+        caption: `${fmt(perQuery, 2)} wrong bits per query, against ${fmt(answered * chance, 1)} for guessing`,
+        lo: 0, hi: d.bits, top: String(d.bits), bottom: "0", dots: true, guide: chance },
+      { key: "cpu_ms", title: "CPU ms per step (the run's thread; recall checks left out)",
+        caption: `${fmt(cpu, 2)} ms over the episode; first bin ${fmt(d.cpu_ms[0], 2)}, last bin ${fmt(d.cpu_ms[last], 2)}`,
+        lo: 0, hi: cpuTop * 1.1, top: fmt(cpuTop * 1.1, 2), bottom: "0" },
+      { key: "rows", title: `rows written (memory filled, % of ${d.slots.toLocaleString("en-US")} slots)`,
+        caption: d.rows[last] === null ? "not counted" : `${Math.round(d.rows[last]).toLocaleString("en-US")} by the ` +
+          `end: ${fmt(d.filled[last], 2)}% of the memory filled`,
+        lo: 0, hi: rowsTop, top: `${Math.round(rowsTop).toLocaleString("en-US")} (${fmt((100 * rowsTop) / d.slots, 2)}%)`,
+        bottom: "0" },
+      { key: "recall", title: "index recall against the exact top-K (sampled)",
+        caption: samples ? `${fmt(recallSum / samples, 4)} over ${plural(samples, "sample")}; lowest bin ${fmt(lowest, 4)}`
+          : "not sampled",
+        lo: recallLow, hi: 1, top: "1", bottom: fmt(recallLow, 2), dots: true, line: true },
+    ];
+    const grid = el("div", "sv-sgrid sv-strip", box);
+    this.cursors = [];
+    for (const panel of this.panels) {
+      const cell = el("div", "sv-scell", grid);
+      cell.dataset.chart = panel.key;
+      el("div", "sv-coltitle", cell, panel.title);
+      const plot = el("div", "sv-splot", cell);
+      const values = d[panel.key];
+      const y = (v) => 1 - (Math.min(panel.hi, Math.max(panel.lo, v)) - panel.lo) / Math.max(1e-12, panel.hi - panel.lo);
+      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.setAttribute("viewBox", `0 0 ${this.T} 1`);
+      svg.setAttribute("preserveAspectRatio", "none");
+      svg.classList.add("sv-svg");
+      plot.appendChild(svg);
+      const line = (points, colour, dash) => {
+        const node = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+        node.setAttribute("points", points.join(" "));
+        node.setAttribute("fill", "none");
+        node.setAttribute("stroke", colour);
+        node.setAttribute("stroke-width", "1.5");
+        if (dash) node.setAttribute("stroke-dasharray", dash);
+        node.setAttribute("vector-effect", "non-scaling-stroke");
+        svg.appendChild(node);
+      };
+      if (panel.guide !== undefined) line([`0,${y(panel.guide)}`, `${this.T},${y(panel.guide)}`], "#888", "4 3");
+      const points = [];
+      values.forEach((v, i) => {
+        if (v === null) return;
+        const x = (d.start[i] + d.end[i]) / 2;
+        points.push(`${x},${y(v).toFixed(5)}`);
+        if (panel.dots) {
+          const dot = el("div", "sv-dot", plot);
+          dot.style.left = `${(x / this.T) * 100}%`;
+          dot.style.top = `${y(v) * 100}%`;
+          dot.style.background = panel.key === "wrong" ? view.colours.mark : "#222";
+        }
+      });
+      if (!panel.dots || panel.line) line(points, "#222");
+      const axis = el("div", "sv-yaxis", plot);
+      el("span", null, axis, panel.top);
+      el("span", null, axis, panel.bottom);
+      const cursor = el("div", "sv-cursor", plot);
+      this.cursors.push(cursor);
+      plot.addEventListener("mousemove", (event) => view.clock.preview(cellAt(event, plot, 1, this.T)[1]));
+      plot.addEventListener("mouseleave", () => view.clock.endPreview());
+      plot.addEventListener("click", (event) => view.clock.pin(cellAt(event, plot, 1, this.T)[1], "click"));
+      el("div", "sv-caption sv-total", cell, panel.caption);
+    }
+    timeAxis(el("div", "sv-striptime", box), this.T, "time step");
+    this.readout = el("div", "sv-readout", box);
+  }
+
+  binOf(t) {
+    const d = this.data;
+    let lo = 0;
+    let hi = d.start.length - 1;
+    while (lo < hi) {                    // the last bin starting at or before t
+      const mid = (lo + hi + 1) >> 1;
+      if (d.start[mid] <= t) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  step(t) {
+    for (const cursor of this.cursors) place(cursor, t, t, this.T, 0, 0, 1);
+    const d = this.data;
+    const b = this.binOf(t);
+    const answer = d.answered[b] ? `${fmt(d.wrong[b], 2)} wrong bits per answer step of ${d.bits} ` +
+      `(${plural(d.answered[b], "answer step")})` : "no answer step (not scored)";
+    const rows = d.rows[b] === null ? "rows not counted" : `${Math.round(d.rows[b]).toLocaleString("en-US")} rows ` +
+      `written by its end (${fmt(d.filled[b], 2)}% filled)`;
+    const recall = d.recall[b] === null ? "recall not sampled here" : `recall ${fmt(d.recall[b], 4)} ` +
+      `(${plural(d.samples[b], "sample")})`;
+    this.readout.textContent = `Step ${t} of ${this.T - 1}, in the bin of steps ${d.start[b]}–${d.end[b] - 1}: ` +
+      `${answer} · ${fmt(d.cpu_ms[b], 2)} CPU ms per step · ${rows} · ${recall}.`;
+  }
+}
+
 // Story, chapter 5: the usage before each step of the toy SAM, the least recently used slot marked.
 class UsageStoryView {
   constructor(data, view, parent) {
@@ -1229,6 +1360,8 @@ class EpisodeView {
       });
     } else if (this.kind === "long") {
       this.views.push(new LongView(data.long, this, body));
+    } else if (this.kind === "long_task") {
+      this.views.push(new LongTaskView(data.strip, this, body));
     } else if (this.kind === "story_usage") {
       this.views.push(new UsageStoryView(data.story, this, body));
     } else if (this.kind === "story_rollback") {

@@ -206,9 +206,21 @@ def _long_default(task: str) -> int:
     return min(high, 2 * low)
 
 
+LONG_SOURCES = {"player": "The player's model (its task, up to 10× its training length)",
+                "curriculum": "The long-curriculum SAM (long associative recall, up to 100× its trained length)"}
+
+
 def _long_view(settings: dict) -> None:
     """The long-episode mode: a pretrained sparse model forward over hundreds of steps, no trace, the wrong bits
-    along the answer (long_episode.py). Runs only on the button, one long run at a time on the server."""
+    along the answer (long_episode.py); or, where the checkout has it, the long-curriculum SAM over long
+    associative recall (_long_task_view). Runs only on the button, one long run at a time on the server."""
+    curriculum, note = long_episode.curriculum_model()
+    if curriculum is None:
+        st.caption(f"{note} The long episodes here run the player's model.")
+    elif st.radio("Long episodes of", tuple(LONG_SOURCES), key=_key("long_source"), horizontal=True,
+                  format_func=LONG_SOURCES.get) == "curriculum":
+        _long_task_view(settings, curriculum)
+        return
     kind, task = settings["model"], settings["task"]
     low, high = long_episode.level_range(task)
     st.caption(f"{params.task_info(task).describe()} Here the episode runs far past the trained length "
@@ -310,6 +322,93 @@ def _long_view(settings: dict) -> None:
         st.page_link(pages.page_objects()["learning_curves"], icon=":material/show_chart:", label=label)
 
 
+LONG_TASK_RESULT = "player_long_task_result"     # this session's last long-task run: (settings, LongTaskResult)
+
+
+def _long_task_default(key: str, value, problem) -> None:
+    """A kept setting that no longer passes (a new checkpoint level, a tampered session) goes back to its default,
+    saying so."""
+    if key in st.session_state and problem is not None:
+        notices.show(problem, after=". Set back to its default.")
+        st.session_state[key] = value
+    st.session_state.setdefault(key, value)
+
+
+def _long_task_view(settings: dict, model) -> None:
+    """The long-curriculum SAM over long associative recall (issue 26 item 6): error, CPU time per step, rows
+    written (memory filled) and sampled index recall along the episode, in the episode view's strip."""
+    low, high = long_episode.long_task_range(model)
+    st.caption(f"{long_episode.trained_label(model)}: trained from zero rows with the faiss index in the loop at "
+               f"{model.trained_slots:,} slots (samviz.training.long_curriculum). Here it answers long associative "
+               f"recall (samviz.tasks.LongTask) from its trained length up to {high // model.trained}× it, forward "
+               "only, with its own faiss index; the seed comes from the sidebar. Nothing is traced: the charts are "
+               "what samviz.long_evaluation records along the episode.")
+    items_key, slots_key, episodes_key = _key("long_task_items"), _key("long_task_slots"), _key("long_task_episodes")
+    _long_task_default(items_key, min(high, 10 * low), params.whole_number_problem(
+        st.session_state.get(items_key), low, high, "Items to recall"))
+    _long_task_default(slots_key, long_episode.LONG_TASK_SLOTS[-1], params.choice_problem(
+        st.session_state.get(slots_key), long_episode.LONG_TASK_SLOTS, "Memory slots", params.slots_label))
+    _long_task_default(episodes_key, long_episode.LONG_TASK_EPISODES[0], params.choice_problem(
+        st.session_state.get(episodes_key), long_episode.LONG_TASK_EPISODES, "Episodes"))
+    left, middle, right = st.columns(3)
+    left.number_input(f"Items to recall ({low:,}–{high:,})", min_value=low, max_value=high, step=low, key=items_key,
+                      help=f"Its trained length h = {model.trained:,} items; each item takes 4 steps.")
+    middle.selectbox("Memory slots", long_episode.LONG_TASK_SLOTS, key=slots_key, format_func=params.slots_label)
+    right.selectbox("Episodes (one batch; their mean is shown)", long_episode.LONG_TASK_EPISODES, key=episodes_key)
+    items, slots = st.session_state[items_key], st.session_state[slots_key]
+    episodes = st.session_state[episodes_key]
+    problem = long_episode.check_long_task(model, items, slots, episodes, loaders.LARGE_RUN_BYTES)
+    if problem is not None:
+        notices.show(problem, kind="error")
+        return
+    _publish(settings, 0)
+    steps = long_episode.long_task_steps(items)
+    st.markdown(f"**{episodes} episode{'s' if episodes != 1 else ''} of {steps:,} steps** ({items:,} items, "
+                f"{items / model.trained:g}× the trained length) at {slots:,} slots. One run may take "
+                f"{long_episode.RUN_CPU_BUDGET_S:,.0f} s of this server's CPU; a run projected past that stops early "
+                "and says so.")
+    run = {"items": items, "slots": slots, "episodes": episodes, "seed": settings["seed"]}
+    if st.button(f"Run {steps:,} steps", key="player_long_task_run", icon=":material/play_arrow:", type="primary"):
+        st.session_state.pop(LONG_TASK_RESULT, None)
+        bar = st.progress(0.0, text="Waiting for the server…")
+
+        def waiting(seconds: float) -> None:
+            bar.progress(0.0, text=f"Another visitor's long or large-memory episode is running on this server (one at "
+                                   f"a time): waiting {seconds:.0f} s…")
+        clock = {}
+
+        def progress(done: int, total: int, cpu: float) -> None:
+            bar.progress(done / total, text=f"Step {done:,} of {total:,} · {cpu:.0f} s of CPU · "
+                                            f"{time.monotonic() - clock['start']:.0f} s")
+        try:
+            with loaders.long_run(waiting):
+                clock["start"] = time.monotonic()
+                bar.progress(0.0, text="Reading the checkpoint and setting up the memory…")
+                result = long_episode.run_long_task(model, items, slots, episodes, settings["seed"], progress)
+        except (loaders.ServerBusy, long_episode.RunStopped) as error:
+            bar.empty()
+            st.warning(f"Not run: {error}." if isinstance(error, loaders.ServerBusy) else f"Run {error}.")
+            return
+        except ValueError as error:                   # CheckpointError: the weights could not be read
+            bar.empty()
+            st.error(f"Cannot run the long-curriculum checkpoint: {error}")
+            return
+        st.session_state[LONG_TASK_RESULT] = (run, result)
+    kept = st.session_state.get(LONG_TASK_RESULT)
+    if kept is None or kept[0] != run:
+        st.caption("Nothing run yet for these settings: press the button. Leaving the page stops a run.")
+        return
+    result = kept[1]
+    view = long_episode.long_task_payload(result, payload.episode_id("long_task", *sorted(run.items()),
+                                                                     result.seconds))
+    episode_view.show(view, key="player_long_task_view")
+    st.markdown(long_episode.long_task_sentence(result, view["strip"]))
+    st.caption(f"The run took {result.seconds:,.1f} s on this server, {result.cpu_seconds:,.1f} s of CPU in its "
+               f"thread (reading the weights, the memory's set-up, {result.steps:,} steps of "
+               f"{result.episodes} episode{'s' if result.episodes != 1 else ''} at once, and "
+               f"{sum(view['strip']['samples'])} recall checks, each an exact scan of the memory).")
+
+
 # ------------------------------------------------------------------------------------------ page
 
 def render() -> None:
@@ -319,9 +418,10 @@ def render() -> None:
     settings = _sidebar(problems)
     if settings is None:
         return
-    if st.toggle("Long episode (hundreds of steps, sparse models)", key=_key("long"),
+    if st.toggle("Long episode (hundreds to 100,000 steps, sparse models)", key=_key("long"),
                  help="Run SAM or SDNC far past its trained length, forward only, and see the wrong bits along the "
-                      "answer."):
+                      "answer; or the long-curriculum SAM over long associative recall, with its error, step time, "
+                      "rows written and index recall along the episode."):
         _long_view(settings)
         return
     task = params.task_info(settings["task"])
