@@ -250,7 +250,8 @@ def run_batch(model, episode, samples: int, tick, clock: dict, parts: int = 10, 
 
     end_episode = core.end_episode
 
-    def counting_end(final_state):           # the last part's rows, before the store is given back
+    def counting_end(final_state):           # the last part's time and rows, before the store is given back
+        marks.append((steps, time.perf_counter(), time.thread_time()))   # (the episode's end is not a step)
         if sparse:
             rows[min(parts - 1, (steps - 1) // part_steps)] = count_written(memory, index, start)
         return end_episode(final_state)
@@ -265,7 +266,6 @@ def run_batch(model, episode, samples: int, tick, clock: dict, parts: int = 10, 
         del core.end_episode                 # the class's method again
         if check:
             index.search = search
-    marks.append((steps, time.perf_counter(), time.thread_time()))
     per_step = tasks_module.wrong_bits(logits, episode).sum(dim=2)                   # [T, B]
     wrong = per_step.sum(dim=0)                                                      # [B]
     answer_steps = torch.nonzero(episode.mask.any(dim=1)).flatten()
