@@ -265,6 +265,55 @@ def test_a_long_episode_is_scrubbed_in_the_browser(server, browser):  # noqa: F8
         context.close()
 
 
+def test_the_long_task_strip_follows_the_clock(server, browser):  # noqa: F811
+    """The long-curriculum SAM's run (issue 26 item 6) drawn as the strip along the episode: four charts on the
+    view's clock, the readout names the step's bin, the charts' captions state the sentence's numbers, and
+    scrubbing reruns nothing."""
+    url, _, _ = server
+    context = browser.new_context(viewport=VIEWPORTS["1280x720"])
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{url}/player?model=sam&task=associative_recall&slots=128&long=12&episodes=1",
+                  wait_until="domcontentloaded")
+        wait_ready(page, 120_000)
+        page.get_by_text("The long-curriculum SAM").click()
+        wait_ready(page, 120_000)
+        items = page.locator(".st-key-keep_player_long_task_items input")
+        trained = int(items.get_attribute("min"))
+        items.fill(str(trained))
+        items.press("Enter")
+        wait_ready(page, 120_000)
+        page.locator(".st-key-keep_player_long_task_slots").click()
+        page.get_by_role("option", name="65,536 (2^16)").click()
+        wait_ready(page, 120_000)
+        page.locator(".st-key-player_long_task_run button").click()
+        page.locator(".sv-longtask").wait_for(timeout=300_000)
+        wait_ready(page, 300_000)
+        page.evaluate(COUNT_RUNS)
+        charts = page.locator(".sv-longtask .sv-scell")
+        assert [charts.nth(i).get_attribute("data-chart") for i in range(charts.count())] == [
+            "wrong", "cpu_ms", "rows", "recall"]
+        last = int(page.locator(".sv-slider").get_attribute("max"))
+        assert last == 4 * trained + 7                              # associative recall: 4 h + 8 steps
+        readout = page.locator(".sv-longtask .sv-readout")
+        assert readout.inner_text().startswith(f"Step {last} of {last}, in the bin of steps ")
+        said = page.locator("strong", has_text="wrong bits per query").inner_text()
+        captions = page.locator(".sv-longtask .sv-total")
+        assert captions.nth(0).inner_text().startswith(said.split(" wrong bits", 1)[0] + " wrong bits per query")
+        sentence = page.locator("p", has_text="CPU time per step").inner_text()
+        cpu = captions.nth(1).inner_text().split(" ms over the episode", 1)[0]
+        assert f"CPU time per step: {cpu} ms over the episode" in sentence
+        page.locator(".sv-slider").fill("10")
+        width = int(readout.inner_text().split("in the bin of steps ")[1].split("–")[0] or 0)
+        assert readout.inner_text().startswith("Step 10 of ") and width <= 10
+        assert "no answer step (not scored)" in readout.inner_text()
+        assert script_runs(page) == 0 and not errors, errors
+    finally:
+        context.close()
+
+
 def test_the_story_chapters_that_step_do_so_in_the_browser(server, browser):  # noqa: F811
     url, _, _ = server
     context = browser.new_context(viewport=VIEWPORTS["1280x720"])

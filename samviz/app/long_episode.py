@@ -10,6 +10,15 @@ model's run and nothing that grows with the trace.
 Levels: from the normal player's highest (params.level_range: 2 × the trained maximum) to the task's
 generalisation limit (samviz.tasks.GENERALISATION_FACTOR × the trained maximum): associative recall 12–60 items
 (56–248 steps), copy 40–200 vectors (81–401 steps), priority sort 40–200 inputs (73–361 steps).
+
+Long tasks (issue 26 item 6; the second half of this file): the long-curriculum SAM (its checkpoint in the checkout,
+experiments/long_curriculum/sam-faiss-65536, read without pickle; labelled with the level its meta.json says it
+was trained to) on samviz.tasks.LongTask associative recall from that level h up to 100 h, at 2^16 or 2^20 slots,
+through samviz.long_evaluation.run_batch in at most STRIP_BINS parts: the wrong bits of each answer step, and per
+part the CPU time per step, the rows written and the index's recall against an exact top-K (sampled). strip_bins
+turns the parts into what the episode view's strip draws, and long_task_sentence says the strip's numbers.
+Bounded before anything is allocated (check_long_task: the length, slots, episodes, episodes × steps and the
+memory estimate against the app's LARGE_RUN_BYTES) and while it runs (a CPU and a wall budget per run).
 """
 from __future__ import annotations
 
@@ -254,7 +263,8 @@ RUN_CPU_BUDGET_S = 600.0               # CPU seconds of one visitor's run (its t
 RUN_WALL_BUDGET_S = 1200.0             # ... and wall seconds, on a busy server
 PROJECT_AFTER = 0.05                   # from this share of the steps on, a run projected past the budget stops
 STRIP_BINS = 200                       # the strip's points: the episode in at most this many bins of equal steps
-RECALL_SAMPLES = 50                    # recall checks per run (each one scans the whole memory exactly)
+RECALL_SAMPLES = 50                    # recall checks per run at most (each one scans the whole memory exactly:
+RECALL_EVERY = 100                     # ~0.2 s of CPU at 2^20), and at most one per this many steps
 
 
 class CurriculumModel(NamedTuple):
@@ -389,6 +399,11 @@ class LongTaskResult(NamedTuple):
     cpu_seconds: float       # this thread's CPU time of the run, set-up and recall checks included
 
 
+def recall_samples(steps: int) -> int:
+    """Recall checks asked of run_batch for an episode of `steps` steps (it checks every ⌈steps / this⌉ steps)."""
+    return max(1, min(RECALL_SAMPLES, steps // RECALL_EVERY))
+
+
 @contextlib.contextmanager
 def one_thread():
     """torch (and faiss) on one thread for the run, as samviz.long_evaluation runs: the step's operations are tiny,
@@ -457,7 +472,7 @@ def run_long_task(model_info: CurriculumModel, items: int, slots: int, episodes:
     stopped = None
     try:
         with one_thread():
-            out = long_evaluation.run_batch(model, episode, min(RECALL_SAMPLES, bins), tick,
+            out = long_evaluation.run_batch(model, episode, recall_samples(steps), tick,
                                             {"checks": 0.0, "check_cpu": 0.0}, parts=bins, check_exact=check_exact)
     except RunStopped as error:
         stopped = str(error)
@@ -471,7 +486,7 @@ def run_long_task(model_info: CurriculumModel, items: int, slots: int, episodes:
         progress(steps, steps, time.thread_time() - started_cpu)
     return LongTaskResult(ran, int(items), steps, int(slots), index_kind, int(episodes), int(seed), out["parts"],
                           out["answer_steps"], out["answer_wrong"], int(episode.targets.shape[-1]),
-                          long_evaluation.chance_per_sequence(task, int(items)), min(RECALL_SAMPLES, bins),
+                          long_evaluation.chance_per_sequence(task, int(items)), recall_samples(steps),
                           time.perf_counter() - started, time.thread_time() - started_cpu)
 
 
