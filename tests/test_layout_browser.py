@@ -17,22 +17,42 @@ pytestmark = pytest.mark.browser
 
 SIZES = [(1280, 720), (1400, 1000)]
 SETTLE_MS = 1500            # plotly lays out its titles and legends after mounting
+# The story's static SVG charts (samviz/app/svg_charts.py): every text of each must lie inside the chart's box (an
+# SVG clips what leaves its viewBox), and the chart inside the window.
+SVG_TEXT_OUTSIDE = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('svg.samviz-chart')) {
+    const box = svg.getBoundingClientRect();
+    if (box.width < 2) { out.push('a chart with no width'); continue; }
+    if (box.right > window.innerWidth + 1.5) out.push('a chart past the window');
+    for (const t of svg.querySelectorAll('text')) {
+      const r = t.getBoundingClientRect();
+      if (r.left < box.left - 1.5 || r.right > box.right + 1.5 || r.top < box.top - 1.5 || r.bottom > box.bottom + 1.5)
+        out.push(t.textContent);
+    }
+  }
+  return out;
+}"""
 
 
 def _open(page, url: str) -> None:
-    """Open a page and wait until it has run and every plotly chart on it has drawn (however many it has: a chapter
-    whose measurements are missing says so instead of drawing)."""
+    """Open a page and wait until it has run and every chart on it has drawn, plotly or the story's SVG (however
+    many it has: a chapter whose measurements are missing says so instead of drawing)."""
     page.goto(url, wait_until="domcontentloaded")
     wait_ready(page, 120_000)
     check_page(page, min_charts=0)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
                            ".every(c => c.querySelector('svg.main-svg'))", timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('svg.samviz-chart')]"
+                           ".every(s => s.getBoundingClientRect().width > 300)", timeout=60_000)
     page.wait_for_timeout(SETTLE_MS)
 
 
 def _assert_nothing_cut(page, where: str) -> None:
     problems = clipped_text(page)
     assert not problems, f"{where}: text cut off\n{describe(problems)}"
+    outside = page.evaluate(SVG_TEXT_OUTSIDE)
+    assert not outside, f"{where}: chart text outside its chart: {outside}"
 
 
 @pytest.mark.parametrize("width, height", SIZES)

@@ -271,7 +271,7 @@ def test_browser_loads_the_app_through_the_proxy(service):
             # charts drawn and the app CONNECTED and not running: the WebSocket went through nginx and the
             # script ran to the end (a cold replica imports torch and records an episode first: allow minutes)
             try:
-                page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible", timeout=180_000)
+                page.locator("svg.samviz-chart").first.wait_for(state="visible", timeout=180_000)   # the story's
                 page.wait_for_selector(READY, timeout=120_000)
             except sync_api.TimeoutError:
                 screenshot = service.run_dir / "browser-timeout.png"

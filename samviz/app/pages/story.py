@@ -89,6 +89,18 @@ def _chart(chart: svg_charts.Chart) -> None:
     st.markdown(svg_charts.html(chart), unsafe_allow_html=True)
 
 
+def _cell(value, spec: str) -> str:
+    """A table cell: the number in format `spec`, or a dash where none was measured."""
+    return "—" if value is None else format(value, spec)
+
+
+def _table(rows: list[dict]) -> None:
+    # A markdown table, not st.dataframe: the data grid (a canvas and its script) cost a page view more browser CPU
+    # than a table of ten rows is worth (issue 28). The cells are numbers and model names, never visitor text.
+    from samviz.results.readme import markdown_table
+    st.markdown(markdown_table(rows))
+
+
 def _mib(n_bytes: float) -> str:
     return f"{n_bytes / 2**20:,.1f} MiB"
 
@@ -267,9 +279,10 @@ def _figure_8() -> None:
             + (f" The NTM was not measured at N = {beyond['slots']:,} ({beyond['status']}: {beyond['reason']})."
                if beyond else ""))
         _chart(story.payoff_figure(payoff))
-        st.dataframe([{"N": r["N"], "NTM ms/step": r["dense ms/step"], "SAM ms/step": r["sparse ms/step"],
-                       "speed ×": r["speed ratio"], "NTM MiB": r["dense MiB"], "SAM MiB": r["sparse MiB"],
-                       "memory ×": r["memory ratio"]} for r in table], hide_index=True, width="stretch")
+        _table([{"N": _cell(r["N"], ","), "NTM ms/step": _cell(r["dense ms/step"], ",.1f"),
+                 "SAM ms/step": _cell(r["sparse ms/step"], ",.2f"), "speed ×": _cell(r["speed ratio"], ","),
+                 "NTM MiB": _cell(r["dense MiB"], ",.1f"), "SAM MiB": _cell(r["sparse MiB"], ",.2f"),
+                 "memory ×": _cell(r["memory ratio"], ",")} for r in table])
         st.caption(f"{payoff['note']} Memory here is the **measured overhead**: how far the peak memory of a training "
                    "step rose above the memory already set up. It holds what is kept for backprop (chapters 4 and "
                    "7) plus temporaries and the allocator's slack — for SAM, whose journal is a few KB per step, "
@@ -285,11 +298,10 @@ def _figure_8() -> None:
         st.markdown(f"**The same trained models at N = {n:,}** (trained with 128 slots; `python -m samviz.results "
                     f"run --only scale`, {rows[0]['episodes']} fresh episodes each, faiss and exact index on the same "
                     "episodes):")
-        st.dataframe([{"model": r["model"], "errors/seq faiss": round(r["bit_errors_faiss"], 3),
-                       "errors/seq exact": round(r["bit_errors_exact"], 3), "recall@K": round(r["recall"], 4),
-                       "ms/step faiss": round(r["faiss_ms_per_step"], 1),
-                       "ms/step exact": round(r["exact_ms_per_step"], 1)} for r in rows], hide_index=True,
-                     width="stretch")
+        _table([{"model": f"`{r['model']}`", "errors/seq faiss": _cell(r["bit_errors_faiss"], ".3f"),
+                 "errors/seq exact": _cell(r["bit_errors_exact"], ".3f"), "recall@K": _cell(r["recall"], ".4f"),
+                 "ms/step faiss": _cell(r["faiss_ms_per_step"], ",.1f"),
+                 "ms/step exact": _cell(r["exact_ms_per_step"], ",.1f")} for r in rows])
         st.caption("errors/seq: bit errors per sequence; ms/step: forward time per step, no gradient (wall clock).")
         st.caption(" ".join([*(story.index_sentence(r) for r in rows
                                if r["bit_errors_faiss"] != r["bit_errors_exact"]), scaled["note"]]))
