@@ -268,3 +268,39 @@ def test_a_tampered_session_value_never_runs_out_of_range():
     items = at.number_input(key=KEY + "long_task_items").value
     assert low <= items <= high and not at.get("bidi_component") and not at.error
     assert f"({items:,} items, " in "\n".join(m.value for m in at.markdown)
+
+
+def test_the_link_keys_are_read_with_a_problem_for_each_refused_value(tmp_path):
+    info = tiny_run(tmp_path / "run", level=256)
+    assert le.read_task_link({"model": "sam"}, info) == (None, [])
+    link = le.task_link(2560, 1 << 16, 2)
+    assert le.read_task_link(link, info) == ({"items": 2560, "slots": 1 << 16, "episodes": 2}, [])
+    chosen, problems = le.read_task_link({"longtask": "512", "lslots": "4096", "lepisodes": "x"}, info)
+    assert chosen == {"items": 512, "slots": 1 << 20, "episodes": 1}
+    assert [p.message for p in problems] == [
+        "lslots must be between 65536 and 1048576, got 4096; using lslots = 1048576 instead",
+        "lepisodes must be a whole number; using lepisodes = 1 instead"]
+    chosen, (problem,) = le.read_task_link({"longtask": "25601"}, info)
+    assert chosen is None and problem.message == ("longtask (items to recall) must be between 256 and 25600, got "
+                                                  "25601; the long-task option stays off")
+    chosen, (problem,) = le.read_task_link({"longtask": "512"}, None)
+    assert chosen is None and "does not have" in problem.message
+
+
+def test_a_link_opens_the_long_task_option_and_the_option_writes_its_link():
+    from pathlib import Path
+    info, _ = le.curriculum_model()
+    app = str(Path(__file__).resolve().parent.parent / "app.py")
+    at = AppTest.from_file(app, default_timeout=TIMEOUT)
+    at.query_params.update({"model": "sam", "task": "associative_recall", "slots": "128",
+                            "longtask": str(2 * info.trained), "lslots": "65536", "lepisodes": "3"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("lepisodes must be one of 1, 2, 4, got 3; using lepisodes = 1 instead" in w.value for w in at.warning)
+    assert at.toggle(key=KEY + "long").value is True and at.radio(key=KEY + "long_source").value == "curriculum"
+    steps = le.long_task_steps(2 * info.trained)
+    assert f"**1 episode of {steps:,} steps** ({2 * info.trained:,} items, 2× the trained length) at 65,536 slots" \
+        in "\n".join(m.value for m in at.markdown)
+    query = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert (query["longtask"], query["lslots"], query["lepisodes"]) == (str(2 * info.trained), "65536", "1")
+    assert not at.get("bidi_component")                          # a link shows the settings; the button runs

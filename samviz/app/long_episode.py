@@ -588,3 +588,41 @@ def long_task_sentence(result: LongTaskResult, strip: dict) -> str:
         text += (f" Index recall against the exact top-K, sampled {s.samples} times: {s.recall:.4f} over all "
                  f"samples, {s.recall_lowest:.4f} in the lowest bin.")
     return text
+
+
+# ------------------------------------------------------------------------------------------ the long task's link
+
+TASK_LINK_KEYS = ("longtask", "lslots", "lepisodes")   # ?...&longtask=2560&lslots=1048576&lepisodes=1
+
+
+def task_link(items: int, slots: int, episodes: int) -> dict[str, str]:
+    """The long-task option's part of the player's link."""
+    return {"longtask": str(int(items)), "lslots": str(int(slots)), "lepisodes": str(int(episodes))}
+
+
+def read_task_link(query, model: CurriculumModel | None) -> tuple[dict | None, list[params.Problem]]:
+    """A player link's long-task keys -> ({"items", "slots", "episodes"} or None when the option stays off,
+    problems). A refused length turns the option off; refused slots or episodes fall back to their defaults. Each
+    problem names the parameter, the refused value and what is done instead. The run itself is checked again
+    (check_long_task) before it starts."""
+    if "longtask" not in query:
+        return None, []
+    if model is None:
+        return None, [params.Problem("longtask in the link needs the long-curriculum SAM's checkpoint, which this "
+                                     "installation does not have; the long-task option stays off")]
+    low, high = long_task_range(model)
+    items, problem = params.parse_int(query["longtask"], low, high, "longtask (items to recall)")
+    if problem is not None:
+        return None, [problem._replace(message=problem.message + "; the long-task option stays off")]
+    chosen, problems = {"items": items, "slots": LONG_TASK_SLOTS[-1], "episodes": LONG_TASK_EPISODES[0]}, []
+    for key, name, choices in (("lslots", "slots", LONG_TASK_SLOTS), ("lepisodes", "episodes", LONG_TASK_EPISODES)):
+        if key not in query:
+            continue
+        value, problem = params.parse_int(query[key], min(choices), max(choices), key)
+        if problem is None and value not in choices:
+            problem = params.Problem(f"{key} must be one of {', '.join(map(str, choices))}, got {value}")
+        if problem is None:
+            chosen[name] = value
+        else:
+            problems.append(problem._replace(message=f"{problem.message}; using {key} = {chosen[name]} instead"))
+    return chosen, problems

@@ -42,10 +42,16 @@ def _open() -> list[params.Problem]:
         if any(key in query for key in params.PLAYER_KEYS):         # a link: its long-mode keys, or the mode off
             long, long_problems = long_episode.read_link(query, settings["model"], settings["task"])
             problems = [*problems, *long_problems]
-            st.session_state[_key("long")] = long is not None
+            long_task, task_problems = long_episode.read_task_link(query, long_episode.curriculum_model()[0])
+            problems = [*problems, *task_problems]
+            st.session_state[_key("long")] = long is not None or long_task is not None
             if long is not None:
                 st.session_state[_key("long_level")] = long["level"]
                 st.session_state[_key("long_episodes")] = long["episodes"]
+            st.session_state[_key("long_source")] = "player" if long_task is None else "curriculum"
+            if long_task is not None:
+                for name in ("items", "slots", "episodes"):
+                    st.session_state[_key(f"long_task_{name}")] = long_task[name]
     for key, value in _defaults().items():
         st.session_state.setdefault(_key(key), value)
     return problems
@@ -163,12 +169,13 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
 
 # ------------------------------------------------------------------------------------------ the episode view
 
-def _publish(settings: dict, step: int, long: dict | None = None) -> None:
-    """This view into the URL (and the session): the long mode's level and episodes when it is on. The browser's
-    view updates the step in the address itself as it moves."""
+def _publish(settings: dict, step: int, long: dict | None = None, long_task: dict | None = None) -> None:
+    """This view into the URL (and the session): the long mode's level and episodes, or its long task's settings,
+    when it is on. The browser's view updates the step in the address itself as it moves."""
     shown = {**{k: settings[k] for k in params.PLAYER_KEYS if k not in ("step", "bits")}, "step": step,
              "bits": params.format_bits(settings["bits"], settings["task"]) if settings["bits"] else ""}
-    query = {**params.player_query(shown), **(long_episode.link(**long) if long else {})}
+    query = {**params.player_query(shown), **(long_episode.link(**long) if long else {}),
+             **(long_episode.task_link(**long_task) if long_task else {})}
     state.publish(PAGE, shown, query, params.shared_from_player(shown, state.shared()))
 
 
@@ -361,7 +368,7 @@ def _long_task_view(settings: dict, model) -> None:
     if problem is not None:
         notices.show(problem, kind="error")
         return
-    _publish(settings, 0)
+    _publish(settings, 0, long_task={"items": items, "slots": slots, "episodes": episodes})
     steps = long_episode.long_task_steps(items)
     st.markdown(f"**{episodes} episode{'s' if episodes != 1 else ''} of {steps:,} steps** ({items:,} items, "
                 f"{items / model.trained:g}× the trained length) at {slots:,} slots. One run may take "
