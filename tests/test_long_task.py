@@ -173,12 +173,14 @@ def test_a_run_past_its_budget_stops_and_keeps_no_store(tmp_path):
 
 def test_refused_before_anything_is_allocated(tmp_path, monkeypatch):
     info = tiny_run(tmp_path / "run", level=256)
+    info = info._replace(config={**info.config, "word_size": 24, "heads": 2})     # the long-curriculum SAM's sizes
     low, high = le.long_task_range(info)
     assert (low, high) == (256, 25_600)                # h to 100 h (102,408 steps: within one run's steps)
     monkeypatch.setattr(checkpoint, "load_checkpoint", lambda *a, **k: pytest.fail("loaded a model"))
     monkeypatch.setattr(torch, "zeros", lambda *a, **k: pytest.fail("allocated"))
     limit = loaders.LARGE_RUN_BYTES
     assert le.check_long_task(info, 25_600, 1 << 20, 1, limit) is None
+    assert le.check_long_task(info, 2560, 1 << 20, 2, limit) is None
     for items, slots, episodes, limit_, words in [
             (255, 1 << 20, 1, limit, "must be from 256 to 25,600, not 255"),
             (25_601, 1 << 20, 1, limit, "not 25,601"),
@@ -187,7 +189,9 @@ def test_refused_before_anything_is_allocated(tmp_path, monkeypatch):
             (2560, 4096, 1, limit, "Memory slots must be one of 65,536 (2^16), 1,048,576 (2^20)"),
             (2560, 1 << 20, 3, limit, "Episodes must be one of 1, 2, 4"),
             (25_600, 1 << 20, 2, limit, "204,816 episode-steps, more than the 110,000"),
-            (2560, 1 << 20, 4, 1 << 20, "more than the 1 MiB one long run may take")]:
+            (2560, 1 << 20, 4, 1 << 20, "more than the 1 MiB one long run may take"),
+            # the recall check's exact index doubles a 2^20 memory's peak (long_evaluation.estimate_bytes)
+            (2560, 1 << 20, 4, limit, f"more than the {limit >> 20:,} MiB one long run may take")]:
         problem = le.check_long_task(info, items, slots, episodes, limit_)
         assert problem is not None and words in problem.message, (items, slots, episodes, problem)
     # a longer-trained checkpoint: 100 h would pass one run's steps, so its range stops there (and says so)

@@ -480,7 +480,8 @@ def run_long_task(model_info: CurriculumModel, items: int, slots: int, episodes:
     finally:
         del model
         gc.collect()             # the episode's memory goes back to the store pool ...
-        store.clear_pool()       # ... which keeps nothing of a long run (hundreds of MiB at 2^20)
+        store.clear_pool()       # ... which keeps nothing of a long run (hundreds of MiB at 2^20) ...
+        gc.collect()             # ... and a dropped store's own reference cycles go now, not at some later run
     if stopped is not None:
         raise RunStopped(stopped)
     if progress is not None:
