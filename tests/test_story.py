@@ -171,6 +171,23 @@ def test_each_chapter_renders_and_its_question_answers(number):
     assert any("Not quite" in e.value for e in at.error)
 
 
+def test_the_equation_and_the_glossary_are_sent_when_opened():
+    """Closed, they send nothing for the browser to render (issue 28: the glossary is long and an equation needs
+    KaTeX); opening one reruns the page with its content."""
+    at = landing({"chapter": "2"})
+    chapter = story.chapters()[1]
+    assert [e.label for e in at.expander] == ["The equation", "Glossary: every symbol and term"]
+    text = " ".join(m.value for m in at.markdown)
+    assert chapter.equation not in text and "**lazy deletion**" not in text
+    at.session_state["story_equation"] = True
+    at.session_state["story_glossary"] = True
+    at.run()
+    no_exception(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert chapter.equation in text
+    assert all(f"**{term}**: {meaning}" in text for term, meaning in story.glossary())
+
+
 def test_next_and_previous_move_the_chapter_in_the_url():
     at = landing({"chapter": "2"})
     at.button(key="story_check_2").click().run()

@@ -347,9 +347,18 @@ def _navigation(number: int, total: int, where: str) -> None:
                  on_click=_go, args=(number + 1,), disabled=number >= total, width="stretch")
 
 
+def _folded(label: str, key: str, body: str) -> None:
+    """An expander whose markdown is sent only once it is opened (opening reruns the page): a closed one costs the
+    browser nothing to render — the glossary is long, and an equation's KaTeX is loaded only when asked for
+    (issue 28: browser CPU per view)."""
+    box = st.expander(label, key=key, on_change="rerun")
+    if box.open:
+        box.markdown(body)
+
+
 def _glossary() -> None:
-    with st.expander("Glossary: every symbol and term"):
-        st.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in story.glossary()))
+    _folded("Glossary: every symbol and term", "story_glossary",
+            "\n".join(f"- **{term}**: {meaning}" for term, meaning in story.glossary()))
 
 
 def render() -> None:
@@ -395,8 +404,7 @@ def render() -> None:
     st.header(f"{chapter.number}. {chapter.title}")
     st.markdown(chapter.text)
     FIGURES[chapter.number]()
-    with st.expander("The equation"):
-        st.markdown(chapter.equation)
+    _folded("The equation", "story_equation", chapter.equation)
     _question(chapter)
     _navigation(number, len(chapters), "")
     _glossary()
