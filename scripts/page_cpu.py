@@ -3,6 +3,7 @@ the empty-page baseline measured in the same run.
 
     .venv/bin/python scripts/page_cpu.py                  # the player, every story chapter, Compare, Learn; 3 rounds
     .venv/bin/python scripts/page_cpu.py --pages /player,/?chapter=5 --rounds 5
+    .venv/bin/python scripts/page_cpu.py --also /tmp/old-checkout      # before/after: another checkout's app too
 
 Starts two Streamlit servers on 127.0.0.1 — samviz, and a one-line app (`st.write("hello")`: what any Streamlit
 page costs a browser, the floor) — and Debian's /usr/bin/chromium (playwright, no download). Each round views the
@@ -12,12 +13,16 @@ draw; the CPU seconds used meanwhile by all of chromium's processes and by the s
 not wall time, are what a classroom of browsers sharing the server's cores competes for (tests/test_load.py).
 Round 0 pays the servers' cold caches (torch imported, episodes recorded) and is left out of the medians. The
 summary prints each page's median browser CPU, its excess over the baseline's, and whether it is within the issue's
-budget (issue 28: at most BUDGET_S of browser CPU for the player and every story chapter).
+budget (issue 28: at most BUDGET_S of browser CPU for the player and every story chapter). With --also DIR, a second
+samviz checkout (say, the code before a change: `git worktree add DIR <commit>`) is served too and each of its pages
+is viewed right after the same page of this one, in every round: a before/after comparison under the same load,
+which on a shared machine moves every figure. The machine's load average is printed at the start and the end.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 import statistics
@@ -82,35 +87,52 @@ async def view(browser, address: str, servers: list[int], own_server: int) -> tu
     return wall, browser_cpu, server_cpu
 
 
-async def measure(pages: list[str], rounds: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
+ALSO = "also:"                  # the prefix of the --also checkout's pages in the results
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
+async def measure(pages: list[str], rounds: int, also: Path | None = None) -> None:
+    print(f"start: {_load()}", flush=True)
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         hello = Path(folder) / "hello.py"
         hello.write_text('import streamlit as st\nst.write("hello")\n')
-        with local_app(ROOT / "app.py") as (base, server), local_app(hello) as (empty, empty_server):
-            from playwright.async_api import async_playwright
-            servers = [server.pid, empty_server.pid]
-            results: dict[str, list[tuple[float, float, float]]] = {page: [] for page in [BASELINE, *pages]}
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                for number in range(rounds):
-                    for path in [BASELINE, *pages]:
-                        baseline = path == BASELINE
-                        address = empty + "/" if baseline else base + path
-                        own = empty_server.pid if baseline else server.pid
-                        wall, browser_cpu, server_cpu = await view(browser, address, servers, own)
-                        results[path].append((wall, browser_cpu, server_cpu))
-                        print(f"round {number} {path:<12} wall {wall:5.1f} s   browser CPU {browser_cpu:5.2f} s   "
-                              f"server CPU {server_cpu:5.2f} s", flush=True)
-                await browser.close()
+        base, server = stack.enter_context(local_app(ROOT / "app.py"))
+        empty, empty_server = stack.enter_context(local_app(hello))
+        other = stack.enter_context(local_app(also / "app.py")) if also else None
+        from playwright.async_api import async_playwright
+        servers = [server.pid, empty_server.pid, *([other[1].pid] if other else [])]
+        order = [BASELINE, *(p for page in pages for p in ([page, ALSO + page] if other else [page]))]
+        results: dict[str, list[tuple[float, float, float]]] = {page: [] for page in order}
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for number in range(rounds):
+                for path in order:
+                    if path == BASELINE:
+                        address, own = empty + "/", empty_server.pid
+                    elif path.startswith(ALSO):
+                        address, own = other[0] + path[len(ALSO):], other[1].pid
+                    else:
+                        address, own = base + path, server.pid
+                    wall, browser_cpu, server_cpu = await view(browser, address, servers, own)
+                    results[path].append((wall, browser_cpu, server_cpu))
+                    print(f"round {number} {path:<17} wall {wall:5.1f} s   browser CPU {browser_cpu:5.2f} s   "
+                          f"server CPU {server_cpu:5.2f} s", flush=True)
+            await browser.close()
+    print(f"end: {_load()}")
     warm = {path: rows[1:] or rows for path, rows in results.items()}
     floor = statistics.median(r[1] for r in warm[BASELINE])
     print(f"\nmedian over rounds 1..{rounds - 1} (round 0 has the servers' cold caches); the empty page's browser CPU, "
-          f"measured in the same run: {floor:.2f} s; budget for the player and each story chapter: {BUDGET_S} s")
+          f"measured in the same run: {floor:.2f} s; budget for the player and each story chapter: {BUDGET_S} s"
+          + (f"; {ALSO} pages are {also}'s" if also else ""))
     for path, rows in warm.items():
         cpu = statistics.median(r[1] for r in rows)
-        budgeted = path == "/player" or path.startswith("/?chapter=")
+        page = path.removeprefix(ALSO)
+        budgeted = page == "/player" or page.startswith("/?chapter=")
         verdict = ("" if not budgeted else "   within budget" if cpu <= BUDGET_S else "   OVER BUDGET")
-        print(f"  {path:<12} browser CPU {cpu:.2f} s ({cpu - floor:+.2f} s over the empty page)   server CPU "
+        print(f"  {path:<17} browser CPU {cpu:.2f} s ({cpu - floor:+.2f} s over the empty page)   server CPU "
               f"{statistics.median(r[2] for r in rows):.2f} s   wall {statistics.median(r[0] for r in rows):.1f} s"
               f"{verdict}")
 
@@ -119,13 +141,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", default=DEFAULT_PAGES, help="comma-separated paths")
     parser.add_argument("--rounds", type=int, choices=range(1, 21), default=3, metavar="1..20")
+    parser.add_argument("--also", type=Path, metavar="DIR",
+                        help="another samviz checkout whose app is viewed beside this one's (before/after)")
     args = parser.parse_args()
     if not os.path.exists(CHROMIUM):
         parser.exit(2, f"{CHROMIUM} is missing: run `make browser`\n")
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     if not pages or len(pages) > 16 or not all(p.startswith("/") and len(p) <= 200 for p in pages):
         parser.error("--pages: 1 to 16 paths, each starting with '/'")
-    asyncio.run(measure(pages, args.rounds))
+    if args.also is not None and not (args.also / "app.py").is_file():
+        parser.error(f"--also: no app.py in {args.also}")
+    asyncio.run(measure(pages, args.rounds, args.also.resolve() if args.also else None))
 
 
 if __name__ == "__main__":

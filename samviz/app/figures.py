@@ -2,9 +2,10 @@
 axis's name and the charts' PNG button.
 
 The episode player, Compare, the long-episode mode and the stepping story chapters do not use plotly: they are
-drawn in the browser by samviz/app/episode_view from a payload of the whole episode. The other pages' plotly
-charts (the story's figures, the Scaling lab, Learning curves) take their colours and conventions from here:
-memory slots on the vertical axis, slot 0 at the top; read blue and write orange everywhere.
+drawn in the browser by samviz/app/episode_view from a payload of the whole episode, and the story's figures are
+static SVG (samviz/app/svg_charts.py). The plotly charts of the other pages (the Scaling lab, Learning curves) and
+the story's SVG take their colours and conventions from here: memory slots on the vertical axis, slot 0 at the
+top; read blue and write orange everywhere.
 """
 from __future__ import annotations
 
