@@ -384,7 +384,7 @@ def _cells(m: Cells, fr: _Frame) -> list[str]:
             ya, yb = fr.y(r - 0.5), fr.y(r + 0.5)
             x, y = min(xa, xb) + m.gap / 2, min(ya, yb) + m.gap / 2
             w, h = abs(xb - xa) - m.gap, abs(yb - ya) - m.gap
-            out.append(f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" fill="{m.colours[r][c]}">'
+            out.append(f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" fill={_attr(m.colours[r][c])}>'
                        f'{_title(m.hover[r][c])}</rect>')
     out.append("</g>")
     return out
