@@ -501,9 +501,9 @@ def _colour_bar(chart: Chart) -> list[str]:
     bar = chart.colour_bar
     if bar is None or not chart.panels:
         return []
-    top, height = chart.panels[0].top + 18, chart.panels[0].height - 18
+    top, height = chart.panels[0].top + 24, chart.panels[0].height - 24
     x = chart.width - 80 if bar.left is None else bar.left
-    out = ['<g class="colour-bar">', _text(x, top - 12, bar.title, anchor="start")]
+    out = ['<g class="colour-bar">', _text(x, top - 16, bar.title, anchor="start")]
     step = height / COLOUR_BAR_STEPS
     for i in range(COLOUR_BAR_STEPS):           # top (high) to bottom (low)
         t = 1 - (i + 0.5) / COLOUR_BAR_STEPS
