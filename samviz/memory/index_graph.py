@@ -27,7 +27,7 @@ import torch
 
 GRAPH_M = 32                # links per row (twice that on the bottom layer)
 GRAPH_EF_CONSTRUCTION = 100 # candidate list while inserting
-GRAPH_EF_SEARCH = 128       # candidate list while searching: fixed, so the cost does not grow with the rows
+GRAPH_EF_SEARCH = 256       # candidate list while searching: fixed, so the cost does not grow with the rows
 REBUILD_FROM = 1024         # a graph is rebuilt only once it has at least this many deleted ids
 
 
@@ -46,9 +46,6 @@ class GraphRows:
         self.live = np.zeros(batch_size, dtype=np.int64)
         self.deleted = np.zeros(batch_size, dtype=np.int64)
         self.stats = {"rows_added": 0, "rebuilds": 0, "rows_rebuilt": 0}
-        # per batch element, the search parameters and the deleted-ids selector, remade only when the graph or
-        # its bitmap changes (they are faiss objects: making them every step cost as much as a short walk)
-        self._search_params: list[tuple | None] = [None] * batch_size
 
     def _new_graph(self):
         graph = self.faiss.IndexHNSWFlat(self.word_size, GRAPH_M, self.faiss.METRIC_INNER_PRODUCT)
@@ -124,31 +121,18 @@ class GraphRows:
         ids = np.full((count, k), -1, dtype=np.int64)
         if self.live[b] == 0:
             return torch.from_numpy(scores), torch.zeros(count, k, dtype=torch.int64)
-        graph.search(np.ascontiguousarray(queries.numpy()), k, D=scores, I=ids, params=self._params(b, k))
+        faiss = self.faiss
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(k, GRAPH_EF_SEARCH)
+        if self.deleted[b]:
+            bits = self.deleted_bits[b]
+            dead = faiss.IDSelectorBitmap(graph.ntotal, faiss.swig_ptr(bits))
+            params.sel = selector = faiss.IDSelectorNot(dead)   # noqa: F841 (both must outlive the search)
+        graph.search(np.ascontiguousarray(queries.numpy()), k, D=scores, I=ids, params=params)
         found = ids >= 0
         slots = np.where(found, self.slot_of[b][np.maximum(ids, 0)], 0)
         scores = np.where(found, scores, -math.inf).astype(np.float32)
         return torch.from_numpy(scores), torch.from_numpy(slots)
-
-    def _params(self, b: int, k: int):
-        """faiss search parameters for batch element b: the candidate list, and while b's graph has deleted ids a
-        selector excluding them. The selector reads the bitmap through a pointer, so it is remade whenever the
-        graph grew or the bitmap was reallocated; the cached tuple keeps both alive as long as it is used."""
-        graph, bits = self.graphs[b], self.deleted_bits[b]
-        shape = (graph.ntotal, bool(self.deleted[b]), max(k, GRAPH_EF_SEARCH))
-        cached = self._search_params[b]
-        if cached is not None and cached[0] is graph and cached[1] is bits and cached[2] == shape:
-            return cached[3]
-        faiss = self.faiss
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = shape[2]
-        keep_alive = ()
-        if self.deleted[b]:
-            dead = faiss.IDSelectorBitmap(graph.ntotal, faiss.swig_ptr(bits))
-            params.sel = selector = faiss.IDSelectorNot(dead)
-            keep_alive = (dead, selector)
-        self._search_params[b] = (graph, bits, shape, params, keep_alive)
-        return params
 
     def clear(self) -> None:
         """Empty every graph: O(rows ever added since the last clear)."""
