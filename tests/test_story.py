@@ -92,6 +92,23 @@ def test_glossary_defines_every_symbol():
     assert f"λ = {USAGE_DISCOUNT:g}" in dict(story.glossary())["λ (lambda)"]       # the constant, from its module
 
 
+def test_plain_markdown_shows_the_files_words_as_written():
+    assert story.plain_markdown("a_b *c* [x](http://e.x) <b>$1$ `y` :red[z]") == \
+        r"a\_b \*c\* \[x\]\(http\:\/\/e\.x\) \<b\>\$1\$ \`y\` \:red\[z\]"
+    assert story.plain_markdown("65536 slots") == "65536 slots"                  # letters and digits untouched
+
+
+def test_the_source_of_the_memory_that_fills_is_shortened_and_kept_plain():
+    row = {"command": "python -m samviz.long_evaluation evaluate --checkpoint " + "d/" * 40 + "run --factors 100 "
+                      "--slots 65536", "commit": "0123456789abcdef", "machine": "Linux, <b>CPU</b>, 2 CPUs, 8 GiB, "
+                      "Python 3.11", "interim": False}
+    source = story.filling_source({"series": [{"row": row}]})
+    assert "Measured by python -m samviz.long_evaluation evaluate --checkpoint d/" in source
+    assert "run … (commit 0123456;" in source                                  # cut before an option, never inside
+    assert "(commit 0123456; Linux, <b>CPU</b>, 2 CPUs, 8 GiB)" in source and "Interim" not in source
+    assert r"\<b\>CPU\<\/b\>" in story.plain_markdown(source)                # what the page shows: escaped
+
+
 @pytest.mark.parametrize("value, number, problem", [
     (None, 1, False), ("3", 3, False), ("8", 8, False), ("0", 1, True), ("9", 1, True), ("abc", 1, True),
     ("[x](http://evil.example)", 1, True)])

@@ -24,11 +24,12 @@ VIEWS = (5, 7)                                                    # chapters tha
 
 def svg_charts(number: int) -> int:
     """The SVG charts chapter `number` draws: one, but none in chapter 7 (the episode view alone), and in chapters
-    6 and 8 only when measurements of today's code exist (else the chapter says so)."""
+    6 and 8 only when measurements of today's code exist (else the chapter says so); chapter 8 a second one, the
+    memory that fills, when the long-curriculum evaluation has its rows."""
     if number == 6:
         return int(bool(story.index_runs()["rows"]))
     if number == 8:
-        return int(bool(story.measured_payoff()["table"]))
+        return int(bool(story.measured_payoff()["table"])) + int(bool(story.memory_filling()["series"]))
     return int(number != 7)
 
 

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from samviz.app import story
+from samviz.app import colours, story
 from samviz.app import svg_charts as sc
 from samviz.bench import cost
 from samviz.results import provenance
@@ -303,7 +303,7 @@ def test_the_payoff_chapter_quotes_the_rows_it_draws(results_file, monkeypatch):
         assert [r["N"] for r in table] == ["16,384", "4,096", "1,024"]
         assert [r["speed ×"] for r in table] == ["81.9", "20.5", "5.1"] and table[0]["NTM ms/step"] == "163.8"
         assert not at.get("plotly_chart")                                      # drawn as SVG, no plotly.js
-        (svg,) = drawn_svgs(at)
+        svg = drawn_svgs(at)[0]                                                # then chapter 8's memory that fills
         assert hover_texts(svg, "line")[:3] == [f"N = {n:,}: {r}× (time per step)"
                                                 for n, r in ((1024, 5.1), (4096, 20.5), (16384, 81.9))]
         assert any("measured overhead" in c.value for c in at.caption)
@@ -335,6 +335,122 @@ def test_the_trained_models_at_scale_come_from_todays_code_only(tmp_path):
     scaled = story.trained_at_scale(path)
     assert [(r["model"], r["slots"]) for r in scaled["rows"]] == [("sam-copy", 1 << 20)]
     assert "1 scale rows from other code" in scaled["note"]
+
+
+# ------------------------------------------------------------------------------------------ chapter 8: memory fills
+
+def long_row(slots, index, written, cpu, step=10500, factor=100, machine="Linux x86_64, one CPU", **extra):
+    """A samviz.long_evaluation row (its fields as the module docstring names them): 3 tenths of a 300-step
+    episode, `written` rows (cumulative) and `cpu` CPU ms per step at each tenth's end."""
+    tenths = [{"steps": [100 * i, 100 * (i + 1)], "ms_per_step": 9.0, "cpu_ms_per_step": c, "rows_written": w,
+               "recall": 1.0 if index == "faiss" else None}
+              for i, (w, c) in enumerate(zip(written, cpu, strict=True))]
+    return {"checkpoint": "experiments/long_curriculum/sam-faiss-65536", "checkpoint_step": step,
+            "curriculum_level": 4, "ceiling": 1024, "kind": "sam", "weights_sha256": f"w{step}", "interim": True,
+            "trained_level": 3, "task": "associative_recall", "seed": 7001, "level": 3 * factor, "factor": factor,
+            "steps": 300, "memory_slots": slots, "index": index, "episodes": 2, "batch": 2,
+            "command": "python -m samviz.long_evaluation evaluate --checkpoint x --factors 100 --slots 65536",
+            "commit": "c2eaaf459a65e2180e82bcb5edf8bae71394ea24", "machine": machine,
+            "cpu_ms_per_step": sum(cpu) / len(cpu), "rows_written": written[-1], "tenths": tenths, **extra}
+
+
+@pytest.fixture
+def evaluation_file(tmp_path):
+    rows = [long_row(1 << 16, "faiss", [4096, 16384, 32768], [1.5, 2.25, 2.5]),
+            long_row(1 << 20, "faiss", [4096, 16384, 32768], [1.75, 3.0, 2.75]),
+            long_row(1 << 16, "exact", [4096, 16384, 32768], [3.0, 3.25, 3.5]),
+            long_row(1 << 16, "faiss", [1, 2, 3], [9.0, 9.0, 9.0], factor=10),               # another length
+            long_row(1 << 16, "faiss", [1, 2, 3], [9.0, 9.0, 9.0], step=20000, machine="another machine"),
+            long_row(1 << 16, "faiss", ["many", 2, 3], [1.0, 1.0, 1.0], step=30000)]          # not a number
+    path = tmp_path / "evaluation.json"
+    path.write_text(json.dumps({"about": "test", "rows": rows, "skipped": [], "comparisons": []}))
+    return path
+
+
+def test_the_memory_that_fills_draws_the_rows_of_one_checkpoint_and_machine(evaluation_file):
+    filling = story.memory_filling(evaluation_file)
+    assert filling["note"] is None
+    assert [(s["slots"], s["index"]) for s in filling["series"]] == [(1 << 16, "faiss"), (1 << 20, "faiss"),
+                                                                      (1 << 16, "exact")]
+    chart = story.filling_figure(filling)
+    faiss16, faiss20, exact16 = (chart.mark(f"memory filled: {label}")
+                                 for label in ("faiss, N = 2^16", "faiss, N = 2^20", "exact, N = 2^16"))
+    assert faiss16.xs == (100, 200, 300)                                   # each tenth's last step
+    assert faiss16.ys == (6.25, 25.0, 50.0) == exact16.ys                  # rows written / 65,536 × 100, by hand
+    assert faiss20.ys == (4096 / 2**20 * 100, 16384 / 2**20 * 100, 3.125)
+    assert chart.mark("CPU ms per step: faiss, N = 2^16").ys == (1.5, 2.25, 2.5)
+    assert chart.mark("CPU ms per step: faiss, N = 2^20").ys == (1.75, 3.0, 2.75)
+    assert chart.mark("CPU ms per step: exact, N = 2^16").ys == (3.0, 3.25, 3.5)
+    assert (faiss16.dash, faiss16.ring, exact16.dash, faiss20.ring) == (None, False, "6 4", True)   # dash: index
+    assert {line.colour for line in lines(chart)} == {colours.model_colour("sam")}                 # one kind
+    assert [e.label for e in chart.legend] == ["faiss, N = 2^16", "faiss, N = 2^20", "exact, N = 2^16"]
+    assert "step 300: 32,768 of 65,536 slots written (50.0%)" in faiss16.hover[-1]
+    assert not [b for b in sc.text_boxes(chart) if b[1] < 0 or b[2] > chart.width or b[3] < 0 or b[4] > chart.height]
+    ET.fromstring(chart.svg())                                             # well-formed: every text escaped
+
+
+def test_the_memory_that_fills_sentence_quotes_the_numbers_drawn(evaluation_file):
+    filling = story.memory_filling(evaluation_file)
+    text = story.filling_sentence(filling, recent_rows=8192)
+    assert text.startswith("On two episodes of 300 steps (300 items, 100× the 3 items the checkpoint of update "
+                           "10,500 was trained on), SAM wrote 32,768 rows per episode")
+    assert "**50.0%** of 65,536 and **3.1%** of 1,048,576 slots" in text     # the last tenth's drawn values
+    assert ("faiss at 2^16: 1.50 → **2.50 ms**; faiss at 2^20: 1.75 → **2.75 ms**; exact at 2^16: 3.00 → "
+            "**3.50 ms**") in text
+    # the second tenth is the first past 8,192 rows written: faiss's range from there on
+    assert "From tenth 2, where the rows written passed the 8,192 newest" in text
+    assert "2.25–2.50 ms at 2^16 and 2.75–3.00 ms at 2^20" in text
+    assert "From tenth" not in story.filling_sentence(filling)               # no index constant, no claim
+    differ = {"series": [{**s, "written": (1.0, 2.0, 3.0), "filled": (0.0, 0.0, 0.0)} if s["slots"] == 1 << 20 else s
+                         for s in filling["series"]]}                          # sizes that wrote different counts
+    assert "300 steps (300 items, 100× the 3 items the checkpoint of update 10,500 was trained on), the rows SAM " \
+           "wrote filled **50.0%** of 65,536 and **0.0%** of 1,048,576 slots" in story.filling_sentence(differ)
+    one = {"series": [{**s, "row_episodes": 1} for s in filling["series"]]}
+    assert story.filling_sentence(one).startswith("On one episode of 300 steps")
+    source = story.filling_source(filling)
+    assert source.startswith("Interim checkpoint: its curriculum had reached 4 of its 1,024 items.")
+    assert "(commit c2eaaf4; Linux x86_64, one CPU)" in source
+    assert "Interim" not in story.filling_source({"series": [{**filling["series"][0], "row": {
+        **filling["series"][0]["row"], "interim": False}}]})
+
+
+def test_the_memory_that_fills_says_why_when_there_is_nothing_to_draw(tmp_path):
+    missing = story.memory_filling(tmp_path / "none.json")
+    assert missing["series"] == [] and "No long-curriculum SAM rows at 100×" in missing["note"]
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    assert story.memory_filling(broken)["series"] == [] and "could not be read" in story.memory_filling(broken)["note"]
+    other = tmp_path / "other.json"                                          # rows, but none at 100×
+    other.write_text(json.dumps({"rows": [long_row(1 << 16, "faiss", [1, 2, 3], [1.0, 1.0, 1.0], factor=10)]}))
+    assert story.memory_filling(other)["series"] == []
+
+
+def test_the_payoff_chapter_shows_the_memory_that_fills_or_a_note(evaluation_file, tmp_path, monkeypatch):
+    import streamlit as st
+    for path, drawn in ((evaluation_file, True), (tmp_path / "none.json", False)):
+        monkeypatch.setattr(story, "filling_path", lambda path=path: path)
+        st.cache_data.clear()
+        try:
+            at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+            at.query_params.update({"chapter": "8"})
+            at.run()
+            assert not at.exception, [e.value for e in at.exception]
+            text = " ".join(m.value for m in at.markdown)
+            svgs = [s for s in drawn_svgs(at) if s.get("aria-label").startswith("The long-curriculum SAM")]
+            if drawn:
+                assert "**A memory that fills.** On two episodes of 300 steps" in text
+                assert f"the {story.index_facts()['recent_rows']:,} newest that faiss compares exactly" in text
+                (svg,) = svgs
+                assert hover_texts(svg, "line")[:3] == [f"faiss, N = 2^16, step {s}: {w} of 65,536 slots written "
+                                                        f"({f})" for s, w, f in (("100", "4,096", "6.2%"),
+                                                                                 ("200", "16,384", "25.0%"),
+                                                                                 ("300", "32,768", "50.0%"))]
+                assert any(c.value.startswith("Interim checkpoint\\: its curriculum") for c in at.caption)
+            else:
+                assert not svgs and "A memory that fills" not in text
+                assert any("No long\\-curriculum SAM rows at 100×" in i.value for i in at.info)
+        finally:
+            st.cache_data.clear()
 
 
 # ------------------------------------------------------------------------------------------ words

@@ -12,6 +12,8 @@ No Streamlit here. Every number a chapter shows comes from the library itself, n
                               (index_facts), its measured episodes from samviz.results (index_runs)
     measured payoff           samviz.results rows (assets/bench/results.jsonl, scale.json) of today's code from one
                               machine (samviz.results.AppRows), one setting and one time measure (plots.on_measure)
+    a memory that fills       samviz.long_evaluation's rows (assets/long_curriculum/evaluation.json): the
+                              long-curriculum SAM per tenth of an episode 100× its trained length
 
 Constants come from where the library defines them: δ = samviz.memory.usage.ACCESS_THRESHOLD, K = the
 default of samviz.model.ModelConfig.k, the read heads of an untrained SAM = samviz.kinds.KINDS["sam"]. Heavy
@@ -25,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import functools
 import math
+from pathlib import Path
+import re
 
 from samviz.app import svg_charts as sc
 from samviz.app.params import Problem, parse_int
@@ -232,7 +236,8 @@ def chapters() -> tuple[Chapter, ...]:
                 "only those. So SAM's cost per step hardly grows with N while the dense model's grows in "
                 "proportion. Below, the two **measured** on one machine by samviz's benchmark (at small N fixed "
                 "per-step costs dominate and the gap is smaller), then the trained SAM models, trained with 128 "
-                "slots, run with a memory of a million. Now explore for yourself:",
+                "slots, run with a memory of a million, and a SAM from the long curriculum whose memory fills as "
+                "a long episode goes on. Now explore for yourself:",
                 r"Dense (NTM) per step: $O(N W)$ time, $O(N W)$ memory kept for backprop. SAM per step: "
                 r"$O(K R W)$ plus the index search, $O(K R W)$ memory kept.",
                 Question("Where does SAM's advantage over a dense memory show most?",
@@ -669,6 +674,151 @@ def index_sentence(row: dict) -> str:
             "is chance, not a better index.")
 
 
+FILLING_FACTOR = 100         # chapter 8's memory that fills: episodes this many times the trained length
+FILLING_RUNS = ((1 << 16, "faiss"), (1 << 20, "faiss"), (1 << 16, "exact"))   # (N, index) drawn, in this order
+FILLING_DASH = {"faiss": None, "exact": "6 4"}      # one kind, one colour: the index told apart by dash,
+FILLING_RING = {1 << 16: False, 1 << 20: True}      # N by marker (open circles at 2^20)
+
+
+def filling_path():
+    """Where samviz.long_evaluation writes its rows (assets/long_curriculum/evaluation.json)."""
+    from samviz.long_evaluation import DEFAULT_OUT
+    from samviz.paths import ASSETS_DIR
+    return ASSETS_DIR / "long_curriculum" / DEFAULT_OUT.name
+
+
+def _count(value) -> int:
+    """A count field of an evaluation row as an int (ValueError when it is not a whole, non-negative number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        raise ValueError(f"not a count: {value!r}")
+    return int(value)
+
+
+def _filling_series(row: dict) -> dict | None:
+    """One evaluation row as a drawn series (each tenth's last step, rows written, % of the N slots written, CPU ms
+    per step) with the row's counts checked, or None when a field it needs is missing or not a number."""
+    try:
+        slots = _count(row["memory_slots"])
+        tenths = row["tenths"]
+        steps = tuple(float(_count(t["steps"][1])) for t in tenths)
+        written = tuple(float(t["rows_written"]) for t in tenths)
+        cpu = tuple(float(t["cpu_ms_per_step"]) for t in tenths)
+        facts = {name: _count(row[name]) for name in ("steps", "level", "trained_level", "checkpoint_step",
+                                                      "episodes")}
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    if not slots or not tenths or not all(map(math.isfinite, written + cpu)) or min(cpu) <= 0:
+        return None
+    return {"slots": slots, "index": row["index"], "steps": steps, "written": written,
+            "filled": tuple(w / slots * 100 for w in written), "cpu_ms": cpu, **{f"row_{k}": v for k, v in
+                                                                                  facts.items()}, "row": row}
+
+
+def memory_filling(path=None) -> dict:
+    """Chapter 8: a memory that fills. The long-curriculum SAM's rows of samviz.long_evaluation
+    (assets/long_curriculum/evaluation.json) on episodes FILLING_FACTOR × its trained length, for each (N, index) of
+    FILLING_RUNS found: per tenth of the episode, the rows written as % of the N slots and the CPU ms per step. Only
+    rows of one checkpoint, one set of episodes and one machine are drawn together (the group with most of
+    FILLING_RUNS, then the latest checkpoint). -> {"series": [{"slots", "index", "steps" (each tenth's last step),
+    "written", "filled" (%), "cpu_ms", "row_*" (the row's counts), "row"}], "note": why nothing is drawn, None when
+    something is}."""
+    from samviz.long_evaluation import read_results
+    path = filling_path() if path is None else path
+    try:
+        rows = read_results(path)["rows"]
+    except (OSError, ValueError) as problem:
+        return {"series": [], "note": f"The long-curriculum evaluation could not be read ({problem})."}
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        if not isinstance(row, dict) or row.get("kind") != "sam" or row.get("factor") != FILLING_FACTOR:
+            continue
+        if (row.get("memory_slots"), row.get("index")) not in FILLING_RUNS:
+            continue
+        series = _filling_series(row)
+        if series is None:
+            continue
+        key = tuple(str(row.get(name)) for name in ("checkpoint", "checkpoint_step", "weights_sha256", "level",
+                                                     "episodes", "seed", "machine"))
+        groups.setdefault(key, {})[(series["slots"], series["index"])] = series      # the file's latest row wins
+    if not groups:
+        return {"series": [], "note": f"No long-curriculum SAM rows at {FILLING_FACTOR}× the trained length in "
+                                      f"{Path(path).name} yet: python -m samviz.long_evaluation evaluate makes them."}
+    best = max(groups.values(), key=lambda g: (len(g), next(iter(g.values()))["row_checkpoint_step"]))
+    return {"series": [best[run] for run in FILLING_RUNS if run in best], "note": None}
+
+
+def filling_slots(n: int) -> str:
+    """A memory size as the chapter writes it: 2^16 for a power of two, else 65,000."""
+    return f"2^{n.bit_length() - 1}" if n > 0 and n & (n - 1) == 0 else f"{n:,}"
+
+
+def filling_label(series: dict) -> str:
+    """"faiss, N = 2^16": the index and the memory size of a drawn series."""
+    return f"{series['index']}, N = {filling_slots(series['slots'])}"
+
+
+def filling_sentence(filling: dict, recent_rows: int | None = None) -> str:
+    """The words beside chapter 8's second figure: the episodes, the checkpoint, the memory filled at the end and
+    the CPU ms per step of the first and last tenth, each number one the figure draws. With `recent_rows` (the
+    faiss index's exact part, samviz.memory.index.RECENT_ROWS): the tenth where the rows written passed it and the
+    range of faiss's CPU ms per step from that tenth on."""
+    series = filling["series"]
+    first = series[0]
+    count = {1: "one episode", 2: "two episodes"}.get(first["row_episodes"], f"{first['row_episodes']:,} episodes")
+    sizes: dict[int, dict] = {}
+    for s in series:
+        sizes.setdefault(s["slots"], s)                 # faiss first: the exact index wrote the same or other rows
+    filled = " and ".join(f"**{s['filled'][-1]:.1f}%** of {n:,}" for n, s in sizes.items())
+    ends = {s["written"][-1] for s in sizes.values()}
+    wrote = (f"SAM wrote {next(iter(ends)):,.0f} rows per episode, filling" if len(ends) == 1 else
+             "the rows SAM wrote filled")
+    times = "; ".join(f"{s['index']} at {filling_slots(s['slots'])}: {s['cpu_ms'][0]:.2f} → "
+                      f"**{s['cpu_ms'][-1]:.2f} ms**" for s in series)
+    text = (f"On {count} of {first['row_steps']:,} steps ({first['row_level']:,} items, {FILLING_FACTOR}× the "
+            f"{first['row_trained_level']:,} items the checkpoint of update {first['row_checkpoint_step']:,} was "
+            f"trained on), {wrote} {filled} slots. CPU time per step, first tenth → last: {times}.")
+    after = []
+    for s in series:
+        passed = next((i for i, w in enumerate(s["written"]) if w > recent_rows), None) if recent_rows else None
+        if s["index"] == "faiss" and passed is not None:
+            after.append((s, passed, min(s["cpu_ms"][passed:]), max(s["cpu_ms"][passed:])))
+    if after:
+        tenths = " and ".join(sorted({str(p + 1) for _, p, _, _ in after}))
+        ranges = " and ".join(f"{lo:.2f}–{hi:.2f} ms at {filling_slots(s['slots'])}" for s, _, lo, hi in after)
+        text += (f" From tenth {tenths}, where the rows written passed the {recent_rows:,} newest that faiss "
+                 f"compares exactly (older ones go into a graph, chapter 6), its step stayed within {ranges}.")
+    return text
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def filling_source(filling: dict) -> str:
+    """Where the drawn rows came from, as plain text: interim or not, the command (shortened at a word), the
+    commit (7 characters) and the machine (its first four parts) of the first row."""
+    row = filling["series"][0]["row"]
+    command = ""
+    for part in re.split(r" (?=--)", str(row.get("command") or "").strip()):    # the program, then each option
+        if command and len(command) + len(part) > 140:
+            command += " …"
+            break
+        command = f"{command} {part}".strip()
+    commit = str(row.get("commit") or "")[:7] or "unrecorded"
+    machine = ", ".join(str(row.get("machine") or "unrecorded").split(", ")[:4])
+    level, ceiling = row.get("curriculum_level"), row.get("ceiling")
+    interim = (f"Interim checkpoint: its curriculum had reached {_number(level)} of its {_number(ceiling)} items. "
+               if row.get("interim") else "")
+    return (f"{interim}Measured by {command or 'an unrecorded command'} (commit {commit}; {machine}). Rows "
+            "written: distinct slots, the mean over the episodes; CPU ms: this thread's CPU time per step.")
+
+
+def plain_markdown(text: str) -> str:
+    """`text` shown as written in Streamlit markdown: every ASCII punctuation mark backslash-escaped (CommonMark), so
+    no emphasis, link, HTML, LaTeX or directive is made of it."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+
+
 # ------------------------------------------------------------------------------------------ figures (SVG)
 # Each figure is a samviz.app.svg_charts.Chart: a spec whose marks hold the numbers drawn (tests read them), drawn
 # as a small static SVG (Chart.svg()) — no plotly.js in the browser (issue 28). Layout in viewBox units, 900 wide.
@@ -909,6 +1059,40 @@ def payoff_figure(payoff: dict):
                     "log-log",
         legend=tuple(sc.LegendEntry(line.name, line.colour, "marker") for line in lines),
         legend_top=top + height + 62)
+
+
+def filling_figure(filling: dict):
+    """Chapter 8's second figure: along the long episode (each tenth's last step), the rows written as % of the
+    memory (left) and the CPU ms per step (right), one line per (N, index) of filling["series"] — exactly their
+    values. One kind, one colour (samviz.app.colours): the index by dash, N by marker."""
+    from samviz.app.colours import model_colour
+    colour = model_colour("sam")
+    filled, times, legend = [], [], []
+    for s in filling["series"]:
+        label, ring, dash = filling_label(s), FILLING_RING.get(s["slots"], False), FILLING_DASH.get(s["index"])
+        markers = (7.0,) * len(s["steps"])
+        pairs = list(zip(s["steps"], s["written"], s["filled"], s["cpu_ms"], strict=True))
+        filled.append(sc.Line(f"memory filled: {label}", s["steps"], s["filled"], colour,
+                              tuple(f"{label}, step {x:,.0f}: {w:,.0f} of {s['slots']:,} slots written ({f:.1f}%)"
+                                    for x, w, f, _ in pairs), dash=dash, marker_sizes=markers, ring=ring))
+        times.append(sc.Line(f"CPU ms per step: {label}", s["steps"], s["cpu_ms"], colour,
+                             tuple(f"{label}, tenth ending at step {x:,.0f}: {c:.2f} CPU ms per step"
+                                   for x, _, _, c in pairs), dash=dash, marker_sizes=markers, ring=ring))
+        legend.append(sc.LegendEntry(label, colour, "ring" if ring else "marker", dash))
+    last = max((x for s in filling["series"] for x in s["steps"]), default=1.0)
+    top_filled = max([f for s in filling["series"] for f in s["filled"]] + [1.0]) * 1.1
+    top_ms = max([c for s in filling["series"] for c in s["cpu_ms"]] + [0.1]) * 1.15
+    x_axis = sc.Axis(0, last, "step", ticks=sc.nice_ticks(0, last, 3))
+    top, height = 45, 200
+    return sc.Chart(
+        f"A memory that fills: SAM along episodes of {last:,.0f} steps", top + height + 85,
+        (sc.Panel(95, top, 315, height, x_axis,
+                  sc.Axis(0, top_filled, "memory filled (%)", ticks=sc.nice_ticks(0, top_filled, 4)), tuple(filled)),
+         sc.Panel(545, top, 315, height, x_axis,
+                  sc.Axis(0, top_ms, "CPU ms per step", ticks=sc.nice_ticks(0, top_ms, 4)), tuple(times))),
+        description="The long-curriculum SAM along a long episode: the rows written as a share of the memory, and "
+                    "the CPU time per step, for each index and memory size",
+        legend=tuple(legend), legend_top=top + height + 62)
 
 
 PRESENTER_CSS = """<style>

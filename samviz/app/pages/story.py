@@ -56,6 +56,11 @@ def _payoff() -> dict:
     return story.measured_payoff()
 
 
+@st.cache_data(show_spinner=False)
+def _filling() -> dict:
+    return story.memory_filling()
+
+
 # ------------------------------------------------------------------------------------------ URL callbacks
 
 def _go(number: int) -> None:
@@ -308,6 +313,14 @@ def _figure_8() -> None:
         st.page_link(pages.page_objects()["player"], label=f"Watch sam-copy step by step with {n:,} slots",
                      icon=":material/play_circle:",
                      query_params={"model": "sam", "task": "copy", "slots": str(n), "index": "faiss"})
+    filling = _filling()
+    if filling["series"]:
+        st.markdown("**A memory that fills.** "
+                    + story.filling_sentence(filling, story.index_facts()["recent_rows"]))
+        _chart(story.filling_figure(filling))
+        st.caption(story.plain_markdown(story.filling_source(filling)))      # the file's words, shown as written
+    else:
+        st.info(story.plain_markdown(filling["note"]))
     objects = pages.page_objects()
     st.page_link(objects["player"], label="Episode player: watch a trained model step by step",
                  icon=":material/play_circle:")
