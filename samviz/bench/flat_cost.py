@@ -99,6 +99,8 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
             truth = exact.search(queries, k)
             comparison = compare_search(found, truth, queries, memory.buffer)
             recalls.append((clock["t"], float(comparison.hits.sum()) / comparison.hits.numel() / k))
+            del truth, comparison
+            trim_heap()   # the check's N-sized temporaries, freed: otherwise the heap they fragment reads as RSS
             checking[clock["t"] // tenth] += time.thread_time() - thread
             clock["last"] += time.perf_counter() - wall
         clock["t"] += 1
