@@ -407,9 +407,9 @@ def recall_samples(steps: int) -> int:
 @contextlib.contextmanager
 def one_thread():
     """torch (and faiss) on one thread for the run, as samviz.long_evaluation runs: the step's operations are tiny,
-    and on a busy server an intra-op pool's threads wait for each other (measured here at 2^16 slots: 1.0 ms of
-    CPU per step on one thread, 4.7–16 on two); the run's thread time is then its CPU time. The setting is the
-    process's: another session's episode recorded meanwhile runs on one thread too."""
+    and on a busy server an intra-op pool's threads wait for each other (docs/MEASUREMENT_HISTORY.md); the run's
+    thread time is then its CPU time. The setting is the process's: another session's episode recorded meanwhile
+    runs on one thread too."""
     import torch
     before = torch.get_num_threads()
     faiss = None
