@@ -1,13 +1,16 @@
 """`make test` installs every system package its tests need, each checked on its own, and under it a test that
 would skip for a missing prerequisite fails instead (issue 29, item 10). Before: Debian's packages were installed
 only when chromium was missing, so a machine with chromium but no nginx skipped the 8 replica tests, and a missing
-shipped asset skipped its test: 819 passed, 8 skipped, and nothing said so loudly."""
+shipped asset skipped its test: 819 passed, 8 skipped, and nothing said so loudly. And the tests' torch runs on one
+thread unless the caller sets OMP_NUM_THREADS (conftest.py says why)."""
 import os
 from pathlib import Path
 import re
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "install_system_packages.sh"
@@ -110,3 +113,29 @@ def test_under_make_test_a_skip_is_a_failure_that_says_what_is_missing(tmp_path)
     assert counts.get("failed", 0) + counts.get("errors", 0) + counts.get("error", 0) == 3, strict
     for reason in ("nginx is not installed", "chromium is missing", "no_such_module_here"):
         assert reason in strict, strict
+
+
+THREADS = '''
+import os
+import torch
+
+def test_threads():
+    print("threads", torch.get_num_threads(), os.environ["OMP_NUM_THREADS"])
+'''
+
+
+@pytest.mark.slow
+def test_the_tests_run_torch_on_one_thread_unless_the_caller_says_otherwise(tmp_path):
+    """conftest.py sets OMP_NUM_THREADS=1 before a test module imports torch, and leaves a caller's setting alone."""
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_threads.py").write_text(THREADS)
+
+    def threads(**extra: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(tmp_path)],
+                              cwd=tmp_path, capture_output=True, text=True, env={**env, **extra}, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return next(line for line in done.stdout.splitlines() if line.startswith("threads"))
+
+    assert threads() == "threads 1 1"
+    assert threads(OMP_NUM_THREADS="2") == "threads 2 2"
