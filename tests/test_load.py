@@ -19,7 +19,7 @@ playwright (one browser, one context per simulated visitor); nothing leaves the 
   at level 40, 4,096 slots, a new seed each, alternating NTM/DAM/SAM): the episode the server computes and caches
   is new every time. Asserted: every load opens its own settings and draws its first chart with no exception, and
   the server's resident memory stays within loaders.SERVER_BUDGET_BYTES (1 GiB, the documented bound) throughout.
-  Issue 15's leak (every trace kept, 35–75 MB each) passes that bound within 18 loads from the ~385 MiB the server
+  Issue 15's leak (every trace kept, 35–75 MB each) passes that bound within 19 loads from the ~385 MiB the server
   takes after its first; SAMVIZ_SOAK_LOADS sets another count.
 
 The measured figures are printed (run with -s to see them). Knobs (environment): SAMVIZ_LOAD_CONTEXTS,
