@@ -32,21 +32,29 @@ import time
 from local_app import CHROMIUM, CHROMIUM_ARGS, READY, ROOT, local_app
 
 
-def cpu_seconds(processes) -> float:
-    """User + system CPU seconds of the given psutil processes (each counted once; gone ones skipped)."""
+def cpu_seconds(processes) -> dict[int, float]:
+    """User + system CPU seconds of each of the given psutil processes, by pid (gone ones skipped)."""
     import psutil
-    total = 0.0
+    seconds = {}
     for process in processes:
         try:
             times = process.cpu_times()
-            total += times.user + times.system
+            seconds[process.pid] = times.user + times.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return seconds
+
+
+def used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two cpu_seconds readings by the processes alive at the second: a process started
+    meanwhile counts from its start; one that ended meanwhile (the previous visitor's renderer shutting down)
+    counts nothing, rather than subtracting its whole past."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 BUDGET_S = 2.5                  # issue 28: browser CPU per view of the player and of each story chapter
 DEFAULT_PAGES = "/player," + ",".join(f"/?chapter={n}" for n in range(1, 9)) + ",/compare,/learn"
+SETTLE_S = 1.0                  # after a view, for its renderer to shut down before the next view's count starts
 BASELINE = "baseline"           # the one-line app's page, viewed in every round beside samviz's pages
 
 
@@ -59,7 +67,14 @@ def browser_processes(server_pids: list[int]):
     """chromium's processes: every descendant of this script except the servers (and their children)."""
     import psutil
     servers = set().union(*(_tree(pid) for pid in server_pids))
-    return [p for p in psutil.Process().children(recursive=True) if p.pid not in servers and "chrom" in p.name()]
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.pid not in servers and "chrom" in process.name():
+                found.append(process)
+        except psutil.NoSuchProcess:            # a renderer that ended between the listing and its name
+            pass
+    return found
 
 
 def server_processes(server_pid: int):
@@ -81,9 +96,10 @@ async def view(browser, address: str, servers: list[int], own_server: int) -> tu
     await page.wait_for_selector(READY, timeout=600_000)
     await page.wait_for_timeout(1000)
     wall = time.perf_counter() - started
-    browser_cpu = cpu_seconds(browser_processes(servers)) - browser_before
-    server_cpu = cpu_seconds(server_processes(own_server)) - server_before
+    browser_cpu = used(browser_before, cpu_seconds(browser_processes(servers)))
+    server_cpu = used(server_before, cpu_seconds(server_processes(own_server)))
     await context.close()
+    await asyncio.sleep(SETTLE_S)
     return wall, browser_cpu, server_cpu
 
 

@@ -218,7 +218,7 @@ def test_next_and_previous_move_the_chapter_in_the_url():
     assert at.button(key="story_prev").disabled
     at.button(key="story_next").click().run()
     assert "2. Reading" in headers(at) and not any("Pick an answer" in i.value for i in at.info)  # asked afresh
-    at.selectbox(key="story_select").set_value(7).run()
+    at.radio(key="story_select").set_value(7).run()
     assert query(at, "chapter") == "7" and "7. Sparse backprop" in headers(at)
 
 

@@ -94,7 +94,9 @@ def test_walk_every_chapter_answer_and_present(server, browser, width, height): 
         assert page.locator(".st-key-story_next button").is_disabled()
         assert page.locator('a[href*="player"]').count() >= 1           # the payoff links to the player
 
-        # presenter mode: toggled on the page, kept in the URL, no sidebar
+        # presenter mode: toggled in the "Chapters" popover (drawn only once opened), kept in the URL, no sidebar
+        assert page.locator(".st-key-story_presenter").count() == 0
+        page.locator(".st-key-story_menu button").first.click()
         page.locator(".st-key-story_presenter label").click()
         page.wait_for_function("() => window.location.search.includes('presenter=1')", timeout=30_000)
         wait_ready(page)
@@ -118,6 +120,13 @@ def test_walk_every_chapter_answer_and_present(server, browser, width, height): 
             assert not fresh.locator(SIDEBAR).is_visible()
         finally:
             context.close()
+
+        # any chapter from the "Chapters" popover: every title listed, one click opens it
+        page.locator(".st-key-story_menu button").first.click()
+        page.locator(".st-key-story_select label", has_text="2. Reading by content").click()
+        page.wait_for_function("() => window.location.search.includes('chapter=2')", timeout=30_000)
+        wait_ready(page)
+        assert _header(page).startswith("2. "), _header(page)
         assert "Traceback" not in log_path.read_text()
     finally:
         page.close()

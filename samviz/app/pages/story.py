@@ -390,25 +390,25 @@ def render() -> None:
         st.markdown(story.PRESENTER_CSS, unsafe_allow_html=True)     # a fixed constant: no visitor text
     chapter = chapters[number - 1]
 
-    # Header: the caption, presenter mode and the player link on one row, the chapter select on a row of its own
-    # (wide enough for the longest title at 1280×720: a narrow column cut titles and the link's label).
+    # Header: the caption, a "Chapters" popover (the chapter select and presenter mode) and the player link on one
+    # row. In a popover the two widgets are drawn only once it is opened: a closed one loads none of their scripts
+    # (a select box alone cost a page view about 0.1 s of browser CPU; issue 28). The chapter's number and title are
+    # the header below; Previous and Next sit under every chapter.
     if presenter:
         top = st.columns([1, 3], vertical_alignment="center")
-        toggle_column = top[0]
     else:
         top = st.columns([3, 1.3, 1.5], vertical_alignment="center")
         top[0].caption("samviz · a guided story: from the Neural Turing Machine to Sparse Access Memory")
         top[2].page_link(pages.page_objects()["player"], label="Skip to the player", icon=":material/play_circle:",
                          help="The full Episode player: every read, write and neighbour of a trained model, "
                               "step by step.")
-        toggle_column = top[1]
-    st.session_state["story_presenter"] = presenter
-    toggle_column.toggle("Presenter mode", key="story_presenter", on_change=_on_presenter,
-                         help="Big type, no sidebar, for a projector. The address keeps it (presenter=1).")
+    menu = (top[0] if presenter else top[1]).popover("Chapters", icon=":material/menu_book:", key="story_menu")
     st.session_state["story_select"] = number
-    (top[1] if presenter else st).selectbox(
-        "Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
-        format_func=lambda n: f"{n}. {chapters[n - 1].title}")
+    menu.radio("Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
+               format_func=lambda n: f"{n}. {chapters[n - 1].title}")        # all titles in full, one a line
+    st.session_state["story_presenter"] = presenter
+    menu.toggle("Presenter mode", key="story_presenter", on_change=_on_presenter,
+                help="Big type, no sidebar, for a projector. The address keeps it (presenter=1).")
     if chapter_problem:
         notices.show(chapter_problem, "Link ignored: ", ". Showing chapter 1.")
     if presenter_problem:
