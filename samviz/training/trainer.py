@@ -364,9 +364,11 @@ class Trainer:
         self.refresh_best_meta()
         self.progress.close()
         best = self.best or {}
-        self.progress.message(f"{name}: stopped ({stop_reason}) at step {self.step}; best validation "
-                              f"{best.get('bit_errors', math.nan):.3f} bit errors/seq at step {best.get('step')} "
-                              f"(target {TARGETS[self.config.task]}); checkpoint in {self.out}")
+        # self.best is the checkpoint the run saved: the best validation for a plain run, the latest weights for a
+        # long curriculum (which never picks a checkpoint at a validation dip)
+        self.progress.message(f"{name}: stopped ({stop_reason}) at step {self.step}; the saved checkpoint's "
+                              f"validation {best.get('bit_errors', math.nan):.3f} bit errors/seq at step "
+                              f"{best.get('step')} (target {TARGETS[self.config.task]}); checkpoint in {self.out}")
         return self.summary(stop_reason)
 
     def stop_non_finite(self, name: str) -> dict:
