@@ -32,19 +32,14 @@ from dataclasses import dataclass, field
 import math
 import os
 from pathlib import Path
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-READY = '[data-testid="stApp"][data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # scripts/: the shared server and browser set-up
+from local_app import CHROMIUM, CHROMIUM_ARGS, READY, ROOT, local_app  # noqa: E402
+
 # the player's first chart: its episode view's bits over time, drawn (inside the view's shadow root)
 CHART = ".sv-bits canvas"
 EXCEPTION = '[data-testid="stException"]'
@@ -60,7 +55,6 @@ ROUNDS = 3
 FLOOR_VIEWS = 4                 # empty-page views measured for the CPU floor (their median stands for each visitor)
 FLOOR_FACTOR = 1.5              # issue 28: p95 time to first chart ≤ 1.5 × the CPU floor
 PAGE_TIMEOUT_S = 150.0          # one page: generous, the browsers and the server share two cores
-HEALTH_TIMEOUT_S = 60
 SETTLE_S = 2.0                  # after a round: closed sessions are released by the server's event loop
 
 
@@ -193,46 +187,12 @@ def browser_cpu_seconds(servers: list[int]) -> float:
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def served(app: Path, log_path: Path) -> Iterator[tuple[str, int]]:
-    """`streamlit run app` on a free loopback port, its output in log_path -> (url, pid) once it answers its health
-    check; stopped on the way out."""
-    port = free_port()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.address",
-             "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT, text=True)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + HEALTH_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not become healthy within {HEALTH_TIMEOUT_S} s")
-                time.sleep(0.3)
-            yield url, process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """`streamlit run app` on a free loopback port (local_app), its output in log_path -> (url, pid) once it answers
+    its health check; stopped on the way out."""
+    with local_app(app, log_path) as (url, server):
+        yield url, server.pid
 
 
 # ----------------------------------------------------------------------------------------------- the browsers

@@ -21,16 +21,18 @@ HEALTH_TIMEOUT_S = 60
 
 
 @contextlib.contextmanager
-def local_app(app: Path = ROOT / "app.py") -> Iterator[tuple[str, subprocess.Popen]]:
-    """Yields (base URL, server process) once `streamlit run app` answers its health check; stops it after."""
+def local_app(app: Path = ROOT / "app.py", log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Yields (base URL, server process) once `streamlit run app` answers its health check; stops it after. The
+    server's output goes to log_path when given (a caller that reads its tracebacks), else nowhere."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    log = open(log_path, "w") if log_path is not None else subprocess.DEVNULL
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.address",
          "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + HEALTH_TIMEOUT_S
@@ -40,9 +42,16 @@ def local_app(app: Path = ROOT / "app.py") -> Iterator[tuple[str, subprocess.Pop
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the app server did not start (exit code {server.poll()})") from None
+                    output = f":\n{Path(log_path).read_text()}" if log_path is not None else ""
+                    raise SystemExit(f"the app server did not start (exit code {server.poll()}){output}") from None
                 time.sleep(0.2)
         yield base, server
     finally:
         server.terminate()
-        server.wait(timeout=15)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if log_path is not None:
+            log.close()
