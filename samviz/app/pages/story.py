@@ -391,8 +391,8 @@ def render() -> None:
     chapter = chapters[number - 1]
 
     # Header: the caption, a "Chapters" popover (the chapter select and presenter mode) and the player link on one
-    # row. In a popover the two widgets are drawn only once it is opened: a closed one loads none of their scripts
-    # (a select box alone cost a page view about 0.1 s of browser CPU; issue 28). The chapter's number and title are
+    # row. In a popover the two widgets are drawn only once it is opened: a closed one loads none of their scripts,
+    # and each widget's scripts add to every page view's browser CPU (issue 28). The chapter's number and title are
     # the header below; Previous and Next sit under every chapter.
     if presenter:
         top = st.columns([1, 3], vertical_alignment="center")
