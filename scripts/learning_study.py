@@ -2,6 +2,7 @@
 stands, and regenerate its results from the committed run folders.
 
     python scripts/learning_study.py run [--commit]        # the queue, one run at a time, in the protocol's order
+    python scripts/learning_study.py run --lanes 2         # ... two runs at a time (the next two in that order)
     python scripts/learning_study.py status                # every run: not started / in progress / finished
     python scripts/learning_study.py stop                  # a running queue stops cleanly (its run saves its state)
     python scripts/learning_study.py save                  # commit the in-progress runs' state (end of a session)
@@ -35,6 +36,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +58,7 @@ FIGURE = ROOT / "docs" / "screenshots" / "learning_study.png"
 FAISS_STAGE = 5
 RETRIES = 1                     # a crashed run is resumed this many times before the queue moves on
 COMMIT_TRIES = 12               # git busy (another commit's index.lock): wait and try again
+MAX_LANES = max(1, os.cpu_count() or 1)   # more runs at once than cores only slows every one of them
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -152,15 +155,23 @@ def commit_paths(paths: list[Path], message: str, force: list[Path] = ()) -> boo
 
 # ------------------------------------------------------------------------------------------ run
 class Queue:
+    """Runs the plan's unfinished runs in the protocol's order, `lanes` of them at a time (one training process,
+    one thread each): every lane takes the next run no lane has taken yet."""
+
     def __init__(self, arguments):
         self.arguments = arguments
-        self.child: subprocess.Popen | None = None
+        self.lanes = getattr(arguments, "lanes", 1) or 1
+        self.children: list[subprocess.Popen] = []
         self.stopping = False
+        self.lock = threading.Lock()          # the lanes' claims, the snapshot, commits and exports
+        self.claimed: set[str] = set()
 
     def stop(self, *_signal) -> None:
+        # a signal handler: no lock here (the main thread may hold it when the signal lands)
         self.stopping = True
-        if self.child is not None and self.child.poll() is None:
-            self.child.send_signal(signal.SIGTERM)        # the trainer saves its state and exits
+        for child in list(self.children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)        # the trainer saves its state and exits
 
     def run(self) -> int:
         code = pins(self.arguments)
@@ -168,10 +179,37 @@ class Queue:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         try:
+            if self.lanes == 1:
+                self.lane(code)
+            else:
+                threads = [threading.Thread(target=self.lane, args=(code,), daemon=True) for _ in range(self.lanes)]
+                for thread in threads:
+                    thread.start()
+                while any(thread.is_alive() for thread in threads):
+                    for thread in threads:
+                        thread.join(timeout=0.5)          # short waits: signals are handled in this thread
+        finally:
+            if PID_FILE.is_file() and PID_FILE.read_text().strip() == str(os.getpid()):
+                PID_FILE.unlink()
+        return 0
+
+    def lane(self, code: dict) -> None:
+        while not self.stopping:
+            taken = self.next_run(code)
+            if taken is None:
+                return
+            self.train(*taken)
+
+    def next_run(self, code: dict) -> tuple[study.PlannedRun, str] | None:
+        """The first planned run, in the protocol's order, that is unfinished and no lane has taken (with the
+        commit it runs), or None: nothing left, a stop, or stage 5 waiting for its pin."""
+        with self.lock:
             for planned in study.plan():
                 if self.stopping:
-                    break
+                    return None
                 if self.arguments.stages and planned.arm.stage not in self.arguments.stages:
+                    continue
+                if planned.name in self.claimed:
                     continue
                 record = study.read_run_folder(STUDY_DIR / planned.name, planned)
                 if record.done:
@@ -180,17 +218,16 @@ class Queue:
                 if pin is None:
                     print(f"{now()} stage {FAISS_STAGE} waits for its code pin (run --pin-faiss COMMIT); stopping",
                           flush=True)
-                    break
-                self.train(planned, pin["commit"])
-        finally:
-            if PID_FILE.is_file() and PID_FILE.read_text().strip() == str(os.getpid()):
-                PID_FILE.unlink()
-        return 0
+                    return None
+                self.claimed.add(planned.name)
+                return planned, pin["commit"]
+        return None
 
     def train(self, planned: study.PlannedRun, commit: str) -> None:
         folder = STUDY_DIR / planned.name
         folder.mkdir(parents=True, exist_ok=True)
-        code = snapshot(commit)
+        with self.lock:                              # two lanes must not extract the same snapshot at once
+            code = snapshot(commit)
         for _attempt in range(RETRIES + 1):
             before = study.read_run_folder(folder, planned)
             if (folder / "train_state.json").is_file() and not (folder / STATE).is_file():
@@ -205,7 +242,7 @@ class Queue:
                 arguments = study.train_arguments(planned)
             command = [sys.executable, "-m", "samviz.train", *arguments, "--out", str(folder)]
             session = {"commit": commit, "code_hash": code_hash(code), "cpu": cpu_name(), "host": platform.node(),
-                       "started": now(), "step_before": before.step, "command": command[1:]}
+                       "started": now(), "step_before": before.step, "command": command[1:], "lanes": self.lanes}
             print(f"{now()} {planned.name}: {'resuming at ' + format(before.step, ',') if before.step else 'starting'}"
                   f" (stage {planned.arm.stage}, code {commit[:10]})", flush=True)
             # recorded before the run starts, so a machine lost mid-session still leaves its commit, code and CPU
@@ -216,10 +253,12 @@ class Queue:
                 log.write(f"$ {' '.join(command[1:])}\n")
                 log.flush()
                 environment = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-                self.child = subprocess.Popen(command, cwd=code, stdout=log, stderr=subprocess.STDOUT,
-                                              env=environment)
-                exit_code = self.child.wait()
-                self.child = None
+                child = subprocess.Popen(command, cwd=code, stdout=log, stderr=subprocess.STDOUT, env=environment)
+                self.children.append(child)
+                if self.stopping:                        # a stop that came while this run was starting
+                    child.send_signal(signal.SIGTERM)
+                exit_code = child.wait()
+                self.children.remove(child)
             after = study.read_run_folder(folder, planned)
             session.update(ended=now(), step_after=after.step, exit=exit_code, finished=after.finished)
             history["sessions"][-1] = session
@@ -228,7 +267,8 @@ class Queue:
                   f"{', ' + after.finished if after.finished else ''})", flush=True)
             if after.done:
                 if self.arguments.commit:
-                    self.commit_finished(planned, after)
+                    with self.lock:                      # one export and one commit at a time
+                        self.commit_finished(planned, after)
                 return
             if self.stopping:
                 return
@@ -334,6 +374,8 @@ def main(argv=None) -> int:
                      help="only these stages, e.g. 1,2 (default: all, in order)")
     run.add_argument("--pin", help="the commit stages 1-4 run (default HEAD; only on the queue's first start)")
     run.add_argument("--pin-faiss", help="the commit stage 5 (SAM-faiss-2^16) runs")
+    run.add_argument("--lanes", type=int, default=1,
+                     help=f"runs trained at once, 1-{MAX_LANES} (each one process, one thread; default 1)")
     sub.add_parser("status", help="where every run stands")
     sub.add_parser("stop", help="stop a running queue cleanly")
     sub.add_parser("save", help="commit the in-progress runs' training state")
@@ -344,6 +386,8 @@ def main(argv=None) -> int:
     if arguments.command == "run":
         if arguments.stages and not set(arguments.stages) <= set(study.STAGES):
             parser.error(f"--stages: choose from {', '.join(map(str, study.STAGES))}")
+        if not 1 <= arguments.lanes <= MAX_LANES:
+            parser.error(f"--lanes must be between 1 and {MAX_LANES} (this machine's cores), got {arguments.lanes}")
         if PID_FILE.is_file() and Path("/proc", PID_FILE.read_text().strip()).exists():
             parser.error(f"a queue is already running (pid {PID_FILE.read_text().strip()}); one at a time")
         return Queue(arguments).run()

@@ -306,6 +306,58 @@ def test_the_queue_trains_a_run_from_the_pinned_code_and_records_it(tmp_path, mo
     assert not (tmp_path / "queue.pid").exists()
 
 
+def test_two_lanes_train_each_planned_run_once_side_by_side(tmp_path, monkeypatch):
+    """--lanes 2 on three tiny runs: every run is trained exactly once (one session each, none taken by both
+    lanes), each finishes with the marks of a run trained alone, and each session records its lanes."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("learning_study_script", root / "scripts" / "learning_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tiny = study.Arm("ntm", "ntm", "copy", "NTM", (1001, 1002, 1003), 10, 1, {
+        "memory_slots": 8, "word_size": 4, "controller_size": 8, "batch": 2, "val_batch": 4, "eval_every": 5,
+        "mark_every": 5, "mark_episodes": 8})
+    planned = [study.PlannedRun(tiny, seed) for seed in (1001, 1002, 1003)]
+    monkeypatch.setattr(study, "plan", lambda: planned)
+    for name, value in (("STUDY_DIR", tmp_path), ("CODE_FILE", tmp_path / "code.json"),
+                        ("SNAPSHOTS", tmp_path / ".code"), ("PID_FILE", tmp_path / "queue.pid")):
+        monkeypatch.setattr(script, name, value)
+    started = []
+    train = script.Queue.train
+
+    def counted(self, run, commit):
+        started.append(run.name)
+        return train(self, run, commit)
+
+    monkeypatch.setattr(script.Queue, "train", counted)
+    arguments = argparse.Namespace(pin=None, pin_faiss=None, stages=None, commit=False, lanes=2)
+    assert script.Queue(arguments).run() == 0
+    assert sorted(started) == sorted(run.name for run in planned)          # each once, by one lane
+    for run in planned:
+        record = study.read_run_folder(tmp_path / run.name, run)
+        assert record.done and record.step == 10 and [s for s, _ in record.marks] == [0, 5, 10]
+        sessions = json.loads((tmp_path / run.name / "study.json").read_text())["sessions"]
+        assert len(sessions) == 1 and sessions[0]["lanes"] == 2 and sessions[0]["exit"] == 0
+    assert not (tmp_path / "queue.pid").exists()
+
+
+def test_lanes_out_of_range_are_refused_before_anything_runs(capsys):
+    import importlib.util
+    from pathlib import Path
+    import pytest
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("learning_study_script", root / "scripts" / "learning_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for lanes in ("0", str(script.MAX_LANES + 1)):
+        with pytest.raises(SystemExit) as stopped:
+            script.main(["run", "--lanes", lanes])
+        assert stopped.value.code == 2
+        assert "--lanes must be between 1 and" in capsys.readouterr().err
+
+
 def test_stop_signals_the_queue_in_queue_pid_and_says_when_there_is_none(tmp_path, monkeypatch):
     import importlib.util
     from pathlib import Path
