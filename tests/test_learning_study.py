@@ -346,6 +346,7 @@ def test_two_lanes_train_each_planned_run_once_side_by_side(tmp_path, monkeypatc
 def test_lanes_out_of_range_are_refused_before_anything_runs(capsys):
     import importlib.util
     from pathlib import Path
+
     import pytest
     root = Path(__file__).resolve().parent.parent
     spec = importlib.util.spec_from_file_location("learning_study_script", root / "scripts" / "learning_study.py")
