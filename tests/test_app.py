@@ -77,7 +77,7 @@ def test_player_sends_the_whole_episode_to_the_browser_once():
     assert all(f"Step {t} of {data['steps'] - 1}" in " ".join(s[0] for s in model["narration"][t])
                for t in range(data["steps"]))
     first = data["episode"]
-    at.sidebar.number_input(key="keep_player_seed").set_value(7).run()
+    at.number_input(key="keep_player_seed").set_value(7).run()
     no_exception(at)
     assert view(at)["episode"] != first and view(at)["clock"] != data["clock"] and view(at)["step"] == 0
     assert query(at, "seed") == "7" and query(at, "step") == "0"
@@ -86,7 +86,7 @@ def test_player_sends_the_whole_episode_to_the_browser_once():
 def test_player_model_and_task_changes():
     at = player()
     clock = view(at)["clock"]
-    at.sidebar.selectbox(key="keep_player_model").set_value("sam").run()
+    at.selectbox(key="keep_player_model").set_value("sam").run()
     no_exception(at)
     data = view(at)
     model = data["models"][0]
@@ -94,28 +94,28 @@ def test_player_model_and_task_changes():
     assert data["clock"] == clock                           # the same inputs: the browser keeps its step
     assert "learn#sam-sparse-write" in [s[1] for s in model["narration"][0]]
     assert query(at, "model") == "sam"
-    at.sidebar.selectbox(key="keep_player_task").set_value("associative_recall").run()
+    at.selectbox(key="keep_player_task").set_value("associative_recall").run()
     no_exception(at)
-    assert at.sidebar.number_input(key="keep_player_level").value == 5
+    assert at.number_input(key="keep_player_level").value == 5
     assert query(at, "task") == "associative_recall" and view(at)["clock"] != clock
-    at.sidebar.number_input(key="keep_player_level").set_value(12).run()     # 2 × max_level: generalisation
+    at.number_input(key="keep_player_level").set_value(12).run()     # 2 × max_level: generalisation
     no_exception(at)
     assert view(at)["models"][0]["bits"]["answer"]
 
 
 def test_typed_input_valid_and_invalid():
     at = player()
-    at.sidebar.radio(key="keep_player_source").set_value("Typed bits").run()
+    at.radio(key="keep_player_source").set_value("Typed bits").run()
     no_exception(at)
     assert at.error and "empty" in at.error[0].value
-    at.sidebar.text_area(key="keep_player_bits").input("101\n01x").run()
+    at.text_area(key="keep_player_bits").input("101\n01x").run()
     no_exception(at)
     assert at.error and "Typed input" in at.error[0].value and "row 1" in at.error[0].value
-    at.sidebar.text_area(key="keep_player_bits").input("\n".join(["101100112"] * 2)).run()
+    at.text_area(key="keep_player_bits").input("\n".join(["101100112"] * 2)).run()
     assert at.error and "0 or 1" in at.error[0].value
-    at.sidebar.text_area(key="keep_player_bits").input("\n".join(["101100110"] * 61)).run()
+    at.text_area(key="keep_player_bits").input("\n".join(["101100110"] * 61)).run()
     assert at.error and "at most 60" in at.error[0].value
-    at.sidebar.text_area(key="keep_player_bits").input("101100110\n011011010\n000000001\n000000000\n000000000").run()
+    at.text_area(key="keep_player_bits").input("101100110\n011011010\n000000001\n000000000\n000000000").run()
     no_exception(at)
     assert not at.error
     assert "Step 0 of 4" in view_text(at)
@@ -125,11 +125,11 @@ def test_typed_input_valid_and_invalid():
 
 def test_edit_this_episode_copies_its_bits():
     at = player({"level": "3"})
-    at.sidebar.button(key="player_fill").click().run()
-    at.sidebar.radio(key="keep_player_source").set_value("Typed bits").run()
+    at.button(key="player_fill").click().run()
+    at.radio(key="keep_player_source").set_value("Typed bits").run()
     no_exception(at)
     assert not at.error
-    assert len(at.sidebar.text_area(key="keep_player_bits").value.splitlines()) == 7     # copy level 3: T = 7
+    assert len(at.text_area(key="keep_player_bits").value.splitlines()) == 7     # copy level 3: T = 7
     assert "Step 0 of 6" in view_text(at)
 
 
@@ -140,15 +140,15 @@ def test_bad_query_params_give_messages_not_tracebacks():
     assert "model" in warnings and "seed" in warnings and "step" in warnings and "level" in warnings
     assert "You gave: 'bogus'" in [t.value for t in at.text]       # what the link said, as plain text
     assert view(at)["step"] == 0
-    assert at.sidebar.selectbox(key="keep_player_model").value == "ntm"
+    assert at.selectbox(key="keep_player_model").value == "ntm"
 
 
 def test_good_query_params_open_that_view():
     at = player({"model": "sam", "task": "copy", "level": "6", "seed": "4", "step": "3", "index": "faiss"})
     no_exception(at)
-    assert at.sidebar.selectbox(key="keep_player_model").value == "sam"
-    assert at.sidebar.number_input(key="keep_player_level").value == 6
-    assert at.sidebar.selectbox(key="keep_player_index").value == "faiss"
+    assert at.selectbox(key="keep_player_model").value == "sam"
+    assert at.number_input(key="keep_player_level").value == 6
+    assert at.selectbox(key="keep_player_index").value == "faiss"
     assert view(at)["step"] == 3 and query(at, "step") == "3"
     assert "faiss index found them" in view_text(at)
 

@@ -74,9 +74,9 @@ def test_compare_link_values_are_plain_text_too():
 
 def test_typed_bits_errors_echo_plain_text():
     at = player()
-    at.sidebar.radio(key="keep_player_source").set_value("Typed bits").run()
+    at.radio(key="keep_player_source").set_value("Typed bits").run()
     typed = "[x](http://evil.example) **b**"
-    at.sidebar.text_area(key="keep_player_bits").input(typed).run()
+    at.text_area(key="keep_player_bits").input(typed).run()
     no_exception(at)
     assert at.error and "Typed input" in at.error[0].value
     assert not any("evil.example" in source or "**b**" in source for source in markdown_sources(at))
@@ -104,8 +104,8 @@ def test_typed_bits_name_the_bad_character_and_its_position():
 
 def test_typed_bits_position_is_shown_in_the_player():
     at = player()
-    at.sidebar.radio(key="keep_player_source").set_value("Typed bits").run()
-    at.sidebar.text_area(key="keep_player_bits").input("12001a101").run()
+    at.radio(key="keep_player_source").set_value("Typed bits").run()
+    at.text_area(key="keep_player_bits").input("12001a101").run()
     no_exception(at)
     assert at.error and "character 6 is 'a'" in at.error[0].value
 
@@ -141,7 +141,7 @@ def test_player_says_why_slots_fell_back():
     at = player({"model": kind, "slots": str(params.MAX_APP_SLOTS)})
     no_exception(at)
     assert any(f"at most {spec(kind).app_slot_limit}" in w.value for w in at.warning)
-    assert at.sidebar.selectbox(key="keep_player_slots").value == "default"
+    assert at.selectbox(key="keep_player_slots").value == "default"
 
 
 def test_compare_says_why_slots_fell_back():
@@ -155,8 +155,8 @@ def test_switching_to_a_kind_with_a_smaller_limit_says_so():
     kind = _limited_kind()
     size = _roomier_size(kind)
     at = player({"model": _roomier_kind(size), "slots": str(size), "index": "faiss"})
-    assert at.sidebar.selectbox(key="keep_player_slots").value == size
-    at.sidebar.selectbox(key="keep_player_model").set_value(kind).run()
+    assert at.selectbox(key="keep_player_slots").value == size
+    at.selectbox(key="keep_player_model").set_value(kind).run()
     no_exception(at)
     assert any("back to 'default'" in i.value and f"at most {spec(kind).app_slot_limit}" in i.value for i in at.info)
 
@@ -167,13 +167,13 @@ def test_a_link_with_a_task_opens_at_that_tasks_default_level(task):
     assert not problems and values["level"] == params.default_level(task)
     at = player({"task": task})
     no_exception(at)
-    assert at.sidebar.number_input(key="keep_player_level").value == params.default_level(task)
+    assert at.number_input(key="keep_player_level").value == params.default_level(task)
 
 
 def test_priority_sort_link_opens_at_its_default_not_copys():
     assert params.default_level("priority_sort") != params.default_level("copy")   # else the test proves nothing
     at = player({"task": "priority_sort"})
-    assert at.sidebar.number_input(key="keep_player_level").value == params.default_level("priority_sort")
+    assert at.number_input(key="keep_player_level").value == params.default_level("priority_sort")
 
 
 def test_a_step_past_the_episode_says_so():
@@ -219,4 +219,4 @@ def test_a_key_given_twice_says_which_value_is_read():
     no_exception(at)
     assert any("model is given 2 times in the link; only the last one is read" in w.value for w in at.warning)
     assert "You gave: 'model=sam & model=ntm'" in plain_texts(at)
-    assert at.sidebar.selectbox(key="keep_player_model").value == "ntm"
+    assert at.selectbox(key="keep_player_model").value == "ntm"

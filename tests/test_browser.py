@@ -92,6 +92,25 @@ def wait_ready(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_selector(READY, timeout=timeout_ms)
 
 
+PLAYER_SETTINGS = ".st-key-player_settings button"     # the player's settings popover (its label: the settings)
+
+
+def open_player_settings(page) -> None:
+    """Open the player's settings popover if it is closed: the browser draws its widgets only while it is open."""
+    if not page.locator(".st-key-keep_player_model").is_visible():
+        page.locator(PLAYER_SETTINGS).first.click()
+        # the widgets' scripts load when the popover first opens: wait until they have drawn
+        page.locator(".st-key-keep_player_model input").wait_for(state="visible", timeout=30_000)
+        page.locator(".st-key-keep_player_seed input").wait_for(state="attached", timeout=30_000)
+
+
+def close_player_settings(page) -> None:
+    """Close the player's settings popover (it lies over the episode view's controls while open)."""
+    if page.locator(".st-key-keep_player_model").is_visible():
+        page.locator(PLAYER_SETTINGS).first.click()
+        page.locator(".st-key-keep_player_model").wait_for(state="hidden", timeout=30_000)
+
+
 # figures on a page: plotly charts, and the views of samviz's episode view (each a card in its shadow root, or the
 # place of one not yet scrolled near: the view draws those when they come into sight)
 FIGURES = """() => document.querySelectorAll('[data-testid="stPlotlyChart"]').length

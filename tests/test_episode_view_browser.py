@@ -9,12 +9,14 @@ hovered slot lights up in every view of its model. Fixtures and Debian's chromiu
 from __future__ import annotations
 
 import pytest
-from test_browser import browser, server, wait_ready  # noqa: F401  (pytest fixtures)
+from test_browser import browser, open_player_settings, server, wait_ready  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"1280x720": {"width": 1280, "height": 720}, "1400x1000": {"width": 1400, "height": 1000}}
-SHADOW = "document.querySelector('[data-testid=\"stBidiComponentIsolated\"]').shadowRoot"
+# the episode view's shadow root (a story chapter may show another component, its figure, before it)
+SHADOW = ("[...document.querySelectorAll('[data-testid=\"stBidiComponentIsolated\"]')].map(e => e.shadowRoot)"
+          ".find(r => r && r.querySelector('.sv-root'))")
 COUNT_RUNS = """() => {
   window.__scriptRuns = 0;
   const app = document.querySelector('[data-testid="stApp"]');
@@ -86,9 +88,10 @@ def test_stepping_scrubbing_and_keyboard_never_rerun_the_script(server, page):  
     assert script_runs(page) == 0                        # none of it reran the page's script
 
 
-def test_keys_typed_into_a_sidebar_field_do_not_step(server, page):  # noqa: F811
+def test_keys_typed_into_a_settings_field_do_not_step(server, page):  # noqa: F811
     url, _, _ = server
     open_view(page, f"{url}/player?model=sam&level=6&step=2")
+    open_player_settings(page)
     page.locator(".st-key-keep_player_seed input").click()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("End")
@@ -183,6 +186,7 @@ def test_a_shared_link_reopens_the_same_moment_in_a_fresh_context(server, page, 
         fresh = context.new_page()
         open_view(fresh, address)
         assert shown_step(fresh) == 7 and heading(fresh) == "What happened at step 7"
+        open_player_settings(fresh)
         box = fresh.locator(".st-key-keep_player_model")
         assert "SDNC" in " ".join([box.inner_text(), *(i.input_value() for i in box.locator("input").all())])
         assert fresh.locator('.sv-lazy[data-card="modes"]').count() == 1        # the SDNC's own views
@@ -356,6 +360,7 @@ def test_another_model_on_the_same_inputs_keeps_the_step_and_a_new_episode_start
         open_view(page, f"{url}/player?model=ntm&task=copy&level=6&seed=2&step=1")
         page.locator(".sv-slider").fill("5")
         assert shown_step(page) == 5 and url_step(page) == "5"
+        open_player_settings(page)
         page.locator('.st-key-keep_player_model button[aria-label="Open"]').click()
         page.get_by_role("option", name="SAM", exact=True).click()
         page.locator('.sv-lazy[data-card="neighbours"]').wait_for(state="attached", timeout=120_000)   # SAM's

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from clipping import clipped_text, describe
 import pytest
-from test_browser import browser, check_page, server, wait_ready  # noqa: F401  (pytest fixtures)
+from test_browser import browser, check_page, open_player_settings, server, wait_ready  # noqa: F401  (pytest fixtures)
 
 from samviz.app import story
 
@@ -17,11 +17,15 @@ pytestmark = pytest.mark.browser
 
 SIZES = [(1280, 720), (1400, 1000)]
 SETTLE_MS = 1500            # plotly lays out its titles and legends after mounting
-# The story's static SVG charts (samviz/app/svg_charts.py): every text of each must lie inside the chart's box (an
-# SVG clips what leaves its viewBox), and the chart inside the window.
+# The story's static SVG charts (samviz/app/svg_charts.py; in a markdown element, or in the figure component's shadow
+# root): every text of each must lie inside the chart's box (an SVG clips what leaves its viewBox), and the chart
+# inside the window.
+CHARTS = """[...document.querySelectorAll('svg.samviz-chart'),
+            ...[...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+              .flatMap(h => h.shadowRoot ? [...h.shadowRoot.querySelectorAll('svg.samviz-chart')] : [])]"""
 SVG_TEXT_OUTSIDE = """() => {
   const out = [];
-  for (const svg of document.querySelectorAll('svg.samviz-chart')) {
+  for (const svg of """ + CHARTS + """) {
     const box = svg.getBoundingClientRect();
     if (box.width < 2) { out.push('a chart with no width'); continue; }
     if (box.right > window.innerWidth + 1.5) out.push('a chart past the window');
@@ -43,8 +47,7 @@ def _open(page, url: str) -> None:
     check_page(page, min_charts=0)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
                            ".every(c => c.querySelector('svg.main-svg'))", timeout=60_000)
-    page.wait_for_function("() => [...document.querySelectorAll('svg.samviz-chart')]"
-                           ".every(s => s.getBoundingClientRect().width > 300)", timeout=60_000)
+    page.wait_for_function(f"() => {CHARTS}.every(s => s.getBoundingClientRect().width > 300)", timeout=60_000)
     page.wait_for_timeout(SETTLE_MS)
 
 
@@ -96,6 +99,33 @@ def test_the_player_compare_and_learning_curves_cut_no_text(server, browser, wid
         for path in ("player", "compare", "learning_curves"):
             _open(page, f"{url}/{path}")
             _assert_nothing_cut(page, f"/{path} at {width}×{height}")
+    finally:
+        page.close()
+
+
+PLAYER_SETTINGS = ["model", "task", "source", "level", "seed", "index", "slots"]
+
+
+@pytest.mark.parametrize("width, height", SIZES)
+def test_every_player_setting_can_be_reached_in_its_popover(server, browser, width, height):  # noqa: F811
+    """The player's settings sit in a popover (drawn only when opened, issue 28): opened at a projector's size,
+    each of them (a sparse model's, all seven) scrolls into the window whole, its label and box uncut, and so do
+    the popover's buttons."""
+    url, _, _ = server
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        _open(page, f"{url}/player?model=sam&task=copy&level=4&seed=2")
+        open_player_settings(page)
+        for name in [f".st-key-keep_player_{key}" for key in PLAYER_SETTINGS] + [".st-key-player_fill",
+                                                                                  ".st-key-player_download"]:
+            widget = page.locator(name)
+            widget.scroll_into_view_if_needed()
+            box = widget.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 10, name
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (name, box)
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height + 1, (name, box)
+            assert widget.evaluate("w => [...w.querySelectorAll('label, p, button, input')].every("
+                                   "e => e.scrollWidth <= e.clientWidth + 1)"), name
     finally:
         page.close()
 

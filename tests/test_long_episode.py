@@ -144,7 +144,7 @@ def test_a_busy_server_calls_waiting_which_can_end_the_wait():
 # ------------------------------------------------------------------------------------------ the page
 
 def _player(model: str, task: str, slots=128, index: str = "exact", **state) -> AppTest:
-    """The player with these sidebar choices (set through its widgets, as a visitor would), then `state`. The long
+    """The player with these settings (set through its widgets, as a visitor would), then `state`. The long
     mode is switched on first when `state` is given (so no large memory is recorded by the normal player)."""
     at = AppTest.from_string("from samviz.app import pages\npages.episode_player_page()\n", default_timeout=TIMEOUT)
     at.run()
@@ -170,9 +170,9 @@ def test_long_mode_is_off_by_default_and_runs_a_short_long_episode():
     assert not at.exception, [e.value for e in at.exception]
     assert "4 episodes of 104 steps" in "\n".join(m.value for m in at.markdown)     # said before running
     assert not at.get("bidi_component")
-    # one level box at a time (issue 25 item 12): the sidebar's gives way to a note naming the long mode's levels
-    assert not [n for n in at.sidebar.number_input if n.key == KEY + "level"]
-    assert any("set in the long-episode panel (12–60)" in c.value for c in at.sidebar.caption)
+    # one level box at a time (issue 25 item 12): the settings' gives way to a note naming the long mode's levels
+    assert not [n for n in at.number_input if n.key == KEY + "level"]
+    assert any("set in the long-episode panel (12–60)" in c.value for c in at.caption)
     at.number_input(key=KEY + "long_level").set_value(12)
     at.selectbox(key=KEY + "long_episodes").set_value(1).run()
     assert "1 episode of 56 steps" in "\n".join(m.value for m in at.markdown)

@@ -307,8 +307,8 @@ def _payload(at: AppTest) -> dict:
 def test_the_player_opens_a_large_sparse_memory_and_says_what_it_shows():
     at = _player({"model": "sam", "task": "copy", "slots": str(BIG), "index": "exact", "step": "3"})
     assert not at.exception, [e.value for e in at.exception]
-    assert at.sidebar.selectbox(key="keep_player_slots").value == BIG
-    assert "1,048,576 (2^20)" in at.sidebar.selectbox(key="keep_player_slots").options
+    assert at.selectbox(key="keep_player_slots").value == BIG
+    assert "1,048,576 (2^20)" in at.selectbox(key="keep_player_slots").options
     view = _payload(at)["models"][0]
     assert f"slots this episode touched out of {BIG:,}" in view["weights"]["scope"] and view["weights"]["large"]
     assert all(line.startswith("Rows touched at this step: ") and f" of {BIG:,}" in line and "forward time" in line
@@ -323,8 +323,8 @@ def test_the_player_refuses_2_to_the_20_for_a_dense_model_by_name():
     at = _player({"model": "ntm", "slots": str(1 << 20)})
     assert not at.exception
     assert any("NTM runs with at most 4096" in w.value for w in at.warning)
-    assert at.sidebar.selectbox(key="keep_player_slots").value == "default"
-    options = at.sidebar.selectbox(key="keep_player_slots").options
+    assert at.selectbox(key="keep_player_slots").value == "default"
+    options = at.selectbox(key="keep_player_slots").options
     assert not any("1,048,576" in str(o) or str(o) == str(1 << 20) for o in options)
 
 

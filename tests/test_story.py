@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from samviz.app import pages, story
+from samviz.app import episode_view, pages, story
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90
@@ -147,8 +147,12 @@ def no_exception(at: AppTest) -> None:
 
 
 def svg_charts(at: AppTest) -> list[str]:
-    """The story's charts on the page: each a markdown element holding one static SVG (no plotly, issue 28)."""
-    return [m.value for m in at.markdown if 'class="samviz-chart"' in m.value]
+    """The story's charts on the page, each one static SVG (no plotly, issue 28): a markdown element, or the figure
+    component (samviz/app/episode_view/figure.js) in a chapter that shows the episode view."""
+    import json
+    figures = [json.loads(c.proto.json)["svg"] for c in at.get("bidi_component")
+               if c.proto.component_name.endswith(episode_view.FIGURE_NAME)]
+    return [m.value for m in at.markdown if 'class="samviz-chart"' in m.value] + figures
 
 
 def headers(at: AppTest) -> str:
@@ -186,6 +190,19 @@ def test_each_chapter_renders_and_its_question_answers(number):
     at.radio(key=f"story_answer_{number}").set_value(wrong).run()
     at.button(key=f"story_check_{number}").click().run()
     assert any("Not quite" in e.value for e in at.error)
+
+
+def test_chapter_5_draws_its_chart_through_the_figure_component_and_no_raw_html():
+    """Chapter 5 shows the episode view, so its chart goes through the figure component (one component runtime)
+    and no markdown element asks for raw HTML: the page loads no markdown HTML parser (issue 28). Chapter 1 has no
+    component: its chart stays markdown."""
+    at = landing({"chapter": "5"})
+    no_exception(at)
+    assert svg_charts(at) == [story.sam_figure(story.sam_episode()).svg()]
+    assert not [m for m in at.markdown if m.proto.allow_html]
+    at = landing({"chapter": "1"})
+    assert not at.get("bidi_component") and len(svg_charts(at)) == 1
+    assert [m.proto.allow_html for m in at.markdown if 'class="samviz-chart"' in m.value] == [True]
 
 
 def test_the_equation_and_the_glossary_are_sent_when_opened():
@@ -247,7 +264,7 @@ def test_presenter_mode_is_kept_between_chapters_and_toggles():
 def test_landing_link_with_player_settings_opens_the_player():
     at = landing({"model": "sam", "task": "copy", "level": "6", "seed": "4", "step": "3"})
     no_exception(at)
-    assert at.sidebar.selectbox(key="keep_player_model").value == "sam"
+    assert at.selectbox(key="keep_player_model").value == "sam"
     assert not at.header or "Memory is a table" not in headers(at)
 
 

@@ -13,8 +13,11 @@ pytestmark = pytest.mark.browser
 
 SIDEBAR = '[data-testid="stSidebar"]'
 # the story's charts are static SVG (samviz/app/svg_charts.py, no plotly.js: issue 28): one drawn counts when it has a
-# visible size inside the window and marks (bars, cells, points, lines or areas) in it
-DRAWN_SVGS = """() => [...document.querySelectorAll('[data-testid="stMarkdownContainer"] svg.samviz-chart')]
+# visible size inside the window and marks (bars, cells, points, lines or areas) in it; in a markdown element, or in
+# the figure component's shadow root (chapter 5, samviz/app/episode_view/figure.js)
+DRAWN_SVGS = """() => [...document.querySelectorAll('[data-testid="stMarkdownContainer"] svg.samviz-chart'),
+                       ...[...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+                         .flatMap(h => h.shadowRoot ? [...h.shadowRoot.querySelectorAll('svg.samviz-chart')] : [])]
   .filter(s => { const r = s.getBoundingClientRect();
                  return r.width > 300 && r.height > 150 && r.left >= 0 && r.right <= window.innerWidth + 1
                    && s.querySelectorAll('.mark rect, .mark circle, .mark polyline, .mark polygon').length > 0

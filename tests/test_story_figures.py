@@ -31,9 +31,15 @@ def lines(chart: sc.Chart) -> list[sc.Line]:
 
 
 def drawn_svgs(at: AppTest) -> list[ET.Element]:
-    """The story's SVG charts on an AppTest page, parsed (each is a markdown element holding one svg)."""
-    return [ET.fromstring(m.value[m.value.index("<svg"):m.value.rindex("</svg>") + 6]) for m in at.markdown
-            if 'class="samviz-chart"' in m.value]
+    """The story's SVG charts on an AppTest page, parsed: each a markdown element holding one svg, or the figure
+    component (chapter 5, samviz/app/episode_view/figure.js) whose data holds one."""
+    import json
+
+    from samviz.app import episode_view
+    texts = [m.value for m in at.markdown if 'class="samviz-chart"' in m.value]
+    texts += [json.loads(c.proto.json)["svg"] for c in at.get("bidi_component")
+              if c.proto.component_name.endswith(episode_view.FIGURE_NAME)]
+    return [ET.fromstring(t[t.index("<svg"):t.rindex("</svg>") + 6]) for t in texts]
 
 
 def markdown_table(at: AppTest, column: str) -> list[dict[str, str]]:

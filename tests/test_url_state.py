@@ -302,11 +302,11 @@ def test_player_page_shows_the_settings_of_its_url():
     settings = _player(model="sam", task="copy", level=6, seed=4, step=3, index="faiss", slots=256)
     at = _page("episode_player", params.player_query(settings))
     _no_exception(at)
-    assert at.sidebar.selectbox(key="keep_player_model").value == "sam"
-    assert at.sidebar.number_input(key="keep_player_level").value == 6
-    assert at.sidebar.number_input(key="keep_player_seed").value == 4
-    assert at.sidebar.selectbox(key="keep_player_index").value == "faiss"
-    assert at.sidebar.selectbox(key="keep_player_slots").value == 256
+    assert at.selectbox(key="keep_player_model").value == "sam"
+    assert at.number_input(key="keep_player_level").value == 6
+    assert at.number_input(key="keep_player_seed").value == 4
+    assert at.selectbox(key="keep_player_index").value == "faiss"
+    assert at.selectbox(key="keep_player_slots").value == 256
     assert _view_step(at) == 3
     assert _query(at) == params.player_query(settings)                  # the page writes back the same link
 
@@ -315,11 +315,11 @@ def test_player_page_opens_typed_bits_from_its_url():
     bits = "101100110\n011011010\n000000001\n000000000\n000000000"
     at = _page("episode_player", {"bits": bits, "step": "2"})
     _no_exception(at)
-    assert at.sidebar.radio(key="keep_player_source").value == "Typed bits"
-    assert at.sidebar.text_area(key="keep_player_bits").value == bits
+    assert at.radio(key="keep_player_source").value == "Typed bits"
+    assert at.text_area(key="keep_player_bits").value == bits
     assert _view_step(at) == 2
     assert _query(at)["bits"] == bits
-    at.sidebar.text_area(key="keep_player_bits").input("101100110\n011011010").run()     # typing updates the URL
+    at.text_area(key="keep_player_bits").input("101100110\n011011010").run()     # typing updates the URL
     assert _query(at)["bits"] == "101100110\n011011010"
 
 
@@ -327,7 +327,7 @@ def test_player_page_names_a_bad_bits_value():
     at = _page("episode_player", {"bits": "10x"})
     _no_exception(at)
     assert any("Link ignored" in w.value and "bits" in w.value and "random episode" in w.value for w in at.warning)
-    assert at.sidebar.radio(key="keep_player_source").value == "Random episode"
+    assert at.radio(key="keep_player_source").value == "Random episode"
     assert "bits" not in _query(at)
 
 
@@ -423,8 +423,8 @@ def test_switching_pages_carries_model_and_task():
     assert _query(at)["dense"] == "dnc" and _query(at)["task"] == "associative_recall"
     go("learn")
     go("episode_player")
-    assert at.sidebar.selectbox(key="keep_player_model").value == "dnc"
-    assert at.sidebar.selectbox(key="keep_player_task").value == "associative_recall"
+    assert at.selectbox(key="keep_player_model").value == "dnc"
+    assert at.selectbox(key="keep_player_task").value == "associative_recall"
     assert _view_step(at) == 4                                           # the same episode: the same step
     assert _query(at)["model"] == "dnc" and _query(at)["step"] == "4"
 
@@ -433,7 +433,7 @@ def test_typed_bits_of_another_task_are_not_carried_back():
     at = AppTest.from_string(SWITCH, default_timeout=TIMEOUT)
     at.query_params.update({"bits": "101100110\n011011010"})
     at.run()
-    assert at.sidebar.radio(key="keep_player_source").value == "Typed bits"
+    assert at.radio(key="keep_player_source").value == "Typed bits"
     at.session_state["which"] = "compare"
     at.query_params.clear()
     at.run()
@@ -443,7 +443,7 @@ def test_typed_bits_of_another_task_are_not_carried_back():
     at.query_params.clear()
     at.run()
     _no_exception(at)
-    assert at.sidebar.selectbox(key="keep_player_task").value == "associative_recall"
-    assert at.sidebar.radio(key="keep_player_source").value == "Random episode"
+    assert at.selectbox(key="keep_player_task").value == "associative_recall"
+    assert at.radio(key="keep_player_source").value == "Random episode"
     assert at.session_state["keep_player_bits"] == ""                   # (no copy bits left for another task)
     assert "bits" not in _query(at) and _query(at)["task"] == "associative_recall"

@@ -1,12 +1,13 @@
 """In the real app (headless Chromium): a view set on a page is in its address, and that address opened in a fresh
 browser (no session) shows the same view (issue 12 item 6); switching pages in the sidebar keeps model and task.
+The player's settings sit in a popover under its title: the tests open it (open_player_settings).
 Pages are opened by their explicit paths (/player, /compare, /scaling_lab): "/" is the story. Fixtures and Debian's
 chromium as in test_browser.py.
 """
 from __future__ import annotations
 
 import pytest
-from test_browser import browser, server, wait_ready  # noqa: F401  (pytest fixtures)
+from test_browser import browser, close_player_settings, open_player_settings, server, wait_ready  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -23,14 +24,22 @@ def no_exception(page) -> None:
         '[data-testid="stException"]').first.inner_text()
 
 
+def reveal(page, key: str) -> None:
+    """The player's settings are in a popover, drawn while it is open: open it for one of them."""
+    if key.startswith("keep_player_") and not key.startswith("keep_player_long"):
+        open_player_settings(page)
+
+
 def pick(page, key: str, option: str) -> None:
     """Choose `option` in the selectbox whose widget key is `key`."""
+    reveal(page, key)
     page.locator(f'.st-key-{key} button[aria-label="Open"]').click()
     page.get_by_role("option", name=option, exact=True).click()
     settle(page)
 
 
 def type_number(page, key: str, value: int) -> None:
+    reveal(page, key)
     field = page.locator(f".st-key-{key} input")
     field.fill(str(value))
     field.press("Enter")
@@ -39,12 +48,14 @@ def type_number(page, key: str, value: int) -> None:
 
 def shown(page, key: str) -> str:
     """What a selectbox or multiselect shows: its text and the values of its inputs."""
+    reveal(page, key)
     box = page.locator(f".st-key-{key}")
     values = [field.input_value() for field in box.locator("input").all()]
     return " ".join([box.inner_text(), *values])
 
 
 def number(page, key: str) -> str:
+    reveal(page, key)
     return page.locator(f".st-key-{key} input").input_value()
 
 
@@ -69,6 +80,7 @@ def test_player_view_survives_its_address(server, browser):  # noqa: F811
         pick(page, "keep_player_model", "SAM")
         type_number(page, "keep_player_seed", 5)
         pick(page, "keep_player_slots", "256")
+        close_player_settings(page)
         for step in (1, 2, 3):
             page.locator(".sv-next").click()             # in the browser: no rerun to wait for
             page.get_by_text(f"What happened at step {step}").wait_for(timeout=60_000)
@@ -83,7 +95,9 @@ def test_player_view_survives_its_address(server, browser):  # noqa: F811
     try:
         assert fresh.get_by_text("What happened at step 3").count() == 1
         assert fresh.locator(".sv-slider").input_value() == "3"
-        assert "SAM" in shown(fresh, "keep_player_model")
+        label = fresh.locator(".st-key-player_settings button").first.inner_text()      # closed: it names them
+        assert "SAM" in label and "seed 5" in label and "256 slots" in label, label
+        assert "SAM" in shown(fresh, "keep_player_model")          # drawn late (popover), it shows the link's
         assert number(fresh, "keep_player_seed") == "5"
         assert "256" in shown(fresh, "keep_player_slots")
     finally:
@@ -97,6 +111,7 @@ def test_player_typed_bits_survive_the_address(server, browser):  # noqa: F811
     try:
         page.goto(f"{url}/player", wait_until="domcontentloaded")
         settle(page, 120_000)
+        open_player_settings(page)
         page.locator(".st-key-keep_player_source label", has_text="Typed bits").click()
         settle(page)
         area = page.locator(".st-key-keep_player_bits textarea")
@@ -111,7 +126,12 @@ def test_player_typed_bits_survive_the_address(server, browser):  # noqa: F811
         page.close()
     context, fresh = open_fresh(browser, address, "text=Step 0 of 4")
     try:
-        assert fresh.locator(".st-key-keep_player_bits textarea").input_value() == bits
+        open_player_settings(fresh)
+        area = fresh.locator(".st-key-keep_player_bits textarea")
+        area.wait_for(state="visible", timeout=30_000)
+        fresh.wait_for_function("b => document.querySelector('.st-key-keep_player_bits textarea').value === b",
+                                arg=bits, timeout=10_000)                       # drawn late, it shows the link's
+        assert area.input_value() == bits
         assert fresh.get_by_text("Step 0 of 4").count() >= 1
     finally:
         context.close()

@@ -2,8 +2,8 @@
 
 The server records the episode once (loaders.get_trace) and sends all of it to the browser's episode view
 (samviz/app/episode_view): stepping, the slider, play, the keyboard and hover all happen there, with no rerun of
-this script. The script runs when a setting in the sidebar changes (a new episode) or a link is opened; the
-step it knows is the link's (or 0 for a new episode), and the browser keeps its own step while the episode's
+this script. The script runs when a setting (in the popover under the title) changes (a new episode) or a link is
+opened; the step it knows is the link's (or 0 for a new episode), and the browser keeps its own step while the episode's
 inputs stay the same (another model, the same clock) and writes it into the address.
 """
 from __future__ import annotations
@@ -102,24 +102,69 @@ def _fill_bits(text: str) -> None:
     st.session_state[_key("bits")] = text
 
 
-# ------------------------------------------------------------------------------------------ sidebar
+# ------------------------------------------------------------------------------------------ settings
 
-def _sidebar(problems: list[params.Problem]) -> dict | None:
-    """Draw the controls -> the settings, or None when the visitor's input is invalid (error shown)."""
-    sb = st.sidebar
-    sb.header("Episode")
-    sb.selectbox("Model", MODELS, key=_key("model"), format_func=str.upper,
-                 help=f"{_names(DENSE_MODELS)} address every slot (dense); {_names(SPARSE_MODELS)} only K per "
-                      "head (sparse).")
-    sb.selectbox("Task", params.TASKS, key=_key("task"), on_change=_on_task_change,
-                 format_func=lambda t: t.replace("_", " "))
+def _pick(key: str, options) -> dict:
+    """index= for a keyed select box or radio: the option its state holds. A widget in a closed popover is drawn
+    by the browser only when the popover opens, from the last run's element, whose default is its index: so the
+    default is the state (a shared link's seed=5 opens as 5, not as the option first in the list)."""
+    return {"index": list(options).index(st.session_state[key])}
+
+
+def _normalize() -> None:
+    """A kept level or slot choice that no longer fits the model and task goes back to its default."""
     task = st.session_state[_key("task")]
     low, high = params.level_range(task)
     level_key = _key("level")
     if not isinstance(st.session_state.get(level_key), int) or not low <= st.session_state[level_key] <= high:
         st.session_state[level_key] = params.default_level(task)
-    sb.radio("Input", ("Random episode", "Typed bits"), key=_key("source"), horizontal=True,
-             on_change=_on_episode_change)
+    kind = st.session_state[_key("model")]
+    choices = params.slot_choices(kind)
+    slots = st.session_state.get(_key("slots"))
+    if slots not in choices:
+        if isinstance(slots, int):
+            st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, kind)}.")
+        st.session_state[_key("slots")] = "default"
+
+
+def _summary() -> str:
+    """The settings in one line, the label of the popover that holds them: the episode shown stays named on the
+    page while its controls are folded away."""
+    kind, task = st.session_state[_key("model")], st.session_state[_key("task")]
+    parts = [kind.upper(), task.replace("_", " ")]
+    if st.session_state[_key("source")] == "Typed bits":
+        parts.append("typed bits")
+    else:
+        if not st.session_state.get(_key("long")):
+            parts.append(f"level {st.session_state[_key('level')]}")
+        parts.append(f"seed {st.session_state[_key('seed')]}")
+    if spec(kind).sparse:
+        parts.append(f"{st.session_state[_key('index')]} index")
+    slots = st.session_state[_key("slots")]
+    parts.append("default slots" if slots == "default" else f"{params.slots_label(slots)} slots")
+    return " · ".join(parts)
+
+
+def _settings(problems: list[params.Problem]) -> dict | None:
+    """Draw the controls -> the settings, or None when the visitor's input is invalid (error shown).
+
+    They sit in a popover under the title, not in the sidebar: the browser draws a popover's widgets only when it
+    is opened, so a page view loads none of their scripts (issue 28: browser CPU per view; five select boxes and
+    number inputs cost a view about 0.5 s). Each widget is created with its state as its default (_pick, value=):
+    drawn late, it shows what the state holds."""
+    _normalize()
+    sb = st.popover(_summary(), icon=":material/tune:", key="player_settings")
+    sb.selectbox("Model", MODELS, key=_key("model"), format_func=str.upper, **_pick(_key("model"), MODELS),
+                 help=f"{_names(DENSE_MODELS)} address every slot (dense); {_names(SPARSE_MODELS)} only K per "
+                      "head (sparse).")
+    sb.selectbox("Task", params.TASKS, key=_key("task"), on_change=_on_task_change,
+                 format_func=lambda t: t.replace("_", " "), **_pick(_key("task"), params.TASKS))
+    task = st.session_state[_key("task")]
+    low, high = params.level_range(task)
+    level_key = _key("level")
+    sources = ("Random episode", "Typed bits")
+    sb.radio("Input", sources, key=_key("source"), horizontal=True, on_change=_on_episode_change,
+             **_pick(_key("source"), sources))
     typed = st.session_state[_key("source")] == "Typed bits"
     if st.session_state.get(_key("long")):
         # one level box at a time (issue 25 item 12): the long-episode mode has its own levels, set on the page
@@ -127,24 +172,20 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
                    f"{long_episode.level_range(task)[1]}).")
     else:
         sb.number_input(f"Level ({low}–{high})", min_value=low, max_value=high, step=1, key=level_key,
-                        on_change=_on_episode_change, disabled=typed,
+                        value=st.session_state[level_key], on_change=_on_episode_change, disabled=typed,
                         help=f"Training range {low}–{high // params.GENERALISATION}; up to {high} tests "
                              "generalisation.")
     sb.number_input("Seed", min_value=0, max_value=params.MAX_SEED, step=1, key=_key("seed"),
-                    on_change=_on_episode_change, disabled=typed)
+                    value=st.session_state[_key("seed")], on_change=_on_episode_change, disabled=typed)
     kind = st.session_state[_key("model")]
     sparse = spec(kind).sparse
     if sparse:
         sb.selectbox("Nearest-neighbour index", INDEXES, key=_key("index"), on_change=_on_episode_change,
+                     **_pick(_key("index"), INDEXES),
                      help="exact: a linear scan over all N slots; faiss: an approximate index (recall shown below).")
     choices = params.slot_choices(kind)
-    slots = st.session_state.get(_key("slots"))
-    if slots not in choices:
-        if isinstance(slots, int):
-            st.info(f"Memory slots back to 'default': {params.slot_limit_message(slots, kind)}.")
-        st.session_state[_key("slots")] = "default"
     sb.selectbox("Memory slots", choices, key=_key("slots"), on_change=_on_episode_change,
-                 format_func=params.slots_label,
+                 format_func=params.slots_label, **_pick(_key("slots"), choices),
                  help=f"'default': the pretrained model's size (or {params.DEFAULT_SLOTS} untrained). "
                       f"{_names(SPARSE_MODELS)} go up to {params.slot_limit(*SPARSE_MODELS):,}: they touch K rows "
                       f"per head per step. {_limits(DENSE_MODELS)}: every step reads and writes all N rows, and "
@@ -152,13 +193,13 @@ def _sidebar(problems: list[params.Problem]) -> dict | None:
     settings = {"model": kind, "task": task, "level": st.session_state[level_key],
                 "seed": int(st.session_state[_key("seed")]),
                 "index": st.session_state[_key("index")] if sparse else INDEXES[0],
-                "slots": st.session_state[_key("slots")], "bits": None}
+                "slots": st.session_state[_key("slots")], "bits": None, "menu": sb}
     state.link_problems(problems)
     if typed:
         info = params.task_info(task)
         sb.text_area(f"Input bits: one row of {info.input_size} values per step (≤ {params.MAX_TYPED_STEPS} rows)",
-                     key=_key("bits"), height=180, on_change=_on_episode_change,
-                     placeholder="0" * info.input_size)
+                     key=_key("bits"), value=st.session_state[_key("bits")], height=180,
+                     on_change=_on_episode_change, placeholder="0" * info.input_size)
         rows, problem = params.parse_bits(st.session_state[_key("bits")], task)
         if problem:
             notices.show(problem, "Typed input: ", ".", kind="error")
@@ -232,13 +273,15 @@ def _long_view(settings: dict) -> None:
     low, high = long_episode.level_range(task)
     st.caption(f"{params.task_info(task).describe()} Here the episode runs far past the trained length "
                f"(up to {high}, {tasks_module.GENERALISATION_FACTOR}× the trained maximum), forward only: no trace "
-               "is recorded, only the answers are scored. Memory slots, index and seed come from the sidebar.")
+               "is recorded, only the answers are scored. Memory slots, index and seed come from the episode settings "
+               "(under the title).")
     if kind not in SPARSE_MODELS:
         notices.show(long_episode.check(kind, task, low, long_episode.DEFAULT_EPISODES), after=
-                     ". Choose SAM or SDNC in the sidebar.", kind="info")
+                     ". Choose SAM or SDNC in the episode settings (under the title).", kind="info")
         return
     if settings["bits"] is not None:
-        st.info("A long episode is drawn at random from the seed: choose 'Random episode' in the sidebar.")
+        st.info("A long episode is drawn at random from the seed: choose 'Random episode' in the episode settings "
+                "(under the title).")
         return
     level_key, episodes_key = _key("long_level"), _key("long_episodes")
     level = st.session_state.get(level_key)
@@ -348,8 +391,8 @@ def _long_task_view(settings: dict, model) -> None:
     st.caption(f"{long_episode.trained_label(model)}: trained from zero rows with the faiss index in the loop at "
                f"{model.trained_slots:,} slots (samviz.training.long_curriculum). Here it answers long associative "
                f"recall (samviz.tasks.LongTask) from its trained length up to {high // model.trained}× it, forward "
-               "only, with its own faiss index; the seed comes from the sidebar. Nothing is traced: the charts are "
-               "what samviz.long_evaluation records along the episode.")
+               "only, with its own faiss index; the seed comes from the episode settings (under the title). Nothing is "
+               "traced: the charts are what samviz.long_evaluation records along the episode.")
     items_key, slots_key, episodes_key = _key("long_task_items"), _key("long_task_slots"), _key("long_task_episodes")
     _long_task_default(items_key, min(high, 10 * low), params.whole_number_problem(
         st.session_state.get(items_key), low, high, "Items to recall"))
@@ -422,9 +465,10 @@ def render() -> None:
     state.keep_widget_state()
     problems = _open()
     st.title("Episode player")
-    settings = _sidebar(problems)
+    settings = _settings(problems)
     if settings is None:
         return
+    menu = settings.pop("menu")
     if st.toggle("Long episode (hundreds to 100,000 steps, sparse models)", key=_key("long"),
                  help="Run SAM or SDNC far past its trained length, forward only, and see the wrong bits along the "
                       "answer; or the long-curriculum SAM over long associative recall, with its error, step time, "
@@ -474,11 +518,10 @@ def render() -> None:
                    f"({loaders.describe_model(model)}, random weights, seed 0). The mechanics are real; "
                    f"the answers are not.")
     if settings["bits"] is None:
-        with st.sidebar:
-            st.button("Edit this episode's bits", key="player_fill",
-                      on_click=_fill_bits, args=(params.format_bits(trace.inputs, settings["task"]),),
-                      help="Copies this episode into the typed-bits box (then choose 'Typed bits').")
-    st.sidebar.download_button("Download trace (JSON)", data=functools.partial(trace_cache.trace_json, trace),
+        menu.button("Edit this episode's bits", key="player_fill",
+                    on_click=_fill_bits, args=(params.format_bits(trace.inputs, settings["task"]),),
+                    help="Copies this episode into the typed-bits box (then choose 'Typed bits').")
+    menu.download_button("Download trace (JSON)", data=functools.partial(trace_cache.trace_json, trace),
                                file_name=f"samviz-{settings['model']}-{settings['task']}-seed{settings['seed']}.json",
                                mime="application/json", on_click="ignore", key="player_download")
     st.sidebar.caption(":material/keyboard: In the episode view: ← → step, space plays and pauses, Home and End "

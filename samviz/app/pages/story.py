@@ -88,10 +88,16 @@ def _unchecked(number: int) -> None:
     st.session_state[f"story_checked_{number}"] = False
 
 
-def _chart(chart: svg_charts.Chart) -> None:
-    # A static SVG in a markdown HTML block: st.html's sanitiser keeps HTML only (it strips <svg>), while markdown
-    # with unsafe_allow_html renders SVG as is. Every text in it is escaped by svg_charts; no visitor text is raw.
-    st.markdown(svg_charts.html(chart), unsafe_allow_html=True)
+def _chart(chart: svg_charts.Chart, component_key: str | None = None) -> None:
+    """A static SVG (every text in it escaped by svg_charts; no visitor text is raw). st.html's sanitiser strips
+    <svg>; st.markdown(unsafe_allow_html=True) renders it but loads an HTML parser into the page view. Where a
+    chapter shows the episode view anyway (chapter 5), the chart goes through the figure component
+    (episode_view.figure, given component_key) and that parser is not loaded; elsewhere the component's runtime
+    would cost a view about as much as the parser (issue 28: browser CPU per view), so it stays markdown."""
+    if component_key is not None:
+        episode_view.figure(chart.svg(), key=component_key)
+    else:
+        st.markdown(svg_charts.html(chart), unsafe_allow_html=True)
 
 
 def _cell(value, spec: str) -> str:
@@ -155,10 +161,11 @@ def _figure_4() -> None:
                              format_func=lambda n: f"{n:,}")
     numbers = story.backprop_bytes(int(slots))
     _chart(story.cost_figure(_curve(), int(slots)))
-    st.metric(f"The NTM keeps for backprop (batch of {numbers['batch']}, {numbers['steps']} steps)",
-              _mib(numbers["total_bytes"]), help="samviz.bench.cost.kept_for_backprop")
-    st.markdown(f"At N = {numbers['slots']:,} (the benchmark model: {numbers['word_size']} numbers per slot, "
-                f"{numbers['heads']} read heads and a write head): **{_mib(numbers['total_bytes'])}** = "
+    # the total in bold in the sentence, not in an st.metric beside it: a metric's scripts cost every view of the
+    # chapter browser CPU for a number the sentence says anyway (issue 28)
+    st.markdown(f"At N = {numbers['slots']:,} the NTM keeps **{_mib(numbers['total_bytes'])}** for backprop (the "
+                f"benchmark model: {numbers['word_size']} numbers per slot, {numbers['heads']} read heads and a write "
+                f"head; a batch of {numbers['batch']}): {_mib(numbers['total_bytes'])} = "
                 f"{numbers['steps']} steps × {numbers['batch']} episodes × {_mib(numbers['per_step_bytes'])} per step. "
                 f"One copy of this memory is {_mib(numbers['copy_bytes'])} (N × {numbers['word_size']} numbers of 4 "
                 f"bytes); each step keeps about {numbers['copies_per_step']:.1f} copies' worth of memory-shaped "
@@ -171,7 +178,7 @@ def _figure_4() -> None:
 def _figure_5() -> None:
     episode = _episode()
     grid = story.sam_grid(episode)
-    _chart(story.sam_figure(episode))
+    _chart(story.sam_figure(episode), component_key="story_sam_figure")
     delta = episode["threshold"]
     distinct = [len(ids) for ids in grid["read_sets"]]
     above = [len(ids) for ids in grid["written_sets"]]
