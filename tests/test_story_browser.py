@@ -45,7 +45,8 @@ def check_chapter(page, number: int) -> None:
 
 
 def _header(page) -> str:
-    return page.locator('[data-testid="stHeading"] h2').first.inner_text()
+    """The chapter's number and title: the heading that opens its text (one markdown element with it)."""
+    return page.locator('[data-testid="stMarkdownContainer"] h2').first.inner_text()
 
 
 def _answer(page, chapter: story.Chapter) -> None:
@@ -120,6 +121,7 @@ def test_walk_every_chapter_answer_and_present(server, browser, width, height): 
             wait_ready(fresh, 120_000)
             check_chapter(fresh, 7)
             assert _header(fresh).startswith("7. "), _header(fresh)
+            assert "Chapter 7 of 8" in fresh.locator(".st-key-story_menu button").first.inner_text()   # where we are
             assert not fresh.locator(SIDEBAR).is_visible()
         finally:
             context.close()

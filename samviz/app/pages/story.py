@@ -345,9 +345,8 @@ def _question(chapter: story.Chapter) -> None:
     q = chapter.question
     n = chapter.number
     with st.container(border=True):
-        st.markdown(f"**Predict, then check:** {q.prompt}")
-        choice = st.radio("Your prediction", q.choices, index=None, key=f"story_answer_{n}",
-                          on_change=_unchecked, args=(n,), label_visibility="collapsed")
+        choice = st.radio(f"**Predict, then check:** {q.prompt}", q.choices, index=None, key=f"story_answer_{n}",
+                          on_change=_unchecked, args=(n,))
         st.button("Check", key=f"story_check_{n}", on_click=_checked, args=(n,))
         if st.session_state.get(f"story_checked_{n}"):
             if choice is None:
@@ -359,12 +358,13 @@ def _question(chapter: story.Chapter) -> None:
 
 
 def _navigation(number: int, total: int, where: str) -> None:
-    left, middle, right = st.columns([1, 3, 1], vertical_alignment="center")
-    left.button("Previous", icon=":material/chevron_left:", key=f"story_prev{where}", on_click=_go,
-                args=(number - 1,), disabled=number <= 1, width="stretch")
-    middle.progress(number / total, text=f"Chapter {number} of {total}")
-    right.button("Next", icon=":material/chevron_right:", icon_position="right", key=f"story_next{where}",
-                 on_click=_go, args=(number + 1,), disabled=number >= total, width="stretch")
+    # one horizontal row (a flex box), not three columns and a progress bar: fewer elements for the browser to
+    # draw on every view (issue 28); "Chapter k of n" is the Chapters menu's label at the top
+    row = st.container(horizontal=True, horizontal_alignment="distribute", vertical_alignment="center")
+    row.button("Previous", icon=":material/chevron_left:", key=f"story_prev{where}", on_click=_go,
+               args=(number - 1,), disabled=number <= 1)
+    row.button("Next", icon=":material/chevron_right:", icon_position="right", key=f"story_next{where}",
+               on_click=_go, args=(number + 1,), disabled=number >= total)
 
 
 def _folded(label: str, key: str, body: str) -> None:
@@ -397,19 +397,19 @@ def render() -> None:
         st.markdown(story.PRESENTER_CSS, unsafe_allow_html=True)     # a fixed constant: no visitor text
     chapter = chapters[number - 1]
 
-    # Header: the caption, a "Chapters" popover (the chapter select and presenter mode) and the player link on one
-    # row. In a popover the two widgets are drawn only once it is opened: a closed one loads none of their scripts,
-    # and each widget's scripts add to every page view's browser CPU (issue 28). The chapter's number and title are
-    # the header below; Previous and Next sit under every chapter.
-    if presenter:
-        top = st.columns([1, 3], vertical_alignment="center")
-    else:
-        top = st.columns([3, 1.3, 1.5], vertical_alignment="center")
-        top[0].caption("samviz · a guided story: from the Neural Turing Machine to Sparse Access Memory")
-        top[2].page_link(pages.page_objects()["player"], label="Skip to the player", icon=":material/play_circle:",
-                         help="The full Episode player: every read, write and neighbour of a trained model, "
-                              "step by step.")
-    menu = (top[0] if presenter else top[1]).popover("Chapters", icon=":material/menu_book:", key="story_menu")
+    # Header: the caption, a popover labelled "Chapter k of n" (the chapter select and presenter mode) and the player
+    # link in one horizontal row (one flex box, not columns: fewer elements for the browser to draw). In a popover
+    # the two widgets are drawn only once it is opened: a closed one loads none of their scripts, and each widget's
+    # scripts add to every page view's browser CPU (issue 28). The chapter's number and title head the text below;
+    # Previous and Next sit under every chapter.
+    top = st.container(horizontal=True, vertical_alignment="center")
+    if not presenter:
+        top.caption("samviz · a guided story: from the Neural Turing Machine to Sparse Access Memory")
+    menu = top.popover(f"Chapter {number} of {len(chapters)}", icon=":material/menu_book:", key="story_menu")
+    if not presenter:
+        top.page_link(pages.page_objects()["player"], label="Skip to the player", icon=":material/play_circle:",
+                      help="The full Episode player: every read, write and neighbour of a trained model, "
+                           "step by step.")
     st.session_state["story_select"] = number
     menu.radio("Chapter", [c.number for c in chapters], key="story_select", on_change=_on_select,
                format_func=lambda n: f"{n}. {chapters[n - 1].title}")        # all titles in full, one a line
@@ -421,8 +421,7 @@ def render() -> None:
     if presenter_problem:
         notices.show(presenter_problem, "Link ignored: ", ". Presenter mode is off.")
 
-    st.header(f"{chapter.number}. {chapter.title}")
-    st.markdown(chapter.text)
+    st.markdown(f"## {chapter.number}. {chapter.title}\n\n{chapter.text}")      # one element: heading and text
     FIGURES[chapter.number]()
     _folded("The equation", "story_equation", chapter.equation)
     _question(chapter)
