@@ -149,8 +149,8 @@ def _settings(problems: list[params.Problem]) -> dict | None:
     """Draw the controls -> the settings, or None when the visitor's input is invalid (error shown).
 
     They sit in a popover under the title, not in the sidebar: the browser draws a popover's widgets only when it
-    is opened, so a page view loads none of their scripts (issue 28: browser CPU per view; five select boxes and
-    number inputs cost a view about 0.5 s). Each widget is created with its state as its default (_pick, value=):
+    is opened, so a page view loads none of their scripts (issue 28: browser CPU per view; the measurements are in
+    docs/MEASUREMENT_HISTORY.md). Each widget is created with its state as its default (_pick, value=):
     drawn late, it shows what the state holds."""
     _normalize()
     sb = st.popover(_summary(), icon=":material/tune:", key="player_settings")
