@@ -287,7 +287,7 @@ def run_batch(model, episode, samples: int, tick, clock: dict, parts: int = 10, 
             "answer_steps": answer_steps.tolist(), "answer_wrong": per_step[answer_steps].tolist(),   # [steps][B]
             "rows_written": [float(v) for v in (rows[min(parts - 1, (steps - 1) // part_steps)] or [])] if sparse
             else None,
-            "graph_rows": int(index.older.live.sum()) if sparse and getattr(index, "older", None) is not None
+            "older_rows": int(index.older.live.sum()) if sparse and getattr(index, "older", None) is not None
             else None}
 
 
@@ -359,7 +359,7 @@ def evaluate_row(directory: Path, job: dict, seed: int, samples: int, max_second
     step_count = steps * len(batches)                   # steps of the batch (each runs every episode of it)
     step_seconds = sum(p["seconds"] for b in batches for p in b["parts"])          # the steps alone: no set-up,
     step_cpu = sum(p["cpu_seconds"] for b in batches for p in b["parts"])          # no recall checks
-    graph = [b["graph_rows"] for b in batches if b["graph_rows"] is not None]
+    older = [b["older_rows"] for b in batches if b["older_rows"] is not None]
     return {"level": level, "factor": job["factor"], "steps": steps, "memory_slots": job["memory_slots"],
             "index": job["index"], "episodes": job["episodes"], "batch": job["batch"],
             "bit_errors": sum(errors) / len(errors), "bit_errors_per_episode": errors, "chance": chance,
@@ -368,7 +368,7 @@ def evaluate_row(directory: Path, job: dict, seed: int, samples: int, max_second
             "ms_per_step": 1e3 * step_seconds / step_count, "cpu_ms_per_step": 1e3 * step_cpu / step_count,
             "setup_seconds": round(seconds - clock["checks"] - step_seconds, 2),
             "rows_written": sum(written) / len(written) if written else None,
-            "graph_rows": max(graph) if graph else None,
+            "older_rows": max(older) if older else None,
             "recall": (sum(t["recall"] * t["recall_samples"] for t in tenths if t["recall"] is not None) / sampled)
             if sampled else (1.0 if job["index"] == "exact" else None),
             "worst_tenth_recall": min(recalls) if recalls else None, "recall_samples": sampled,

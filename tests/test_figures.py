@@ -284,7 +284,7 @@ def test_narration_quotes_the_cores_constants():
     ann, scales = learn.SECTIONS["sam-ann"][0], learn.SECTIONS["why-sparse-scales"][0]
     assert "written so far" in ann and "√N" in ann
     assert "written so far" in scales and "fixed search budget" in scales and "O(√N)" not in scales
-    assert any("graph budget" in eq for eq in learn.SECTIONS["why-sparse-scales"][1])
+    assert any("cluster budget" in eq for eq in learn.SECTIONS["why-sparse-scales"][1])
 
 
 def test_png_config_names_the_file():

@@ -1,7 +1,7 @@
 """FaissIndex's main structure (index_parts.py): a shared structure over the rows an episode starts from +
 an exact search over the rows written since. Checked against ExactIndex on small hand-made cases: written
 rows beat initial rows, a written slot is never answered from the initial rows, the zero start's fill,
-a memory that fills (recent rows, the graph of older rows, deletions and rebuilds), non-finite rows, and that
+a memory that fills (recent rows, the clustered older rows, removals and re-clustering), non-finite rows, and that
 nothing per step is O(N)."""
 import math
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from samviz.memory import index as index_module
-from samviz.memory import index_graph, index_parts
+from samviz.memory import index_parts
 from samviz.memory.index import ExactIndex, FaissIndex, IVFIndex, cosine_scores, recall_at_k
 from samviz.memory.initial import initial_memory
 
@@ -131,11 +131,10 @@ def test_zero_start_fills_with_unwritten_slots_that_score_zero():
 
 
 @pytest.mark.parametrize("kind", ["jittered", "zero"])
-def test_a_memory_that_fills_keeps_its_parts_and_its_recall(kind, monkeypatch):
-    """Every slot written, many rows written again: the recent rows move to the graph of older rows in batches,
-    rows written again are deleted from it and answered from the recent part, the graph is rebuilt when its
-    deletions outnumber its rows — and every search matches the exact index (ties aside), with no switch."""
-    monkeypatch.setattr(index_graph, "REBUILD_FROM", 64)
+def test_a_memory_that_fills_keeps_its_parts_and_its_recall(kind):
+    """Every slot written, many rows written again: the recent rows move to the clustered older rows in batches,
+    rows written again are removed from them and answered from the recent part, the lists are re-clustered as
+    rows are added — and every search matches the exact index (ties aside), with no switch."""
     generator = torch.Generator().manual_seed(3)
     memory = start(kind, 2)
     index, exact = pair(memory)
@@ -150,16 +149,16 @@ def test_a_memory_that_fills_keeps_its_parts_and_its_recall(kind, monkeypatch):
             recalls.append(recall_at_k(index.search(queries, 4), exact.search(queries, 4)))
     assert index.mode == kind and index.initial is not None          # no switch to another structure
     assert index.written.most_written == SLOTS and index.written.largest < 256
-    assert index.older.stats["rebuilds"] >= 1 and index.last_stats["graph_moves"] >= 2 * 2 * SLOTS // 256 - 2
+    assert index.older.stats["rebuilds"] >= 1 and index.last_stats["older_moves"] >= 2 * 2 * SLOTS // 256 - 2
     assert int(index.older.live.sum() + index.written.count.sum()) == 2 * SLOTS    # each row answered once
     assert min(recalls) >= 0.98 and sum(recalls) / len(recalls) >= 0.99, recalls
     queries = torch.randn(2, 400, 8, generator=generator)
     assert recall_at_k(index.search(queries, 4), exact.search(queries, 4)) >= 0.99
     own = memory[:, [100, 2000, 4095]].clone()                     # a row's own content finds the row
     assert index.search(own, 1)[:, :, 0].tolist() == [[100, 2000, 4095]] * 2
-    index.reset(start(kind, 2))                                   # a new episode: nothing written, empty graph
+    index.reset(start(kind, 2))                                   # a new episode: nothing written, no older rows
     assert index.written.most_written == 0 and int(index.older.live.sum()) == 0
-    assert (index.older.graph_id == -1).all() and (index.written.position == -1).all()
+    assert not index.older.held.any() and (index.written.position == -1).all()
 
 
 def test_a_full_zero_memory_answers_from_written_rows_only():
@@ -222,7 +221,7 @@ def test_steps_do_no_o_n_work(monkeypatch):
     memory = start("jittered", 2, slots=1 << 14)
     index = FaissIndex(2, 1 << 14, 8)
     index.reset(memory)
-    index.recent_rows = 256                                       # the graph of older rows takes part too
+    index.recent_rows = 256                                       # the clustered older rows take part too
     calls = []
     for owner, names in ((index_module, ("initial_rows_of",)), (index_parts, ("initial_rows_of", "jittered_memory")),
                          (IVFIndex, ("reset", "_build_ivf", "_train", "_assign_all", "_rebuild", "_build_flat")),
@@ -234,5 +233,5 @@ def test_steps_do_no_o_n_work(monkeypatch):
         write(memory, (index,), batch_ids, torch.randint(0, 1 << 14, (34,), generator=generator),
               torch.randn(34, 8, generator=generator))
         index.search(torch.randn(2, 4, 8, generator=generator), 4)
-    assert calls == [] and index.mode == "jittered" and index.last_stats["graph_moves"] >= 2
+    assert calls == [] and index.mode == "jittered" and index.last_stats["older_moves"] >= 2
     assert index.written.rows.shape[1] <= 2 * 100 * 17            # the buffer grows with writes, not with N

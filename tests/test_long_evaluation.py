@@ -81,9 +81,9 @@ def test_rows_hold_the_bit_errors_of_the_same_episodes_run_by_hand(evaluated):
 def test_faiss_is_exact_while_every_written_row_is_in_its_exact_part(evaluated):
     _, _, data = evaluated
     for row in data["rows"]:
-        assert row["rows_written"] < RECENT_ROWS                 # nothing has moved into the graph
+        assert row["rows_written"] < RECENT_ROWS                 # nothing has moved into the clusters
         if row["index"] == "faiss":
-            assert row["graph_rows"] == 0
+            assert row["older_rows"] == 0
             assert row["recall"] == 1.0 and row["recall_samples"] > 0
     assert len(data["comparisons"]) == 2
     for comparison in data["comparisons"]:

@@ -477,25 +477,27 @@ def test_the_glossary_gives_each_symbol_one_meaning_and_explains_softmax():
 def test_chapter_6_teaches_the_index_samviz_uses_with_the_librarys_own_numbers():
     import torch
 
-    from samviz.memory import index, index_graph, index_parts
+    from samviz.memory import index, index_clusters, index_parts
     facts = story.index_facts()
     assert facts["recent_rows"] == index.RECENT_ROWS and facts["flat_below"] == index.FLAT_BELOW
-    assert (facts["graph_m"], facts["graph_ef_search"]) == (index_graph.GRAPH_M, index_graph.GRAPH_EF_SEARCH)
+    assert facts["cluster_rows"] == index_clusters.CLUSTER_ROWS
+    assert facts["cluster_probes"] == index_clusters.CLUSTER_PROBES
     assert (facts["initial_m"], facts["initial_ef_search"]) == (index_parts.HNSW_M, index_parts.HNSW_EF_SEARCH)
     probe = index.FaissIndex(1, index.FLAT_BELOW, 4)
     probe.reset(torch.zeros(1, index.FLAT_BELOW, 4))
     assert facts["describe"] == probe.describe() and facts["mode"] == "zero"      # the zero start: no structure
     six = story.chapters()[5]
     words = f"{six.text} {six.equation} {six.question.prompt} {' '.join(six.question.choices)}"
-    for number in (f"{index.RECENT_ROWS:,}", f"{2 * index_graph.GRAPH_M}", f"{index_graph.GRAPH_EF_SEARCH}",
+    for number in (f"{index.RECENT_ROWS:,}", f"{index_clusters.CLUSTER_ROWS}", f"{index_clusters.CLUSTER_PROBES}",
+                   f"{index_clusters.CLUSTER_ROWS * index_clusters.CLUSTER_PROBES:,}",
                    f"{index.FLAT_BELOW:,}"):
         assert number in words, number
     assert facts["describe"] in six.equation
-    for old in ("inverted", "IVF", "√N", "centroid"):
+    for old in ("√N", "walks the links", "efSearch", "deleted and skipped"):   # the retired graph
         assert old not in words, old
-    assert "zero rows" in six.text and "faiss" in six.text and "graph" in six.text
+    assert "zero rows" in six.text and "faiss" in six.text and "clusters" in six.text
     terms = dict(story.glossary())
-    assert {"faiss", "graph (HNSW)", "lazy deletion"} <= set(terms)
+    assert {"faiss", "graph (HNSW)", "inverted file (IVF)"} <= set(terms)
 
 
 def index_row(level, steps, trace, **extra):
@@ -510,8 +512,8 @@ def test_chapter_6_draws_and_quotes_the_measured_rows(tmp_path, monkeypatch):
     import streamlit as st
 
     from samviz.results import PARTS
-    trace = [{"step": 99, "written": 200, "recent": 200, "graph": 0, "recall": 1.0},
-             {"step": 199, "written": 9000, "recent": 808, "graph": 8192, "recall": 0.999}]
+    trace = [{"step": 99, "written": 200, "recent": 200, "older": 0, "recall": 1.0},
+             {"step": 199, "written": 9000, "recent": 808, "older": 8192, "recall": 0.999}]
     rows = [index_row(2500, 5001, trace), index_row(20, 41, trace[:1]),
             index_row(200, 401, trace[:1], code_hash="0" * 16)]                 # stale: not drawn, said
     path = tmp_path / "index_recall.jsonl"
@@ -519,7 +521,7 @@ def test_chapter_6_draws_and_quotes_the_measured_rows(tmp_path, monkeypatch):
     runs = story.index_runs(str(path))
     assert [r["level"] for r in runs["rows"]] == [20, 2500] and "1 index rows from other code" in runs["note"]
     chart = story.index_figure(runs["rows"][1])
-    recent, graph = chart.mark("recent rows: compared exactly"), chart.mark("older rows: in the graph")
+    recent, graph = chart.mark("recent rows: compared exactly"), chart.mark("older rows: clustered")
     recall = chart.mark("recall of the searches")
     assert recent.values == (200, 808) and graph.values == (0, 8192) and recall.ys == (1.0, 0.999)
     assert graph.bases == recent.values and graph.tops == (200, 9000)      # stacked: the top is every written row
@@ -533,11 +535,11 @@ def test_chapter_6_draws_and_quotes_the_measured_rows(tmp_path, monkeypatch):
         assert not at.exception, [e.value for e in at.exception]
         text = " ".join(m.value for m in at.markdown)
         assert "wrote 9,000 distinct rows: the last 808 sit in the part compared exactly" in text
-        assert "the other 8,192 in the graph" in text and "**0.9995**" in text and "**0.80 ms**" in text
+        assert "the other 8,192 in the clusters" in text and "**0.9995**" in text and "**0.80 ms**" in text
         assert "**4.50 ms** for an exact scan of all 65,536 rows" in text
         assert any("1 index rows from other code" in c.value for c in at.caption)
         (svg,) = drawn_svgs(at)
         assert hover_texts(svg, "area") == ["step 99: 200 recent rows", "step 199: 808 recent rows",
-                                            "step 99: 0 rows in the graph", "step 199: 8,192 rows in the graph"]
+                                            "step 99: 0 older rows, clustered", "step 199: 8,192 older rows, clustered"]
     finally:
         st.cache_data.clear()

@@ -8,7 +8,7 @@ No Streamlit here. Every number a chapter shows comes from the library itself, n
     SAM's reads, writes, LRU  a real samviz.memory.sam.SAMMemory run for a few steps on a 16-slot toy (sam_grid
                               derives chapter 5's colours from its read set, written-above-δ set and LRU slot)
     journal and rollback      the same run's journal (rows before each write) and a real backward pass
-    the index                 samviz.memory.index / index_graph / index_parts constants and FaissIndex.describe()
+    the index                 samviz.memory.index / index_clusters / index_parts constants and FaissIndex.describe()
                               (index_facts), its measured episodes from samviz.results (index_runs)
     measured payoff           samviz.results rows (assets/bench/results.jsonl, scale.json) of today's code from one
                               machine (samviz.results.AppRows), one setting and one time measure (plots.on_measure)
@@ -192,15 +192,15 @@ def chapters() -> tuple[Chapter, ...]:
                 "the rows written during the episode can be among the best matches — the index never looks at "
                 "the others, however large N is. It keeps the written rows in two parts. The **most recent "
                 f"{facts['recent_rows']:,}** written rows are compared with the key one by one, exactly. When an "
-                "episode has written more, the older ones move into a **graph**: each row is linked to about "
-                f"{2 * facts['graph_m']} rows similar to it, and a search walks the links from row to row, always "
-                "towards rows more similar to the key, keeping the "
-                f"{facts['graph_ef_search']} best candidates it has met — so it visits a few thousand rows "
-                "however many the graph holds. (This graph is an *HNSW* index from **faiss**, a library of "
-                "nearest-neighbour indexes.) A graph cannot remove a row, so a row written again is marked "
-                "deleted and skipped, and the graph is rebuilt from its live rows once deleted entries outnumber "
-                "them. The walk can miss a true neighbour now and then: **recall** is the fraction of the true K "
-                "nearest it found. Below: a trained SAM copying long sequences, measured.",
+                "episode has written more, the older ones move into **clusters**: k-means sorts them into lists "
+                f"of about {facts['cluster_rows']} similar rows, each list with a centre, and a search compares "
+                f"the key with every centre, then exactly with the rows of the {facts['cluster_probes']} lists "
+                f"whose centres are most similar — about {facts['cluster_probes'] * facts['cluster_rows']:,} rows "
+                "however many the clusters hold. (This is an *inverted file* index from **faiss**, a library of "
+                "nearest-neighbour indexes.) A row written again is taken out of its list at once, and the lists "
+                "are sorted anew from their rows each time as many rows were added as they were made from. A "
+                "true neighbour in a list that was not scanned is missed now and then: **recall** is the fraction "
+                "of the true K nearest it found. Below: a trained SAM copying long sequences, measured.",
                 "recall@K $= \\dfrac{|\\,\\text{found} \\cap \\text{exact top-}K\\,|}{K}$, averaged over keys. "
                 f"Below {facts['flat_below']:,} slots samviz's faiss index is a plain exact scan (`IndexFlatIP`); "
                 "a memory that starts from jittered rows instead of zeros adds one shared graph over those "
@@ -210,10 +210,13 @@ def chapters() -> tuple[Chapter, ...]:
                 Question("An episode has written 20,000 rows of a memory of a million. How many rows does the index "
                          "compare with the key one by one?",
                          ("All 1,000,000", "All 20,000 written rows",
-                          f"The last {facts['recent_rows']:,} written rows, plus the few the graph walk visits"),
+                          f"The last {facts['recent_rows']:,} written rows, plus those of the "
+                          f"{facts['cluster_probes']} lists nearest the key"),
                          2, f"Untouched zero rows are never searched; the last {facts['recent_rows']:,} written rows "
-                            "are compared exactly, and the older ones are reached by walking the graph, which "
-                            f"keeps only its {facts['graph_ef_search']} best candidates.")),
+                            "are compared exactly, and of the older ones only the rows of the "
+                            f"{facts['cluster_probes']} lists whose centres are nearest the key (about "
+                            f"{facts['cluster_probes'] * facts['cluster_rows']:,}), after one comparison with "
+                            "each list's centre.")),
         Chapter(7, "Sparse backprop: the journal and the rollback",
                 "Chapter 4's problem was the copies of memory kept at every step. SAM keeps **one** memory and "
                 "changes it in place. Each step writes a small **journal** entry: which rows it changed and what "
@@ -320,10 +323,10 @@ def glossary() -> tuple[tuple[str, str], ...]:
         ("faiss", "A library of nearest-neighbour indexes (from Meta AI research) that samviz's index is built on."),
         ("graph (HNSW)", "Hierarchical navigable small world: an index that links each row to a few similar rows "
                          "and answers a key by walking the links towards more similar rows, keeping a fixed number "
-                         "of best candidates; a few coarser layers on top make the first moves long jumps."),
-        ("lazy deletion", "A row that changes is not removed from the graph (HNSW cannot remove one): its old entry is "
-                          "marked deleted and skipped by every search, and the graph is rebuilt from its live rows "
-                          "on a schedule."),
+                         "of best candidates; samviz uses one over a jittered memory's initial rows."),
+        ("inverted file (IVF)", "An index that sorts rows into lists of similar rows (k-means clustering), each "
+                                "with a centre, and answers a key by scanning only the lists whose centres are "
+                                "nearest it; a row that changes moves out of its list at once."),
     )
 
 
@@ -586,15 +589,15 @@ def journal_vs_copy(slots: int, word_size: int, heads: int, k: int) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def index_facts() -> dict:
-    """Chapter 6's facts about samviz's faiss index, read from the library (samviz.memory.index, index_graph,
+    """Chapter 6's facts about samviz's faiss index, read from the library (samviz.memory.index, index_clusters,
     index_parts): an index over a zero-rows memory of FLAT_BELOW slots describes itself."""
     import torch
 
-    from samviz.memory import index, index_graph, index_parts
+    from samviz.memory import index, index_clusters, index_parts
     probe = index.FaissIndex(1, index.FLAT_BELOW, 4)
     probe.reset(torch.zeros(1, index.FLAT_BELOW, 4))
-    return {"flat_below": index.FLAT_BELOW, "recent_rows": probe.recent_rows, "graph_m": index_graph.GRAPH_M,
-            "graph_ef_search": index_graph.GRAPH_EF_SEARCH, "rebuild_from": index_graph.REBUILD_FROM,
+    return {"flat_below": index.FLAT_BELOW, "recent_rows": probe.recent_rows,
+            "cluster_rows": index_clusters.CLUSTER_ROWS, "cluster_probes": index_clusters.CLUSTER_PROBES,
             "initial_m": index_parts.HNSW_M, "initial_ef_search": index_parts.HNSW_EF_SEARCH,
             "describe": probe.describe(), "mode": probe.mode}
 
@@ -786,7 +789,7 @@ def filling_sentence(filling: dict, recent_rows: int | None = None) -> str:
         tenths = " and ".join(sorted({str(p + 1) for _, p, _, _ in after}))
         ranges = " and ".join(f"{lo:.2f}–{hi:.2f} ms at {filling_slots(s['slots'])}" for s, _, lo, hi in after)
         text += (f" From tenth {tenths}, where the rows written passed the {recent_rows:,} newest that faiss "
-                 f"compares exactly (older ones go into a graph, chapter 6), its step stayed within {ranges}.")
+                 f"compares exactly (older ones go into clusters, chapter 6), its step stayed within {ranges}.")
     return text
 
 
@@ -1001,26 +1004,27 @@ def _step_axis(steps: list[float]) -> sc.Axis:
 
 def index_figure(row: dict):
     """Chapter 6: one measured episode's index, step by step — the written rows searched exactly (the recent part)
-    and those in the graph (stacked), and the recall of the searches (right axis)."""
+    and the older ones, clustered (stacked), and the recall of the searches (right axis)."""
     from samviz.app.figures import MARK_COLOUR, READ_COLOUR, WRITE_COLOUR
     trace = row["trace"]
     steps = tuple(float(p["step"]) for p in trace)
     recent = tuple(float(p["recent"]) for p in trace)
-    graph = tuple(float(p["graph"] or 0) for p in trace)
+    older = tuple(float(p.get("older") or 0) for p in trace)
     zeros = (0.0,) * len(trace)
     marks = (
         sc.Area("recent rows: compared exactly", steps, recent, zeros, READ_COLOUR,
                 tuple(f"step {int(s):,}: {int(r):,} recent rows" for s, r in zip(steps, recent, strict=True))),
-        sc.Area("older rows: in the graph", steps, graph, recent, WRITE_COLOUR,
-                tuple(f"step {int(s):,}: {int(g):,} rows in the graph" for s, g in zip(steps, graph, strict=True))),
+        sc.Area("older rows: clustered", steps, older, recent, WRITE_COLOUR,
+                tuple(f"step {int(s):,}: {int(o):,} older rows, clustered" for s, o in zip(steps, older,
+                                                                                          strict=True))),
         sc.Line("recall of the searches", steps, tuple(float(p["recall"]) for p in trace), MARK_COLOUR,
                 tuple(f"steps up to {int(p['step']):,}: recall {p['recall']:.4f}" for p in trace), dash="2 3",
                 axis="y2"),
     )
-    top_rows = max([r + g for r, g in zip(recent, graph, strict=True)] + [1.0]) * 1.05
+    top_rows = max([r + o for r, o in zip(recent, older, strict=True)] + [1.0]) * 1.05
     top, height = 45, 240
     legend = (sc.LegendEntry("recent rows: compared exactly", READ_COLOUR, "box"),
-              sc.LegendEntry("older rows: in the graph", WRITE_COLOUR, "box"),
+              sc.LegendEntry("older rows: clustered", WRITE_COLOUR, "box"),
               sc.LegendEntry("recall of the searches", MARK_COLOUR, dash="2 3"))
     return sc.Chart(
         f"{row['model']}, N = {row['slots']:,}: the written rows the index holds, by step", top + height + 85,
@@ -1028,7 +1032,7 @@ def index_figure(row: dict):
                   sc.Axis(0, top_rows, "written rows", ticks=sc.nice_ticks(0, top_rows, 5)), marks,
                   y2=sc.Axis(0, 1.05, "recall", ticks=sc.nice_ticks(0, 1, 5), grid=False)),),
         description=f"The written rows {row['model']}'s index held at each step of one episode (recent rows and "
-                    "rows in the graph, stacked) and the recall of its searches",
+                    "older rows, clustered, stacked) and the recall of its searches",
         legend=legend, legend_top=top + height + 62)
 
 

@@ -148,8 +148,9 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
     result = {"measure": "stream", "model": name, "index": index, "slots": slots, "steps": steps, "batch": 1,
               "recorder": recorder, "seconds": total, "tenths": tenths,
               "rows_written": int(stats.get("written_rows", 0)),
-              "graph_rows": int(memory.index.older.live.sum()) if getattr(memory.index, "older", None) else 0,
-              "graph_rebuilds": memory.index.older.stats["rebuilds"] if getattr(memory.index, "older", None) else 0,
+              "older_rows": int(memory.index.older.live.sum()) if getattr(memory.index, "older", None) else 0,
+              "older_rebuilds": memory.index.older.stats["rebuilds"] if getattr(memory.index, "older", None) else 0,
+              "older_lists": memory.index.older.lists(0) if getattr(memory.index, "older", None) else 0,
               "rss_start_mib": rss_start / 2**20, "rss_end_mib": rss[-1] / 2**20,
               "time_ratio_last_to_first": tenths[-1]["ms_per_step"] / tenths[0]["ms_per_step"],
               "cpu_ratio_last_to_first": tenths[-1]["cpu_ms_per_step"] / tenths[0]["cpu_ms_per_step"],
@@ -260,7 +261,7 @@ def main(argv=None) -> int:
                       f"last {last:.3f} (×{row['time_ratio_last_to_first']:.2f}); CPU ms/step {cpu_first:.3f} -> "
                       f"{cpu_last:.3f} (×{row['cpu_ratio_last_to_first']:.2f}); recall per tenth "
                       f"{[round(t['recall'], 4) for t in row['tenths']]}; rows written {row['rows_written']}, in "
-                      f"the graph {row['graph_rows']} ({row['graph_rebuilds']} rebuilds); RSS "
+                      f"the clusters {row['older_rows']} ({row['older_rebuilds']} re-clusterings); RSS "
                       f"{row['rss_start_mib']:.0f} -> {row['rss_end_mib']:.0f} MiB", flush=True)
         return 0
     for length in args.lengths:

@@ -10,14 +10,16 @@ Two backends behind one interface (`MemoryIndex`):
   from initial.py's rows (every SAM/SDNC episode), three parts whose answers are merged: the initial rows
   (zero rows need no structure; jittered rows one shared, cached faiss HNSW: index_parts.InitialRows), the
   last RECENT_ROWS rows written per batch element, searched exactly (index_parts.WrittenRows), and the older
-  written rows in an HNSW graph per batch element, updated in batches, with lazy deletion and scheduled
-  rebuilds (index_graph.GraphRows) — however full the memory gets, with no switch. Any other memory (random
+  written rows in an inverted file per batch element (k-means lists, a fixed number scanned), updated in
+  batches, with O(1) removal and scheduled re-clustering (index_clusters.ClusteredRows) — however full the
+  memory gets, with no switch. Any other memory (random
   rows, a test's own start) uses an inverted-file index per batch element (`IVFIndex`: faiss IVF over float16
   unit rows, adaptive probing, O(n) list edits). See their docstrings for the structures.
 
 Search cost (what tests and benchmarks measure): exact O(N) per query; faiss on a SAM/SDNC memory: a fixed
-candidate list in each graph (~log of its rows) plus at most RECENT_ROWS rows scanned exactly, independent of
-N and of the episode's length; IVFIndex ~√N per query (a budget of SCAN_PER_SQRT_N·√N rows in whole lists).
+number of lists of older rows (CLUSTER_PROBES lists of ~CLUSTER_ROWS rows, after one comparison per list
+centre) plus at most RECENT_ROWS rows scanned exactly, independent of N and of the episode's length;
+IVFIndex ~√N per query (a budget of SCAN_PER_SQRT_N·√N rows in whole lists).
 The measurements behind the choices: docs/PAPER_NOTES.md, #index.
 
 Similarity, the same for both (and for `F.cosine_similarity`): addressing.cosine_similarity with
@@ -42,7 +44,7 @@ import numpy as np
 import torch
 
 from .addressing import NORM_FLOOR, cosine_similarity, unit_rows
-from .index_graph import GRAPH_EF_SEARCH, GRAPH_M, GraphRows
+from .index_clusters import CLUSTER_PROBES, CLUSTER_ROWS, ClusteredRows
 from .index_parts import HNSW_EF_SEARCH, HNSW_M, InitialRows, WrittenRows, initial_rows_of
 
 EPSILON = NORM_FLOOR   # norm floor of the indexes' cosine (addressing.cosine_similarity, floor_norms=True)
@@ -617,7 +619,7 @@ class IVFIndex(MemoryIndex):
                 f"({s['builds']} builds, {s['scheduled_rebuilds']} scheduled, {s['cache_hits']} from cache)")
 
 
-RECENT_ROWS = 8192    # FaissIndex: recent written rows per batch element searched exactly; older ones in a graph
+RECENT_ROWS = 4096    # FaissIndex: recent written rows per batch element searched exactly; older ones clustered
 
 
 class FaissIndex(IVFIndex):
@@ -635,13 +637,14 @@ class FaissIndex(IVFIndex):
         walk (a bitmap IDSelector);
       * recent written rows (index_parts.WrittenRows): per batch element, the last `recent_rows` rows
         written (RECENT_ROWS), searched exactly by one matmul; a write overwrites or appends, O(n);
-      * older written rows (index_graph.GraphRows): when a batch element's recent rows reach `recent_rows`
-        they move, in one batch, into its HNSW graph (fixed search budget); a row written again is deleted
-        from the graph lazily (bitmap) and lives in the recent part; a graph is rebuilt from its live rows
-        when deletions outnumber them.
-    So the cost per search is bounded whatever N and however full the memory gets: a fixed candidate list
-    per graph, at most `recent_rows` rows scanned exactly. The O(N) state — slot -> place and slot -> graph
-    id maps [B, N] int32, the written-slots bitmap — is made once per index; `restart` (a new episode from
+      * older written rows (index_clusters.ClusteredRows): when a batch element's recent rows reach
+        `recent_rows` they move, in one batch, into its inverted file (k-means lists of ~CLUSTER_ROWS rows,
+        CLUSTER_PROBES lists scanned per search); a row written again is removed from its list (O(1)) and
+        lives in the recent part; the lists are re-clustered once as many rows were added as they were made
+        from.
+    So the cost per search is bounded whatever N and however full the memory gets: a fixed number of lists,
+    at most `recent_rows` rows scanned exactly. The O(N) state — the slot -> place map [B, N] int32, the
+    held-slots map [B, N] bool, the written-slots bitmap — is made once per index; `restart` (a new episode from
     the pooled store, samviz/memory/store.py) and `reset` clear only what was written. The HNSW over
     jittered rows is built the first time an (N, W, dtype) is seen without a disk copy, on every core.
     A memory that is not a known start (random rows, a test's own initial memory) uses IVFIndex's structure.
@@ -653,9 +656,9 @@ class FaissIndex(IVFIndex):
         self.mode = "flat" if self.flat else "ivf"
         self.initial: InitialRows | None = None
         self.written: WrittenRows | None = None
-        self.older: GraphRows | None = None
+        self.older: ClusteredRows | None = None
         self.recent_rows = RECENT_ROWS
-        self.last_stats.update(written_rows=0, initial_build_s=0.0, initial_filled=0, graph_moves=0)
+        self.last_stats.update(written_rows=0, initial_build_s=0.0, initial_filled=0, older_moves=0)
 
     def reset(self, memory: torch.Tensor) -> None:
         self._check_memory(memory)
@@ -665,7 +668,7 @@ class FaissIndex(IVFIndex):
                 self.memory, self.initial, self.mode, self.indexes = memory, initial, initial.kind, []
                 if self.written is None:
                     self.written = WrittenRows(self.batch_size, self.slots, self.word_size)
-                    self.older = GraphRows(self.batch_size, self.slots, self.word_size)
+                    self.older = ClusteredRows(self.batch_size, self.slots, self.word_size)
                 else:
                     self.written.clear()
                     self.older.clear()
@@ -690,7 +693,7 @@ class FaissIndex(IVFIndex):
         if self.written.largest >= self.recent_rows:
             for b in np.flatnonzero(self.written.count >= self.recent_rows).tolist():
                 self.older.add(b, *self.written.drain(b))         # the recent rows become older rows, in one go
-                self.last_stats["graph_moves"] += 1
+                self.last_stats["older_moves"] += 1
 
     def restart(self, batch_ids: torch.Tensor, slot_ids: torch.Tensor, rows: torch.Tensor) -> None:
         if self.initial is None:
@@ -712,7 +715,7 @@ class FaissIndex(IVFIndex):
             initial_scores, initial_ids = self._initial_neighbours(q, k)
             parts_scores.append(initial_scores)
             parts_ids.append(initial_ids)
-        if self.older.live.any():                                                   # older rows, from the graph
+        if self.older.live.any():                                                   # older rows, from the lists
             older_scores = torch.full((batch, count, k), -math.inf)
             older_ids = torch.zeros(batch, count, k, dtype=torch.int64)
             for b in np.flatnonzero(self.older.live).tolist():
@@ -787,9 +790,9 @@ class FaissIndex(IVFIndex):
             start = (f"one shared faiss IndexHNSWFlat(M={HNSW_M}, efSearch={HNSW_EF_SEARCH}) over the "
                      f"{self.slots} jittered initial rows")
         return (f"faiss: {start} + exact search over the last {self.recent_rows} rows written per batch element + "
-                f"a faiss IndexHNSWFlat(M={GRAPH_M}, efSearch={GRAPH_EF_SEARCH}) per batch element over the older "
-                f"written rows (rows written again deleted lazily, rebuilt when deletions outnumber its rows), "
-                f"cosine = inner product of L2-normalised rows")
+                f"a faiss IndexIVFFlat per batch element over the older written rows (k-means lists of "
+                f"~{CLUSTER_ROWS} rows, the {CLUSTER_PROBES} nearest lists scanned; rows written again removed, "
+                f"re-clustered as rows are added), cosine = inner product of L2-normalised rows")
 
 
 INDEXES = {"exact": ExactIndex, "faiss": FaissIndex}

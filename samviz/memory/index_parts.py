@@ -163,8 +163,8 @@ class WrittenRows:
     """Per batch element, the rows written recently, searched exactly, and the set of every slot written so far.
 
     The recent rows: a compact buffer of slot ids and their current unit rows, position [B, N] int32 mapping a
-    slot to its place there (−1: not a recent row). FaissIndex moves a batch element's recent rows to its graph
-    of older rows (index_graph.py) when they reach its recent capacity (`drain`), so the exact search here
+    slot to its place there (−1: not a recent row). FaissIndex moves a batch element's recent rows to its
+    clustered older rows (index_clusters.py) when they reach its recent capacity (`drain`), so the exact search here
     costs at most that capacity per query, whatever the episode's length.
     Every slot written since the start: bits [B, ⌈N/8⌉] uint8 (set at a slot's first write; `excluded`, what
     the jittered start's filtered HNSW walk skips), the same as flags [B, N] bool (what `is_written` and

@@ -3,7 +3,7 @@ live memory, what a step's index work costs, and what the index searched — at 
 
 For each shipped SAM/SDNC checkpoint, a memory of N slots and an episode level (its task's trained maximum,
 GENERALISATION_FACTOR times it, and for copy one episode long enough (LONG_LEVELS, through
-samviz.tasks.LongTask) that the index's recent part overflows into its graph), on fresh seeded episodes (seed
+samviz.tasks.LongTask) that the index's recent part overflows into its clusters), on fresh seeded episodes (seed
 SEED + level):
 
 1. index="faiss", every search also answered by an ExactIndex over the same live memory (samviz.evaluate_scale's
@@ -13,10 +13,10 @@ SEED + level):
 2. index="exact": the exact scan's search + update time per step on the same episodes, for the cost beside it.
 
 A trace of the first batch element's index, step by step (at most TRACE_POINTS points, in bins of steps): how many
-rows it had written, how many sat in the part searched exactly and how many in the graph, and the recall of
-the searches in that bin. Times are the index's own search + update per step (the checked pass's exact answers
-are not in them), one thread, forward only; the index's reset at the start of a batch is not counted. Bit errors
-per sequence of both passes are kept (the same episodes).
+rows it had written, how many sat in the part searched exactly and how many among the clustered older rows, and
+the recall of the searches in that bin. Times are the index's own search + update per step (the checked pass's
+exact answers are not in them), one thread, forward only; the index's reset at the start of a batch is not
+counted. Bit errors per sequence of both passes are kept (the same episodes).
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def _binned(trace: list[dict], k: int) -> list[dict]:
         chunk = trace[start:start + size]
         queries = sum(c["queries"] for c in chunk)
         out.append({"step": start + len(chunk) - 1, "written": chunk[-1]["written"], "recent": chunk[-1]["recent"],
-                    "graph": chunk[-1]["graph"],
+                    "older": chunk[-1]["older"],
                     "recall": sum(c["hits"] for c in chunk) / (queries * k) if queries else None})
     return out
 
@@ -90,7 +90,7 @@ def _trace(probe, trace: list[dict]) -> None:
         written, older = getattr(inner, "written", None), getattr(inner, "older", None)
         trace.append({"written": int(written.total[0]) if written is not None else None,
                       "recent": int(written.count[0]) if written is not None else None,
-                      "graph": int(older.live[0]) if older is not None else None,
+                      "older": int(older.live[0]) if older is not None else None,
                       "hits": probe.stats["hits"] - hits, "queries": probe.stats["queries"] - queries_before})
         return found
     probe.search = traced

@@ -43,7 +43,7 @@ HASH_DIGITS = 16
 COMMON_MODEL_CODE = ("samviz/__init__.py", "samviz/model.py", "samviz/kinds.py", "samviz/memory/__init__.py",
                      "samviz/memory/core.py", "samviz/memory/addressing.py", "samviz/memory/initial.py")
 _SPARSE = ("samviz/memory/sam.py", "samviz/memory/usage.py", "samviz/memory/journal.py", "samviz/memory/store.py",
-           "samviz/memory/index.py", "samviz/memory/index_parts.py", "samviz/memory/index_graph.py",
+           "samviz/memory/index.py", "samviz/memory/index_parts.py", "samviz/memory/index_clusters.py",
            "samviz/memory/index_cache.py")
 MODEL_CODE = {                       # kind -> the files its step runs (beyond COMMON_MODEL_CODE)
     "ntm": ("samviz/memory/ntm.py",),

@@ -108,15 +108,15 @@ def index_recall_section(rows: list[dict]) -> str:
     lines = [f"Measured by `python -m samviz.results run --only index_recall` on {view.machine} (one thread; index "
              "times are the index's own search + update per step, forward only, batches of up to 8 episodes):", "",
              "| model | N | level (steps) | episodes | recall@K | top-1 missed | found none of its written rows "
-             "| bit errors/seq faiss / exact | index ms/step faiss / exact | rows in the graph at the end |",
+             "| bit errors/seq faiss / exact | index ms/step faiss / exact | older rows (clustered) at the end |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(view.shown, key=lambda r: (r["slots"], r["model"], r["level"])):
-        graph = (r.get("trace") or [{}])[-1].get("graph")
+        older = (r.get("trace") or [{}])[-1].get("older")
         lines.append(f"| {r['model']} | {r['slots']:,} | {r['level']:,} ({r['steps_per_episode']:,}) | {r['episodes']} "
                      f"| {r['recall']:.4f} | {r['top1_missed']} | {r['found_none']} of {r['written_expected']} "
                      f"| {r['bit_errors_faiss']:.3f} / {r['bit_errors_exact']:.3f} "
                      f"| {r['faiss_index_ms_per_step']:.2f} / {r['exact_index_ms_per_step']:.2f} "
-                     f"| {'–' if graph is None else f'{graph:,}'} |")
+                     f"| {'–' if older is None else f'{older:,}'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ import streamlit as st
 from samviz.app.explain import ANCHORS
 from samviz.memory.dam import USAGE_DISCOUNT  # λ
 from samviz.memory.index import FLAT_BELOW, RECENT_ROWS, SCAN_PER_SQRT_N  # the faiss index's parts and budgets
-from samviz.memory.index_graph import GRAPH_EF_SEARCH, GRAPH_M
+from samviz.memory.index_clusters import CLUSTER_PROBES, CLUSTER_ROWS
 from samviz.memory.index_parts import HNSW_EF_SEARCH
 from samviz.memory.usage import ACCESS_THRESHOLD  # δ
 
@@ -75,10 +75,11 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
         "rows (O(N), but one fast matrix product), and *faiss*. A model's memory is its known initial rows plus "
         "the rows written so far. From zero rows (the shipped models' start) an untouched row scores exactly 0, "
         "so faiss searches only the written rows: the last "
-        f"{RECENT_ROWS:,} written rows of each episode exactly, and the older ones in a graph index (HNSW: rows "
-        f"linked to similar rows, {2 * GRAPH_M} links each, a search walks them keeping its {GRAPH_EF_SEARCH} best "
-        "candidates, so its cost does not grow with the rows); a row written again is deleted lazily (marked, "
-        "skipped) and the graph is rebuilt when deleted entries outnumber live ones. A memory that starts from "
+        f"{RECENT_ROWS:,} written rows of each episode exactly, and the older ones in an inverted file (k-means "
+        f"lists of about {CLUSTER_ROWS} similar rows; a search compares the key with every list's centre and "
+        f"scans the {CLUSTER_PROBES} nearest lists, so its cost does not grow with N); a row written again leaves "
+        "its list at once, and the lists are re-clustered each time as many rows were added as they were made "
+        "from. A memory that starts from "
         "jittered rows adds one shared graph over those initial rows, searched with the written slots excluded "
         f"({HNSW_EF_SEARCH} candidates). Any other memory (random rows in a test) gets an inverted-file index "
         f"that scans about {SCAN_PER_SQRT_N}·√N rows per query; below {FLAT_BELOW:,} slots an exact flat index. "
@@ -160,12 +161,12 @@ SECTIONS: dict[str, tuple[str, list[str], str]] = {
         "Per step and head, a dense model computes a similarity with every row, and its erase/add rewrites "
         "every row: O(N·W). Backpropagation through T steps keeps a copy of the memory per step: O(T·N·W) "
         "memory. A sparse model finds its K rows with an index — samviz's faiss index searches only the rows "
-        "written so far (recent ones exactly, older ones in a graph with a fixed search budget, like the paper's "
+        "written so far (recent ones exactly, older ones in clusters with a fixed search budget, like the paper's "
         "trees; the exact scan: O(N) with a tiny constant) — reads and writes only K·R + 1 rows, and keeps only "
         "the rows it changed: O(T·K·W). "
         "The paper measured 1600× faster steps at N = 1,000,000 and 3700× less memory at N = 64,000.",
         [r"\text{dense: } O(N W) \text{ time per step}, \quad O(T\, N\, W) \text{ memory for BPTT}",
-         r"\text{sparse (faiss index): } O(\text{recent rows} + \text{graph budget} + K W) \text{ time per step},",
+         r"\text{sparse (faiss index): } O(\text{recent rows} + \text{cluster budget} + K W) \text{ time per step},",
          r"O(T\, K\, W) \text{ memory for BPTT}"],
         "Compare → *rows touched* and *time per step*; Scaling lab → live log-log measurements."),
 }

@@ -221,12 +221,12 @@ def _figure_6() -> None:
     _chart(story.index_figure(row))
     last = row["trace"][-1] if row["trace"] else {}
     facts = story.index_facts()
-    graph = last.get("graph") or 0
+    older = last.get("older") or 0
     st.markdown(
         f"Copying {row['level']:,} items ({row['steps_per_episode']:,} steps) with N = {row['slots']:,} slots, "
         f"{story.INDEX_MODEL} wrote {last.get('written', 0):,} distinct rows: the last {last.get('recent', 0):,} "
         f"sit in the part compared exactly (at most {facts['recent_rows']:,})"
-        + (f", the other {graph:,} in the graph." if graph else "; nothing has moved into the graph yet.")
+        + (f", the other {older:,} in the clusters." if older else "; nothing has moved into the clusters yet.")
         + f" Recall over the episode's {row['queries']:,} searches: **{row['recall']:.4f}** "
         f"({row['top1_missed']} missed their true best row). The index's own work per step: "
         f"**{row['faiss_index_ms_per_step']:.2f} ms**, against **{row['exact_index_ms_per_step']:.2f} ms** for an "
