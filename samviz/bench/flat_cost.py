@@ -7,7 +7,7 @@ stream: a shipped SAM (sam-associative_recall, the faiss index, zero rows) runs 
     stream of random input bits, so it writes a new row almost every step and the memory fills with rows the
     model itself wrote. Per tenth of the stream: ms per step, the recall of its reads against an exact top-K
     over the memory as it is at that step (sampled every `--sample-every` steps; a found row tying the exact
-    K-th cosine counts, evaluate_scale.compare_search), rows written, rows in the index's graph, resident
+    K-th cosine counts, evaluate_scale.compare_search), rows written, the index's clustered older rows, resident
     memory; wall time and this thread's CPU time (on a shared machine the CPU time is the steadier of the two).
     With the step recorder (details=True and an observer reading what the trace shows of each step)
     and without. Printed: last tenth ÷ first tenth (time), each tenth's recall (the mean over its sampled
@@ -52,7 +52,7 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
     """One stream; returns {"tenths": [...], ...} (see the module docstring). inputs: "random" bits on every
     input channel, or "task": one long episode of the model's own task (samviz.tasks.LongTask) of about `steps`
     steps, whose bit errors per sequence are reported too. recent_rows: the index's exact part, if not its
-    default (a test makes the graph of older rows take part at a small N)."""
+    default (a smaller one makes the clustered older rows take part at a small N)."""
     import torch
 
     from samviz import pretrained, tasks
