@@ -145,12 +145,13 @@ def stream(slots: int, steps: int, recorder: bool, sample_every: int, seed: int,
                        "worst_read_recall": min(part_recalls) if part_recalls else None,
                        "rss_mib": rss[part] / 2**20 if part < len(rss) else None})
     stats = memory.index.last_stats
+    older = getattr(memory.index, "older", None)                   # the clustered older rows (faiss only)
     result = {"measure": "stream", "model": name, "index": index, "slots": slots, "steps": steps, "batch": 1,
               "recorder": recorder, "seconds": total, "tenths": tenths,
               "rows_written": int(stats.get("written_rows", 0)),
-              "older_rows": int(memory.index.older.live.sum()) if getattr(memory.index, "older", None) else 0,
-              "older_rebuilds": memory.index.older.stats["rebuilds"] if getattr(memory.index, "older", None) else 0,
-              "older_lists": memory.index.older.lists(0) if getattr(memory.index, "older", None) else 0,
+              "older_rows": int(older.live.sum()) if older else 0,
+              "older_rebuilds": older.stats["rebuilds"] if older else 0,
+              "older_lists": older.lists(0) if older else 0,
               "rss_start_mib": rss_start / 2**20, "rss_end_mib": rss[-1] / 2**20,
               "time_ratio_last_to_first": tenths[-1]["ms_per_step"] / tenths[0]["ms_per_step"],
               "cpu_ratio_last_to_first": tenths[-1]["cpu_ms_per_step"] / tenths[0]["cpu_ms_per_step"],

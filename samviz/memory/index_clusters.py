@@ -9,10 +9,11 @@ Structure, per batch element: a faiss `IndexIVFFlat` (inner product over unit ro
 slot ids themselves, with a hash-table direct map so that a row written again is removed from its list in
 O(1) (`delete`: swapped with its list's last entry). Its rows are grouped into ~rows / CLUSTER_ROWS lists by
 k-means; a search compares the query with every list's centroid and scans the CLUSTER_PROBES best lists
-exactly: CLUSTER_PROBES lists of 45-90 rows each when they are made, up to twice that before they are made
-again — about 3,000-12,000 rows whatever the number of rows (up to MAX_LISTS × CLUSTER_ROWS rows), from contiguous
-arrays (an HNSW walk over the same rows reads as many rows at random places, and waits on memory for each:
-docs/MEASUREMENT_HISTORY.md, "Clusters instead of a graph"). The lists are re-clustered from their live rows
+exactly: lists hold CLUSTER_ROWS/√2 to CLUSTER_ROWS·√2 rows each when they are made (`lists_for` rounds to a
+power of two) and up to twice that before they are made again, so a search reads a bounded number of rows
+whatever the number of rows (up to MAX_LISTS × CLUSTER_ROWS rows), from contiguous arrays (an HNSW walk over
+the same rows reads as many rows at random places, and waits on memory for each: docs/MEASUREMENT_HISTORY.md,
+"Clusters instead of a graph"). The lists are re-clustered from their live rows
 (`rebuild`) once as many rows have been added since the last clustering as it was made from — the paper
 rebuilt its ANN "every N insertions" — so k-means sees the rows the memory holds now and a rebuild's
 O(rows) work is paid once per as many insertions. Nothing per step is O(N); `clear()` is O(rows held).
