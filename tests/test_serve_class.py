@@ -121,18 +121,22 @@ class Service:
         return psutil.Process(self.process.pid).children(recursive=True)
 
     def access_log(self, at_least: int = 0) -> list[tuple[str, str]]:
-        """(request line, upstream address) of every request the proxy logged so far. nginx logs a request
-        when it finalises it, which may be just after the client has the response: wait (≤ 5 s) for
-        `at_least` entries."""
+        """(request line, upstream) of every request the proxy logged so far; upstream is the replica that
+        served it, or, when nginx tried more than one (proxy_next_upstream after an error or a timeout, which a
+        loaded machine can cause), the distinct replicas it tried joined by commas: "a, a" (a retry on the
+        same replica) is "a", "a, b" is "a,b", so a request that left its replica never passes for sticky.
+        nginx logs a request when it finalises it, which may be just after the client has the response: wait
+        (≤ 5 s) for `at_least` entries."""
         path = self.run_dir / "nginx-access.log"
         deadline = time.monotonic() + 5
         while True:
             lines = path.read_text().splitlines() if path.exists() else []
             entries = []
             for line in lines:
-                match = re.search(r'"([^"]*)" \d+ upstream=(\S+)', line)
+                match = re.search(r'"([^"]*)" \d+ upstream=(.*?) key=', line)
                 if match:
-                    entries.append((match.group(1), match.group(2)))
+                    tried = re.split(r"\s*[,:]\s+", match.group(2).strip())   # "a, b" and "a : b" (a redirect)
+                    entries.append((match.group(1), ",".join(sorted(set(tried)))))
             if len(entries) >= at_least or time.monotonic() > deadline:
                 return entries
             time.sleep(0.1)
