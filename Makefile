@@ -26,13 +26,16 @@ browser: system-packages
 
 # Every test, with every prerequisite: SAMVIZ_TESTS_STRICT makes a test that would skip for a missing package,
 # module or shipped file fail instead (tests/conftest.py), so a clean run ends with 0 skipped; a test file that
-# cannot be collected is an error that does not stop the others.
+# cannot be collected is an error that does not stop the others. The tests run in TEST_WORKERS processes
+# (pytest-xdist; one per core, at most 4: each test's torch is on one thread, and the browser tests start their own
+# servers on free ports); TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
 test: $(STAMP) system-packages
-	SAMVIZ_TESTS_STRICT=1 $(PY) -m pytest -q --continue-on-collection-errors
+	SAMVIZ_TESTS_STRICT=1 $(PY) -m pytest -q --continue-on-collection-errors -n $(TEST_WORKERS)
 
 # Unit tests only (no browser, no slow tests)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not browser and not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not browser and not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
