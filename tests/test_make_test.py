@@ -91,12 +91,14 @@ def test_passes():
 MODULE_SKIP = "import pytest\npytest.importorskip('no_such_module_here')\n\ndef test_never():\n    pass\n"
 
 
-def test_under_make_test_a_skip_is_a_failure_that_says_what_is_missing(tmp_path):
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_under_make_test_a_skip_is_a_failure_that_says_what_is_missing(tmp_path, workers):
+    """In one process and in make test's pytest-xdist workers (where the reports are made in the workers)."""
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_skipping.py").write_text(SKIPPING)
     (tmp_path / "test_module_skip.py").write_text(MODULE_SKIP)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "--continue-on-collection-errors",
-               str(tmp_path)]
+               "-n", workers, str(tmp_path)]
 
     def run(strict: bool) -> str:
         env = {k: v for k, v in os.environ.items() if k != "SAMVIZ_TESTS_STRICT"}
