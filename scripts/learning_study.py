@@ -22,7 +22,8 @@ Start it detached, niced, so that it outlives the shell (one training process, o
         > experiments/learning_study/queue.log 2>&1 < /dev/null &
 
 With --commit, each run's folder is committed when the run finishes (its logs, marks and final training-state
-JSON; the *.safetensors files stay out, see experiments/learning_study/.gitignore), with the app's export.
+JSON; the *.safetensors files stay out, see experiments/learning_study/.gitignore), with the app's export and
+pretrained/README.md's table (left alone, with a line in the log, when that file has uncommitted edits).
 """
 from __future__ import annotations
 
@@ -282,10 +283,17 @@ class Queue:
             # kept on disk, out of git (a session end may have committed it while in progress: a path-limited
             # commit records its removal only when the file itself is gone)
             (folder / STATE).replace(folder / FINAL_STATE)
-        export(figure=False, readme=False)
-        commit_paths([folder, study.EXPORT_DIR],
+        # pretrained/README.md's table is regenerated and committed with the run, so it never lags the committed
+        # runs; but only when that file has no uncommitted edits (the commit would sweep them in with the table).
+        readme = not git("diff", "--quiet", "HEAD", "--", str(README.relative_to(ROOT)), check=False).returncode
+        export(figure=False, readme=readme)
+        commit_paths([folder, study.EXPORT_DIR, *([README] if readme else [])],
                      f"learning study: {planned.name} finished ({record.finished} at update {record.step:,}; "
-                     f"{len(record.marks)} marks); the app's export updated")
+                     f"{len(record.marks)} marks); the app's export"
+                     + (" and pretrained/README.md's table" if readme else "") + " updated")
+        if not readme:
+            print(f"{now()} {README.relative_to(ROOT)} has uncommitted edits: its table was left for "
+                  "`scripts/learning_study.py export`", flush=True)
 
 
 # ------------------------------------------------------------------------------------------ other commands

@@ -343,6 +343,39 @@ def test_two_lanes_train_each_planned_run_once_side_by_side(tmp_path, monkeypatc
     assert not (tmp_path / "queue.pid").exists()
 
 
+def test_a_finished_run_is_committed_with_the_readme_table_unless_the_readme_has_edits(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """The queue's commit of a finished run regenerates and commits pretrained/README.md's table with it (so the
+    table never lags the committed runs), except when that file has uncommitted edits, which it must not sweep in:
+    then the table is left for `export` and the log says so."""
+    import importlib.util
+    from pathlib import Path
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("learning_study_script", root / "scripts" / "learning_study.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    planned = study.PlannedRun(study.plan()[0].arm, 1001)
+    (tmp_path / planned.name).mkdir()
+    monkeypatch.setattr(script, "STUDY_DIR", tmp_path)
+    exports, commits = [], []
+    monkeypatch.setattr(script, "export", lambda figure, readme: exports.append((figure, readme)))
+    monkeypatch.setattr(script, "commit_paths", lambda paths, message, force=(): commits.append((paths, message)))
+    record = study.StudyRun(planned.arm.task, planned.arm.name, planned.seed, planned.arm.budget, "finished", "target",
+                            500, ((0, 9.0), (500, 0.1)))
+    for readme_edited in (False, True):
+        exports.clear(), commits.clear()
+        monkeypatch.setattr(script, "git", lambda *a, check=True, edited=readme_edited: subprocess.CompletedProcess(
+            ["git", *a], int(edited) if a[:2] == ("diff", "--quiet") else 0, "", ""))
+        script.Queue.commit_finished(None, planned, record)
+        (paths, message), = commits
+        assert exports == [(False, not readme_edited)]
+        assert (script.README in paths) is (not readme_edited)
+        assert tmp_path / planned.name in paths and study.EXPORT_DIR in paths
+        assert ("pretrained/README.md's table" in message) is (not readme_edited)
+        assert ("has uncommitted edits" in capsys.readouterr().out) is readme_edited
+
+
 def test_lanes_out_of_range_are_refused_before_anything_runs(capsys):
     import importlib.util
     from pathlib import Path
