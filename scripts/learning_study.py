@@ -23,7 +23,8 @@ Start it detached, niced, so that it outlives the shell (one training process, o
 
 With --commit, each run's folder is committed when the run finishes (its logs, marks and final training-state
 JSON; the *.safetensors files stay out, see experiments/learning_study/.gitignore), with the app's export and
-pretrained/README.md's table (left alone, with a line in the log, when that file has uncommitted edits).
+pretrained/README.md's table and figure (left alone, with a line in the log, when that file has uncommitted
+edits).
 """
 from __future__ import annotations
 
@@ -287,13 +288,28 @@ class Queue:
         # runs; but only when that file has no uncommitted edits (the commit would sweep them in with the table).
         readme = not git("diff", "--quiet", "HEAD", "--", str(README.relative_to(ROOT)), check=False).returncode
         export(figure=False, readme=readme)
-        commit_paths([folder, study.EXPORT_DIR, *([README] if readme else [])],
+        figure = readme and photographed()
+        commit_paths([folder, study.EXPORT_DIR, *([README] if readme else []), *([FIGURE] if figure else [])],
                      f"learning study: {planned.name} finished ({record.finished} at update {record.step:,}; "
                      f"{len(record.marks)} marks); the app's export"
-                     + (" and pretrained/README.md's table" if readme else "") + " updated")
+                     + (" and pretrained/README.md's table" if readme else "")
+                     + (" and figure" if figure else "") + " updated")
         if not readme:
             print(f"{now()} {README.relative_to(ROOT)} has uncommitted edits: its table was left for "
                   "`scripts/learning_study.py export`", flush=True)
+
+
+def photographed() -> bool:
+    """Re-photograph the study's figure for pretrained/README.md (chromium, ~10 s). A failure is logged and leaves
+    the figure for `export --figure`: it never stops the queue's training."""
+    try:
+        import plot_learning_curves
+        plot_learning_curves.photograph_study(FIGURE)
+        return True
+    except Exception as error:                     # noqa: BLE001 - any failure of the browser, reported, not raised
+        print(f"{now()} the figure was not photographed ({type(error).__name__}: {error}); "
+              "`scripts/learning_study.py export --figure` makes it", flush=True)
+        return False
 
 
 # ------------------------------------------------------------------------------------------ other commands

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import types
 
 import pytest
 
@@ -345,9 +347,9 @@ def test_two_lanes_train_each_planned_run_once_side_by_side(tmp_path, monkeypatc
 
 def test_a_finished_run_is_committed_with_the_readme_table_unless_the_readme_has_edits(tmp_path, monkeypatch,
                                                                                       capsys):
-    """The queue's commit of a finished run regenerates and commits pretrained/README.md's table with it (so the
-    table never lags the committed runs), except when that file has uncommitted edits, which it must not sweep in:
-    then the table is left for `export` and the log says so."""
+    """The queue's commit of a finished run regenerates and commits pretrained/README.md's table and figure with it
+    (so neither lags the committed runs), except when that file has uncommitted edits, which it must not sweep in:
+    then both are left for `export` and the log says so. A figure that failed to photograph is not committed."""
     import importlib.util
     from pathlib import Path
     import subprocess
@@ -361,9 +363,11 @@ def test_a_finished_run_is_committed_with_the_readme_table_unless_the_readme_has
     exports, commits = [], []
     monkeypatch.setattr(script, "export", lambda figure, readme: exports.append((figure, readme)))
     monkeypatch.setattr(script, "commit_paths", lambda paths, message, force=(): commits.append((paths, message)))
+    photographs, photographed = [], script.photographed
+    monkeypatch.setattr(script, "photographed", lambda: photographs.append(1) or len(photographs) == 1)
     record = study.StudyRun(planned.arm.task, planned.arm.name, planned.seed, planned.arm.budget, "finished", "target",
                             500, ((0, 9.0), (500, 0.1)))
-    for readme_edited in (False, True):
+    for readme_edited, figure_made in ((False, True), (False, False), (True, False)):
         exports.clear(), commits.clear()
         monkeypatch.setattr(script, "git", lambda *a, check=True, edited=readme_edited: subprocess.CompletedProcess(
             ["git", *a], int(edited) if a[:2] == ("diff", "--quiet") else 0, "", ""))
@@ -373,7 +377,19 @@ def test_a_finished_run_is_committed_with_the_readme_table_unless_the_readme_has
         assert (script.README in paths) is (not readme_edited)
         assert tmp_path / planned.name in paths and study.EXPORT_DIR in paths
         assert ("pretrained/README.md's table" in message) is (not readme_edited)
+        assert (script.FIGURE in paths) is figure_made and ("and figure" in message) is figure_made
         assert ("has uncommitted edits" in capsys.readouterr().out) is readme_edited
+    assert len(photographs) == 2                       # none while the README has edits
+
+    def broken(out):
+        raise TimeoutError("chromium never painted")
+
+    monkeypatch.setitem(sys.modules, "plot_learning_curves", types.SimpleNamespace(photograph_study=broken))
+    assert photographed() is False
+    assert "the figure was not photographed (TimeoutError: chromium never painted)" in capsys.readouterr().out
+    made = []
+    monkeypatch.setitem(sys.modules, "plot_learning_curves", types.SimpleNamespace(photograph_study=made.append))
+    assert photographed() is True and made == [script.FIGURE]
 
 
 def test_lanes_out_of_range_are_refused_before_anything_runs(capsys):
