@@ -530,7 +530,9 @@ def _headline_row(rows: list[dict], factor: int) -> dict | None:
 
 
 def evaluation_sentences(rows: list[dict]) -> list[str]:
-    """One sentence per run (its latest checkpoint) from the rows the table shows, and one per faiss/exact pair."""
+    """One sentence per run (its latest checkpoint) from the rows the table shows, and one per faiss/exact pair of
+    ANY evaluated checkpoint, each naming its checkpoint: the index's evidence (are faiss's reads as good as the
+    exact ones?) stays stated when training moves on and a newer checkpoint has only faiss rows."""
     sentences = []
     latest = latest_rows(rows)
     for checkpoint in dict.fromkeys(r["checkpoint"] for r in latest):
@@ -553,11 +555,11 @@ def evaluation_sentences(rows: list[dict]) -> list[str]:
                          f"{DONE_WHEN_RATIO_AT_10X:g} of chance at 10× it, at 2^20 slots"
                          + ("." if reached else f" — not yet applicable (h = {first['trained_level']:,})."))
         sentences.append(sentence)
-    wanted = {(r["checkpoint"], r["checkpoint_step"]) for r in latest}
-    for c in comparisons(rows):
-        if (c["checkpoint"], c["checkpoint_step"]) not in wanted:
-            continue
-        sentences.append(f"faiss against exact, {Path(c['checkpoint']).name} at {c['level']:,} items, "
+    ordered = sorted(comparisons(rows), key=lambda c: (c["checkpoint"], -c["checkpoint_step"], c["level"],
+                                                       c["memory_slots"], c["episodes"]))
+    for c in ordered:
+        sentences.append(f"faiss against exact, {Path(c['checkpoint']).name} at update {c['checkpoint_step']:,} "
+                         f"(trained to h = {c['trained_level']:,}), at {c['level']:,} items, "
                          f"{_slots(c['memory_slots'])} slots, the same {c['episodes']} episodes: "
                          f"{c['faiss_bit_errors']:.3f} against {c['exact_bit_errors']:.3f} bit errors per query "
                          f"(difference {c['difference']:+.3f}, {100 * c['difference_share_of_chance']:+.1f}% of "

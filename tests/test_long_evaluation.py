@@ -206,6 +206,24 @@ def test_the_page_section_says_what_its_json_and_charts_hold(evaluated):
         f"{faiss[f]['bit_errors']:.3f}" for f in (1, 2)]
 
 
+def test_faiss_against_exact_stays_stated_when_a_newer_checkpoint_has_only_faiss_rows(evaluated):
+    """The table and the run's sentence move to the newest checkpoint; the faiss/exact pairs of the older one stay
+    among the sentences, each naming its checkpoint (the index's evidence is not dropped when training moves on)."""
+    _, _, data = evaluated
+    older = data["rows"]
+    step = older[0]["checkpoint_step"]
+    newer = [{**r, "checkpoint_step": step + 1000, "weights_sha256": "f" * 64, "bit_errors": r["bit_errors"] + 1}
+             for r in older if r["index"] == "faiss"]
+    before = le.evaluation_sentences(older)
+    after = le.evaluation_sentences(older + newer)
+    pairs = [s for s in after if s.startswith("faiss against exact")]
+    assert len(pairs) == len(le.comparisons(older)) == 2
+    assert pairs == [s for s in before if s.startswith("faiss against exact")]
+    assert all(f"at update {step:,} (trained to h = {TRAINED})" in s for s in pairs)
+    assert f"at update {step + 1000:,} (" in after[0] and f"at update {step:,} (" in before[0]
+    assert {r["checkpoint_step"] for r in le.latest_rows(older + newer)} == {step + 1000}
+
+
 def test_the_readme_section_is_written_between_its_markers(evaluated, tmp_path, monkeypatch):
     folder, out, _ = evaluated
     assert le.main(["curriculum", "--runs", str(folder), "--out", str(out.parent / "curriculum.json")]) == 0
