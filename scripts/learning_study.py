@@ -306,7 +306,7 @@ def photographed() -> bool:
         import plot_learning_curves
         plot_learning_curves.photograph_study(FIGURE)
         return True
-    except Exception as error:                     # noqa: BLE001 - any failure of the browser, reported, not raised
+    except Exception as error:                     # any failure of the browser: reported, not raised
         print(f"{now()} the figure was not photographed ({type(error).__name__}: {error}); "
               "`scripts/learning_study.py export --figure` makes it", flush=True)
         return False

@@ -21,6 +21,7 @@ from samviz import long_evaluation as long_eval
 from samviz import study_statistics as stats
 from samviz.app import figures
 from samviz.app.colours import MODEL_COLOURS
+from samviz.bench.plots import log_axis
 from samviz.results.readme import markdown_table
 from samviz.tasks import TARGETS
 
@@ -508,24 +509,14 @@ def long_evaluation_figure(rows: list[dict]) -> go.Figure:
                   annotation_text=f"issue's bar at 10× h: {long_eval.DONE_WHEN_RATIO_AT_10X:g} of chance",
                   annotation_position="bottom left")
     fig.update_layout(title="Past the trained length: bit errors ÷ chance", height=360, showlegend=True,
-                      xaxis_title="test length (items)", yaxis_title="bit errors per query ÷ chance",
+                      yaxis_title="bit errors per query ÷ chance",
                       margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
     highest = max((r["ratio_to_chance"] for r in latest), default=1.0)
     fig.update_yaxes(range=[0, max(1.15, highest * 1.1)])
-    # ticks at the powers of ten around the lengths tested: plotly's default log ticks read "5, 6, …, 100, 2, 3"
-    # (issue 25 item 5), and a tick at every tested length overlaps where two runs' lengths are close (1,024 and
-    # 1,280); the hover gives each point's exact length
-    decades = decade_ticks([r["level"] for r in latest])
-    fig.update_xaxes(type="log", tickvals=decades, ticktext=[f"{v:,}" for v in decades])
+    # one tick per power of ten (the benchmark charts' rule): plotly's default log ticks read "5, 6, …, 100, 2, 3",
+    # and a tick at every tested length overlaps where two runs' lengths are close; the hover gives each length
+    fig.update_xaxes(**log_axis([r["level"] for r in latest], "test length (items)"))
     return fig
-
-
-def decade_ticks(values: list[float]) -> list[int]:
-    """The powers of ten from the one at or below min(values) to the one at or above max(values) ([] if none)."""
-    if not values:
-        return []
-    low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-    return [10 ** e for e in range(low, max(high, low + 1) + 1)]
 
 
 def render_long_curriculum() -> None:
