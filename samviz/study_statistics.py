@@ -111,6 +111,20 @@ def bootstrap_interval(samples: Sequence, statistic: Callable[[list], float | No
     return quantile(values, tail), quantile(values, 1 - tail)
 
 
+def bootstrap_mean_interval(samples: Sequence[float], resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                            confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """bootstrap_interval(samples, mean) computed in one numpy step: the same resamples from the same generator,
+    so the same interval, at a cost a page can pay on every render (10,000 resamples of 64 values: ~5 ms)."""
+    if not len(samples):
+        raise ValueError("no samples to resample")
+    values = np.asarray(samples, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(values), size=(resamples, len(values)))
+    means = [float(m) for m in values[picks].sum(axis=1) / len(values)]
+    tail = (1 - confidence) / 2
+    return quantile(means, tail), quantile(means, 1 - tail)
+
+
 def bootstrap_difference(a: Sequence, b: Sequence, statistic: Callable[[list], float | None],
                          resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
                          confidence: float = CONFIDENCE) -> tuple[float, float]:

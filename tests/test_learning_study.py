@@ -71,6 +71,22 @@ def test_bootstrap_interval_by_hand_and_with_a_fixed_seed():
     assert stats.bootstrap_interval(values, mean, seed=1) != first
 
 
+def test_the_vectorised_bootstrap_of_a_mean_is_the_general_one():
+    """bootstrap_mean_interval draws the same resamples as bootstrap_interval(·, mean): the same interval, by hand
+    on two values and one, and equal to the general one on bit errors of 16 episodes and on fractional values."""
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    assert stats.bootstrap_mean_interval([1.0, 3.0]) == (1.0, 3.0)
+    assert stats.bootstrap_mean_interval([7.0]) == (7.0, 7.0)
+    bits = [0, 0, 4, 0, 1, 0, 0, 0, 2, 0, 0, 9, 0, 0, 1, 0]
+    assert stats.bootstrap_mean_interval(bits) == stats.bootstrap_interval(bits, mean)
+    values = [3.1, 0.2, 5.5, 1.7, 2.2, 9.0, 4.4, 0.9]
+    assert stats.bootstrap_mean_interval(values) == pytest.approx(stats.bootstrap_interval(values, mean), abs=1e-12)
+    assert stats.bootstrap_mean_interval(values, seed=1) == pytest.approx(
+        stats.bootstrap_interval(values, mean, seed=1), abs=1e-12)
+    with pytest.raises(ValueError, match="no samples"):
+        stats.bootstrap_mean_interval([])
+
+
 def test_bootstrap_interval_of_a_median_that_may_not_be_reached():
     """Four runs, two reached (100, 200), two censored at 1,000: the median is not reached whenever a resample
     has fewer than two reaching runs... so the upper bound is infinite ("> budget") and the lower is 100."""

@@ -192,19 +192,81 @@ def test_the_page_section_says_what_its_json_and_charts_hold(evaluated):
 
     sentences = le.evaluation_sentences(rows)
     faiss = {r["factor"]: r for r in rows if r["index"] == "faiss"}
-    said = re.findall(r"\((\d+) items, 2\^12 slots, faiss, \d+ episodes\) ([\d.]+) bit errors per query, "
-                      r"([\d.]+) of chance \(9\)", sentences[0])
-    assert [(int(level), float(bits), float(ratio)) for level, bits, ratio in said] == [
-        (faiss[f]["level"], round(faiss[f]["bit_errors"], 2), round(faiss[f]["ratio_to_chance"], 3)) for f in (1, 2)]
+    said = re.findall(r"\((\d+) items, 2\^12 slots, faiss, \d+ episodes\) ([\d.]+) bit errors per query "
+                      r"\(95% interval ([\d.]+)–([\d.]+)\), ([\d.]+) of chance \(9\)", sentences[0])
+    assert [tuple(float(x) for x in found) for found in said] == [
+        (faiss[f]["level"], round(faiss[f]["bit_errors"], 2), *(round(b, 2) for b in le.bit_error_interval(faiss[f])),
+         round(faiss[f]["ratio_to_chance"], 3)) for f in (1, 2)]
     assert "INTERIM: trained so far to h = 2 of 1,024 items" in sentences[0]
     assert "not yet applicable (h = 2)" in sentences[0]
-    drawn = {(t.name.split("N = ")[1], tuple(t.x)): tuple(t.y) for t in page.long_evaluation_figure(rows).data}
-    assert drawn[("2^12, faiss", (2, 4))] == (faiss[1]["ratio_to_chance"], faiss[2]["ratio_to_chance"])
+    traces = {(t.name.split("N = ")[1], tuple(t.x)): t for t in page.long_evaluation_figure(rows).data}
+    drawn = traces[("2^12, faiss", (2, 4))]
+    assert tuple(drawn.y) == (faiss[1]["ratio_to_chance"], faiss[2]["ratio_to_chance"])
+    # each point's error bar is the table's interval ÷ chance
+    intervals = [le.bit_error_interval(faiss[f]) for f in (1, 2)]
+    assert list(drawn.error_y.array) == pytest.approx([(high - faiss[f]["bit_errors"]) / 9
+                                                       for f, (_, high) in zip((1, 2), intervals, strict=True)])
+    assert list(drawn.error_y.arrayminus) == pytest.approx([(faiss[f]["bit_errors"] - low) / 9
+                                                            for f, (low, _) in zip((1, 2), intervals, strict=True)])
     for comparison in sentences[1:]:
         assert "identical answers in 100% of episodes" in comparison and "(difference +0.000" in comparison
     table = le.table_rows(rows)
     assert [t["bit errors / query"] for t in table if t["index"] == "faiss"] == [
         f"{faiss[f]['bit_errors']:.3f}" for f in (1, 2)]
+    assert [t["95% interval"] for t in table if t["index"] == "faiss"] == [
+        f"{low:.3f}–{high:.3f}" for low, high in intervals]
+
+
+def _row(factor, errors, slots=1 << 20, index="faiss", chance=9.0):
+    """A long-evaluation row as evaluate_row writes it, with only the fields the report reads."""
+    return {"checkpoint": "runs/sam", "checkpoint_step": 100, "trained_level": 1024, "ceiling": 1024,
+            "kind": "sam", "factor": factor, "level": 1024 * factor, "memory_slots": slots, "index": index,
+            "episodes": len(errors), "bit_errors_per_episode": errors, "bit_errors": sum(errors) / len(errors),
+            "chance": chance, "ratio_to_chance": sum(errors) / len(errors) / chance}
+
+
+def test_the_interval_is_the_bootstrap_over_episodes_by_hand():
+    """Two episodes with 0 and 2 wrong bits: a resample's mean is 0, 1 or 2 (probabilities 1/4, 1/2, 1/4), so the
+    2.5% and 97.5% order statistics of 10,000 resamples are 0 and 2. Every episode alike: no uncertainty. A row
+    written before per-episode errors were kept has none."""
+    assert le.bit_error_interval(_row(1, [0.0, 2.0])) == (0.0, 2.0)
+    assert le.bit_error_interval(_row(1, [3.0] * 16)) == (3.0, 3.0)
+    assert le.bit_error_interval({k: v for k, v in _row(1, [1.0]).items() if k != "bit_errors_per_episode"}) is None
+
+
+def test_the_bar_is_met_only_when_the_whole_interval_is_below_it():
+    """Issue 26's bar at 2^20 with faiss: ≤ 0.5 bit errors per query at h, ≤ 0.25 of chance at 10 h. At h, 16
+    perfect episodes: interval 0–0, met; every episode 1 wrong bit: mean 1 > 0.5, not met. At 10 h, 8 episodes of
+    which one is all wrong (9 bits, chance 9): mean 0.125 of chance, but a resample holds k ~ Binomial(8, 1/8) such
+    episodes, P(k ≤ 2) = 0.962 < 0.975 ≤ P(k ≤ 3) = 0.994, so the upper bound is 3/8 = 0.375 > 0.25: undecided.
+    Rows at 2^16 or with the exact index do not count."""
+    perfect, one_wrong = _row(1, [0.0] * 16), _row(1, [1.0] * 16)
+    one_failure = _row(10, [0.0] * 7 + [9.0])
+    assert le.bit_error_interval(one_failure) == (0.0, 27.0 / 8)
+    said = le.bar_verdict([perfect, _row(10, [0.0] * 8)])
+    assert said == ("at its trained length 0.000 (95% interval 0.000–0.000) bit errors per query against 0.5: met; "
+                    "at 10× it 0.000 (95% interval 0.000–0.000) of chance against 0.25: met.")
+    said = le.bar_verdict([one_wrong, one_failure])
+    assert "at its trained length 1.000 (95% interval 1.000–1.000) bit errors per query against 0.5: not met" in said
+    assert "at 10× it 0.125 (95% interval 0.000–0.375) of chance against 0.25: undecided" in said
+    said = le.bar_verdict([_row(1, [0.0] * 16, slots=1 << 16), _row(10, [0.0] * 8, index="exact")])
+    assert said == ("at its trained length not evaluated at 2^20 slots with faiss; "
+                    "at 10× it not evaluated at 2^20 slots with faiss.")
+
+
+def test_faiss_against_exact_carries_the_paired_interval_of_the_same_episodes():
+    """faiss wrong by 9 bits in one of two episodes the exact index answers right: paired differences 9 and 0,
+    whose resampled mean is 0, 4.5 or 9: interval 0 to 9 bits, 0% to +100% of chance (9). Both indexes equally
+    wrong in different episodes would give the same means but differences -9 and +9: interval -9 to +9."""
+    faiss = {**_row(1, [9.0, 0.0]), "answers": ["a", "b"], "seed": 1, "batch": 2, "weights_sha256": "w"}
+    exact = {**faiss, **_row(1, [0.0, 0.0], index="exact"), "answers": ["c", "b"]}
+    (pair,) = le.comparisons([faiss, exact])
+    assert pair["difference_interval"] == [0.0, 9.0] and pair["same_answers"] == 0.5
+    sentence = [s for s in le.evaluation_sentences([faiss, exact]) if s.startswith("faiss against exact")][0]
+    assert "(difference +4.500, +50.0% of chance; 95% interval +0.0% to +100.0%)" in sentence
+    swapped = {**exact, "bit_errors_per_episode": [0.0, 9.0], "bit_errors": 4.5}
+    (pair,) = le.comparisons([faiss, swapped])
+    assert pair["difference"] == 0.0 and pair["difference_interval"] == [-9.0, 9.0]
 
 
 def test_faiss_against_exact_stays_stated_when_a_newer_checkpoint_has_only_faiss_rows(evaluated):

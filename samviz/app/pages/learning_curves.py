@@ -484,8 +484,9 @@ def long_curriculum_figure(curriculum: dict) -> go.Figure:
 
 
 def long_evaluation_figure(rows: list[dict]) -> go.Figure:
-    """Bit errors ÷ chance against the test length (log), one line per (run, N, index): each run's latest checkpoint;
-    chance (1) and the issue's bar at 10× (0.25) drawn."""
+    """Bit errors ÷ chance against the test length (log), one line per (run, N, index): each run's latest checkpoint,
+    each point with its 95% interval (long_evaluation.bit_error_interval); chance (1) and the issue's bar at 10×
+    (0.25) drawn."""
     fig = go.Figure()
     latest = long_eval.latest_rows(rows)
     series = dict.fromkeys((r["checkpoint"], r["memory_slots"], r.get("index")) for r in latest)
@@ -494,7 +495,14 @@ def long_evaluation_figure(rows: list[dict]) -> go.Figure:
                        == (checkpoint, slots, index)), key=lambda r: r["level"])
         first = mine[0]
         label = f"{long_eval.run_label(first)}, N = {long_eval._slots(slots)}, {index or 'dense'}"
+        # the 95% interval of each point (the table's column, ÷ chance); a row without per-episode errors: none
+        bounds = [long_eval.bit_error_interval(r) or (r["bit_errors"], r["bit_errors"]) for r in mine]
         fig.add_trace(go.Scatter(x=[r["level"] for r in mine], y=[r["ratio_to_chance"] for r in mine],
+                                 error_y={"type": "data", "symmetric": False, "thickness": 1,
+                                          "array": [(high - r["bit_errors"]) / r["chance"]
+                                                    for r, (_, high) in zip(mine, bounds, strict=True)],
+                                          "arrayminus": [(r["bit_errors"] - low) / r["chance"]
+                                                         for r, (low, _) in zip(mine, bounds, strict=True)]},
                                  mode="lines+markers", name=label,
                                  line={"color": COLOURS.get(first.get("kind")),
                                        "dash": "dot" if index == "exact" else "solid"},
@@ -511,7 +519,8 @@ def long_evaluation_figure(rows: list[dict]) -> go.Figure:
     fig.update_layout(title="Past the trained length: bit errors ÷ chance", height=360, showlegend=True,
                       yaxis_title="bit errors per query ÷ chance",
                       margin={"l": 60, "r": 20, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.25})
-    highest = max((r["ratio_to_chance"] for r in latest), default=1.0)
+    highest = max(((long_eval.bit_error_interval(r) or (0, r["bit_errors"]))[1] / r["chance"] for r in latest),
+                  default=1.0)
     fig.update_yaxes(range=[0, max(1.15, highest * 1.1)])
     # one tick per power of ten (the benchmark charts' rule): plotly's default log ticks read "5, 6, …, 100, 2, 3",
     # and a tick at every tested length overlaps where two runs' lengths are close; the hover gives each length
