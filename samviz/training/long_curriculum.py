@@ -14,7 +14,13 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
 * validation scores a fixed set of `--val-batch` episodes drawn AT THE CURRENT h (a set per h, seeded), so
   every validation says how the model does on the longest episodes it trains on;
 * the checkpoint is the weights of the latest validation — no selection among validations (which would pick
-  a lucky dip) — and the run stops once h is at the ceiling and that validation is at or below `--target`.
+  a lucky dip) — and the run stops once h is at the ceiling and that validation is at or below `--target`,
+  CONFIRMED on a larger fixed set: a validation of 16 one-query episodes moves by ±0.5 bit from one to the next
+  at the same skill, so at the ceiling a reading at or below the target is scored again on
+  CONFIRMATION_EPISODES other episodes (seeded apart from the validation's and the evaluation's), and the run
+  stops only when that score is at or below the target too; otherwise it trains on (the reading and its
+  confirmation are both logged). The confirmation is forward only on its own generator: the training itself
+  (updates, episodes, checkpoints) is the same with or without it.
 
 `--init-from DIR` starts the weights from a checkpoint of the same architecture (word size, heads,
 controller); the memory size and index are this run's. The run directory holds `long_curriculum.json`
@@ -37,11 +43,14 @@ from samviz.kinds import INDEXES, MODELS
 
 from . import run_lock, state
 from .config import InvalidSetting, TrainConfig
-from .trainer import VALIDATION_SEED, Trainer, score
+from .trainer import VALIDATION_SEED, Trainer, score, score_in_chunks
 
 PROG = "python -m samviz.training.long_curriculum"
 SETTINGS_FILE = "long_curriculum.json"
 LONG_TASKS = ("copy", "associative_recall")     # no long priority sort (tasks.PrioritySortTask.longest_level)
+CONFIRMATION_EPISODES = 128   # 8× the validation's 16: the mean's noise ~1/3 of the validation's
+CONFIRMATION_SEED = 5005      # fresh: not a training (small ints), validation (999), evaluation (7001) seed
+CONFIRMATION_CHUNK = 16       # episodes scored at once (memory: chunk × N × W floats)
 
 
 class LongCurriculumTrainer(Trainer):
@@ -81,6 +90,32 @@ class LongCurriculumTrainer(Trainer):
         if self.writes:
             save_checkpoint(self.model, self.out, self.meta(self.best))
         return entry
+
+    def confirmation_at(self, level: int) -> tasks_module.Episode:
+        """CONFIRMATION_EPISODES fixed episodes at `level` (seeded by CONFIRMATION_SEED and the level), drawn when
+        first needed and kept while h stays."""
+        if getattr(self, "_confirmation_level", None) != level:
+            generator = torch.Generator().manual_seed(CONFIRMATION_SEED * 1_000_003 + level)
+            self._confirmation_set = self.task.sample(CONFIRMATION_EPISODES, level, generator)
+            self._confirmation_level = level
+        return self._confirmation_set
+
+    def target_met(self, entry: dict) -> bool:
+        """At the ceiling, a validation at or below the target is confirmed on the larger set before the run
+        stops; the confirmation is recorded in the entry (and in self.best, the checkpoint's meta) once."""
+        if not super().target_met(entry):
+            return False
+        if "confirmation_bit_errors" not in entry:
+            bits, _ = score_in_chunks(self.model, self.confirmation_at(entry["level"]), CONFIRMATION_CHUNK)
+            entry.update(confirmation_bit_errors=bits, confirmation_episodes=CONFIRMATION_EPISODES)
+            if self.best is not None and self.best.get("step") == entry["step"]:
+                self.best.update(confirmation_bit_errors=bits, confirmation_episodes=CONFIRMATION_EPISODES)
+            self.log({"step": entry["step"], "confirmation_bit_errors": bits,
+                      "confirmation_episodes": CONFIRMATION_EPISODES, "level": entry["level"]})
+            self.progress.message(f"validation {entry['bit_errors']:.3f} at or below the target "
+                                  f"{self.config.target:g} at the ceiling; confirmation on "
+                                  f"{CONFIRMATION_EPISODES} episodes: {bits:.3f} bit errors/seq")
+        return entry["confirmation_bit_errors"] <= self.config.target
 
     def meta(self, best: dict) -> dict:
         meta = super().meta(best)

@@ -1,0 +1,134 @@
+"""python -m samviz.training.long_curriculum: the paper's long-sequence curriculum. Validation at the current level
+h, the checkpoint is the latest validation's weights, and at the ceiling a validation at or below the target stops
+the run only when a larger fixed set confirms it; the confirmation leaves the training as it was. Refused input
+first, before anything is built."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+import torch
+
+from samviz import long_evaluation
+from samviz.training import long_curriculum as lc
+from samviz.training import state
+from samviz.training.trainer import VALIDATION_SEED
+
+CEILING = 4          # associative recall at 4 items: T = 4·4 + 8 = 24 steps
+TINY = ["--model", "sam", "--ceiling", str(CEILING), "--slots", "64", "--word-size", "8", "--heads", "1",
+        "--batch", "2", "--start-level", "2", "--window", "2", "--eval-every", "3", "--val-batch", "4",
+        "--log-every", "1000", "--checkpoint-every", "4"]
+
+
+def run(out, *extra) -> int:
+    return lc.main([*TINY, "--out", str(out), *extra])
+
+
+def log_rows(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_h_doubles_to_the_ceiling_and_the_checkpoint_is_the_latest_validation(tmp_path):
+    """A threshold no loss stays under (0.0001) keeps h at 2; one every loss is under (100) doubles it after each
+    window of 2 updates, to the ceiling and no further. Validations score the fixed set AT h; the saved weights
+    are those of the latest validation, not the best-looking one."""
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "9") == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert [list(a) for a in meta["curriculum"]["advances"]] == [[2, 4]]      # 2 → 4 after 2 updates, then capped
+    validations = meta["validations"]
+    assert [v["step"] for v in validations] == [3, 6, 9] and {v["level"] for v in validations} == {CEILING}
+    assert meta["steps"] == 9 and meta["metrics"]["bit_errors_per_sequence"] == validations[-1]["bit_errors"]
+    assert meta["level"] == CEILING and meta["max_level"] == CEILING and meta["finished"] == "steps"
+    assert "confirmation_bit_errors" not in validations[-1]          # target 0: no reading reached it
+
+    stuck = tmp_path / "stuck"
+    assert run(stuck, "--threshold", "0.0001", "--target", "0", "--steps", "6") == 0
+    assert json.loads((stuck / "meta.json").read_text())["level"] == 2
+
+
+def test_a_reading_at_the_target_is_confirmed_on_a_larger_set_before_the_run_stops(tmp_path, monkeypatch):
+    """Every validation is at or below a target of 100 bits; the confirmation says 1,000 at the first reading at
+    the ceiling (the run trains on) and 0 at the second (it stops there, finished 'target'). Both confirmations
+    are logged; the checkpoint's meta carries the one it stopped on."""
+    said = iter([1000.0, 0.0])
+    scored = []
+
+    def confirmation(model, episode, chunk):
+        scored.append((episode.inputs.shape[1], episode.level, chunk))
+        return next(said), 0.0
+
+    monkeypatch.setattr(lc, "score_in_chunks", confirmation)
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "100", "--steps", "30") == 0
+    assert scored == [(lc.CONFIRMATION_EPISODES, CEILING, lc.CONFIRMATION_CHUNK)] * 2
+    confirmations = [r for r in log_rows(out) if "confirmation_bit_errors" in r]
+    assert [(r["step"], r["confirmation_bit_errors"]) for r in confirmations] == [(3, 1000.0), (6, 0.0)]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["finished"] == "target" and meta["training_steps"] == 6 and meta["steps"] == 6
+    assert meta["validations"][-1]["confirmation_bit_errors"] == 0.0
+    assert meta["validations"][0]["confirmation_bit_errors"] == 1000.0
+    assert run(out, "--resume", "--steps", "30") == 0                 # finished: a resume has nothing to do
+    assert json.loads((out / "meta.json").read_text())["training_steps"] == 6
+
+
+def test_the_confirmation_set_is_fixed_apart_from_the_validation_and_leaves_training_unchanged(tmp_path,
+                                                                                            monkeypatch):
+    """The confirmation's episodes: CONFIRMATION_EPISODES at the level, the same each time, not the validation's.
+    A run whose confirmations really run the model forward (and then fail) ends with the same weights, optimizer
+    and generator state as one whose confirmations return at once: the stop rule costs time, never a different
+    training."""
+    real = lc.score_in_chunks
+    monkeypatch.setattr(lc, "score_in_chunks", lambda model, episode, chunk: (real(model, episode, chunk)[0] + 1e3, 0))
+    assert run(tmp_path / "forward", "--threshold", "100", "--target", "100", "--steps", "10") == 0
+    monkeypatch.setattr(lc, "score_in_chunks", lambda model, episode, chunk: (1e3, 0.0))
+    assert run(tmp_path / "none", "--threshold", "100", "--target", "100", "--steps", "10") == 0
+    with_forward = load_file(str(tmp_path / "forward" / state.STATE_FILE))
+    without = load_file(str(tmp_path / "none" / state.STATE_FILE))
+    assert with_forward.keys() == without.keys()
+    assert all(torch.equal(with_forward[k], without[k]) for k in with_forward)
+
+    saved = state.read(tmp_path / "none")
+    trainer = state.restore(saved, saved.config, trainer_class=lc.LongCurriculumTrainer.configured(CEILING))
+    confirmation, validation = trainer.confirmation_at(CEILING), trainer.validation_at(CEILING)
+    assert confirmation.inputs.shape[1] == lc.CONFIRMATION_EPISODES and confirmation.level == CEILING
+    assert torch.equal(trainer.confirmation_at(CEILING).inputs, confirmation.inputs)
+    assert not torch.equal(confirmation.inputs[:, :validation.inputs.shape[1]], validation.inputs)
+
+    def drawn(seed):
+        return trainer.task.sample(lc.CONFIRMATION_EPISODES, CEILING,
+                                   torch.Generator().manual_seed(seed * 1_000_003 + CEILING)).inputs
+    assert torch.equal(confirmation.inputs, drawn(lc.CONFIRMATION_SEED))
+    for other in (VALIDATION_SEED, long_evaluation.SEED):          # the validation's and the evaluation's episodes
+        assert not torch.equal(confirmation.inputs, drawn(other))
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "a new run needs --model and --ceiling"),
+    (["--model", "sam"], "a new run needs --model and --ceiling"),
+    (["--model", "sam", "--ceiling", "0"], "must be a positive integer"),
+    (["--model", "sam", "--ceiling", "10000000"], "ceiling"),
+    (["--model", "sam", "--ceiling", "4", "--init-from", "pretrained/ntm-associative_recall"],
+     "holds a ntm model, not sam"),
+])
+def test_bad_input_is_a_clear_error_before_anything_is_built(extra, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) if "positive" in message else _no_exit():
+        assert lc.main(["--out", str(tmp_path / "run"), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run" / state.STATE_FILE).exists()
+
+
+def test_an_existing_run_needs_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "4") == 0
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "8") == 2
+    assert "already holds a run; give --resume to continue it" in capsys.readouterr().err
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
