@@ -543,7 +543,8 @@ def render_long_curriculum() -> None:
     st.caption(("**INTERIM** — the runs have not reached their ceiling; these are the checkpoints so far. "
                 if interim else "")
                + long_eval.setting_sentence(curriculum) + " Tested on fresh episodes at h, 10× h and 100× h, "
-               "forward only; chance is half the answer's bits. Reproduce: the commands in pretrained/README.md, "
+               "forward only; chance is half the answer's bits; each figure with its 95% interval (a bootstrap "
+               "over the row's episodes, one query each). Reproduce: the commands in pretrained/README.md, "
                "\"Long-sequence curriculum\" (`python -m samviz.long_evaluation --help`).")
     if curriculum.get("runs"):
         st.plotly_chart(long_curriculum_figure(curriculum), config=figures.png_config("long-curriculum"),
