@@ -464,7 +464,8 @@ def curriculum_log(directory: Path) -> dict:
             "window": training.get("window"), "step": meta.get("steps"), "level": meta.get("level"),
             "finished": meta.get("finished"), "wall_time_s": meta.get("wall_time_s"),
             "interim": not (meta.get("finished") == "target" and meta.get("level") == ceiling),
-            "advances": advances, "validations": validations}
+            "advances": advances, "validations": validations,
+            "lr_changes": [[int(step), float(lr)] for step, lr in settings.get("lr_changes", [])]}
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -636,9 +637,10 @@ def curriculum_sentences(curriculum: dict) -> list[str]:
         name = MODEL_NAMES.get(run["kind"], run["kind"].upper())
         memory = f"{run['memory_slots']:,} slots" + (f", {run['index']}" if run["kind"] in ("sam", "sdnc") else "")
         advances = ", ".join(f"{level:,} at {step:,}" for step, level in run["advances"])
+        changes = "".join(f"; learning rate {lr:g} from update {step:,}" for step, lr in run.get("lr_changes", []))
         out.append(f"{name} ({run['run']}: {memory}) is at h = {run['level']:,} of {run['ceiling']:,} items after "
                    f"{run['step']:,} updates" + (" (INTERIM)" if run.get("interim") else "")
-                   + f"; h against the update it began: {advances}.")
+                   + f"; h against the update it began: {advances}{changes}.")
     return out
 
 

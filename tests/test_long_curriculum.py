@@ -13,12 +13,16 @@ import torch
 from samviz import long_evaluation
 from samviz.training import long_curriculum as lc
 from samviz.training import state
+from samviz.training.config import TrainConfig
 from samviz.training.trainer import VALIDATION_SEED
 
 CEILING = 4          # associative recall at 4 items: T = 4·4 + 8 = 24 steps
 TINY = ["--model", "sam", "--ceiling", str(CEILING), "--slots", "64", "--word-size", "8", "--heads", "1",
         "--batch", "2", "--start-level", "2", "--window", "2", "--eval-every", "3", "--val-batch", "4",
         "--log-every", "1000", "--checkpoint-every", "4"]
+
+
+START_LR = TrainConfig.for_run("sam", "associative_recall").lr      # what TINY runs start with
 
 
 def run(out, *extra) -> int:
@@ -132,3 +136,70 @@ class _no_exit:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_resume_with_lr_changes_the_rate_from_that_update_and_records_it(tmp_path, capsys):
+    """--resume --lr: every parameter group's rate is the new one from the update the run resumed at, the state
+    saved at once holds it (a later plain resume keeps it), and the change is in long_curriculum.json, in the
+    checkpoint's meta and in the curriculum log's sentence. The same rate again changes nothing."""
+    from samviz import long_evaluation as le
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "6") == 0
+    assert state.read(out).info["optimizer"]["param_groups"][0]["lr"] == START_LR
+    assert lc.main(["--out", str(out), "--resume", "--lr", "0.0003", "--steps", "9", "--log-every", "1000"]) == 0
+    assert "learning rate 0.0003 from update 6" in capsys.readouterr().err
+    assert [g["lr"] for g in state.read(out).info["optimizer"]["param_groups"]] == [0.0003]
+    settings = json.loads((out / lc.SETTINGS_FILE).read_text())
+    assert settings["lr_changes"] == [[6, 0.0003]] and settings["ceiling"] == CEILING
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["long_curriculum"]["lr_changes"] == [[6, 0.0003]] and meta["training"]["lr"] == START_LR
+    assert lc.main(["--out", str(out), "--resume", "--steps", "12", "--log-every", "1000"]) == 0
+    assert lc.main(["--out", str(out), "--resume", "--lr", "0.0003", "--steps", "12", "--log-every", "1000"]) == 0
+    assert state.read(out).info["optimizer"]["param_groups"][0]["lr"] == 0.0003
+    assert json.loads((out / lc.SETTINGS_FILE).read_text())["lr_changes"] == [[6, 0.0003]]
+    (sentence,) = le.curriculum_sentences({"runs": [le.curriculum_log(out)]})
+    assert sentence.endswith("; learning rate 0.0003 from update 6.")
+
+    # the change is in the saved state before a single update runs (a run killed then resumes at the new rate)
+    saved = state.read(out)
+    trainer = state.restore(saved, saved.config, trainer_class=lc.LongCurriculumTrainer.configured(CEILING))
+    settings = json.loads((out / lc.SETTINGS_FILE).read_text())
+    trainer.lr_changes = settings["lr_changes"]
+    lc.change_learning_rate(trainer, 0.0001, settings, out / lc.SETTINGS_FILE)
+    assert state.read(out).info["optimizer"]["param_groups"][0]["lr"] == 0.0001 and state.read(out).info["step"] == 12
+    assert json.loads((out / lc.SETTINGS_FILE).read_text())["lr_changes"] == [[6, 0.0003], [12, 0.0001]]
+
+
+def test_the_new_rate_is_what_the_updates_use(tmp_path):
+    """Two runs resumed at update 4, one with 0.0003 and one with the rate it started with (no change), part at
+    update 5; the unchanged one is the straight run's: the rate set on resume is the one the optimizer steps with."""
+    for name, lr in (("slow", "0.0003"), ("same", str(START_LR))):
+        assert run(tmp_path / name, "--threshold", "100", "--target", "0", "--steps", "4") == 0
+        assert lc.main(["--out", str(tmp_path / name), "--resume", "--lr", lr, "--steps", "5",
+                        "--log-every", "1000"]) == 0
+    slow, same = (load_file(str(tmp_path / name / state.STATE_FILE)) for name in ("slow", "same"))
+    straight = tmp_path / "straight"
+    assert run(straight, "--threshold", "100", "--target", "0", "--steps", "5") == 0
+    assert all(torch.equal(same[k], v) for k, v in load_file(str(straight / state.STATE_FILE)).items())
+    moved = {k: (slow[k] - same[k]).abs().max().item() for k in slow if k.startswith("model/")}
+    assert max(moved.values()) > 0
+
+
+@pytest.mark.parametrize("flag, value", [("--batch", "4"), ("--threshold", "0.5"), ("--slots", "128"),
+                                         ("--target", "1")])
+def test_a_resume_refuses_to_change_what_defines_the_run(flag, value, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "3") == 0
+    before = (out / state.STATE_FILE).read_bytes()
+    assert lc.main(["--out", str(out), "--resume", flag, value, "--steps", "6"]) == 2
+    assert f"{flag}: a resumed run keeps the settings it started with; only --lr may change" in capsys.readouterr().err
+    assert (out / state.STATE_FILE).read_bytes() == before
+
+
+@pytest.mark.parametrize("lr", ["0", "-0.1", "2"])
+def test_a_learning_rate_out_of_range_is_refused(lr, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "3") == 0
+    assert lc.main(["--out", str(out), "--resume", "--lr", lr, "--steps", "6"]) == 2
+    assert f"error: --lr must be in (0, 1] (got {float(lr):g})" in capsys.readouterr().err
+    assert "lr_changes" not in json.loads((out / lc.SETTINGS_FILE).read_text())

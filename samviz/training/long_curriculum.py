@@ -24,7 +24,11 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
 
 `--init-from DIR` starts the weights from a checkpoint of the same architecture (word size, heads,
 controller); the memory size and index are this run's. The run directory holds `long_curriculum.json`
-(ceiling, init_from: fixed at the start) beside the usual files; `--resume` continues exactly.
+(ceiling, init_from: fixed at the start; lr_changes) beside the usual files; `--resume` continues exactly.
+`--resume --lr X` is the one change a resumed run accepts: from the update it resumes at, the optimizer's learning
+rate is X (a run at its ceiling whose validation has stopped improving at the starting rate; the optimizer's
+moments are kept). Each change is appended to lr_changes as [update, lr] and kept in the checkpoint's meta.json;
+the training state carries the rate on to later resumes. Another value for a flag that defines the run is refused.
 """
 from __future__ import annotations
 
@@ -117,12 +121,15 @@ class LongCurriculumTrainer(Trainer):
                                   f"{CONFIRMATION_EPISODES} episodes: {bits:.3f} bit errors/seq")
         return entry["confirmation_bit_errors"] <= self.config.target
 
+    lr_changes: list = []     # [[update, lr], ...] from long_curriculum.json (set by run())
+
     def meta(self, best: dict) -> dict:
         meta = super().meta(best)
         meta["max_level"] = self.ceiling
         meta["metrics"].update(levels=[best["level"]], seed=VALIDATION_SEED * 1_000_003 + best["level"],
                                source="long-curriculum validation: fixed episodes at the curriculum level h")
-        meta["long_curriculum"] = {"ceiling": self.ceiling, "settings_file": SETTINGS_FILE}
+        meta["long_curriculum"] = {"ceiling": self.ceiling, "settings_file": SETTINGS_FILE,
+                                   "lr_changes": [list(change) for change in self.lr_changes]}
         meta["command"] = f"{PROG} --out {self.out} --resume"
         return meta
 
@@ -182,6 +189,31 @@ def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
     return config, {"ceiling": args.ceiling, "init_from": init_from, "task": args.task}
 
 
+# the flags that define a run -> (argparse dest, the saved setting): given with --resume, a value other than the
+# run's own is refused (--lr is the one change a resume accepts); the same value, as in a repeated command, is not
+RUN_FLAGS = {"--model": ("model", "kind"), "--ceiling": ("ceiling", "ceiling"),
+             "--init-from": ("init_from", "init_from"), "--slots": ("slots", "memory_slots"),
+             "--index": ("index", "index"),
+             **{f"--{name.replace('_', '-')}": (name, name) for name in (
+                 "batch", "start_level", "window", "eval_every", "val_batch", "seed", "word_size", "heads",
+                 "threshold", "target", "clip")}}
+
+
+def change_learning_rate(trainer: LongCurriculumTrainer, lr: float, settings: dict, settings_path: Path) -> None:
+    """Set every parameter group's learning rate to `lr` from the trainer's current update on, and record the
+    change in long_curriculum.json (lr_changes) and so in every later checkpoint's meta. No-op when it is the
+    rate already in use."""
+    if all(group["lr"] == lr for group in trainer.optimizer.param_groups):
+        return
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = lr
+    trainer.lr_changes.append([trainer.step, lr])
+    settings["lr_changes"] = trainer.lr_changes
+    atomic_write_json(settings_path, settings)
+    state.save(trainer)               # the training state holds the new rate at once: a later resume agrees
+    trainer.progress.message(f"learning rate {lr:g} from update {trainer.step:,} (recorded in {settings_path})")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -208,13 +240,24 @@ def main(argv=None) -> int:
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, command: str) -> int:
     settings_path = out / SETTINGS_FILE
     if args.resume and (out / state.STATE_FILE).is_file():
+        if args.lr is not None and not (0 < args.lr <= 1):
+            raise InvalidSetting(None, f"--lr must be in (0, 1] (got {args.lr:g})")
         settings = json.loads(settings_path.read_text())
         saved = state.read(out)
+        kept = {**saved.config.to_dict(), "ceiling": settings.get("ceiling"), "init_from": settings.get("init_from")}
+        changed = [flag for flag, (dest, field) in RUN_FLAGS.items()
+                   if getattr(args, dest) is not None and getattr(args, dest) != kept.get(field)]
+        if changed:
+            raise InvalidSetting(None, f"{', '.join(changed)}: a resumed run keeps the settings it started with; "
+                                       "only --lr may change on --resume")
         session = TrainConfig.for_run(saved.config.kind, saved.config.task, steps=args.steps,
                                       time_limit=args.time_limit, checkpoint_every=args.checkpoint_every,
                                       log_every=args.log_every, threads=args.threads)
         trainer = state.restore(saved, session, command=command,
                                 trainer_class=LongCurriculumTrainer.configured(settings["ceiling"]))
+        trainer.lr_changes = [list(change) for change in settings.get("lr_changes", [])]
+        if args.lr is not None:
+            change_learning_rate(trainer, args.lr, settings, settings_path)
     else:
         if (out / state.STATE_FILE).is_file():
             print(f"{PROG}: error: {out} already holds a run; give --resume to continue it", file=sys.stderr)
