@@ -4,6 +4,7 @@ the run only when a larger fixed set confirms it; the confirmation leaves the tr
 first, before anything is built."""
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -117,7 +118,7 @@ def test_the_confirmation_set_is_fixed_apart_from_the_validation_and_leaves_trai
      "holds a ntm model, not sam"),
 ])
 def test_bad_input_is_a_clear_error_before_anything_is_built(extra, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) if "positive" in message else _no_exit():
+    with pytest.raises(SystemExit) if "positive" in message else contextlib.nullcontext():
         assert lc.main(["--out", str(tmp_path / "run"), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run" / state.STATE_FILE).exists()
@@ -129,13 +130,6 @@ def test_an_existing_run_needs_resume(tmp_path, capsys):
     assert run(out, "--threshold", "100", "--target", "0", "--steps", "8") == 2
     assert "already holds a run; give --resume to continue it" in capsys.readouterr().err
 
-
-class _no_exit:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_resume_with_lr_changes_the_rate_from_that_update_and_records_it(tmp_path, capsys):

@@ -15,8 +15,8 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
   every validation says how the model does on the longest episodes it trains on;
 * the checkpoint is the weights of the latest validation — no selection among validations (which would pick
   a lucky dip) — and the run stops once h is at the ceiling and that validation is at or below `--target`,
-  CONFIRMED on a larger fixed set: a validation of 16 one-query episodes moves by ±0.5 bit from one to the next
-  at the same skill, so at the ceiling a reading at or below the target is scored again on
+  CONFIRMED on a larger fixed set: a validation of a few one-query episodes is noisy enough for one lucky
+  reading to end the run, so at the ceiling a reading at or below the target is scored again on
   CONFIRMATION_EPISODES other episodes (seeded apart from the validation's and the evaluation's), and the run
   stops only when that score is at or below the target too; otherwise it trains on (the reading and its
   confirmation are both logged). The confirmation is forward only on its own generator: the training itself
@@ -72,6 +72,7 @@ class LongCurriculumTrainer(Trainer):
         self.task = tasks_module.LongTask(self.task, self.ceiling)
         self.curriculum.max_level = self.ceiling
         self._validation_sets: dict[int, tasks_module.Episode] = {}
+        self.lr_changes: list[list] = []     # [[update, lr], ...] as in long_curriculum.json (run() sets it)
 
     def validation_at(self, level: int) -> tasks_module.Episode:
         """The fixed validation episodes at `level` (seeded by VALIDATION_SEED and the level)."""
@@ -120,8 +121,6 @@ class LongCurriculumTrainer(Trainer):
                                   f"{self.config.target:g} at the ceiling; confirmation on "
                                   f"{CONFIRMATION_EPISODES} episodes: {bits:.3f} bit errors/seq")
         return entry["confirmation_bit_errors"] <= self.config.target
-
-    lr_changes: list = []     # [[update, lr], ...] from long_curriculum.json (set by run())
 
     def meta(self, best: dict) -> dict:
         meta = super().meta(best)
