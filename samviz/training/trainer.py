@@ -368,7 +368,8 @@ class Trainer:
         # long curriculum (which never picks a checkpoint at a validation dip)
         self.progress.message(f"{name}: stopped ({stop_reason}) at step {self.step}; the saved checkpoint's "
                               f"validation {best.get('bit_errors', math.nan):.3f} bit errors/seq at step "
-                              f"{best.get('step')} (target {TARGETS[self.config.task]}); checkpoint in {self.out}")
+                              f"{best.get('step')} (the run stops at ≤ {self.config.target:g}, the task's target "
+                              f"{TARGETS[self.config.task]:g}); checkpoint in {self.out}")
         return self.summary(stop_reason)
 
     def stop_non_finite(self, name: str) -> dict:
