@@ -242,13 +242,16 @@ def main(argv=None) -> int:
     parser.add_argument("--slots", type=int, default=65536, choices=[2 ** p for p in range(10, 21)])
     parser.add_argument("--batch", type=int, default=16, choices=range(1, 65), metavar="1..64")
     parser.add_argument("--seed", type=int, default=7001)
+    parser.add_argument("--k", type=int, choices=range(1, 17), metavar="1..16",
+                        help="read K rows per head instead of the model's own (an intervention: the write rule's "
+                             "previous-read slots change with it)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if len(args.levels) != len(args.episodes):
         parser.error("--levels and --episodes need the same number of values")
     torch.set_num_threads(1)
     try:
-        model = load_checkpoint(args.checkpoint, {"memory_slots": args.slots})
+        model = load_checkpoint(args.checkpoint, {"memory_slots": args.slots, "k": args.k})
     except (CheckpointError, OSError, ValueError) as error:
         parser.error(str(error))
     if model.meta.get("task") != "associative_recall" or model.config.kind not in ("sam", "sdnc"):
@@ -269,7 +272,7 @@ def main(argv=None) -> int:
         results[str(level)] = records
     if args.out:
         args.out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "slots": args.slots, "seed": args.seed,
-                                        "levels": results}))
+                                        "k": model.config.k, "levels": results}))
     return 0
 
 
