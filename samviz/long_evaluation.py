@@ -473,7 +473,9 @@ def curriculum_log(directory: Path) -> dict:
             "finished": meta.get("finished"), "wall_time_s": meta.get("wall_time_s"),
             "interim": not (meta.get("finished") == "target" and meta.get("level") == ceiling),
             "advances": advances, "validations": validations,
-            "lr_changes": [[int(step), float(lr)] for step, lr in settings.get("lr_changes", [])]}
+            "lr_changes": [[int(step), float(lr)] for step, lr in settings.get("lr_changes", [])],
+            "interface_clip_changes": [[int(step), float(clip)]
+                                       for step, clip in settings.get("interface_clip_changes", [])]}
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -648,7 +650,11 @@ def curriculum_sentences(curriculum: dict) -> list[str]:
         name = MODEL_NAMES.get(run["kind"], run["kind"].upper())
         memory = f"{run['memory_slots']:,} slots" + (f", {run['index']}" if run["kind"] in ("sam", "sdnc") else "")
         advances = ", ".join(f"{level:,} at {step:,}" for step, level in run["advances"])
-        changes = "".join(f"; learning rate {lr:g} from update {step:,}" for step, lr in run.get("lr_changes", []))
+        changes = sorted([(step, f"learning rate {lr:g} from update {step:,}")
+                          for step, lr in run.get("lr_changes", [])]
+                         + [(step, f"interface clip ±{clip:g} from update {step:,}")
+                            for step, clip in run.get("interface_clip_changes", [])])
+        changes = "".join(f"; {text}" for _, text in changes)
         out.append(f"{name} ({run['run']}: {memory}) is at h = {run['level']:,} of {run['ceiling']:,} items after "
                    f"{run['step']:,} updates" + (" (INTERIM)" if run.get("interim") else "")
                    + f"; h against the update it began: {advances}{changes}.")

@@ -245,13 +245,17 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, choices=range(1, 17), metavar="1..16",
                         help="read K rows per head instead of the model's own (an intervention: the write rule's "
                              "previous-read slots change with it)")
+    parser.add_argument("--interface-clip", type=float, metavar="CLIP",
+                        help="clip the controller's interface to ± this instead of the model's own (an intervention: "
+                             "the key strength β = 1 + softplus(raw) is capped at 1 + softplus(clip))")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if len(args.levels) != len(args.episodes):
         parser.error("--levels and --episodes need the same number of values")
     torch.set_num_threads(1)
     try:
-        model = load_checkpoint(args.checkpoint, {"memory_slots": args.slots, "k": args.k})
+        model = load_checkpoint(args.checkpoint, {"memory_slots": args.slots, "k": args.k,
+                                                  "interface_clip": args.interface_clip})
     except (CheckpointError, OSError, ValueError) as error:
         parser.error(str(error))
     if model.meta.get("task") != "associative_recall" or model.config.kind not in ("sam", "sdnc"):
@@ -272,7 +276,8 @@ def main(argv=None) -> int:
         results[str(level)] = records
     if args.out:
         args.out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "slots": args.slots, "seed": args.seed,
-                                        "k": model.config.k, "levels": results}))
+                                        "k": model.config.k, "interface_clip": model.config.interface_clip,
+                                        "levels": results}))
     return 0
 
 

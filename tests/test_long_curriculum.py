@@ -186,7 +186,8 @@ def test_a_resume_refuses_to_change_what_defines_the_run(flag, value, tmp_path, 
     assert run(out, "--threshold", "100", "--target", "0", "--steps", "3") == 0
     before = (out / state.STATE_FILE).read_bytes()
     assert lc.main(["--out", str(out), "--resume", flag, value, "--steps", "6"]) == 2
-    assert f"{flag}: a resumed run keeps the settings it started with; only --lr may change" in capsys.readouterr().err
+    assert (f"{flag}: a resumed run keeps the settings it started with; only --lr and --interface-clip may change"
+            in capsys.readouterr().err)
     assert (out / state.STATE_FILE).read_bytes() == before
 
 
@@ -197,3 +198,53 @@ def test_a_learning_rate_out_of_range_is_refused(lr, tmp_path, capsys):
     assert lc.main(["--out", str(out), "--resume", "--lr", lr, "--steps", "6"]) == 2
     assert f"error: --lr must be in (0, 1] (got {float(lr):g})" in capsys.readouterr().err
     assert "lr_changes" not in json.loads((out / lc.SETTINGS_FILE).read_text())
+
+
+def test_resume_with_interface_clip_changes_the_clip_from_that_update_and_records_it(tmp_path, capsys):
+    """--resume --interface-clip: the saved config (so every later resume), the checkpoint's config (so every
+    evaluation) and long_curriculum.json carry the new clip from the update the run resumed at; the curriculum
+    sentence names it; the same clip again records nothing."""
+    from samviz import long_evaluation as le
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "4") == 0
+    assert state.read(out).config.interface_clip == 20.0
+    assert lc.main(["--out", str(out), "--resume", "--interface-clip", "50", "--steps", "6", "--log-every",
+                    "1000"]) == 0
+    assert "interface clip ±50 from update 4" in capsys.readouterr().err
+    assert state.read(out).config.interface_clip == 50.0
+    assert json.loads((out / lc.SETTINGS_FILE).read_text())["interface_clip_changes"] == [[4, 50.0]]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["config"]["interface_clip"] == 50.0
+    assert meta["long_curriculum"]["interface_clip_changes"] == [[4, 50.0]]
+    assert lc.main(["--out", str(out), "--resume", "--interface-clip", "50", "--steps", "8", "--log-every",
+                    "1000"]) == 0
+    assert lc.main(["--out", str(out), "--resume", "--steps", "9", "--log-every", "1000"]) == 0
+    assert state.read(out).config.interface_clip == 50.0
+    assert json.loads((out / lc.SETTINGS_FILE).read_text())["interface_clip_changes"] == [[4, 50.0]]
+    (sentence,) = le.curriculum_sentences({"runs": [le.curriculum_log(out)]})
+    assert sentence.endswith("; interface clip ±50 from update 4.")
+
+
+def test_the_new_clip_is_what_the_steps_use(tmp_path):
+    """Runs started with a clip that binds (±0.01), resumed at update 4 with ±50 or with ±0.01 again, part at
+    update 5: the unchanged one is the straight run's, the changed one's weights moved otherwise."""
+    binding = ("--threshold", "100", "--target", "0", "--interface-clip", "0.01")
+    for name, clip in (("wide", "50"), ("same", "0.01")):
+        assert run(tmp_path / name, *binding, "--steps", "4") == 0
+        assert lc.main(["--out", str(tmp_path / name), "--resume", "--interface-clip", clip, "--steps", "5",
+                        "--log-every", "1000"]) == 0
+    wide, same = (load_file(str(tmp_path / name / state.STATE_FILE)) for name in ("wide", "same"))
+    straight = tmp_path / "straight"
+    assert run(straight, *binding, "--steps", "5") == 0
+    assert all(torch.equal(same[k], v) for k, v in load_file(str(straight / state.STATE_FILE)).items())
+    assert max((wide[k] - same[k]).abs().max().item() for k in wide if k.startswith("model/")) > 0
+
+
+@pytest.mark.parametrize("clip", ["0", "-1", "1e7"])
+def test_an_interface_clip_out_of_range_is_refused(clip, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(out, "--threshold", "100", "--target", "0", "--steps", "3") == 0
+    before = (out / state.STATE_FILE).read_bytes()
+    assert lc.main(["--out", str(out), "--resume", "--interface-clip", clip, "--steps", "6"]) == 2
+    assert "error: --interface-clip must be in (0, 1e+06]" in capsys.readouterr().err
+    assert (out / state.STATE_FILE).read_bytes() == before

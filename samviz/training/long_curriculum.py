@@ -24,15 +24,21 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
 
 `--init-from DIR` starts the weights from a checkpoint of the same architecture (word size, heads,
 controller); the memory size and index are this run's. The run directory holds `long_curriculum.json`
-(ceiling, init_from: fixed at the start; lr_changes) beside the usual files; `--resume` continues exactly.
-`--resume --lr X` is the one change a resumed run accepts: from the update it resumes at, the optimizer's learning
-rate is X (a run at its ceiling whose validation has stopped improving at the starting rate; the optimizer's
-moments are kept). Each change is appended to lr_changes as [update, lr] and kept in the checkpoint's meta.json;
-the training state carries the rate on to later resumes. Another value for a flag that defines the run is refused.
+(ceiling, init_from: fixed at the start; lr_changes, interface_clip_changes) beside the usual files; `--resume`
+continues exactly. Two changes a resumed run accepts, each recorded from the update it resumes at:
+* `--resume --lr X`: the optimizer's learning rate is X (a run at its ceiling whose validation has stopped
+  improving at the starting rate; the optimizer's moments are kept); appended to lr_changes as [update, lr] and
+  kept in the checkpoint's meta.json; the training state carries the rate on to later resumes.
+* `--resume --interface-clip X`: the controller's interface is clipped to ±X (every piece of it; in practice it
+  lifts the cap the ±20 clip puts on the read key strength β = 1 + softplus(raw): a clamped value has no
+  gradient, so a model pushing β past the cap gets none for it); appended to interface_clip_changes as
+  [update, clip] and carried by the saved config.
+Another value for a flag that defines the run is refused.
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import json
 from pathlib import Path
 import shlex
@@ -44,6 +50,7 @@ import torch
 from samviz import tasks as tasks_module
 from samviz.checkpoint import WEIGHTS_FILE, CheckpointError, atomic_write_json, read_meta, read_tensors
 from samviz.kinds import INDEXES, MODELS
+from samviz.model import MAX_INTERFACE_CLIP
 
 from . import run_lock, state
 from .config import InvalidSetting, TrainConfig
@@ -73,6 +80,7 @@ class LongCurriculumTrainer(Trainer):
         self.curriculum.max_level = self.ceiling
         self._validation_sets: dict[int, tasks_module.Episode] = {}
         self.lr_changes: list[list] = []     # [[update, lr], ...] as in long_curriculum.json (run() sets it)
+        self.interface_clip_changes: list[list] = []     # [[update, clip], ...] likewise
 
     def validation_at(self, level: int) -> tasks_module.Episode:
         """The fixed validation episodes at `level` (seeded by VALIDATION_SEED and the level)."""
@@ -128,7 +136,8 @@ class LongCurriculumTrainer(Trainer):
         meta["metrics"].update(levels=[best["level"]], seed=VALIDATION_SEED * 1_000_003 + best["level"],
                                source="long-curriculum validation: fixed episodes at the curriculum level h")
         meta["long_curriculum"] = {"ceiling": self.ceiling, "settings_file": SETTINGS_FILE,
-                                   "lr_changes": [list(change) for change in self.lr_changes]}
+                                   "lr_changes": [list(change) for change in self.lr_changes],
+                                   "interface_clip_changes": [list(change) for change in self.interface_clip_changes]}
         meta["command"] = f"{PROG} --out {self.out} --resume"
         return meta
 
@@ -155,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=positive)
     for name in ("lr", "threshold", "target", "clip"):
         parser.add_argument(f"--{name}", dest=name, type=float)
+    parser.add_argument("--interface-clip", dest="interface_clip", type=float,
+                        help="clip the controller's interface to ± this (a new run's setting, or a recorded change on "
+                             "--resume)")
     parser.add_argument("--steps", type=positive, default=1_000_000, help="total updates (default: until stopped)")
     parser.add_argument("--time-limit", type=float, help="stop cleanly after this many seconds")
     parser.add_argument("--checkpoint-every", type=positive, default=100, help="updates between state saves")
@@ -171,7 +183,7 @@ def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
     tasks_module.LongTask(base, args.ceiling)                 # the ceiling's bounds, before anything is built
     given = {name: getattr(args, name) for name in ("batch", "start_level", "window", "eval_every", "val_batch",
                                                      "seed", "word_size", "heads", "lr", "threshold", "target",
-                                                     "clip")}
+                                                     "clip", "interface_clip")}
     given.update(memory_slots=args.slots, index=args.index, steps=args.steps, time_limit=args.time_limit,
                  checkpoint_every=args.checkpoint_every, log_every=args.log_every, threads=args.threads)
     init_from = None
@@ -213,6 +225,17 @@ def change_learning_rate(trainer: LongCurriculumTrainer, lr: float, settings: di
     trainer.progress.message(f"learning rate {lr:g} from update {trainer.step:,} (recorded in {settings_path})")
 
 
+def change_interface_clip(trainer: LongCurriculumTrainer, clip: float, settings: dict, settings_path: Path) -> None:
+    """Record that from the trainer's current update its interface is clipped to ±clip (the trainer was built with
+    it: run() replaces the saved config's value before restoring), and save the state at once so a later resume
+    agrees."""
+    trainer.interface_clip_changes.append([trainer.step, clip])
+    settings["interface_clip_changes"] = trainer.interface_clip_changes
+    atomic_write_json(settings_path, settings)
+    state.save(trainer)
+    trainer.progress.message(f"interface clip ±{clip:g} from update {trainer.step:,} (recorded in {settings_path})")
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -241,22 +264,31 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, co
     if args.resume and (out / state.STATE_FILE).is_file():
         if args.lr is not None and not (0 < args.lr <= 1):
             raise InvalidSetting(None, f"--lr must be in (0, 1] (got {args.lr:g})")
+        if args.interface_clip is not None and not (0 < args.interface_clip <= MAX_INTERFACE_CLIP):
+            raise InvalidSetting(None, f"--interface-clip must be in (0, {MAX_INTERFACE_CLIP:g}] "
+                                       f"(got {args.interface_clip:g})")
         settings = json.loads(settings_path.read_text())
         saved = state.read(out)
+        clip_changes = args.interface_clip is not None and args.interface_clip != saved.config.interface_clip
+        if clip_changes:
+            saved = saved._replace(config=replace(saved.config, interface_clip=args.interface_clip))
         kept = {**saved.config.to_dict(), "ceiling": settings.get("ceiling"), "init_from": settings.get("init_from")}
         changed = [flag for flag, (dest, field) in RUN_FLAGS.items()
                    if getattr(args, dest) is not None and getattr(args, dest) != kept.get(field)]
         if changed:
             raise InvalidSetting(None, f"{', '.join(changed)}: a resumed run keeps the settings it started with; "
-                                       "only --lr may change on --resume")
+                                       "only --lr and --interface-clip may change on --resume")
         session = TrainConfig.for_run(saved.config.kind, saved.config.task, steps=args.steps,
                                       time_limit=args.time_limit, checkpoint_every=args.checkpoint_every,
                                       log_every=args.log_every, threads=args.threads)
         trainer = state.restore(saved, session, command=command,
                                 trainer_class=LongCurriculumTrainer.configured(settings["ceiling"]))
         trainer.lr_changes = [list(change) for change in settings.get("lr_changes", [])]
+        trainer.interface_clip_changes = [list(change) for change in settings.get("interface_clip_changes", [])]
         if args.lr is not None:
             change_learning_rate(trainer, args.lr, settings, settings_path)
+        if clip_changes:
+            change_interface_clip(trainer, args.interface_clip, settings, settings_path)
     else:
         if (out / state.STATE_FILE).is_file():
             print(f"{PROG}: error: {out} already holds a run; give --resume to continue it", file=sys.stderr)
