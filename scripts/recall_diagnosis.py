@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from samviz import tasks as tasks_module  # noqa: E402
 from samviz.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from samviz.memory import addressing  # noqa: E402
 
 ITEM_SPAN = 4          # associative recall: a delimiter step and three vectors per item (samviz/tasks.py)
 MAX_EPISODES = 256
@@ -155,8 +156,28 @@ def diagnose_batch(model, episode, level: int) -> list[dict]:
                                                   * unit(now.float())).sum(-1)],
             })
 
-    with torch.no_grad():
-        logits, _ = model.run(episode.inputs, observe=observe)
+    # the controller's interface before the clip, at the query and answer steps: the raw read strength the model
+    # asks for (the clip caps the key strength β = 1 + softplus(raw) at 1 + softplus(clip))
+    unclipped, position = {}, {"t": 0}
+
+    def interface_hook(module, inputs, output):
+        if position["t"] >= first_query_step:
+            unclipped[position["t"]] = model.core.split(output.detach())[0]["strength"].squeeze(-1)   # [B, R]
+        position["t"] += 1
+
+    handle = model.interface.register_forward_hook(interface_hook)
+    try:
+        with torch.no_grad():
+            logits, _ = model.run(episode.inputs, observe=observe)
+    finally:
+        handle.remove()
+    for b in range(batch):
+        for entry in per_step[b]:
+            raw = unclipped[first_query_step + entry["t"]][b]
+            entry["raw_strength"] = [float(v) for v in raw]
+            entry["strength"] = [float(v) for v in addressing.strength(raw.clamp(-model.config.interface_clip,
+                                                                                 model.config.interface_clip),
+                                                                       model.core.key_strength)]
     wrong = tasks_module.wrong_bits(logits, episode).sum(dim=(0, 2))
     records = []
     for b in range(batch):
@@ -173,6 +194,8 @@ def diagnose_batch(model, episode, level: int) -> list[dict]:
                         "other_cos": sum(s["best_other_cos"] for s in answering) / len(answering),
                         "rows_above_target": min(s["rows_above_target"] for s in answering),
                         "median_list_cos": statistics.median(s["median_list_cos"] for s in answering),
+                        "raw_strength": [v for s in answering for v in s["raw_strength"]],
+                        "strength": [v for s in answering for v in s["strength"]],
                         "steps": steps})
     return records
 
@@ -188,6 +211,8 @@ def summarise(level: int, records: list[dict]) -> str:
 
     def median_of(key, chosen):
         return f"{statistics.median(r[key] for r in chosen):g}" if chosen else "-"
+    raws = [v for r in records for v in r["raw_strength"]]
+    betas = [v for r in records for v in r["strength"]]
     right = [r for r in records if r["bit_errors"] == 0]
     wrong = [r for r in records if r["bit_errors"] > 0]
     lines = [f"{level:,} items, {count} episodes: bit errors/query {mean('bit_errors'):.3f}; "
@@ -211,6 +236,9 @@ def summarise(level: int, records: list[dict]) -> str:
              f"{median_of('rows_above_target', right)} / {median_of('rows_above_target', wrong)}; none above in "
              f"{sum(r['rows_above_target'] == 0 for r in right)}/{len(right)} / "
              f"{sum(r['rows_above_target'] == 0 for r in wrong)}/{len(wrong)}",
+             f"  raw read strength before the clip (every head): min {min(raws):.1f}, median "
+             f"{statistics.median(raws):.1f}, max {max(raws):.1f}; key strength β applied: min {min(betas):.1f}, "
+             f"max {max(betas):.1f} (the clip caps it at 1 + softplus(clip))",
              "  bit errors by the number of other items within "
              f"{NEAR_BITS} bits of the queried one: " + ", ".join(
                  f"{label} {mean('bit_errors', chosen):.2f} ({len(chosen)} episodes)"

@@ -73,3 +73,23 @@ def test_bad_arguments_are_one_clear_line(script):
                            "0", "--episodes", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "--levels: each in [1, 20000]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_raw_read_strength_is_read_before_the_clip_and_the_key_strength_after_it(script):
+    """A clip that binds (±0.01): β = 1 + softplus(clamp(raw)) lies in [1 + softplus(-0.01), 1 + softplus(0.01)]
+    (1.6882, 1.6982 by hand) while the raw value recorded is the controller's own, past the clip somewhere."""
+    model = build_model("sam", input_size=8, output_size=6, memory_slots=4096, word_size=8, heads=2, k=4,
+                        controller_size=16, index="faiss", initial_rows="zero", seed=5, interface_clip=0.01).eval()
+    level = 5
+    episode = tasks_module.get("associative_recall").sample(2, level, torch.Generator().manual_seed(3))
+    records = script.diagnose_batch(model, episode, level)
+    raws = [v for r in records for s in r["steps"] for v in s["raw_strength"]]
+    betas = [v for r in records for s in r["steps"] for v in s["strength"]]
+    assert len(raws) == len(betas) == 2 * 8 * 2                       # episodes × query/answer steps × heads
+    assert any(abs(v) > 0.01 for v in raws)
+    for raw, beta in zip(raws, betas, strict=True):
+        expected = 1.6982 if raw >= 0.01 else 1.6882 if raw <= -0.01 else None
+        assert 1.6882 - 1e-4 <= beta <= 1.6982 + 1e-4
+        if expected is not None:
+            assert beta == pytest.approx(expected, abs=1e-4)
+    assert records[0]["raw_strength"] == [v for s in records[0]["steps"][5:] for v in s["raw_strength"]]
