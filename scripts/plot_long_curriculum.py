@@ -41,12 +41,11 @@ def page_html() -> str:
     for number, figure in enumerate(figures):
         figure.update_layout(width=640, height=420)
         parts.append(figure.to_html(full_html=False, include_plotlyjs=number == 0))
-    interim = any(r.get("interim") for r in curriculum["runs"] + evaluation["rows"])
+    interim = long_eval.interim_status(curriculum, evaluation["rows"])
     sentences = long_eval.curriculum_sentences(curriculum) + long_eval.evaluation_sentences(evaluation["rows"])
     return ("<html><head><meta charset='utf-8'></head>"
             "<body style='font-family: sans-serif; margin: 8px; background: white; width: 1300px'>"
-            + ("<p class='status'>INTERIM: the runs have not reached their ceiling; these are the checkpoints so "
-               "far.</p>" if interim else "")
+            + (f"<p class='status'>{escape(interim)}</p>" if interim else "")
             + "<div style='display: flex; gap: 12px'>" + "".join(parts) + "</div>"
             + "".join(f"<p>{escape(s)}</p>" for s in sentences)
             + "<style>p { font-size: 13px; margin: 4px 12px } .status { font-weight: bold }</style></body></html>")

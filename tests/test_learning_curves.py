@@ -124,14 +124,21 @@ def test_shipped_runs_are_every_checkpoint_s_scheduled_validations():
 
 
 def test_the_held_reading_is_said_to_be_the_same_episodes_not_more():
-    """The "held" mean is 4 scorings of the same validation set, never "256 episodes" (issue 27)."""
+    """The "held" mean is 4 scorings of the same validation set, never "256 episodes" (issue 27). Other figures
+    over 256 episodes (a long-curriculum evaluation row) are not about the held reading: only a "256 episodes"
+    with "held" in the 300 characters before it is checked."""
     root = Path(__file__).resolve().parent.parent
+    checked = 0
     for path in (root / "samviz" / "learning_curves.py", root / "docs" / "LEARNING_CURVES.md",
                  root / "samviz" / "app" / "pages" / "learning_curves.py", root / "pretrained" / "README.md"):
         text = path.read_text()
         for at in [i for i in range(len(text)) if text.startswith("256 episodes", i)]:
+            if "held" not in text[max(0, at - 300):at]:
+                continue
+            checked += 1
             before = text[max(0, at - 12):at].split()
             assert before[-1:] in (["not"], ['"']), (path, text[at - 40:at + 20])    # 'not 256', 'said "256'
+    assert checked                      # the files still say what the held reading is not
 
 
 

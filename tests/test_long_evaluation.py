@@ -147,7 +147,7 @@ def test_the_memory_estimate_grows_with_batch_slots_and_steps():
     (["--factors", "x"], "whole numbers"),
     (["--slots", str(1 << 30)], "each in [4,096, 2,097,152]"),
     (["--batch", "0"], "must be an integer in [1, 16]"),
-    (["--episodes", "100000"], "each in [1, 256]"),
+    (["--episodes", "100000"], "each in [1, 1,024]"),
     (["--factors", "1,10", "--episodes", "4,4,4"], "one per factor (2)"),
     (["--indexes", "annoy"], "choose from exact, faiss"),
     (["--max-steps", "10000000"], "must be an integer in [1, 400008]"),
@@ -253,6 +253,19 @@ def test_the_bar_is_met_only_when_the_whole_interval_is_below_it():
                     "at 10× it not evaluated at 2^20 slots with faiss.")
 
 
+def test_the_bar_and_the_sentence_read_the_row_over_the_most_episodes():
+    """The same checkpoint evaluated at h on 16 episodes (every one 1 bit wrong: not met) and on 64 (none wrong:
+    met): the verdict, the run's sentence and the figure read the 64, whichever order the rows come in."""
+    from samviz.app.pages import learning_curves as page
+    few, many = _row(1, [1.0] * 16), _row(1, [0.0] * 64)
+    for rows in ([few, many], [many, few]):
+        assert le.bar_verdict(rows).startswith("at its trained length 0.000 (95% interval 0.000–0.000) bit errors "
+                                               "per query against 0.5: met")
+        assert le._headline_row(rows, 1) is many
+        (trace,) = page.long_evaluation_figure(rows).data               # one point at h: the 64 episodes' 0
+        assert list(trace.x) == [1024] and list(trace.y) == [0.0]
+
+
 def test_faiss_against_exact_carries_the_paired_interval_of_the_same_episodes():
     """faiss wrong by 9 bits in one of two episodes the exact index answers right: paired differences 9 and 0,
     whose resampled mean is 0, 4.5 or 9: interval 0 to 9 bits, 0% to +100% of chance (9). Both indexes equally
@@ -332,3 +345,19 @@ def test_the_page_section_shows_the_shipped_files_sentences():
     assert len(at.get("plotly_chart")) == bool(curriculum["runs"]) + bool(evaluation["rows"])
     interim = any(r.get("interim") for r in curriculum["runs"] + evaluation["rows"])
     assert ("INTERIM" in " ".join(c.value for c in at.caption)) == interim
+
+
+def test_the_interim_line_names_the_runs_below_their_ceiling():
+    """Only the runs still below their ceiling are named (a finished SAM beside two paused dense runs), with the
+    grammar of one or several; none below: no line. Without a curriculum log the latest rows decide."""
+    def run(name, kind, interim):
+        return {"run": name, "kind": kind, "interim": interim}
+    both = {"runs": [run("sam-faiss-65536", "sam", False), run("ntm-64", "ntm", True), run("dam-64", "dam", True)]}
+    assert le.interim_status(both, []) == ("INTERIM: NTM (ntm-64) and DAM (dam-64) have not reached their ceiling; "
+                                           "their rows are the checkpoints so far.")
+    one = {"runs": [run("sam-faiss-65536", "sam", True)]}
+    assert le.interim_status(one, []) == ("INTERIM: SAM (sam-faiss-65536) has not reached its ceiling; its rows "
+                                          "are the checkpoints so far.")
+    assert le.interim_status({"runs": [run("sam-faiss-65536", "sam", False)]}, []) == ""
+    assert le.interim_status({}, [{**_row(1, [0.0]), "interim": True}]).startswith("INTERIM: SAM (sam) has not")
+    assert le.interim_status({}, [{**_row(1, [0.0]), "interim": False}]) == ""

@@ -485,14 +485,17 @@ def long_curriculum_figure(curriculum: dict) -> go.Figure:
 
 def long_evaluation_figure(rows: list[dict]) -> go.Figure:
     """Bit errors ÷ chance against the test length (log), one line per (run, N, index): each run's latest checkpoint,
-    each point with its 95% interval (long_evaluation.bit_error_interval); chance (1) and the issue's bar at 10×
-    (0.25) drawn."""
+    one point per length (the row over the most episodes), each with its 95% interval
+    (long_evaluation.bit_error_interval); chance (1) and the issue's bar at 10× (0.25) drawn."""
     fig = go.Figure()
     latest = long_eval.latest_rows(rows)
     series = dict.fromkeys((r["checkpoint"], r["memory_slots"], r.get("index")) for r in latest)
     for checkpoint, slots, index in series:
-        mine = sorted((r for r in latest if (r["checkpoint"], r["memory_slots"], r.get("index"))
-                       == (checkpoint, slots, index)), key=lambda r: r["level"])
+        mine = [r for r in latest if (r["checkpoint"], r["memory_slots"], r.get("index")) == (checkpoint, slots, index)]
+        # one point per length: of rows evaluated at the same length, the one over the most episodes (what the
+        # sentences and the bar read, long_evaluation._headline_row and bar_verdict)
+        mine = sorted({r["level"]: r for r in sorted(mine, key=lambda r: r["episodes"])}.values(),
+                      key=lambda r: r["level"])
         first = mine[0]
         label = f"{long_eval.run_label(first)}, N = {long_eval._slots(slots)}, {index or 'dense'}"
         # the 95% interval of each point (the table's column, ÷ chance); a row without per-episode errors: none
@@ -538,10 +541,8 @@ def render_long_curriculum() -> None:
     if not curriculum.get("runs") and not evaluation.get("rows"):
         st.info("No long-curriculum run has been exported yet (assets/long_curriculum/).")
         return
-    interim = any(r.get("interim") for r in curriculum.get("runs", [])) or any(
-        r.get("interim") for r in evaluation.get("rows", []))
-    st.caption(("**INTERIM** — the runs have not reached their ceiling; these are the checkpoints so far. "
-                if interim else "")
+    interim = long_eval.interim_status(curriculum, evaluation.get("rows", []))
+    st.caption((interim.replace("INTERIM:", "**INTERIM** —", 1) + " " if interim else "")
                + long_eval.setting_sentence(curriculum) + " Tested on fresh episodes at h, 10× h and 100× h, "
                "forward only; chance is half the answer's bits; each figure with its 95% interval (a bootstrap "
                "over the row's episodes, one query each). Reproduce: the commands in pretrained/README.md, "
