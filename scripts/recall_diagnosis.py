@@ -1,17 +1,19 @@
 """Why does a long-curriculum SAM err on associative recall far past its trained length? One reading per episode.
 
 For each episode this follows the rows that hold the queried item and the item after it (the answer): the slots
-the least-recently-used write put them in while the list was read (one fresh slot per step, 8 steps), whether
-those rows were changed by later writes before the query (cosine of the row at query time with the row just
-after its own step), and, over the query and answer steps, how much of the read weight lands on them and how the
-read query scores them against the rows the index actually returned. So an error can be placed:
+the least-recently-used write put them in while the list was read (one fresh slot per step, 8 steps). At the
+three answer steps, where the answer is read out, it splits each read's weight by the rows it lands on — those
+rows, rows written during the query, rows of a near-duplicate of the queried item (within NEAR_BITS), of the item
+before it, of any other item — and records the query's cosine with the best of those rows and with the best other
+row read, how many list rows outscore them, and the raw read strength the controller asks for before the
+interface clip (and the key strength β applied after it). So an error can be placed: the index missing the rows,
+other rows ranking above them, or the read's softmax blending them with rows that score almost as high. Per
+episode it also keeps whether those rows changed after they were written (the γ path writes into rows read the
+step before; by design, not necessarily interference).
 
-  * written rows changed later      -> interference by writes (the γ path writes into rows read at the step before)
-  * rows intact, reads miss them    -> addressing: the query no longer picks them out among the other rows
-  * reads hit them, answer wrong    -> the controller's decoding
-
-Prints a table per length (episodes, bit errors, the query's place in the list) and writes the per-episode rows as
-JSON. Diagnostic only (docs/MEASUREMENT_HISTORY.md records what it found), run from the repository root:
+Prints a summary per length (right / wrong episodes side by side) and writes the per-episode rows as JSON.
+`--k` and `--interface-clip` are interventions on the same weights. Diagnostic only (docs/MEASUREMENT_HISTORY.md,
+"Why the long-curriculum SAM errs at 10× its trained length", records what it found), run from the repository root:
 
     python scripts/recall_diagnosis.py \\
         --checkpoint experiments/long_curriculum/evaluated/sam-faiss-65536-update-30125 \\
