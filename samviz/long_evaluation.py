@@ -642,11 +642,10 @@ def interim_status(curriculum: dict, rows: list[dict]) -> str:
                 names[Path(row["checkpoint"]).name] = run_label(row)
     if not names:
         return ""
-    listed = list(names.values())
-    who = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " and " + listed[-1]
-    verb = "has" if len(listed) == 1 else "have"
-    return f"INTERIM: {who} {verb} not reached {'its' if len(listed) == 1 else 'their'} ceiling; " \
-           f"{'its' if len(listed) == 1 else 'their'} rows are the checkpoints so far."
+    *others, last = names.values()
+    who = f"{', '.join(others)} and {last}" if others else last
+    verb, their = ("have", "their") if others else ("has", "its")
+    return f"INTERIM: {who} {verb} not reached {their} ceiling; {their} rows are the checkpoints so far."
 
 
 def setting_sentence(curriculum: dict) -> str:

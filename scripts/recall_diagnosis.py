@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from samviz import tasks as tasks_module  # noqa: E402
 from samviz.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from samviz.memory import addressing  # noqa: E402
+from samviz.memory.index import normalise  # noqa: E402
 
 ITEM_SPAN = 4          # associative recall: a delimiter step and three vectors per item (samviz/tasks.py)
 MAX_EPISODES = 256
@@ -76,10 +77,6 @@ def near_items(items: torch.Tensor, places: list[int]) -> list[tuple[int, int]]:
     return result
 
 
-def unit(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
 def diagnose_batch(model, episode, level: int) -> list[dict]:
     """Run one batch with step details and return one record per episode (see the module docstring)."""
     batch = episode.inputs.shape[1]
@@ -114,9 +111,9 @@ def diagnose_batch(model, episode, level: int) -> list[dict]:
             ids, weights = step.read_ids[b], step.read_weights[b]               # [R, K]
             on_target, on_own = torch.isin(ids, target), torch.isin(ids, mine)
             other = ~on_target & ~on_own
-            query = unit(step.query[b].detach().float())                        # [R, W]
-            target_cos = query @ unit(now.float()).T                            # [R, 8]
-            read_cos = (query.unsqueeze(1) * unit(buffer[b, ids].float())).sum(-1)   # [R, K]
+            query = normalise(step.query[b].detach().float())                        # [R, W]
+            target_cos = query @ normalise(now.float()).T                            # [R, 8]
+            read_cos = (query.unsqueeze(1) * normalise(buffer[b, ids].float())).sum(-1)   # [R, K]
             heads = weights.shape[0]
             # every list row against the query: how many outscore the best query/answer row (per head; the head
             # that ranks them best), and the typical list row's cosine
@@ -140,7 +137,7 @@ def diagnose_batch(model, episode, level: int) -> list[dict]:
                     listed_weight += weight
                     for side, other_place in enumerate((places[b], places[b] + 1)):
                         distances[side] += weight * int((items[b, item] != items[b, other_place]).sum())
-            list_cos = query @ unit(buffer[b, torch.tensor(listed[b])].float()).T         # [R, n·4]
+            list_cos = query @ normalise(buffer[b, torch.tensor(listed[b])].float()).T         # [R, n·4]
             above = (list_cos > target_cos.max(dim=1, keepdim=True).values).sum(dim=1)     # [R]
             per_step[b].append({
                 "t": t - first_query_step,
@@ -154,8 +151,8 @@ def diagnose_batch(model, episode, level: int) -> list[dict]:
                 "best_other_cos": float(read_cos[other].max()) if bool(other.any()) else -1.0,
                 "rows_above_target": int(above.min()),
                 "median_list_cos": float(list_cos.median(dim=1).values.max()),
-                "changed": [float(1 - v) for v in (unit(torch.stack(snapshots[b]).float())
-                                                  * unit(now.float())).sum(-1)],
+                "changed": [float(1 - v) for v in (normalise(torch.stack(snapshots[b]).float())
+                                                  * normalise(now.float())).sum(-1)],
             })
 
     # the controller's interface before the clip, at the query and answer steps: the raw read strength the model
