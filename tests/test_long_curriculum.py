@@ -124,6 +124,32 @@ def test_bad_input_is_a_clear_error_before_anything_is_built(extra, message, tmp
     assert not (tmp_path / "run" / state.STATE_FILE).exists()
 
 
+def test_a_continuation_starts_h_above_the_base_range_and_resumes_there(tmp_path, capsys):
+    """A run continued past an earlier ceiling (--init-from that run, --start-level at its ceiling): h starts at
+    the given level although associative recall's own range ends at 6, the weights start as the earlier run's,
+    validations score episodes at that h, and a resume restores it (the saved settings are checked against the
+    long task's range, [2, ceiling]). A start above the ceiling is refused naming that range."""
+    first = tmp_path / "first"
+    assert run(first, "--threshold", "100", "--target", "0", "--steps", "3") == 0
+    second = tmp_path / "second"
+    continued = ["--ceiling", "16", "--start-level", "8", "--init-from", str(first), "--threshold", "0.0001",
+                 "--target", "0", "--lr", "1e-12"]
+    assert run(second, *continued, "--steps", "3") == 0
+    meta = json.loads((second / "meta.json").read_text())
+    assert meta["level"] == 8 and meta["training"]["start_level"] == 8 and meta["max_level"] == 16
+    assert {v["level"] for v in meta["validations"]} == {8}
+    assert json.loads((second / lc.SETTINGS_FILE).read_text())["init_from"] == str(first)
+    # at a learning rate of 1e-12 three updates leave the weights as they were loaded: the first run's
+    before, after = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+    assert before.keys() == after.keys() and all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    assert lc.main(["--out", str(second), "--resume", "--steps", "6"]) == 0
+    meta = json.loads((second / "meta.json").read_text())
+    assert meta["steps"] == 6 and meta["level"] == 8 and {v["level"] for v in meta["validations"]} == {8}
+    capsys.readouterr()
+    assert run(tmp_path / "too-high", "--ceiling", "16", "--start-level", "32", "--steps", "3") == 2
+    assert "argument --start-level: must be an integer in [2, 16]" in capsys.readouterr().err
+
+
 def test_an_existing_run_needs_resume(tmp_path, capsys):
     out = tmp_path / "run"
     assert run(out, "--threshold", "100", "--target", "0", "--steps", "4") == 0

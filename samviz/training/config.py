@@ -152,13 +152,18 @@ class TrainConfig:
                 if value is not None and name not in self.SESSION_FIELDS and value != getattr(self, name)]
 
     # -------------------------------------------------------------------------------------- validation
-    def validate(self) -> TrainConfig:
-        """Raise InvalidSetting (naming the field) unless every setting is in range and the run fits in memory."""
+    def validate(self, task: tasks_module.Task | None = None) -> TrainConfig:
+        """Raise InvalidSetting (naming the field) unless every setting is in range and the run fits in memory.
+        task: the task the run trains on when it is not the named task's own range (a long curriculum's
+        tasks.LongTask, whose levels reach its ceiling); the levels and the memory estimate are checked against it."""
         if self.kind not in MODELS:
             raise InvalidSetting("kind", f"unknown model {self.kind!r}; choose one of {', '.join(MODELS)}")
         if self.task not in TASK_OVERRIDES:
             raise InvalidSetting("task", f"unknown task {self.task!r}; choose one of {', '.join(TASK_OVERRIDES)}")
-        task = tasks_module.get(self.task)
+        if task is None:
+            task = tasks_module.get(self.task)
+        elif task.name != self.task:
+            raise InvalidSetting("task", f"the run's task is {self.task!r}, not {task.name!r}")
         for name, choices in (("index", INDEXES), ("optimizer", OPTIMIZERS), ("initial_rows", INITIAL_ROWS),
                                ("write_combination", WRITE_COMBINATIONS), ("key_strength", KEY_STRENGTHS),
                                ("accesses", ACCESS_KINDS), ("select", SELECTIONS)):

@@ -23,9 +23,10 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
   (updates, episodes, checkpoints) is the same with or without it.
 
 `--init-from DIR` starts the weights from a checkpoint of the same architecture (word size, heads,
-controller); the memory size and index are this run's. The run directory holds `long_curriculum.json`
-(ceiling, init_from: fixed at the start; lr_changes, interface_clip_changes) beside the usual files; `--resume`
-continues exactly. Two changes a resumed run accepts, each recorded from the update it resumes at:
+controller); the memory size and index are this run's. `--start-level` (the first h) may be any level up to the
+ceiling: a continuation past a finished run's ceiling starts from its weights at that ceiling (a fresh optimizer).
+The run directory holds `long_curriculum.json` (ceiling, init_from: fixed at the start; lr_changes,
+interface_clip_changes) beside the usual files; `--resume` continues exactly. Two changes a resumed run accepts, each recorded from the update it resumes at:
 * `--resume --lr X`: the optimizer's learning rate is X (a run at its ceiling whose validation has stopped
   improving at the starting rate; the optimizer's moments are kept); appended to lr_changes as [update, lr] and
   kept in the checkpoint's meta.json; the training state carries the rate on to later resumes.
@@ -53,7 +54,7 @@ from samviz.kinds import INDEXES, MODELS
 from samviz.model import MAX_INTERFACE_CLIP
 
 from . import run_lock, state
-from .config import InvalidSetting, TrainConfig
+from .config import CLI_FLAGS, InvalidSetting, TrainConfig
 from .trainer import VALIDATION_SEED, Trainer, score, score_in_chunks
 
 PROG = "python -m samviz.training.long_curriculum"
@@ -78,6 +79,9 @@ class LongCurriculumTrainer(Trainer):
         super().__init__(config, out, **options)
         self.task = tasks_module.LongTask(self.task, self.ceiling)
         self.curriculum.max_level = self.ceiling
+        # the base Trainer's curriculum clamped the first h to the base task's range; a long run may start higher
+        # (a continuation past an earlier ceiling: --start-level, checked against [min_level, ceiling])
+        self.curriculum.level = min(max(config.start_level, self.curriculum.min_level), self.ceiling)
         self._validation_sets: dict[int, tasks_module.Episode] = {}
         self.lr_changes: list[list] = []     # [[update, lr], ...] as in long_curriculum.json (run() sets it)
         self.interface_clip_changes: list[list] = []     # [[update, clip], ...] likewise
@@ -196,7 +200,7 @@ def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
             if given.get(name) is None and name in model:
                 given[name] = model[name]
         init_from = str(directory)
-    config = TrainConfig.for_run(args.model, args.task, **given).validate()
+    config = TrainConfig.for_run(args.model, args.task, **given).validate(tasks_module.LongTask(base, args.ceiling))
     return config, {"ceiling": args.ceiling, "init_from": init_from, "task": args.task}
 
 
@@ -253,7 +257,9 @@ def main(argv=None) -> int:
     try:
         return run(parser, args, out, command)
     except (InvalidSetting, CheckpointError, ValueError) as problem:
-        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        field = getattr(problem, "field", None)
+        named = f"argument {'/'.join(CLI_FLAGS[field])}: " if field in CLI_FLAGS else ""
+        print(f"{PROG}: error: {named}{problem}", file=sys.stderr)
         return 2
     finally:
         run_lock.release(lock)
@@ -268,7 +274,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path, co
             raise InvalidSetting(None, f"--interface-clip must be in (0, {MAX_INTERFACE_CLIP:g}] "
                                        f"(got {args.interface_clip:g})")
         settings = json.loads(settings_path.read_text())
-        saved = state.read(out)
+        long_task = tasks_module.LongTask(tasks_module.get(settings.get("task", args.task)), settings["ceiling"])
+        saved = state.read(out, long_task)
         clip_changes = args.interface_clip is not None and args.interface_clip != saved.config.interface_clip
         if clip_changes:
             saved = saved._replace(config=replace(saved.config, interface_clip=args.interface_clip))

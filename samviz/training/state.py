@@ -67,8 +67,10 @@ def save(trainer: Trainer) -> None:
     atomic_write_json(trainer.out / STATE_JSON, info)
 
 
-def read(out: Path) -> SavedRun:
-    """The training state in `out`; CheckpointError naming the file when it is unreadable or inconsistent."""
+def read(out: Path, task=None) -> SavedRun:
+    """The training state in `out`; CheckpointError naming the file when it is unreadable or inconsistent.
+    task: the task its settings are checked against when it is not the named task's own range (a long
+    curriculum's tasks.LongTask; TrainConfig.validate)."""
     path = Path(out) / STATE_FILE
     tensors, info = read_state_file(path)
     if info.get("format") not in READABLE_FORMATS:
@@ -78,7 +80,7 @@ def read(out: Path) -> SavedRun:
     if not isinstance(settings, dict):
         raise CheckpointError(f"{path}: inconsistent training state (no run settings)")
     try:
-        config = TrainConfig.from_dict(settings).validate()
+        config = TrainConfig.from_dict(settings).validate(task)
     except (TypeError, ValueError) as error:
         field = f" ({error.field})" if isinstance(error, InvalidSetting) and error.field else ""
         raise CheckpointError(f"{path}: invalid run settings{field}: {error}") from None
