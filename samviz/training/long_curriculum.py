@@ -26,7 +26,8 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
 controller); the memory size and index are this run's. `--start-level` (the first h) may be any level up to the
 ceiling: a continuation past a finished run's ceiling starts from its weights at that ceiling (a fresh optimizer).
 The run directory holds `long_curriculum.json` (ceiling, init_from: fixed at the start; lr_changes,
-interface_clip_changes) beside the usual files; `--resume` continues exactly. Two changes a resumed run accepts, each recorded from the update it resumes at:
+interface_clip_changes) beside the usual files; `--resume` continues exactly. Two changes a resumed run accepts,
+each recorded from the update it resumes at:
 * `--resume --lr X`: the optimizer's learning rate is X (a run at its ceiling whose validation has stopped
   improving at the starting rate; the optimizer's moments are kept); appended to lr_changes as [update, lr] and
   kept in the checkpoint's meta.json; the training state carries the rate on to later resumes.
