@@ -468,6 +468,7 @@ def curriculum_log(directory: Path) -> dict:
     return {"run": directory.name, "path": str(directory), "kind": meta["config"]["kind"],
             "memory_slots": meta["config"]["memory_slots"], "index": meta["config"].get("index"),
             "task": meta.get("task"), "ceiling": ceiling, "init_from": settings.get("init_from"),
+            "continues": continues(settings.get("continues")),
             "batch": training.get("batch"), "lr": training.get("lr"), "threshold": training.get("threshold"),
             "window": training.get("window"), "step": meta.get("steps"), "level": meta.get("level"),
             "finished": meta.get("finished"), "wall_time_s": meta.get("wall_time_s"),
@@ -476,6 +477,14 @@ def curriculum_log(directory: Path) -> dict:
             "lr_changes": [[int(step), float(lr)] for step, lr in settings.get("lr_changes", [])],
             "interface_clip_changes": [[int(step), float(clip)]
                                        for step, clip in settings.get("interface_clip_changes", [])]}
+
+
+def continues(record) -> dict | None:
+    """A continuation's record in long_curriculum.json ({"run": folder, "step": update}) as the curriculum log keeps
+    it ({"run": the folder's name, "step": int}); None for a run that starts afresh or from a short-curriculum model."""
+    if not isinstance(record, dict) or not isinstance(record.get("run"), str):
+        return None
+    return {"run": Path(record["run"]).name, "step": int(record.get("step") or 0)}
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -675,8 +684,11 @@ def curriculum_sentences(curriculum: dict) -> list[str]:
                          + [(step, f"interface clip ±{clip:g} from update {step:,}")
                             for step, clip in run.get("interface_clip_changes", [])])
         changes = "".join(f"; {text}" for _, text in changes)
-        out.append(f"{name} ({run['run']}: {memory}) is at h = {run['level']:,} of {run['ceiling']:,} items after "
-                   f"{run['step']:,} updates" + (" (INTERIM)" if run.get("interim") else "")
+        origin = run.get("continues")
+        start = (f", continuing {origin['run']} from its update {origin['step']:,} (its weights, a fresh "
+                 "optimizer; updates counted from there)," if origin else "")
+        out.append(f"{name} ({run['run']}: {memory}){start} is at h = {run['level']:,} of {run['ceiling']:,} items "
+                   f"after {run['step']:,} updates" + (" (INTERIM)" if run.get("interim") else "")
                    + f"; h against the update it began: {advances}{changes}.")
     return out
 

@@ -138,13 +138,24 @@ def test_a_continuation_starts_h_above_the_base_range_and_resumes_there(tmp_path
     meta = json.loads((second / "meta.json").read_text())
     assert meta["level"] == 8 and meta["training"]["start_level"] == 8 and meta["max_level"] == 16
     assert {v["level"] for v in meta["validations"]} == {8}
-    assert json.loads((second / lc.SETTINGS_FILE).read_text())["init_from"] == str(first)
+    settings = json.loads((second / lc.SETTINGS_FILE).read_text())
+    assert settings["init_from"] == str(first) and settings["continues"] == {"run": str(first), "step": 3}
     # at a learning rate of 1e-12 three updates leave the weights as they were loaded: the first run's
     before, after = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
     assert before.keys() == after.keys() and all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     assert lc.main(["--out", str(second), "--resume", "--steps", "6"]) == 0
     meta = json.loads((second / "meta.json").read_text())
     assert meta["steps"] == 6 and meta["level"] == 8 and {v["level"] for v in meta["validations"]} == {8}
+    # the report: the sentence says where the weights came from, the figure draws it after the first run's updates
+    from samviz.app.pages import learning_curves as page
+    log = long_evaluation.curriculum_log(second)
+    assert log["continues"] == {"run": "first", "step": 3}
+    (sentence,) = long_evaluation.curriculum_sentences({"runs": [log]})
+    assert sentence.startswith("SAM (second: 64 slots, exact), continuing first from its update 3 (its weights, a "
+                               "fresh optimizer; updates counted from there), is at h = 8 of 16 items after 6 updates")
+    (trace,) = page.long_curriculum_figure({"runs": [log]}).data
+    assert list(trace.x) == [3, 9] and list(trace.y) == [8, 8] and trace.name == "SAM (second, continued)"
+    assert long_evaluation.curriculum_log(first)["continues"] is None       # a fresh run continues nothing
     capsys.readouterr()
     assert run(tmp_path / "too-high", "--ceiling", "16", "--start-level", "32", "--steps", "3") == 2
     assert "argument --start-level: must be an integer in [2, 16]" in capsys.readouterr().err

@@ -25,9 +25,9 @@ The same Trainer as `samviz.train` (update, curriculum, optimizer, exact resumpt
 `--init-from DIR` starts the weights from a checkpoint of the same architecture (word size, heads,
 controller); the memory size and index are this run's. `--start-level` (the first h) may be any level up to the
 ceiling: a continuation past a finished run's ceiling starts from its weights at that ceiling (a fresh optimizer).
-The run directory holds `long_curriculum.json` (ceiling, init_from: fixed at the start; lr_changes,
-interface_clip_changes) beside the usual files; `--resume` continues exactly. Two changes a resumed run accepts,
-each recorded from the update it resumes at:
+The run directory holds `long_curriculum.json` (ceiling, init_from and, for a continuation of another
+long-curriculum run, continues: that run and its update; lr_changes, interface_clip_changes) beside the usual
+files; `--resume` continues exactly. Two changes a resumed run accepts, each recorded from the update it resumes at:
 * `--resume --lr X`: the optimizer's learning rate is X (a run at its ceiling whose validation has stopped
   improving at the starting rate; the optimizer's moments are kept); appended to lr_changes as [update, lr] and
   kept in the checkpoint's meta.json; the training state carries the rate on to later resumes.
@@ -202,7 +202,12 @@ def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
                 given[name] = model[name]
         init_from = str(directory)
     config = TrainConfig.for_run(args.model, args.task, **given).validate(tasks_module.LongTask(base, args.ceiling))
-    return config, {"ceiling": args.ceiling, "init_from": init_from, "task": args.task}
+    settings = {"ceiling": args.ceiling, "init_from": init_from, "task": args.task}
+    if init_from and (Path(init_from) / SETTINGS_FILE).is_file():
+        # a continuation of another long-curriculum run: where it took the weights (the curriculum's figure
+        # draws this run after that one's updates)
+        settings["continues"] = {"run": init_from, "step": int(read_meta(Path(init_from)).get("steps") or 0)}
+    return config, settings
 
 
 # the flags that define a run -> (argparse dest, the saved setting): given with --resume, a value other than the
