@@ -658,18 +658,39 @@ def interim_status(curriculum: dict, rows: list[dict]) -> str:
 
 
 def setting_sentence(curriculum: dict) -> str:
-    """How the exported runs were trained, from their own settings (curriculum.json)."""
+    """How the exported runs were trained, from their own settings (curriculum.json): one clause per curriculum
+    setting (window, threshold, batch), the starting learning rate of each run where they differ, and each memory
+    once (the runs that share it named)."""
     runs = curriculum.get("runs", [])
     if not runs:
         return ""
-    settings = sorted({(r.get("window"), r.get("threshold"), r.get("batch"), r.get("lr")) for r in runs},
-                      key=str)
-    said = "; ".join(f"h doubles when the mean training loss over {w} updates is below {t:g} (batch {b}, lr {lr:g})"
-                     for w, t, b, lr in settings if None not in (w, t, b, lr))
-    memories = ", ".join(f"{MODEL_NAMES.get(r['kind'], r['kind'].upper())} {r['memory_slots']:,} slots"
-                         + (f" ({r['index']})" if r["kind"] in ("sam", "sdnc") else "") for r in runs)
-    return (f"Associative recall by the paper's curriculum: {said}; each batch's level drawn from [2, h]. "
-            f"Memories: {memories}.")
+    groups: dict[tuple, dict[float, list[str]]] = {}
+    for r in runs:
+        if None not in (r.get("window"), r.get("threshold"), r.get("batch"), r.get("lr")):
+            key = (r["window"], r["threshold"], r["batch"])
+            groups.setdefault(key, {}).setdefault(r["lr"], []).append(r["run"])
+    clauses = []
+    for (window, threshold, batch), rates in groups.items():
+        if len(rates) == 1:
+            rate = f"lr {next(iter(rates)):g}"
+        else:
+            rate = "lr " + ", ".join(f"{lr:g} for {_and(names)}" for lr, names in rates.items())
+        clauses.append(f"h doubles when the mean training loss over {window} updates is below {threshold:g} "
+                       f"(batch {batch}; {rate})")
+    memories: dict[str, list[str]] = {}
+    for r in runs:
+        memory = f"{MODEL_NAMES.get(r['kind'], r['kind'].upper())} {r['memory_slots']:,} slots" \
+            + (f" ({r['index']})" if r["kind"] in ("sam", "sdnc") else "")
+        memories.setdefault(memory, []).append(r["run"])
+    listed = ", ".join(memory if len(names) == 1 else f"{memory[:-1] if memory.endswith(')') else memory}"
+                       f"{'; ' if memory.endswith(')') else ' ('}{_and(names)})" for memory, names in memories.items())
+    return (f"Associative recall by the paper's curriculum: {'; '.join(clauses)}; each batch's level drawn from "
+            f"[2, h]. Memories: {listed}.")
+
+
+def _and(names: list[str]) -> str:
+    """a; a and b; a, b and c."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def curriculum_sentences(curriculum: dict) -> list[str]:

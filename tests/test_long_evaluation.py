@@ -361,3 +361,21 @@ def test_the_interim_line_names_the_runs_below_their_ceiling():
     assert le.interim_status({"runs": [run("sam-faiss-65536", "sam", False)]}, []) == ""
     assert le.interim_status({}, [{**_row(1, [0.0]), "interim": True}]).startswith("INTERIM: SAM (sam) has not")
     assert le.interim_status({}, [{**_row(1, [0.0]), "interim": False}]) == ""
+
+
+def test_the_setting_sentence_names_each_setting_and_memory_once():
+    """Runs that share a curriculum setting share one clause; a learning rate that differs is given per run, and a
+    memory shared by two runs is listed once with their names."""
+    def run(name, kind, slots, lr, index=None):
+        return {"run": name, "kind": kind, "memory_slots": slots, "index": index, "window": 100, "threshold": 0.03,
+                "batch": 8, "lr": lr}
+    runs = [run("sam-a", "sam", 65536, 0.001, "faiss"), run("sam-b", "sam", 65536, 0.0003, "faiss"),
+            run("ntm-64", "ntm", 64, 0.001)]
+    assert le.setting_sentence({"runs": runs}) == (
+        "Associative recall by the paper's curriculum: h doubles when the mean training loss over 100 updates is "
+        "below 0.03 (batch 8; lr 0.001 for sam-a and ntm-64, 0.0003 for sam-b); each batch's level drawn from "
+        "[2, h]. Memories: SAM 65,536 slots (faiss; sam-a and sam-b), NTM 64 slots.")
+    assert le.setting_sentence({"runs": runs[:1]}) == (
+        "Associative recall by the paper's curriculum: h doubles when the mean training loss over 100 updates is "
+        "below 0.03 (batch 8; lr 0.001); each batch's level drawn from [2, h]. Memories: SAM 65,536 slots (faiss).")
+    assert le.setting_sentence({"runs": []}) == ""
