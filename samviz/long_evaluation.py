@@ -639,8 +639,9 @@ def bar_verdict(rows: list[dict]) -> str:
 
 
 def interim_status(curriculum: dict, rows: list[dict]) -> str:
-    """"INTERIM: NTM (ntm-64) and DAM (dam-64) have not reached their ceiling; …" naming the runs still below their
-    ceiling (from the curriculum log, else each run's latest evaluated rows); "" when none is."""
+    """"INTERIM: NTM (ntm-64) and DAM (dam-64) have not finished …" naming the runs not finished (below their
+    ceiling, or at it without the stop target met; from the curriculum log, else each run's latest evaluated rows);
+    "" when none is."""
     names = {}
     for run in curriculum.get("runs", []):
         if run.get("interim"):
@@ -654,7 +655,8 @@ def interim_status(curriculum: dict, rows: list[dict]) -> str:
     *others, last = names.values()
     who = f"{', '.join(others)} and {last}" if others else last
     verb, their = ("have", "their") if others else ("has", "its")
-    return f"INTERIM: {who} {verb} not reached {their} ceiling; {their} rows are the checkpoints so far."
+    return (f"INTERIM: {who} {verb} not finished (the stop target met at {their} ceiling); {their} rows are the "
+            "checkpoints so far.")
 
 
 def setting_sentence(curriculum: dict) -> str:

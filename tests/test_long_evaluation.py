@@ -347,17 +347,17 @@ def test_the_page_section_shows_the_shipped_files_sentences():
     assert ("INTERIM" in " ".join(c.value for c in at.caption)) == interim
 
 
-def test_the_interim_line_names_the_runs_below_their_ceiling():
-    """Only the runs still below their ceiling are named (a finished SAM beside two paused dense runs), with the
+def test_the_interim_line_names_the_runs_not_finished():
+    """Only the runs not finished are named (a finished SAM beside two paused dense runs), with the
     grammar of one or several; none below: no line. Without a curriculum log the latest rows decide."""
     def run(name, kind, interim):
         return {"run": name, "kind": kind, "interim": interim}
     both = {"runs": [run("sam-faiss-65536", "sam", False), run("ntm-64", "ntm", True), run("dam-64", "dam", True)]}
-    assert le.interim_status(both, []) == ("INTERIM: NTM (ntm-64) and DAM (dam-64) have not reached their ceiling; "
-                                           "their rows are the checkpoints so far.")
+    assert le.interim_status(both, []) == ("INTERIM: NTM (ntm-64) and DAM (dam-64) have not finished (the stop target "
+                                           "met at their ceiling); their rows are the checkpoints so far.")
     one = {"runs": [run("sam-faiss-65536", "sam", True)]}
-    assert le.interim_status(one, []) == ("INTERIM: SAM (sam-faiss-65536) has not reached its ceiling; its rows "
-                                          "are the checkpoints so far.")
+    assert le.interim_status(one, []) == ("INTERIM: SAM (sam-faiss-65536) has not finished (the stop target met at "
+                                          "its ceiling); its rows are the checkpoints so far.")
     assert le.interim_status({"runs": [run("sam-faiss-65536", "sam", False)]}, []) == ""
     assert le.interim_status({}, [{**_row(1, [0.0]), "interim": True}]).startswith("INTERIM: SAM (sam) has not")
     assert le.interim_status({}, [{**_row(1, [0.0]), "interim": False}]) == ""
