@@ -57,10 +57,12 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from samviz.model import INTERFACE_CLIP
 from samviz.study_statistics import bootstrap_mean_interval
 
 PROG = "python -m samviz.long_evaluation"
 SEED = 7001                   # fresh episodes: not a training (2001), validation (999...) or generalisation (4242) seed
+LEVEL_SEED_STRIDE = 1_000_003  # a level's episodes come from the generator seeded SEED · this + level
 DEFAULT_FACTORS = (1, 10, 100)
 DEFAULT_SPARSE_SLOTS = 1 << 20
 MAX_FACTOR = 1000
@@ -311,7 +313,7 @@ def evaluate_row(directory: Path, job: dict, seed: int, samples: int, max_second
     base = tasks_module.get(model.meta["task"])
     level = job["level"]
     task = tasks_module.LongTask(base, min(max(level, base.min_level), base.longest_level))
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + level)
+    generator = torch.Generator().manual_seed(seed * LEVEL_SEED_STRIDE + level)
     steps, total = job["steps"], job["steps"] * job["episodes"]
     label = (f"{name or directory.name} level {level:,} (T {steps:,}) N={job['memory_slots']:,} "
              f"{job['index'] or model.config.kind}")
@@ -475,6 +477,7 @@ def curriculum_log(directory: Path) -> dict:
             "interim": not (meta.get("finished") == "target" and meta.get("level") == ceiling),
             "advances": advances, "validations": validations,
             "lr_changes": [[int(step), float(lr)] for step, lr in settings.get("lr_changes", [])],
+            "interface_clip": training.get("interface_clip"),
             "interface_clip_changes": [[int(step), float(clip)]
                                        for step, clip in settings.get("interface_clip_changes", [])]}
 
@@ -707,6 +710,9 @@ def curriculum_sentences(curriculum: dict) -> list[str]:
                          + [(step, f"interface clip ±{clip:g} from update {step:,}")
                             for step, clip in run.get("interface_clip_changes", [])])
         changes = "".join(f"; {text}" for _, text in changes)
+        clip = run.get("interface_clip")
+        if not run.get("interface_clip_changes") and clip is not None and clip != INTERFACE_CLIP:
+            changes += f"; interface clip ±{clip:g} throughout (the default is ±{INTERFACE_CLIP:g})"
         origin = run.get("continues")
         start = (f", continuing {origin['run']} from its update {origin['step']:,} (its weights, a fresh "
                  "optimizer; updates counted from there)," if origin else "")
@@ -724,8 +730,9 @@ def readme_section(curriculum: dict, evaluation: dict) -> str:
              "**Curriculum so far** (level h against updates, from each run folder's meta.json). "
              + setting_sentence(curriculum), ""]
     lines += [f"- {s}" for s in curriculum_sentences(curriculum)] or ["- (no run exported yet)"]
-    lines += ["", "**Evaluation** (each run's latest evaluated checkpoint; fresh episodes, seed "
-              f"{SEED} + level; bit errors per query = per sequence, chance = half the answer's 18 bits):", "",
+    lines += ["", "**Evaluation** (each run's latest evaluated checkpoint; fresh episodes, generator seed "
+              f"{SEED} · {LEVEL_SEED_STRIDE:,} + level; bit errors per query = per sequence, chance = half the "
+              "answer's 18 bits):", "",
               markdown_table(table) if (table := table_rows(evaluation["rows"])) else "_No evaluation rows yet._",
               ""]
     lines += [f"- {s}" for s in evaluation_sentences(evaluation["rows"])]

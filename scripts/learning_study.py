@@ -380,7 +380,7 @@ def export(figure: bool, readme: bool) -> None:
         head, rest = text.split(README_BEGIN, 1)
         _, tail = rest.split(README_END, 1)
         section = (study.table_markdown(study.summarise(runs), protocol_link="../docs/LEARNING_STUDY.md")
-                   + f"\n\n**Deviations from the protocol.** {deviations}")
+                   + f"\n\n**Deviations from the protocol.**\n\n{deviations}")
         README.write_text(f"{head}{README_BEGIN}\n{section}\n{README_END}{tail}")
         print(f"the table in {README.relative_to(ROOT)} regenerated")
     if figure:

@@ -156,6 +156,10 @@ def test_a_continuation_starts_h_above_the_base_range_and_resumes_there(tmp_path
     (trace,) = page.long_curriculum_figure({"runs": [log]}).data
     assert list(trace.x) == [3, 9] and list(trace.y) == [8, 8] and trace.name == "SAM (second, continued)"
     assert long_evaluation.curriculum_log(first)["continues"] is None       # a fresh run continues nothing
+    clipped = tmp_path / "clipped"
+    assert run(clipped, *continued, "--interface-clip", "50", "--steps", "3") == 0
+    (sentence,) = long_evaluation.curriculum_sentences({"runs": [long_evaluation.curriculum_log(clipped)]})
+    assert sentence.endswith("; interface clip ±50 throughout (the default is ±20).")       # its setting, not a change
     capsys.readouterr()
     assert run(tmp_path / "too-high", "--ceiling", "16", "--start-level", "32", "--steps", "3") == 2
     assert "argument --start-level: must be an integer in [2, 16]" in capsys.readouterr().err
