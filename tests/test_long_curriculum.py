@@ -155,6 +155,7 @@ def test_a_continuation_starts_h_above_the_base_range_and_resumes_there(tmp_path
                                "fresh optimizer; updates counted from there), is at h = 8 of 16 items after 6 updates")
     (trace,) = page.long_curriculum_figure({"runs": [log]}).data
     assert list(trace.x) == [3, 9] and list(trace.y) == [8, 8] and trace.name == "SAM (second, continued)"
+    assert trace.line.dash == "dot"
     assert long_evaluation.curriculum_log(first)["continues"] is None       # a fresh run continues nothing
     clipped = tmp_path / "clipped"
     assert run(clipped, *continued, "--interface-clip", "50", "--steps", "3") == 0

@@ -464,7 +464,7 @@ def _long_curriculum() -> tuple[dict, dict]:
 
 def long_curriculum_figure(curriculum: dict) -> go.Figure:
     """The curriculum level h against training updates, one step line per run (log2 axis), the ceiling marked. A
-    continuation of another run is drawn from that run's update where it took the weights (its x offset)."""
+    continuation of another run is drawn dotted from that run's update where it took the weights (its x offset)."""
     fig = go.Figure()
     for run in curriculum.get("runs", []):
         offset = (run.get("continues") or {}).get("step", 0)
@@ -472,7 +472,7 @@ def long_curriculum_figure(curriculum: dict) -> go.Figure:
         levels = [level for _, level in run["advances"]] + [run["level"]]
         name = long_eval.MODEL_NAMES.get(run["kind"], run["kind"].upper())
         fig.add_trace(go.Scatter(x=steps, y=levels, mode="lines+markers", line={"shape": "hv",
-                                 "color": COLOURS.get(run["kind"])},
+                                 "color": COLOURS.get(run["kind"]), "dash": "dot" if offset else "solid"},
                                  name=f"{name} ({run['run']}" + (", continued" if offset else "") + ")",
                                  hovertemplate="update %{x:,}: h = %{y:,} items<extra></extra>"))
     ceilings = {run["ceiling"] for run in curriculum.get("runs", []) if run.get("ceiling")}
