@@ -682,13 +682,14 @@ def setting_sentence(curriculum: dict) -> str:
             rate = "lr " + ", ".join(f"{lr:g} for {_and(names)}" for lr, names in rates.items())
         clauses.append(f"h doubles when the mean training loss over {window} updates is below {threshold:g} "
                        f"(batch {batch}; {rate})")
-    memories: dict[str, list[str]] = {}
+    memories: dict[tuple[str, str | None], list[str]] = {}     # (model and slots, sparse index) -> its runs
     for r in runs:
-        memory = f"{MODEL_NAMES.get(r['kind'], r['kind'].upper())} {r['memory_slots']:,} slots" \
-            + (f" ({r['index']})" if r["kind"] in ("sam", "sdnc") else "")
-        memories.setdefault(memory, []).append(r["run"])
-    listed = ", ".join(memory if len(names) == 1 else f"{memory[:-1] if memory.endswith(')') else memory}"
-                       f"{'; ' if memory.endswith(')') else ' ('}{_and(names)})" for memory, names in memories.items())
+        memory = f"{MODEL_NAMES.get(r['kind'], r['kind'].upper())} {r['memory_slots']:,} slots"
+        memories.setdefault((memory, r["index"] if r["kind"] in ("sam", "sdnc") else None), []).append(r["run"])
+    listed = ", ".join(
+        memory + (f" ({'; '.join(filter(None, [index, _and(names) if len(names) > 1 else None]))})"
+                  if index or len(names) > 1 else "")
+        for (memory, index), names in memories.items())
     return (f"Associative recall by the paper's curriculum: {'; '.join(clauses)}; each batch's level drawn from "
             f"[2, h]. Memories: {listed}.")
 

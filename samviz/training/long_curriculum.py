@@ -194,7 +194,8 @@ def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
     init_from = None
     if args.init_from:
         directory = Path(args.init_from)
-        model = read_meta(directory)["config"]
+        init_meta = read_meta(directory)
+        model = init_meta["config"]
         if model["kind"] != args.model:
             raise InvalidSetting(None, f"--init-from {directory} holds a {model['kind']} model, not {args.model}")
         for name in ("word_size", "heads", "k", "controller_size", "initial_rows", "link_k"):
@@ -206,7 +207,7 @@ def fresh_config(args: argparse.Namespace) -> tuple[TrainConfig, dict]:
     if init_from and (Path(init_from) / SETTINGS_FILE).is_file():
         # a continuation of another long-curriculum run: where it took the weights (the curriculum's figure
         # draws this run after that one's updates)
-        settings["continues"] = {"run": init_from, "step": int(read_meta(Path(init_from)).get("steps") or 0)}
+        settings["continues"] = {"run": init_from, "step": int(init_meta.get("steps") or 0)}
     return config, settings
 
 
